@@ -1,0 +1,97 @@
+// Package config is the typed stack configuration of sre-lab: every key under
+// the `sre-lab` namespace is read once, environment defaults fill what the user
+// left unset, and the result is validated before any resource is registered.
+package config
+
+import (
+	"net/netip"
+)
+
+// Namespace is the Pulumi configuration namespace every key lives in.
+const Namespace = "sre-lab"
+
+// Environment is one row of the environment matrix.
+type Environment string
+
+// The environments of the matrix in DESIGN.md.
+const (
+	Local   Environment = "local"
+	Dev     Environment = "dev"
+	Staging Environment = "staging"
+	Prod    Environment = "prod"
+)
+
+// Environments lists every environment in matrix order, for messages and tests.
+var Environments = []Environment{Local, Dev, Staging, Prod}
+
+// HA reports whether the environment must survive losing a control plane.
+func (e Environment) HA() bool { return e == Staging || e == Prod }
+
+// Cloud names a backend that provides the machines.
+type Cloud string
+
+// Every backend the design names. Only those in Implemented can be deployed.
+const (
+	VirtualBox Cloud = "virtualbox"
+	Docker     Cloud = "docker"
+	AWS        Cloud = "aws"
+	GCP        Cloud = "gcp"
+	Azure      Cloud = "azure"
+	Hetzner    Cloud = "hetzner"
+)
+
+// Implemented lists the backends this build can deploy, in the order messages
+// print them. The others in the design are planned and rejected with a clear
+// message until their package exists.
+var Implemented = []Cloud{VirtualBox, AWS}
+
+// Local reports whether the backend runs on the user's own machine.
+func (c Cloud) Local() bool { return c == VirtualBox || c == Docker }
+
+// NodePool is the shape of one role's machines.
+type NodePool struct {
+	// Count is the number of machines of the role.
+	Count int
+	// Size is the backend's machine size: an instance type on a cloud,
+	// "<n>cpu-<m>gb" on VirtualBox.
+	Size string
+	// DiskGiB is the system disk of each machine.
+	DiskGiB int
+}
+
+// Config is the whole stack configuration after defaults and validation.
+type Config struct {
+	// Stack is the Pulumi stack name, used in tags and for the environment
+	// default.
+	Stack string
+	// Environment selects the row of the matrix that fills unset values.
+	Environment Environment
+	// Cloud selects the backend.
+	Cloud Cloud
+	// Region is the cloud region; empty on local backends.
+	Region string
+	// Zones are the availability zones nodes spread across; empty means the
+	// backend picks up to three from the region.
+	Zones []string
+	// ClusterName names the Talos and Kubernetes cluster.
+	ClusterName string
+	// Domain is the DNS zone public endpoints live under; optional until
+	// ingress needs it.
+	Domain string
+	// ControlPlane is the control-plane pool.
+	ControlPlane NodePool
+	// Workers is the worker pool.
+	Workers NodePool
+	// TalosVersion is the Talos release every node runs, with a leading "v".
+	TalosVersion string
+	// KubernetesVersion is the Kubernetes release Talos deploys, without "v".
+	KubernetesVersion string
+	// NetworkCIDR is the network nodes talk on: the host-only network locally,
+	// the VPC in a cloud.
+	NetworkCIDR netip.Prefix
+	// AdminCIDRs may reach the Kubernetes API (6443) and Talos API (50000).
+	AdminCIDRs []netip.Prefix
+	// ProtectSecrets protects the Talos machine secrets from deletion: the
+	// cluster's identity cannot be recreated.
+	ProtectSecrets bool
+}

@@ -1,0 +1,123 @@
+package config
+
+import (
+	"net/netip"
+	"slices"
+)
+
+// Network defaults. The local one is the 2024 design's host-only network;
+// the cloud one is a private range clear of the pod and service networks.
+var (
+	DefaultLocalNetwork = netip.MustParsePrefix("192.168.56.0/24")
+	DefaultCloudNetwork = netip.MustParsePrefix("10.0.0.0/16")
+)
+
+// Pod and service networks of every cluster. Talos configures Kubernetes with
+// them and the node network must not overlap either.
+var (
+	PodCIDR     = netip.MustParsePrefix("10.244.0.0/16")
+	ServiceCIDR = netip.MustParsePrefix("10.96.0.0/12")
+)
+
+// Matrix is one row of the environment matrix: the node counts and the
+// default sizes per backend.
+type Matrix struct {
+	ControlPlanes int
+	Workers       int
+	// ControlPlaneSize and WorkerSize are keyed by backend.
+	ControlPlaneSize map[Cloud]string
+	WorkerSize       map[Cloud]string
+}
+
+// EnvironmentMatrix is the environment matrix of DESIGN.md.
+var EnvironmentMatrix = map[Environment]Matrix{
+	Local: {
+		ControlPlanes:    3,
+		Workers:          2,
+		ControlPlaneSize: map[Cloud]string{VirtualBox: "2cpu-4gb"},
+		WorkerSize:       map[Cloud]string{VirtualBox: "2cpu-4gb"},
+	},
+	Dev: {
+		ControlPlanes:    1,
+		Workers:          1,
+		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
+		WorkerSize:       map[Cloud]string{AWS: "t3.medium"},
+	},
+	Staging: {
+		ControlPlanes:    3,
+		Workers:          2,
+		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
+		WorkerSize:       map[Cloud]string{AWS: "t3.large"},
+	},
+	Prod: {
+		ControlPlanes:    3,
+		Workers:          3,
+		ControlPlaneSize: map[Cloud]string{AWS: "t3.large"},
+		WorkerSize:       map[Cloud]string{AWS: "t3.xlarge"},
+	},
+}
+
+// Disk defaults in GiB, from the 2024 local topology (40 GB control planes,
+// 50 GB workers), used on every backend.
+const (
+	DefaultControlPlaneDiskGiB = 40
+	DefaultWorkerDiskGiB       = 50
+)
+
+// ApplyDefaults fills every key the user left unset from the environment's
+// row of the matrix. It never touches a value the user set. It is pure so
+// the matrix can be tested without Pulumi.
+func ApplyDefaults(stack string, env Environment, raw Raw) Config {
+	row := EnvironmentMatrix[env]
+	cfg := Config{
+		Stack:             stack,
+		Environment:       env,
+		Cloud:             pick(raw.Cloud, defaultCloud(env)),
+		Region:            pick(raw.Region, ""),
+		Zones:             slices.Clone(raw.Zones),
+		ClusterName:       pick(raw.ClusterName, "sre-lab-"+string(env)),
+		Domain:            pick(raw.Domain, ""),
+		TalosVersion:      pick(raw.TalosVersion, DefaultTalosVersion),
+		KubernetesVersion: pick(raw.KubernetesVersion, DefaultKubernetesVersion),
+		ProtectSecrets:    env.HA(),
+	}
+	cfg.ControlPlane = NodePool{
+		Count:   pick(raw.ControlPlaneCount, row.ControlPlanes),
+		Size:    pick(raw.ControlPlaneSize, row.ControlPlaneSize[cfg.Cloud]),
+		DiskGiB: pick(raw.ControlPlaneDiskGiB, DefaultControlPlaneDiskGiB),
+	}
+	cfg.Workers = NodePool{
+		Count:   pick(raw.WorkerCount, row.Workers),
+		Size:    pick(raw.WorkerSize, row.WorkerSize[cfg.Cloud]),
+		DiskGiB: pick(raw.WorkerDiskGiB, DefaultWorkerDiskGiB),
+	}
+	network := DefaultCloudNetwork
+	if cfg.Cloud.Local() {
+		network = DefaultLocalNetwork
+	}
+	cfg.NetworkCIDR = pick(raw.NetworkCIDR, network)
+	switch {
+	case raw.AdminCIDRs != nil:
+		cfg.AdminCIDRs = slices.Clone(raw.AdminCIDRs)
+	case cfg.Cloud.Local():
+		// The APIs of a local lab are reachable from the host only.
+		cfg.AdminCIDRs = []netip.Prefix{cfg.NetworkCIDR}
+	}
+	return cfg
+}
+
+// defaultCloud is VirtualBox for the local environment. Cloud environments
+// have no default: the user chooses whose account pays.
+func defaultCloud(env Environment) Cloud {
+	if env == Local {
+		return VirtualBox
+	}
+	return ""
+}
+
+func pick[T any](explicit *T, fallback T) T {
+	if explicit != nil {
+		return *explicit
+	}
+	return fallback
+}

@@ -1,0 +1,103 @@
+package config
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// Seed minimums for every node: what Talos needs for a control plane plus
+// the observability agents each node runs (DESIGN.md: t3.medium, e2-medium,
+// Standard_B2s, 2 vCPU / 4 GB locally).
+const (
+	MinVCPU   = 2
+	MinMemGiB = 4
+)
+
+// Shape is the capacity of one machine size.
+type Shape struct {
+	VCPU   int
+	MemGiB float64
+}
+
+var localSize = regexp.MustCompile(`^([0-9]+)cpu-([0-9]+)gb$`)
+
+// ParseLocalSize reads a VirtualBox size such as "2cpu-4gb".
+func ParseLocalSize(size string) (Shape, error) {
+	m := localSize.FindStringSubmatch(size)
+	if m == nil {
+		return Shape{}, fmt.Errorf(`must look like "2cpu-4gb"`)
+	}
+	cpu, _ := strconv.Atoi(m[1])
+	mem, _ := strconv.Atoi(m[2])
+	return Shape{VCPU: cpu, MemGiB: float64(mem)}, nil
+}
+
+// awsType splits an EC2 instance type: class letter, generation, attribute
+// letters (a = AMD, i = Intel, d = local NVMe, n = network, g = Graviton...)
+// and size.
+var awsType = regexp.MustCompile(`^([tmcr])([0-9])([a-z-]*)\.([0-9]*x?large|nano|micro|small|medium)$`)
+
+// burstable is the t3/t3a size table; other classes scale by vCPU.
+var burstable = map[string]Shape{
+	"nano": {2, 0.5}, "micro": {2, 1}, "small": {2, 2}, "medium": {2, 4},
+	"large": {2, 8}, "xlarge": {4, 16}, "2xlarge": {8, 32},
+}
+
+// memPerVCPU is GiB of memory per vCPU for the fixed-performance classes.
+var memPerVCPU = map[string]float64{"m": 4, "c": 2, "r": 8}
+
+// ParseAWSSize reads an amd64 EC2 instance type of the general-purpose (t3+,
+// m5+), compute (c5+) or memory (r5+) classes. Graviton types are refused:
+// nodes boot the amd64 Talos AMI.
+func ParseAWSSize(size string) (Shape, error) {
+	const allowed = "must be an amd64 EC2 instance type of class t (generation 3+) or m, c, r (generation 5+), such as t3.medium or m6i.large"
+	m := awsType.FindStringSubmatch(size)
+	if m == nil {
+		return Shape{}, fmt.Errorf("%s", allowed)
+	}
+	class, attrs, name := m[1], m[3], m[4]
+	gen, _ := strconv.Atoi(m[2])
+	if strings.Contains(attrs, "g") {
+		return Shape{}, fmt.Errorf("is a Graviton (arm64) type; %s", allowed)
+	}
+	if class == "t" {
+		if gen < 3 {
+			return Shape{}, fmt.Errorf("%s", allowed)
+		}
+		shape, ok := burstable[name]
+		if !ok {
+			return Shape{}, fmt.Errorf("%s", allowed)
+		}
+		return shape, nil
+	}
+	if gen < 5 {
+		return Shape{}, fmt.Errorf("%s", allowed)
+	}
+	vcpu := 0
+	switch name {
+	case "large":
+		vcpu = 2
+	case "xlarge":
+		vcpu = 4
+	default:
+		n, err := strconv.Atoi(strings.TrimSuffix(name, "xlarge"))
+		if err != nil || !strings.HasSuffix(name, "xlarge") {
+			return Shape{}, fmt.Errorf("%s", allowed)
+		}
+		vcpu = 4 * n
+	}
+	return Shape{VCPU: vcpu, MemGiB: float64(vcpu) * memPerVCPU[class]}, nil
+}
+
+// ParseSize reads a size for the given backend.
+func ParseSize(cloud Cloud, size string) (Shape, error) {
+	switch cloud {
+	case VirtualBox:
+		return ParseLocalSize(size)
+	case AWS:
+		return ParseAWSSize(size)
+	}
+	return Shape{}, fmt.Errorf("no size table for backend %q", cloud)
+}

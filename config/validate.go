@@ -1,0 +1,212 @@
+package config
+
+import (
+	"errors"
+	"net/netip"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/siderolabs/talos/pkg/machinery/api/machine"
+	"github.com/siderolabs/talos/pkg/machinery/compatibility"
+)
+
+// Limits of the node pools. Local addresses are laid out as control planes
+// from .10 and workers from .20 of the host-only network, which bounds their
+// counts there.
+const (
+	MaxControlPlanes      = 7
+	MaxWorkers            = 50
+	MaxLocalControlPlanes = 9
+	MaxLocalWorkers       = 30
+	MinDiskGiB            = 20
+)
+
+var (
+	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsName    = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
+	talosRe    = regexp.MustCompile(`^v1\.[0-9]+\.[0-9]+$`)
+	kubeRe     = regexp.MustCompile(`^1\.[0-9]+\.[0-9]+$`)
+	privateNet = []netip.Prefix{
+		netip.MustParsePrefix("10.0.0.0/8"),
+		netip.MustParsePrefix("172.16.0.0/12"),
+		netip.MustParsePrefix("192.168.0.0/16"),
+	}
+)
+
+// Validate reports every value of cfg that cannot be deployed, each with its
+// key, its value and what is allowed.
+func Validate(cfg Config) error {
+	var errs []error
+	add := func(err *Error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	add(validateCloud(cfg))
+	if len(errs) > 0 {
+		// Every other rule depends on the backend.
+		return errors.Join(errs...)
+	}
+	add(validateRegion(cfg))
+	add(validateControlPlanes(cfg))
+	add(validateWorkers(cfg))
+	for _, pool := range []struct {
+		sizeKey, diskKey string
+		pool             NodePool
+	}{
+		{KeyControlPlaneSize, KeyControlPlaneDiskGiB, cfg.ControlPlane},
+		{KeyWorkerSize, KeyWorkerDiskGiB, cfg.Workers},
+	} {
+		add(validateSize(cfg.Cloud, pool.sizeKey, pool.pool.Size))
+		if pool.pool.DiskGiB < MinDiskGiB {
+			add(invalid(pool.diskKey, strconv.Itoa(pool.pool.DiskGiB), "must be at least %d GiB", MinDiskGiB))
+		}
+	}
+	add(validateVersions(cfg))
+	if !dnsLabel.MatchString(cfg.ClusterName) {
+		add(invalid(KeyClusterName, cfg.ClusterName, "must be a lowercase DNS label: a-z, 0-9 and '-', at most 63 characters"))
+	}
+	if cfg.Domain != "" && !dnsName.MatchString(cfg.Domain) {
+		add(invalid(KeyDomain, cfg.Domain, "must be a lowercase DNS name such as lab.example.com"))
+	}
+	add(validateNetwork(cfg))
+	errs = append(errs, validateAdminCIDRs(cfg)...)
+	return errors.Join(errs...)
+}
+
+func validateCloud(cfg Config) *Error {
+	allowed := []Cloud{AWS, GCP, Azure, Hetzner}
+	if cfg.Environment == Local {
+		allowed = []Cloud{VirtualBox, Docker}
+	}
+	if cfg.Cloud == "" {
+		return invalid(KeyCloud, "", "required for the %s environment; allowed: %s", cfg.Environment, joinClouds(allowed))
+	}
+	if !slices.Contains(allowed, cfg.Cloud) {
+		return invalid(KeyCloud, string(cfg.Cloud), "the %s environment runs on %s", cfg.Environment, joinClouds(allowed))
+	}
+	if !slices.Contains(Implemented, cfg.Cloud) {
+		return invalid(KeyCloud, string(cfg.Cloud), "this backend is planned but not built yet; available now: %s", joinClouds(Implemented))
+	}
+	return nil
+}
+
+func validateRegion(cfg Config) *Error {
+	if cfg.Cloud.Local() {
+		if cfg.Region != "" {
+			return invalid(KeyRegion, cfg.Region, "has no meaning on %s; remove it", cfg.Cloud)
+		}
+		return nil
+	}
+	if cfg.Region == "" {
+		return invalid(KeyRegion, "", "required on %s, for example eu-central-1", cfg.Cloud)
+	}
+	if cfg.Cloud == AWS && !awsRegion.MatchString(cfg.Region) {
+		return invalid(KeyRegion, cfg.Region, "must be an AWS region such as eu-central-1 or us-east-2")
+	}
+	for _, z := range cfg.Zones {
+		if !strings.HasPrefix(z, cfg.Region) {
+			return invalid(KeyZones, z, "each zone must be in region %s, such as %sa", cfg.Region, cfg.Region)
+		}
+	}
+	return nil
+}
+
+func validateControlPlanes(cfg Config) *Error {
+	n := cfg.ControlPlane.Count
+	value := strconv.Itoa(n)
+	limit := MaxControlPlanes
+	if cfg.Cloud.Local() {
+		limit = MaxLocalControlPlanes
+	}
+	switch {
+	case cfg.Environment.HA() && (n < 3 || n%2 == 0 || n > limit):
+		return invalid(KeyControlPlaneCount, value, "%s needs an odd number from 3 to %d so etcd keeps quorum when one fails", cfg.Environment, limit)
+	case n < 1 || n%2 == 0 || n > limit:
+		return invalid(KeyControlPlaneCount, value, "must be an odd number from 1 to %d: etcd needs a majority, and an even count adds a failure point without adding tolerance", limit)
+	}
+	return nil
+}
+
+func validateWorkers(cfg Config) *Error {
+	n := cfg.Workers.Count
+	minimum := map[Environment]int{Local: 1, Dev: 1, Staging: 2, Prod: 3}[cfg.Environment]
+	limit := MaxWorkers
+	if cfg.Cloud.Local() {
+		limit = MaxLocalWorkers
+	}
+	if n < minimum || n > limit {
+		return invalid(KeyWorkerCount, strconv.Itoa(n), "%s needs from %d to %d workers", cfg.Environment, minimum, limit)
+	}
+	return nil
+}
+
+func validateSize(cloud Cloud, key, size string) *Error {
+	shape, err := ParseSize(cloud, size)
+	if err != nil {
+		return invalid(key, size, "%v", err)
+	}
+	if shape.VCPU < MinVCPU || shape.MemGiB < MinMemGiB {
+		return invalid(key, size, "has %d vCPU and %g GiB; nodes need at least %d vCPU and %d GiB", shape.VCPU, shape.MemGiB, MinVCPU, MinMemGiB)
+	}
+	return nil
+}
+
+func validateVersions(cfg Config) *Error {
+	if !talosRe.MatchString(cfg.TalosVersion) || !strings.HasPrefix(cfg.TalosVersion, SupportedTalosMinor+".") {
+		return invalid(KeyTalosVersion, cfg.TalosVersion, "must be a %s.x release such as %s: the Talos provider and machinery in this build speak %s", SupportedTalosMinor, DefaultTalosVersion, SupportedTalosMinor)
+	}
+	if !kubeRe.MatchString(cfg.KubernetesVersion) {
+		return invalid(KeyKubernetesVersion, cfg.KubernetesVersion, "must be a Kubernetes release without a leading v, such as %s", DefaultKubernetesVersion)
+	}
+	talos, err := compatibility.ParseTalosVersion(&machine.VersionInfo{Tag: cfg.TalosVersion})
+	if err != nil {
+		return invalid(KeyTalosVersion, cfg.TalosVersion, "%v", err)
+	}
+	kube, err := compatibility.ParseKubernetesVersion(cfg.KubernetesVersion)
+	if err != nil {
+		return invalid(KeyKubernetesVersion, cfg.KubernetesVersion, "%v", err)
+	}
+	if err := kube.SupportedWith(talos); err != nil {
+		return invalid(KeyKubernetesVersion, cfg.KubernetesVersion, "not supported by Talos %s: %v", cfg.TalosVersion, err)
+	}
+	return nil
+}
+
+func validateNetwork(cfg Config) *Error {
+	p := cfg.NetworkCIDR
+	value := p.String()
+	switch {
+	case !p.Addr().Is4():
+		return invalid(KeyNetworkCIDR, value, "must be an IPv4 CIDR")
+	case p != p.Masked():
+		return invalid(KeyNetworkCIDR, value, "has host bits set; did you mean %s?", p.Masked())
+	case !slices.ContainsFunc(privateNet, func(r netip.Prefix) bool { return r.Bits() <= p.Bits() && r.Contains(p.Addr()) }):
+		return invalid(KeyNetworkCIDR, value, "must be inside a private range (10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16)")
+	case p.Overlaps(PodCIDR) || p.Overlaps(ServiceCIDR):
+		return invalid(KeyNetworkCIDR, value, "overlaps the pod network %s or the service network %s", PodCIDR, ServiceCIDR)
+	case cfg.Cloud.Local() && p.Bits() > 24:
+		return invalid(KeyNetworkCIDR, value, "the host-only network needs a /24 or larger: nodes sit at .10 and up")
+	case !cfg.Cloud.Local() && (p.Bits() < 16 || p.Bits() > 22):
+		return invalid(KeyNetworkCIDR, value, "a VPC must be from /16 to /22: one /24 subnet is carved per zone")
+	}
+	return nil
+}
+
+func validateAdminCIDRs(cfg Config) []error {
+	if len(cfg.AdminCIDRs) == 0 {
+		return []error{invalid(KeyAdminCIDRs, "", "required on %s: list the addresses that may reach the Kubernetes API (6443) and Talos API (50000), such as your IP as 203.0.113.7/32; 0.0.0.0/0 opens them to everyone and must be written out to be allowed", cfg.Cloud)}
+	}
+	var errs []error
+	for _, p := range cfg.AdminCIDRs {
+		if !p.Addr().Is4() {
+			errs = append(errs, invalid(KeyAdminCIDRs, p.String(), "must be an IPv4 CIDR"))
+		} else if p != p.Masked() {
+			errs = append(errs, invalid(KeyAdminCIDRs, p.String(), "has host bits set; did you mean %s?", p.Masked()))
+		}
+	}
+	return errs
+}

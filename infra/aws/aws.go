@@ -1,0 +1,369 @@
+// Package aws is the AWS backend: a VPC with one public subnet per zone,
+// Talos nodes from the official Talos AMI, and a network load balancer in
+// front of the control planes for the Kubernetes and Talos APIs.
+package aws
+
+import (
+	"fmt"
+	"net/netip"
+	"strconv"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+)
+
+// Token is the component's type token.
+const Token = "sre-lab:infra:AWSNodes"
+
+// TalosAMIOwner is Sidero Labs' AWS account, which publishes the official
+// Talos AMIs in every public region.
+const TalosAMIOwner = "540036508848"
+
+// MaxZones is how many availability zones nodes spread across when the user
+// names none.
+const MaxZones = 3
+
+// Args shapes the AWS lab.
+type Args struct {
+	// Environment names resources: sre-lab-{env}-vpc, {env}-sre-cp-01.
+	Environment string
+	// Stack is recorded in tags.
+	Stack string
+	// Region is where everything is created.
+	Region string
+	// Zones to spread nodes across; empty picks the first MaxZones
+	// available ones.
+	Zones []string
+	// ControlPlane and Workers are the pools; Size is an instance type.
+	ControlPlane config.NodePool
+	Workers      config.NodePool
+	// Network is the VPC range; subnet i is its i-th /24.
+	Network netip.Prefix
+	// AdminCIDRs may reach the Kubernetes and Talos APIs.
+	AdminCIDRs []netip.Prefix
+	// TalosVersion selects the AMI.
+	TalosVersion string
+}
+
+// Nodes is the `sre-lab:infra:AWSNodes` component.
+type Nodes struct {
+	pulumi.ResourceState
+
+	// Platform is the backend contract.
+	Platform infra.Platform
+	// VpcID is the lab's VPC.
+	VpcID pulumi.IDOutput
+	// AMI is the Talos image the nodes booted from.
+	AMI string
+}
+
+// Tags are on every resource, through the provider's default tags.
+func Tags(args *Args) map[string]string {
+	return map[string]string{
+		"Project":     "sre-lab",
+		"Environment": args.Environment,
+		"Stack":       args.Stack,
+		"ManagedBy":   "pulumi",
+	}
+}
+
+// AMIName is the name pattern of the official Talos AMI of a version.
+func AMIName(talosVersion string) string {
+	return fmt.Sprintf("talos-%s-*", talosVersion)
+}
+
+// Subnet returns the i-th /24 of the VPC range.
+func Subnet(network netip.Prefix, i int) netip.Prefix {
+	b := network.Masked().Addr().As4()
+	n := (uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8) + uint32(i)<<8
+	return netip.PrefixFrom(netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), 0}), 24)
+}
+
+// NewNodes creates the network, the nodes and the load balancer.
+func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Nodes, error) {
+	component := &Nodes{}
+	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(component)
+	provider, err := aws.NewProvider(ctx, name+"-aws", &aws.ProviderArgs{
+		Region:      pulumi.String(args.Region),
+		DefaultTags: &aws.ProviderDefaultTagsArgs{Tags: pulumi.ToStringMap(Tags(args))},
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("aws provider: %w", err)
+	}
+	in := []pulumi.ResourceOption{parent, pulumi.Provider(provider)}
+	invoke := pulumi.Provider(provider)
+
+	zones := args.Zones
+	if len(zones) == 0 {
+		found, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")}, invoke)
+		if err != nil {
+			return nil, fmt.Errorf("aws zones of %s: %w", args.Region, err)
+		}
+		zones = found.Names[:min(MaxZones, len(found.Names))]
+	}
+	if len(zones) == 0 {
+		return nil, fmt.Errorf("aws: region %s has no available zones", args.Region)
+	}
+	ami, err := ec2.LookupAmi(ctx, &ec2.LookupAmiArgs{
+		Owners:     []string{TalosAMIOwner},
+		MostRecent: pulumi.BoolRef(true),
+		Filters: []ec2.GetAmiFilter{
+			{Name: "name", Values: []string{AMIName(args.TalosVersion)}},
+			{Name: "architecture", Values: []string{"x86_64"}},
+		},
+	}, invoke)
+	if err != nil {
+		return nil, fmt.Errorf("talos %s ami in %s: %w", args.TalosVersion, args.Region, err)
+	}
+	component.AMI = ami.Id
+
+	net, err := newNetwork(ctx, name, args, zones, in)
+	if err != nil {
+		return nil, fmt.Errorf("aws network: %w", err)
+	}
+	component.VpcID = net.vpc.ID()
+
+	var controlPlanes []*ec2.Instance
+	i := 0
+	for _, pool := range []struct {
+		role infra.Role
+		pool config.NodePool
+	}{{infra.ControlPlane, args.ControlPlane}, {infra.Worker, args.Workers}} {
+		for n := 1; n <= pool.pool.Count; n++ {
+			nodeName := infra.CloudNodeName(args.Environment, pool.role, n)
+			instance, err := ec2.NewInstance(ctx, fmt.Sprintf("%s-%s-%02d", name, pool.role.Short(), n), &ec2.InstanceArgs{
+				Ami:                      pulumi.String(ami.Id),
+				InstanceType:             pulumi.String(pool.pool.Size),
+				SubnetId:                 net.subnets[i%len(net.subnets)].ID(),
+				VpcSecurityGroupIds:      pulumi.StringArray{net.nodes.ID()},
+				AssociatePublicIpAddress: pulumi.Bool(true),
+				RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
+					VolumeSize: pulumi.Int(pool.pool.DiskGiB),
+					VolumeType: pulumi.String("gp3"),
+					Encrypted:  pulumi.Bool(true),
+				},
+				// Talos reads its platform metadata through IMDSv2 only.
+				MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
+					HttpTokens:              pulumi.String("required"),
+					HttpPutResponseHopLimit: pulumi.Int(1),
+				},
+				Tags: pulumi.StringMap{"Name": pulumi.String(nodeName), "Role": pulumi.String(string(pool.role))},
+			}, append(in,
+				// A new Talos version reaches running nodes by upgrade, not by
+				// replacing them; only new nodes boot the new AMI.
+				pulumi.IgnoreChanges([]string{"ami"}))...)
+			if err != nil {
+				return nil, fmt.Errorf("aws instance %s: %w", nodeName, err)
+			}
+			i++
+			if pool.role == infra.ControlPlane {
+				controlPlanes = append(controlPlanes, instance)
+			}
+			if err := allowHairpin(ctx, name, nodeName, net, instance, in); err != nil {
+				return nil, err
+			}
+			component.Platform.Nodes = append(component.Platform.Nodes, infra.Node{
+				Name:      nodeName,
+				Role:      pool.role,
+				PrivateIP: instance.PrivateIp,
+				PublicIP:  instance.PublicIp,
+			})
+		}
+	}
+
+	nlb, err := newLoadBalancer(ctx, name, args, net, controlPlanes, in)
+	if err != nil {
+		return nil, fmt.Errorf("aws load balancer: %w", err)
+	}
+	component.Platform.Endpoint = nlb.DnsName
+
+	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
+		"endpoint": component.Platform.Endpoint,
+		"vpcId":    component.VpcID,
+		"ami":      pulumi.String(component.AMI),
+	}); err != nil {
+		return nil, err
+	}
+	return component, nil
+}
+
+type network struct {
+	vpc     *ec2.Vpc
+	subnets []*ec2.Subnet
+	nodes   *ec2.SecurityGroup
+}
+
+func newNetwork(ctx *pulumi.Context, name string, args *Args, zones []string, in []pulumi.ResourceOption) (*network, error) {
+	vpcName := infra.NetworkName(args.Environment, "vpc")
+	v, err := ec2.NewVpc(ctx, name+"-vpc", &ec2.VpcArgs{
+		CidrBlock:          pulumi.String(args.Network.String()),
+		EnableDnsSupport:   pulumi.Bool(true),
+		EnableDnsHostnames: pulumi.Bool(true),
+		Tags:               pulumi.StringMap{"Name": pulumi.String(vpcName)},
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	igw, err := ec2.NewInternetGateway(ctx, name+"-igw", &ec2.InternetGatewayArgs{
+		VpcId: v.ID(),
+		Tags:  pulumi.StringMap{"Name": pulumi.String(infra.NetworkName(args.Environment, "igw"))},
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := ec2.NewRouteTable(ctx, name+"-public-rt", &ec2.RouteTableArgs{
+		VpcId:  v.ID(),
+		Routes: ec2.RouteTableRouteArray{&ec2.RouteTableRouteArgs{CidrBlock: pulumi.String("0.0.0.0/0"), GatewayId: igw.ID()}},
+		Tags:   pulumi.StringMap{"Name": pulumi.String(infra.NetworkName(args.Environment, "public-rt"))},
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	net := &network{vpc: v}
+	for i, zone := range zones {
+		subnetName := infra.NetworkName(args.Environment, "node-subnet-"+zone)
+		s, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-node-subnet-%s", name, zone), &ec2.SubnetArgs{
+			VpcId:            v.ID(),
+			CidrBlock:        pulumi.String(Subnet(args.Network, i).String()),
+			AvailabilityZone: pulumi.String(zone),
+			Tags:             pulumi.StringMap{"Name": pulumi.String(subnetName)},
+		}, in...)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-node-subnet-%s", name, zone), &ec2.RouteTableAssociationArgs{
+			SubnetId:     s.ID(),
+			RouteTableId: routes.ID(),
+		}, in...); err != nil {
+			return nil, err
+		}
+		net.subnets = append(net.subnets, s)
+	}
+
+	net.nodes, err = ec2.NewSecurityGroup(ctx, name+"-nodes-sg", &ec2.SecurityGroupArgs{
+		VpcId:       v.ID(),
+		Description: pulumi.String("sre-lab Talos nodes: admin APIs from admin CIDRs, everything inside the VPC"),
+		Egress: ec2.SecurityGroupEgressArray{&ec2.SecurityGroupEgressArgs{
+			Protocol: pulumi.String("-1"), FromPort: pulumi.Int(0), ToPort: pulumi.Int(0),
+			CidrBlocks: pulumi.StringArray{pulumi.String("0.0.0.0/0")},
+		}},
+		Tags: pulumi.StringMap{"Name": pulumi.String(infra.NetworkName(args.Environment, "nodes-sg"))},
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	// Node to node, and the load balancer's health checks, stay inside the VPC.
+	if _, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-nodes-from-vpc", &vpc.SecurityGroupIngressRuleArgs{
+		SecurityGroupId: net.nodes.ID(),
+		IpProtocol:      pulumi.String("-1"),
+		CidrIpv4:        pulumi.String(args.Network.String()),
+		Description:     pulumi.String("node to node inside the VPC"),
+	}, in...); err != nil {
+		return nil, err
+	}
+	for _, cidr := range args.AdminCIDRs {
+		for _, port := range AdminPorts {
+			if _, err := vpc.NewSecurityGroupIngressRule(ctx, fmt.Sprintf("%s-admin-%d-%s", name, port, cidr), &vpc.SecurityGroupIngressRuleArgs{
+				SecurityGroupId: net.nodes.ID(),
+				IpProtocol:      pulumi.String("tcp"),
+				FromPort:        pulumi.Int(port),
+				ToPort:          pulumi.Int(port),
+				CidrIpv4:        pulumi.String(cidr.String()),
+				Description:     pulumi.String("admin access to " + portName[port]),
+			}, in...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return net, nil
+}
+
+// AdminPorts are the APIs admins reach through the load balancer and, during
+// the first configuration, on each node.
+var AdminPorts = []int{infra.KubeAPIPort, infra.TalosAPIPort}
+
+var portName = map[int]string{infra.KubeAPIPort: "the Kubernetes API", infra.TalosAPIPort: "the Talos API"}
+
+// allowHairpin lets a node reach the control planes through the public load
+// balancer. Traffic from a node to the load balancer's public address leaves
+// through the internet gateway and arrives with the node's public address as
+// source (client IP preservation), which the VPC rule does not match; workers
+// need that path to join, before they learn the control-plane addresses.
+func allowHairpin(ctx *pulumi.Context, name, nodeName string, net *network, instance *ec2.Instance, in []pulumi.ResourceOption) error {
+	_, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-hairpin-"+nodeName, &vpc.SecurityGroupIngressRuleArgs{
+		SecurityGroupId: net.nodes.ID(),
+		IpProtocol:      pulumi.String("tcp"),
+		FromPort:        pulumi.Int(infra.KubeAPIPort),
+		ToPort:          pulumi.Int(infra.KubeAPIPort),
+		CidrIpv4:        pulumi.Sprintf("%s/32", instance.PublicIp),
+		Description:     pulumi.String(nodeName + " through the load balancer"),
+	}, in...)
+	if err != nil {
+		return fmt.Errorf("aws hairpin rule %s: %w", nodeName, err)
+	}
+	return nil
+}
+
+func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network, controlPlanes []*ec2.Instance, in []pulumi.ResourceOption) (*lb.LoadBalancer, error) {
+	subnetIDs := pulumi.StringArray{}
+	for _, s := range net.subnets {
+		subnetIDs = append(subnetIDs, s.ID())
+	}
+	nlb, err := lb.NewLoadBalancer(ctx, name+"-nlb", &lb.LoadBalancerArgs{
+		Name:                         pulumi.String(infra.NetworkName(args.Environment, "api")),
+		LoadBalancerType:             pulumi.String("network"),
+		Internal:                     pulumi.Bool(false),
+		Subnets:                      subnetIDs,
+		EnableCrossZoneLoadBalancing: pulumi.Bool(true),
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	for _, port := range AdminPorts {
+		p := strconv.Itoa(port)
+		tg, err := lb.NewTargetGroup(ctx, name+"-tg-"+p, &lb.TargetGroupArgs{
+			Name:       pulumi.String(infra.NetworkName(args.Environment, p)),
+			Port:       pulumi.Int(port),
+			Protocol:   pulumi.String("TCP"),
+			TargetType: pulumi.String("instance"),
+			VpcId:      net.vpc.ID(),
+			HealthCheck: &lb.TargetGroupHealthCheckArgs{
+				Protocol:           pulumi.String("TCP"),
+				Port:               pulumi.String(p),
+				Interval:           pulumi.Int(10),
+				HealthyThreshold:   pulumi.Int(2),
+				UnhealthyThreshold: pulumi.Int(2),
+			},
+		}, in...)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := lb.NewListener(ctx, name+"-listener-"+p, &lb.ListenerArgs{
+			LoadBalancerArn: nlb.Arn,
+			Port:            pulumi.Int(port),
+			Protocol:        pulumi.String("TCP"),
+			DefaultActions:  lb.ListenerDefaultActionArray{&lb.ListenerDefaultActionArgs{Type: pulumi.String("forward"), TargetGroupArn: tg.Arn}},
+		}, in...); err != nil {
+			return nil, err
+		}
+		for i, cp := range controlPlanes {
+			if _, err := lb.NewTargetGroupAttachment(ctx, fmt.Sprintf("%s-tg-%s-cp-%02d", name, p, i+1), &lb.TargetGroupAttachmentArgs{
+				TargetGroupArn: tg.Arn,
+				TargetId:       cp.ID(),
+				Port:           pulumi.Int(port),
+			}, in...); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return nlb, nil
+}

@@ -1,0 +1,56 @@
+// Package backends holds the one switch that turns `sre-lab:cloud` into
+// machines. Each backend lives in its own package under infra/ and returns
+// the same infra.Platform.
+package backends
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/aws"
+	"github.com/your-org/sre-lab/infra/virtualbox"
+)
+
+// New creates the machines of cfg's backend, as a component named name.
+func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, error) {
+	switch cfg.Cloud {
+	case config.VirtualBox:
+		cache, err := os.UserCacheDir()
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("virtualbox: no cache directory for the Talos ISO: %w", err)
+		}
+		nodes, err := virtualbox.NewNodes(ctx, name, &virtualbox.Args{
+			ControlPlane: cfg.ControlPlane,
+			Workers:      cfg.Workers,
+			Network:      cfg.NetworkCIDR,
+			TalosVersion: cfg.TalosVersion,
+			CacheDir:     filepath.Join(cache, "sre-lab"),
+		})
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("virtualbox nodes: %w", err)
+		}
+		return nodes.Platform, nil
+	case config.AWS:
+		nodes, err := aws.NewNodes(ctx, name, &aws.Args{
+			Environment:  string(cfg.Environment),
+			Stack:        cfg.Stack,
+			Region:       cfg.Region,
+			Zones:        cfg.Zones,
+			ControlPlane: cfg.ControlPlane,
+			Workers:      cfg.Workers,
+			Network:      cfg.NetworkCIDR,
+			AdminCIDRs:   cfg.AdminCIDRs,
+			TalosVersion: cfg.TalosVersion,
+		})
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("aws nodes: %w", err)
+		}
+		return nodes.Platform, nil
+	}
+	return infra.Platform{}, fmt.Errorf("%s:%s = %q: no backend; available: %v", config.Namespace, config.KeyCloud, cfg.Cloud, config.Implemented)
+}

@@ -1,0 +1,118 @@
+// Package infra is the contract every backend fulfils: the machines it made
+// and the address of the cluster endpoint. Talos consumes nothing else, so a
+// backend can be swapped without touching the layers above it.
+package infra
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// Ports every backend opens and every layer refers to. Each is defined here
+// only: Talos patches, firewall rules, load balancers and Cilium values all
+// use these constants.
+const (
+	// KubeAPIPort is the Kubernetes API server.
+	KubeAPIPort = 6443
+	// TalosAPIPort is apid, the Talos API that talosctl and the provider use.
+	TalosAPIPort = 50000
+	// TrustdPort is trustd, which workers call to get their certificates.
+	TrustdPort = 50001
+	// KubePrismPort is the node-local, highly available API endpoint Talos
+	// runs on every node (127.0.0.1). Cilium reaches the API through it.
+	KubePrismPort = 7445
+	// EtcdMetricsPort is where the Talos patch makes etcd serve metrics.
+	// It must never be reachable from outside the cluster network.
+	EtcdMetricsPort = 2381
+)
+
+// Role is what a node does in the cluster.
+type Role string
+
+// The two Talos machine types.
+const (
+	ControlPlane Role = "controlplane"
+	Worker       Role = "worker"
+)
+
+// Short is the role as it appears in node names: cp or worker.
+func (r Role) Short() string {
+	if r == ControlPlane {
+		return "cp"
+	}
+	return "worker"
+}
+
+// Node is one machine a backend made.
+type Node struct {
+	// Name is the machine's name, and the Kubernetes node name.
+	Name string
+	// Role is the Talos machine type.
+	Role Role
+	// PrivateIP is the address on the node network.
+	PrivateIP pulumi.StringOutput
+	// PublicIP is the address reachable from outside; an empty string where
+	// the backend gives none.
+	PublicIP pulumi.StringOutput
+}
+
+// TalosAddress is where the program reaches the node's Talos API: the public
+// address when there is one, the private one otherwise.
+func (n Node) TalosAddress() pulumi.StringOutput {
+	return pulumi.All(n.PublicIP, n.PrivateIP).ApplyT(func(v []any) string {
+		if public, _ := v[0].(string); public != "" {
+			return public
+		}
+		return v[1].(string)
+	}).(pulumi.StringOutput)
+}
+
+// Platform is what every backend returns.
+type Platform struct {
+	// Nodes lists control planes first, then workers, each in index order.
+	Nodes []Node
+	// Endpoint is the host name or address in front of the control planes:
+	// a load balancer in a cloud, the first control plane locally. The
+	// cluster endpoint is https://Endpoint:KubeAPIPort.
+	Endpoint pulumi.StringOutput
+	// InstallDisk is the disk Talos installs to, for backends that boot an
+	// installer ISO; empty where the image is already installed.
+	InstallDisk string
+}
+
+// ControlPlanes returns the control-plane nodes in order.
+func (p Platform) ControlPlanes() []Node { return p.byRole(ControlPlane) }
+
+// Workers returns the worker nodes in order.
+func (p Platform) Workers() []Node { return p.byRole(Worker) }
+
+func (p Platform) byRole(role Role) []Node {
+	var out []Node
+	for _, n := range p.Nodes {
+		if n.Role == role {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// LocalNodeName is the name of a node on a laptop backend: talos-cp-01.
+func LocalNodeName(role Role, index int) string {
+	return fmt.Sprintf("talos-%s-%02d", role.Short(), index)
+}
+
+// CloudNodeName is the name of a node in a cloud: dev-sre-cp-01.
+func CloudNodeName(env string, role Role, index int) string {
+	return fmt.Sprintf("%s-sre-%s-%02d", env, role.Short(), index)
+}
+
+// NetworkName is the name of a cloud network resource: sre-lab-dev-vpc.
+func NetworkName(env, purpose string) string {
+	return fmt.Sprintf("sre-lab-%s-%s", env, purpose)
+}
+
+// ClusterEndpoint is the URL Kubernetes clients and Talos use for the API.
+func ClusterEndpoint(endpoint pulumi.StringOutput) pulumi.StringOutput {
+	return pulumi.Sprintf("https://%s:%d", endpoint, KubeAPIPort)
+}

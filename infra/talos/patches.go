@@ -1,0 +1,162 @@
+package talos
+
+import (
+	"fmt"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/siderolabs/go-pointer"
+	"github.com/siderolabs/talos/pkg/machinery/config/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/encoder"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
+	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
+
+	sreconfig "github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+)
+
+// LabelPrefix namespaces the node labels sre-lab sets. It is outside the
+// kubernetes.io namespaces, which the NodeRestriction admission plugin keeps
+// kubelets from setting.
+const LabelPrefix = "sre-lab.io/"
+
+// PatchParams is what the role patches depend on.
+type PatchParams struct {
+	// NetworkCIDR is the node network; kubelet and etcd pick their address
+	// from it even on machines with several interfaces (VirtualBox NAT).
+	NetworkCIDR string
+	// CertSANs are extra names and addresses in the API certificates: the
+	// load balancer or endpoint the cluster is reached through.
+	CertSANs []string
+	// InstallDisk is where Talos installs itself; empty keeps the default.
+	InstallDisk string
+	// InstallImage is the installer of the pinned Talos version.
+	InstallImage string
+}
+
+// ControlPlanePatch is applied to every control plane's generated config.
+func ControlPlanePatch(p PatchParams) (string, error) {
+	cfg := basePatch(p)
+	cfg.ClusterConfig.APIServerConfig = &v1alpha1.APIServerConfig{CertSANs: p.CertSANs}
+	// Prometheus scrapes these from the pod network; Talos binds them to
+	// localhost by default, which leaves their targets down.
+	cfg.ClusterConfig.ControllerManagerConfig = &v1alpha1.ControllerManagerConfig{
+		ExtraArgsConfig: map[string]string{"bind-address": "0.0.0.0"},
+	}
+	cfg.ClusterConfig.SchedulerConfig = &v1alpha1.SchedulerConfig{
+		ExtraArgsConfig: map[string]string{"bind-address": "0.0.0.0"},
+	}
+	cfg.ClusterConfig.EtcdConfig = &v1alpha1.EtcdConfig{
+		EtcdExtraArgs:         map[string]string{"listen-metrics-urls": fmt.Sprintf("http://0.0.0.0:%d", infra.EtcdMetricsPort)},
+		EtcdAdvertisedSubnets: []string{p.NetworkCIDR},
+	}
+	return encode(cfg)
+}
+
+// WorkerPatch is applied to every worker's generated config.
+func WorkerPatch(p PatchParams) (string, error) {
+	return encode(basePatch(p))
+}
+
+// basePatch holds what both roles share: Cilium replaces the default CNI and
+// kube-proxy, and reaches the API through KubePrism on every node.
+func basePatch(p PatchParams) *v1alpha1.Config {
+	install := &v1alpha1.InstallConfig{InstallDisk: p.InstallDisk, InstallImage: p.InstallImage}
+	return &v1alpha1.Config{
+		ConfigVersion: "v1alpha1",
+		MachineConfig: &v1alpha1.MachineConfig{
+			MachineCertSANs: p.CertSANs,
+			MachineKubelet: &v1alpha1.KubeletConfig{
+				KubeletNodeIP: &v1alpha1.KubeletNodeIPConfig{KubeletNodeIPValidSubnets: []string{p.NetworkCIDR}},
+			},
+			MachineFeatures: &v1alpha1.FeaturesConfig{
+				KubePrismSupport: &v1alpha1.KubePrism{ServerEnabled: pointer.To(true), ServerPort: infra.KubePrismPort},
+			},
+			MachineInstall: install,
+		},
+		ClusterConfig: &v1alpha1.ClusterConfig{
+			ClusterNetwork: &v1alpha1.ClusterNetworkConfig{
+				CNI:           &v1alpha1.CNIConfig{CNIName: "none"},
+				PodSubnet:     []string{sreconfig.PodCIDR.String()},
+				ServiceSubnet: []string{sreconfig.ServiceCIDR.String()},
+			},
+			ProxyConfig: &v1alpha1.ProxyConfig{Disabled: pointer.To(true)},
+		},
+	}
+}
+
+// NodePatch names one node and labels it. Talos 1.12 sets hostnames through
+// its HostnameConfig document; turning "auto" off lets the name be ours.
+func NodePatch(name string, labels map[string]string) (string, error) {
+	hostname := network.NewHostnameConfigV1Alpha1()
+	hostname.ConfigAuto = pointer.To(nethelpers.AutoHostnameKindOff)
+	hostname.ConfigHostname = name
+	machine := &v1alpha1.Config{
+		ConfigVersion: "v1alpha1",
+		MachineConfig: &v1alpha1.MachineConfig{MachineNodeLabels: labels},
+	}
+	return encode(machine, hostname)
+}
+
+// NodeLabels are the labels every node carries.
+func NodeLabels(environment string, role infra.Role) map[string]string {
+	return map[string]string{
+		LabelPrefix + "environment": environment,
+		LabelPrefix + "role":        string(role),
+	}
+}
+
+// encode writes documents as a multi-document strategic merge patch. Some
+// machinery fields lack omitempty (machine.type, machine.token,
+// cluster.network.dnsDomain...), and an empty value in a patch would
+// overwrite the generated one, so empty values are pruned before writing.
+func encode(docs ...config.Document) (string, error) {
+	parts := make([]string, 0, len(docs))
+	for _, doc := range docs {
+		b, err := encoder.NewEncoder(doc, encoder.WithComments(encoder.CommentsDisabled), encoder.WithOmitEmpty(true)).Encode()
+		if err != nil {
+			return "", fmt.Errorf("encode talos patch: %w", err)
+		}
+		var tree yaml.Node
+		if err := yaml.Unmarshal(b, &tree); err != nil {
+			return "", fmt.Errorf("encode talos patch: %w", err)
+		}
+		prune(&tree)
+		out, err := yaml.Marshal(&tree)
+		if err != nil {
+			return "", fmt.Errorf("encode talos patch: %w", err)
+		}
+		parts = append(parts, string(out))
+	}
+	return strings.Join(parts, "---\n"), nil
+}
+
+// prune drops mapping entries whose value is null, an empty string or an
+// empty collection, bottom up; false and 0 are values and stay.
+func prune(n *yaml.Node) {
+	for _, child := range n.Content {
+		prune(child)
+	}
+	if n.Kind != yaml.MappingNode {
+		return
+	}
+	kept := n.Content[:0]
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if !empty(n.Content[i+1]) {
+			kept = append(kept, n.Content[i], n.Content[i+1])
+		}
+	}
+	n.Content = kept
+}
+
+func empty(v *yaml.Node) bool {
+	switch v.Kind {
+	case yaml.ScalarNode:
+		return v.Tag == "!!null" || (v.Tag == "!!str" && v.Value == "")
+	case yaml.MappingNode, yaml.SequenceNode:
+		return len(v.Content) == 0
+	}
+	return false
+}

@@ -1,0 +1,186 @@
+package talos
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumiverse/pulumi-talos/sdk/go/talos/client"
+	"github.com/pulumiverse/pulumi-talos/sdk/go/talos/cluster"
+	"github.com/pulumiverse/pulumi-talos/sdk/go/talos/machine"
+
+	"github.com/your-org/sre-lab/infra"
+)
+
+// Token is the component's type token.
+const Token = "sre-lab:infra:TalosCluster"
+
+// ClusterArgs shapes a Talos cluster on the machines of a backend.
+type ClusterArgs struct {
+	// ClusterName names the cluster in its configs and kubeconfig.
+	ClusterName string
+	// Environment labels every node.
+	Environment string
+	// TalosVersion is the version contract of the generated configs and the
+	// installer image.
+	TalosVersion string
+	// KubernetesVersion is what Talos deploys.
+	KubernetesVersion string
+	// NetworkCIDR is the node network.
+	NetworkCIDR string
+	// Platform is the backend's machines and endpoint.
+	Platform infra.Platform
+	// ProtectSecrets keeps `pulumi destroy` and replacements away from the
+	// machine secrets, the identity of the cluster.
+	ProtectSecrets bool
+}
+
+// Cluster is the `sre-lab:infra:TalosCluster` component.
+type Cluster struct {
+	pulumi.ResourceState
+
+	// Endpoint is the Kubernetes API URL.
+	Endpoint pulumi.StringOutput
+	// Kubeconfig is the admin kubeconfig; secret.
+	Kubeconfig pulumi.StringOutput
+	// Talosconfig is the talosctl client config for every node; secret.
+	Talosconfig pulumi.StringOutput
+	// Provider reaches the cluster through Kubeconfig; every in-cluster
+	// component is installed through it.
+	Provider *kubernetes.Provider
+}
+
+// NewCluster generates the machine configuration of every node, applies it,
+// bootstraps etcd on the first control plane and reads back the kubeconfig.
+// Nothing here waits for nodes to be Ready: they cannot be before the CNI,
+// which the next layer installs through Provider.
+func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pulumi.ResourceOption) (*Cluster, error) {
+	controlPlanes := args.Platform.ControlPlanes()
+	if len(controlPlanes) == 0 {
+		return nil, fmt.Errorf("talos cluster %s: the platform has no control plane", name)
+	}
+	component := &Cluster{}
+	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(component)
+
+	secrets, err := machine.NewSecrets(ctx, name+"-secrets", &machine.SecretsArgs{
+		TalosVersion: pulumi.String(args.TalosVersion),
+	}, parent, pulumi.Protect(args.ProtectSecrets))
+	if err != nil {
+		return nil, fmt.Errorf("talos secrets: %w", err)
+	}
+	component.Endpoint = infra.ClusterEndpoint(args.Platform.Endpoint)
+
+	configs := map[infra.Role]pulumi.StringOutput{}
+	for _, r := range []struct {
+		role  infra.Role
+		patch func(PatchParams) (string, error)
+	}{{infra.ControlPlane, ControlPlanePatch}, {infra.Worker, WorkerPatch}} {
+		role, patch := r.role, r.patch
+		rolePatch := args.Platform.Endpoint.ApplyT(func(endpoint string) (string, error) {
+			return patch(PatchParams{
+				NetworkCIDR:  args.NetworkCIDR,
+				CertSANs:     []string{endpoint},
+				InstallDisk:  args.Platform.InstallDisk,
+				InstallImage: infra.InstallerImage(args.TalosVersion),
+			})
+		}).(pulumi.StringOutput)
+		configs[role] = machine.GetConfigurationOutput(ctx, machine.GetConfigurationOutputArgs{
+			ClusterName:       pulumi.String(args.ClusterName),
+			ClusterEndpoint:   component.Endpoint,
+			MachineType:       pulumi.String(string(role)),
+			MachineSecrets:    secrets.MachineSecrets,
+			TalosVersion:      pulumi.String(args.TalosVersion),
+			KubernetesVersion: pulumi.String(args.KubernetesVersion),
+			ConfigPatches:     pulumi.StringArray{rolePatch},
+			Docs:              pulumi.Bool(false),
+			Examples:          pulumi.Bool(false),
+		}, parent).MachineConfiguration()
+	}
+
+	var firstApply *machine.ConfigurationApply
+	for _, node := range args.Platform.Nodes {
+		nodePatch, err := NodePatch(node.Name, NodeLabels(args.Environment, node.Role))
+		if err != nil {
+			return nil, fmt.Errorf("talos patch %s: %w", node.Name, err)
+		}
+		address := node.TalosAddress()
+		// The default apply mode changes a running node in place, rebooting
+		// only when a change needs it: the machine is never replaced.
+		apply, err := machine.NewConfigurationApply(ctx, name+"-"+node.Name, &machine.ConfigurationApplyArgs{
+			ClientConfiguration:       secrets.ClientConfiguration,
+			MachineConfigurationInput: configs[node.Role],
+			Node:                      address,
+			Endpoint:                  address,
+			ConfigPatches:             pulumi.StringArray{pulumi.String(nodePatch)},
+		}, parent)
+		if err != nil {
+			return nil, fmt.Errorf("talos config apply %s: %w", node.Name, err)
+		}
+		if firstApply == nil {
+			firstApply = apply
+		}
+	}
+
+	first := controlPlanes[0].TalosAddress()
+	bootstrap, err := machine.NewBootstrap(ctx, name+"-bootstrap", &machine.BootstrapArgs{
+		ClientConfiguration: secrets.ClientConfiguration,
+		Node:                first,
+		Endpoint:            first,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{firstApply}))
+	if err != nil {
+		return nil, fmt.Errorf("talos bootstrap: %w", err)
+	}
+
+	kubeconfig, err := cluster.NewKubeconfig(ctx, name+"-kubeconfig", &cluster.KubeconfigArgs{
+		ClientConfiguration: cluster.KubeconfigClientConfigurationArgs{
+			CaCertificate:     secrets.ClientConfiguration.CaCertificate(),
+			ClientCertificate: secrets.ClientConfiguration.ClientCertificate(),
+			ClientKey:         secrets.ClientConfiguration.ClientKey(),
+		},
+		Node:     first,
+		Endpoint: first,
+	}, parent, pulumi.DependsOn([]pulumi.Resource{bootstrap}))
+	if err != nil {
+		return nil, fmt.Errorf("talos kubeconfig: %w", err)
+	}
+	component.Kubeconfig = pulumi.ToSecret(kubeconfig.KubeconfigRaw).(pulumi.StringOutput)
+
+	endpoints := pulumi.StringArray{}
+	for _, cp := range controlPlanes {
+		endpoints = append(endpoints, cp.TalosAddress())
+	}
+	nodes := pulumi.StringArray{}
+	for _, n := range args.Platform.Nodes {
+		nodes = append(nodes, n.TalosAddress())
+	}
+	talosconfig := client.GetConfigurationOutput(ctx, client.GetConfigurationOutputArgs{
+		ClusterName: pulumi.String(args.ClusterName),
+		ClientConfiguration: client.GetConfigurationClientConfigurationArgs{
+			CaCertificate:     secrets.ClientConfiguration.CaCertificate(),
+			ClientCertificate: secrets.ClientConfiguration.ClientCertificate(),
+			ClientKey:         secrets.ClientConfiguration.ClientKey(),
+		},
+		Endpoints: endpoints,
+		Nodes:     nodes,
+	}, parent).TalosConfig()
+	component.Talosconfig = pulumi.ToSecret(talosconfig).(pulumi.StringOutput)
+
+	component.Provider, err = kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
+		Kubeconfig: component.Kubeconfig,
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes provider: %w", err)
+	}
+
+	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
+		"endpoint":    component.Endpoint,
+		"kubeconfig":  component.Kubeconfig,
+		"talosconfig": component.Talosconfig,
+	}); err != nil {
+		return nil, err
+	}
+	return component, nil
+}

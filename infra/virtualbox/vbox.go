@@ -1,0 +1,234 @@
+// Package virtualbox is the local backend: Talos VMs on a VirtualBox
+// host-only network, driven through VBoxManage by the Pulumi command
+// provider. Each VM gets a fixed MAC and a DHCP reservation, so Talos is
+// configured in maintenance mode at an address known before the VM boots.
+package virtualbox
+
+import (
+	"embed"
+	"fmt"
+	"net/netip"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi-command/sdk/go/command/local"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+)
+
+// Token is the component's type token.
+const Token = "sre-lab:infra:VirtualBoxNodes"
+
+// InstallDisk is the first disk of the SATA controller the VMs boot from.
+const InstallDisk = "/dev/sda"
+
+// Offsets of well-known addresses inside the host-only network. The 2024
+// layout puts control planes at .10 and workers at .20.
+const (
+	hostOffset         = 1
+	dhcpServerOffset   = 2
+	controlPlaneOffset = 10
+	workerOffset       = 20
+	dhcpPoolFirst      = 200
+	dhcpPoolLast       = 250
+)
+
+//go:embed scripts/*.sh
+var scripts embed.FS
+
+// Args shapes the local lab.
+type Args struct {
+	// ControlPlane and Workers are the pools; Size is "<n>cpu-<m>gb".
+	ControlPlane config.NodePool
+	Workers      config.NodePool
+	// Network is the host-only network, a /24 or larger.
+	Network netip.Prefix
+	// TalosVersion selects the ISO the VMs boot.
+	TalosVersion string
+	// CacheDir holds downloaded ISOs, shared by every local stack.
+	CacheDir string
+}
+
+// Nodes is the `sre-lab:infra:VirtualBoxNodes` component.
+type Nodes struct {
+	pulumi.ResourceState
+
+	// Platform is the backend contract.
+	Platform infra.Platform
+	// HostOnlyInterface is the name VirtualBox gave the network (vboxnetN).
+	HostOnlyInterface pulumi.StringOutput
+}
+
+// VM is one planned machine: everything about it is known before any
+// resource exists, which is what lets Talos target it by address.
+type VM struct {
+	Name     string
+	Role     infra.Role
+	IP       netip.Addr
+	MAC      string
+	CPUs     int
+	MemoryMB int
+	DiskMB   int
+}
+
+// Plan lays out the VMs of args: names, addresses, MACs and sizes.
+func Plan(args Args) ([]VM, error) {
+	var vms []VM
+	for _, pool := range []struct {
+		role   infra.Role
+		pool   config.NodePool
+		offset int
+	}{
+		{infra.ControlPlane, args.ControlPlane, controlPlaneOffset},
+		{infra.Worker, args.Workers, workerOffset},
+	} {
+		shape, err := config.ParseLocalSize(pool.pool.Size)
+		if err != nil {
+			return nil, fmt.Errorf("%s size %q: %w", pool.role, pool.pool.Size, err)
+		}
+		for i := 1; i <= pool.pool.Count; i++ {
+			ip := nth(args.Network, pool.offset+i-1)
+			vms = append(vms, VM{
+				Name:     infra.LocalNodeName(pool.role, i),
+				Role:     pool.role,
+				IP:       ip,
+				MAC:      MAC(ip),
+				CPUs:     shape.VCPU,
+				MemoryMB: int(shape.MemGiB * 1024),
+				DiskMB:   pool.pool.DiskGiB * 1024,
+			})
+		}
+	}
+	return vms, nil
+}
+
+// MAC derives a VirtualBox MAC (OUI 08:00:27) from the VM's address, so the
+// DHCP reservation and the VM agree without shared state.
+func MAC(ip netip.Addr) string {
+	b := ip.As4()
+	return fmt.Sprintf("080027%02x%02x%02x", b[1], b[2], b[3])
+}
+
+func nth(network netip.Prefix, offset int) netip.Addr {
+	b := network.Masked().Addr().As4()
+	n := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+	n += uint32(offset)
+	return netip.AddrFrom4([4]byte{byte(n >> 24), byte(n >> 16), byte(n >> 8), byte(n)})
+}
+
+// NewNodes creates the host-only network, fetches the Talos ISO and starts
+// one VM per planned node.
+func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Nodes, error) {
+	vms, err := Plan(*args)
+	if err != nil {
+		return nil, fmt.Errorf("virtualbox nodes: %w", err)
+	}
+	component := &Nodes{}
+	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(component)
+
+	netmask := net4Mask(args.Network.Bits())
+	network, err := run(ctx, name+"-network", "network-create.sh", "network-delete.sh", map[string]string{
+		"SRE_NET_CIDR":       args.Network.String(),
+		"SRE_NET_IP":         nth(args.Network, hostOffset).String(),
+		"SRE_NET_MASK":       netmask,
+		"SRE_DHCP_SERVER_IP": nth(args.Network, dhcpServerOffset).String(),
+		"SRE_DHCP_LOWER":     nth(args.Network, dhcpPoolFirst).String(),
+		"SRE_DHCP_UPPER":     nth(args.Network, dhcpPoolLast).String(),
+	}, nil, parent)
+	if err != nil {
+		return nil, fmt.Errorf("virtualbox network: %w", err)
+	}
+	component.HostOnlyInterface = trimmed(network.Stdout)
+
+	isoPath := filepath.Join(args.CacheDir, fmt.Sprintf("talos-%s-metal-amd64.iso", args.TalosVersion))
+	iso, err := run(ctx, name+"-iso", "iso-fetch.sh", "", map[string]string{
+		"SRE_ISO_URL":  infra.ISOURL(args.TalosVersion),
+		"SRE_ISO_PATH": isoPath,
+	}, nil, parent)
+	if err != nil {
+		return nil, fmt.Errorf("talos iso: %w", err)
+	}
+
+	for _, vm := range vms {
+		env := pulumi.StringMap{
+			"SRE_VM_NAME":      pulumi.String(vm.Name),
+			"SRE_VM_CPUS":      pulumi.String(strconv.Itoa(vm.CPUs)),
+			"SRE_VM_MEMORY_MB": pulumi.String(strconv.Itoa(vm.MemoryMB)),
+			"SRE_VM_DISK_MB":   pulumi.String(strconv.Itoa(vm.DiskMB)),
+			"SRE_VM_MAC":       pulumi.String(vm.MAC),
+			"SRE_VM_IP":        pulumi.String(vm.IP.String()),
+			"SRE_NET_IF":       component.HostOnlyInterface,
+			"SRE_ISO_PATH":     trimmed(iso.Stdout),
+		}
+		// A VM's shape is fixed at creation: changing it replaces the VM.
+		triggers := pulumi.Array{pulumi.Int(vm.CPUs), pulumi.Int(vm.MemoryMB), pulumi.Int(vm.DiskMB)}
+		cmd, err := runWith(ctx, name+"-"+vm.Name, "vm-create.sh", "vm-delete.sh", env, triggers, parent)
+		if err != nil {
+			return nil, fmt.Errorf("virtualbox vm %s: %w", vm.Name, err)
+		}
+		ip := vm.IP.String()
+		component.Platform.Nodes = append(component.Platform.Nodes, infra.Node{
+			Name: vm.Name,
+			Role: vm.Role,
+			// Derived from the command's output so Talos waits for the VM.
+			PrivateIP: cmd.Stdout.ApplyT(func(string) string { return ip }).(pulumi.StringOutput),
+			PublicIP:  pulumi.String("").ToStringOutput(),
+		})
+	}
+	// The first control plane is the endpoint: see docs/architecture.md for
+	// why not a shared VIP.
+	component.Platform.Endpoint = component.Platform.ControlPlanes()[0].PrivateIP
+	component.Platform.InstallDisk = InstallDisk
+
+	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
+		"endpoint":          component.Platform.Endpoint,
+		"hostOnlyInterface": component.HostOnlyInterface,
+	}); err != nil {
+		return nil, err
+	}
+	return component, nil
+}
+
+func run(ctx *pulumi.Context, name, create, remove string, env map[string]string, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
+	m := pulumi.StringMap{}
+	for k, v := range env {
+		m[k] = pulumi.String(v)
+	}
+	return runWith(ctx, name, create, remove, m, triggers, opts...)
+}
+
+func runWith(ctx *pulumi.Context, name, create, remove string, env pulumi.StringMap, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
+	createScript, err := scripts.ReadFile("scripts/" + create)
+	if err != nil {
+		return nil, err
+	}
+	args := &local.CommandArgs{
+		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
+		Create:      pulumi.String(createScript),
+		Environment: env,
+		Triggers:    triggers,
+	}
+	if remove != "" {
+		deleteScript, err := scripts.ReadFile("scripts/" + remove)
+		if err != nil {
+			return nil, err
+		}
+		args.Delete = pulumi.String(deleteScript)
+	}
+	return local.NewCommand(ctx, name, args, opts...)
+}
+
+func trimmed(s pulumi.StringOutput) pulumi.StringOutput {
+	return s.ApplyT(strings.TrimSpace).(pulumi.StringOutput)
+}
+
+func net4Mask(bits int) string {
+	m := ^uint32(0) << (32 - bits)
+	return netip.AddrFrom4([4]byte{byte(m >> 24), byte(m >> 16), byte(m >> 8), byte(m)}).String()
+}
