@@ -14,18 +14,30 @@ import (
 
 func main() { pulumi.Run(program) }
 
-// program reads the stack config, makes the machines, turns them into a
-// Talos cluster and exports how to reach it. Config errors stop it before
-// any resource is registered.
+// program builds the lab and exports how to reach it.
 func program(ctx *pulumi.Context) error {
-	cfg, err := config.Load(ctx)
+	outputs, err := build(ctx)
 	if err != nil {
 		return err
+	}
+	for name, value := range outputs {
+		ctx.Export(name, value)
+	}
+	return nil
+}
+
+// build reads the stack config, makes the machines and turns them into a
+// Talos cluster. Config errors stop it before any resource is registered.
+// It returns the stack outputs; kubeconfig and talosconfig are secret.
+func build(ctx *pulumi.Context) (pulumi.Map, error) {
+	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, err
 	}
 
 	platform, err := backends.New(ctx, cfg.ClusterName, cfg)
 	if err != nil {
-		return err
+		return nil, err
 	}
 
 	cluster, err := talos.NewCluster(ctx, cfg.ClusterName, &talos.ClusterArgs{
@@ -38,15 +50,16 @@ func program(ctx *pulumi.Context) error {
 		ProtectSecrets:    cfg.ProtectSecrets,
 	})
 	if err != nil {
-		return err
+		return nil, err
 	}
 
-	ctx.Export("environment", pulumi.String(cfg.Environment))
-	ctx.Export("endpoint", cluster.Endpoint)
-	ctx.Export("nodes", nodeList(platform))
-	ctx.Export("kubeconfig", cluster.Kubeconfig)
-	ctx.Export("talosconfig", cluster.Talosconfig)
-	return nil
+	return pulumi.Map{
+		"environment": pulumi.String(cfg.Environment),
+		"endpoint":    cluster.Endpoint,
+		"nodes":       nodeList(platform),
+		"kubeconfig":  cluster.Kubeconfig,
+		"talosconfig": cluster.Talosconfig,
+	}, nil
 }
 
 // nodeList is the node table users read after `pulumi up`.

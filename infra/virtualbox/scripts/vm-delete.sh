@@ -1,0 +1,50 @@
+#!/bin/sh
+# Powers off and deletes one VM with its disk, then drops its DHCP
+# reservation. Safe to run when the VM is already gone.
+set -eu
+: "${SRE_VM_NAME:?}" "${SRE_VM_MAC:?}" "${SRE_NET_IF:?}"
+
+if ! command -v VBoxManage >/dev/null 2>&1; then
+	echo "vm-delete: VBoxManage was not found: install VirtualBox 7.x and put VBoxManage on PATH" >&2
+	exit 1
+fi
+
+mac=$(printf '%s\n' "$SRE_VM_MAC" | tr 'A-F' 'a-f' | sed 's/../&:/g; s/:$//')
+
+vmstate() {
+	sed -n 's/^VMState="\(.*\)"$/\1/p'
+}
+
+if info=$(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null); then
+	if [ "$(printf '%s\n' "$info" | vmstate)" = running ]; then
+		# The VM may stop on its own meanwhile; the wait below settles it.
+		VBoxManage controlvm "$SRE_VM_NAME" poweroff >&2 ||
+			echo "vm-delete: poweroff of $SRE_VM_NAME failed, waiting for it to stop" >&2
+	fi
+	# A VM that has not released its session cannot be unregistered. An
+	# unreadable state counts as stopped: unregistervm reports the real cause.
+	tries=0
+	while :; do
+		case $(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null | vmstate) in
+		running | stopping) ;;
+		*) break ;;
+		esac
+		tries=$((tries + 1))
+		if [ "$tries" -ge 30 ]; then
+			echo "vm-delete: $SRE_VM_NAME is still running after $tries checks; power it off and retry" >&2
+			exit 1
+		fi
+		sleep 1
+	done
+	# The ISO is shared by every VM and stack: detach it rather than rely on
+	# unregistervm --delete sparing it.
+	VBoxManage storageattach "$SRE_VM_NAME" --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive >&2 ||
+		echo "vm-delete: could not detach the DVD of $SRE_VM_NAME" >&2
+	VBoxManage unregistervm "$SRE_VM_NAME" --delete >&2
+else
+	echo "vm-delete: $SRE_VM_NAME is already gone" >&2
+fi
+
+# A failure here means the network, and the reservation with it, is gone.
+VBoxManage dhcpserver modify --interface="$SRE_NET_IF" --mac-address="$mac" --remove-config >&2 ||
+	echo "vm-delete: no DHCP reservation for $mac on $SRE_NET_IF" >&2

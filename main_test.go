@@ -1,0 +1,286 @@
+package main
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Expected resources per stack, by type. Local is 3+2 VMs on VirtualBox;
+// dev, staging and prod are 1+1, 3+2 and 3+3 on AWS across three zones, with
+// one admin CIDR.
+func expectedCounts(stack string) map[string]int {
+	talos := func(nodes int) map[string]int {
+		return map[string]int{
+			"sre-lab:infra:TalosCluster":                          1,
+			"talos:machine/secrets:Secrets":                       1,
+			"talos:machine/configurationApply:ConfigurationApply": nodes,
+			"talos:machine/bootstrap:Bootstrap":                   1,
+			"talos:cluster/kubeconfig:Kubeconfig":                 1,
+			"pulumi:providers:kubernetes":                         1,
+		}
+	}
+	aws := func(cp, workers int) map[string]int {
+		m := talos(cp + workers)
+		for k, v := range map[string]int{
+			"sre-lab:infra:AWSNodes":                              1,
+			"pulumi:providers:aws":                                1,
+			"aws:ec2/vpc:Vpc":                                     1,
+			"aws:ec2/internetGateway:InternetGateway":             1,
+			"aws:ec2/routeTable:RouteTable":                       1,
+			"aws:ec2/subnet:Subnet":                               3,
+			"aws:ec2/routeTableAssociation:RouteTableAssociation": 3,
+			"aws:ec2/securityGroup:SecurityGroup":                 1,
+			// VPC rule + 2 admin ports x 1 CIDR + one hairpin rule per node.
+			"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 1 + 2 + cp + workers,
+			"aws:ec2/instance:Instance":                                 cp + workers,
+			"aws:lb/loadBalancer:LoadBalancer":                          1,
+			"aws:lb/targetGroup:TargetGroup":                            2,
+			"aws:lb/listener:Listener":                                  2,
+			"aws:lb/targetGroupAttachment:TargetGroupAttachment":        2 * cp,
+		} {
+			m[k] = v
+		}
+		return m
+	}
+	switch stack {
+	case "local":
+		m := talos(5)
+		m["sre-lab:infra:VirtualBoxNodes"] = 1
+		m["command:local:Command"] = 1 + 1 + 5 // network, ISO, VMs
+		return m
+	case "dev":
+		return aws(1, 1)
+	case "staging":
+		return aws(3, 2)
+	default:
+		return aws(3, 3)
+	}
+}
+
+var stacks = []string{"local", "dev", "staging", "prod"}
+
+func TestStacksRegisterTheExpectedResources(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			assert.Equal(t, expectedCounts(stack), m.countByType())
+		})
+	}
+}
+
+func TestNodeNamesFollowTheConventions(t *testing.T) {
+	want := map[string][]string{
+		"local":   {"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"},
+		"dev":     {"dev-sre-cp-01", "dev-sre-worker-01"},
+		"staging": {"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-cp-03", "staging-sre-worker-01", "staging-sre-worker-02"},
+		"prod":    {"prod-sre-cp-01", "prod-sre-cp-02", "prod-sre-cp-03", "prod-sre-worker-01", "prod-sre-worker-02", "prod-sre-worker-03"},
+	}
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			m, out, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			var names []string
+			if stack == "local" {
+				for _, c := range m.byType("command:local:Command") {
+					if env := c.Inputs["environment"].ObjectValue(); env.HasValue("SRE_VM_NAME") {
+						names = append(names, env["SRE_VM_NAME"].StringValue())
+					}
+				}
+			} else {
+				for _, i := range m.byType("aws:ec2/instance:Instance") {
+					names = append(names, i.Inputs["tags"].ObjectValue()["Name"].StringValue())
+				}
+				vpc := m.byType("aws:ec2/vpc:Vpc")[0]
+				assert.Equal(t, "sre-lab-"+stack+"-vpc", vpc.Inputs["tags"].ObjectValue()["Name"].StringValue())
+			}
+			sort.Strings(names)
+			assert.Equal(t, want[stack], names)
+
+			// The exported node list names the same machines.
+			var exported []string
+			for _, n := range out["nodes"].Value.([]map[string]any) {
+				exported = append(exported, n["name"].(string))
+			}
+			assert.Equal(t, want[stack], exported)
+		})
+	}
+}
+
+func TestEveryResourceIsParentedUnderAComponent(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			for _, r := range m.resources {
+				if strings.HasPrefix(r.Type, "sre-lab:") {
+					continue
+				}
+				assert.Regexp(t, regexp.MustCompile(`::sre-lab:(infra|kube|observability):[A-Za-z]+::`), r.Parent,
+					"%s %s has no component parent", r.Type, r.Name)
+			}
+		})
+	}
+}
+
+func TestSecretsAreSecretInExports(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			_, out, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			for _, name := range []string{"kubeconfig", "talosconfig"} {
+				assert.True(t, out[name].Secret, "%s must be secret", name)
+				assert.NotEmpty(t, out[name].Value)
+			}
+			for _, name := range []string{"endpoint", "nodes", "environment"} {
+				assert.False(t, out[name].Secret, "%s is for reading, not secret", name)
+			}
+			assert.Equal(t, stack, out["environment"].Value)
+		})
+	}
+}
+
+func TestEndpoint(t *testing.T) {
+	_, out, err := run(t, "local", userConfig(t, "local"))
+	require.NoError(t, err)
+	assert.Equal(t, "https://192.168.56.10:6443", out["endpoint"].Value, "local endpoint is the first control plane")
+
+	_, out, err = run(t, "dev", userConfig(t, "dev"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^https://.+\.elb\.eu-central-1\.amazonaws\.com:6443$`, out["endpoint"].Value, "cloud endpoint is the load balancer")
+}
+
+func TestMachineSecretsAreProtectedInStagingAndProd(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			secrets := m.byType("talos:machine/secrets:Secrets")
+			require.Len(t, secrets, 1)
+			assert.Equal(t, stack == "staging" || stack == "prod", secrets[0].Protect)
+		})
+	}
+}
+
+func TestAdminPortsOnlyOpenToAdminCIDRs(t *testing.T) {
+	for _, stack := range []string{"dev", "staging", "prod"} {
+		t.Run(stack, func(t *testing.T) {
+			m, out, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			nodeIPs := map[string]bool{}
+			for _, n := range out["nodes"].Value.([]map[string]any) {
+				nodeIPs[n["publicIp"].(string)+"/32"] = true
+			}
+			rules := m.byType("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule")
+			require.NotEmpty(t, rules)
+			for _, rule := range rules {
+				cidr := rule.Inputs["cidrIpv4"].StringValue()
+				port := rule.Inputs["fromPort"]
+				switch {
+				case cidr == "10.0.0.0/16":
+					assert.Equal(t, "-1", rule.Inputs["ipProtocol"].StringValue(), "node to node: %s", rule.Name)
+				case cidr == "203.0.113.7/32":
+					assert.Contains(t, []float64{6443, 50000}, port.NumberValue(), rule.Name)
+					assert.Equal(t, port, rule.Inputs["toPort"], rule.Name)
+				case nodeIPs[cidr]:
+					assert.Equal(t, 6443.0, port.NumberValue(), "hairpin %s opens only the API", rule.Name)
+					assert.Equal(t, port, rule.Inputs["toPort"], rule.Name)
+				default:
+					t.Errorf("%s opens to %s, which is neither the VPC, an admin CIDR nor a node", rule.Name, cidr)
+				}
+			}
+		})
+	}
+}
+
+func TestInvalidConfigRegistersNothing(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		stack string
+		set   map[string]string
+		want  []string
+	}{
+		{"unknown cloud", "dev", map[string]string{"sre-lab:cloud": "gce"}, []string{"sre-lab:cloud", `"gce"`, "aws"}},
+		{"even control planes", "prod", map[string]string{"sre-lab:controlPlaneCount": "4"}, []string{"sre-lab:controlPlaneCount", `"4"`, "odd"}},
+		{"missing admin CIDRs", "dev", map[string]string{"sre-lab:adminCidrs": "[]"}, []string{"sre-lab:adminCidrs", "required"}},
+		{"bad worker count", "local", map[string]string{"sre-lab:workerCount": "two"}, []string{"sre-lab:workerCount", `"two"`, "whole number"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := userConfig(t, tc.stack)
+			for k, v := range tc.set {
+				cfg[k] = v
+			}
+			m, _, err := run(t, tc.stack, cfg)
+			require.Error(t, err)
+			for _, want := range tc.want {
+				assert.Contains(t, err.Error(), want)
+			}
+			assert.Empty(t, m.resources, "nothing may be registered before config is valid")
+		})
+	}
+}
+
+func TestTwoRunsRegisterIdenticalInputs(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			first, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			second, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			assert.Equal(t, fingerprint(first), fingerprint(second))
+		})
+	}
+}
+
+// fingerprint is every registered resource with its inputs, in a stable order.
+func fingerprint(m *mocks) []string {
+	var out []string
+	for _, r := range m.resources {
+		out = append(out, fmt.Sprintf("%s %s parent=%s protect=%t %v", r.Type, r.Name, r.Parent, r.Protect, plain(resource.NewPropertyValue(r.Inputs))))
+	}
+	sort.Strings(out)
+	return out
+}
+
+// plain unwraps secrets and outputs so values compare by content.
+func plain(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return map[string]any{"secret": plain(v.SecretValue().Element)}
+	case v.IsOutput():
+		return map[string]any{"output": plain(v.OutputValue().Element)}
+	case v.IsObject():
+		m := map[string]any{}
+		for k, e := range v.ObjectValue() {
+			m[string(k)] = plain(e)
+		}
+		return m
+	case v.IsArray():
+		a := []any{}
+		for _, e := range v.ArrayValue() {
+			a = append(a, plain(e))
+		}
+		return a
+	}
+	return v.V
+}
+
+func BenchmarkProgramProd(b *testing.B) {
+	cfg := userConfig(b, "prod")
+	for b.Loop() {
+		m, _, err := run(b, "prod", cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if len(m.resources) == 0 {
+			b.Fatal("nothing registered")
+		}
+	}
+}
