@@ -96,13 +96,9 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 		network = DefaultLocalNetwork
 	}
 	cfg.NetworkCIDR = pick(raw.NetworkCIDR, network)
-	switch {
-	case raw.AdminCIDRs != nil:
-		cfg.AdminCIDRs = slices.Clone(raw.AdminCIDRs)
-	case cfg.Cloud.Local():
-		// The APIs of a local lab are reachable from the host only.
-		cfg.AdminCIDRs = []netip.Prefix{cfg.NetworkCIDR}
-	}
+	// No default: a cloud stack must name who may reach its APIs, and a
+	// local one has no firewall to configure.
+	cfg.AdminCIDRs = slices.Clone(raw.AdminCIDRs)
 	return cfg
 }
 

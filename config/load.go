@@ -83,8 +83,9 @@ func Load(ctx *pulumi.Context) (Config, error) {
 }
 
 // Parse is Load without a Pulumi context: it types what lookup returns, fills
-// unset keys from the environment defaults and validates the result. Every
-// problem found is reported at once.
+// unset keys from the environment defaults and validates the result. Values
+// of the wrong type are reported together first; once every value has its
+// type, every rule that fails is reported at once.
 func Parse(stack string, lookup Lookup) (Config, error) {
 	raw, err := ParseRaw(lookup)
 	if err != nil {

@@ -21,6 +21,8 @@ const (
 	MaxLocalControlPlanes = 9
 	MaxLocalWorkers       = 30
 	MinDiskGiB            = 20
+	// MaxZones is how many /24 zone subnets fit in a /22 VPC.
+	MaxZones = 4
 )
 
 var (
@@ -44,6 +46,9 @@ func Validate(cfg Config) error {
 		if err != nil {
 			errs = append(errs, err)
 		}
+	}
+	if !slices.Contains(Environments, cfg.Environment) {
+		return invalid(KeyEnvironment, string(cfg.Environment), "allowed: %s", joinEnvs(Environments))
 	}
 	add(validateCloud(cfg))
 	if len(errs) > 0 {
@@ -99,6 +104,9 @@ func validateRegion(cfg Config) *Error {
 		if cfg.Region != "" {
 			return invalid(KeyRegion, cfg.Region, "has no meaning on %s; remove it", cfg.Cloud)
 		}
+		if len(cfg.Zones) > 0 {
+			return invalid(KeyZones, strings.Join(cfg.Zones, ","), "has no meaning on %s; remove it", cfg.Cloud)
+		}
 		return nil
 	}
 	if cfg.Region == "" {
@@ -107,10 +115,17 @@ func validateRegion(cfg Config) *Error {
 	if cfg.Cloud == AWS && !awsRegion.MatchString(cfg.Region) {
 		return invalid(KeyRegion, cfg.Region, "must be an AWS region such as eu-central-1 or us-east-2")
 	}
-	for _, z := range cfg.Zones {
-		if !strings.HasPrefix(z, cfg.Region) {
+	zone := regexp.MustCompile("^" + regexp.QuoteMeta(cfg.Region) + "[a-z]$")
+	for i, z := range cfg.Zones {
+		if !zone.MatchString(z) {
 			return invalid(KeyZones, z, "each zone must be in region %s, such as %sa", cfg.Region, cfg.Region)
 		}
+		if slices.Contains(cfg.Zones[:i], z) {
+			return invalid(KeyZones, z, "is listed twice; each zone gets one subnet")
+		}
+	}
+	if len(cfg.Zones) > MaxZones {
+		return invalid(KeyZones, strings.Join(cfg.Zones, ","), "at most %d zones: one /24 subnet is carved per zone from the smallest allowed VPC, a /22", MaxZones)
 	}
 	return nil
 }
@@ -197,6 +212,12 @@ func validateNetwork(cfg Config) *Error {
 }
 
 func validateAdminCIDRs(cfg Config) []error {
+	if cfg.Cloud.Local() {
+		if len(cfg.AdminCIDRs) > 0 {
+			return []error{invalid(KeyAdminCIDRs, cfg.AdminCIDRs[0].String(), "has no meaning on %s: its APIs are reachable from this host only; remove it", cfg.Cloud)}
+		}
+		return nil
+	}
 	if len(cfg.AdminCIDRs) == 0 {
 		return []error{invalid(KeyAdminCIDRs, "", "required on %s: list the addresses that may reach the Kubernetes API (6443) and Talos API (50000), such as your IP as 203.0.113.7/32; 0.0.0.0/0 opens them to everyone and must be written out to be allowed", cfg.Cloud)}
 	}

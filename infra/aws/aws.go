@@ -25,9 +25,9 @@ const Token = "sre-lab:infra:AWSNodes"
 // Talos AMIs in every public region.
 const TalosAMIOwner = "540036508848"
 
-// MaxZones is how many availability zones nodes spread across when the user
-// names none.
-const MaxZones = 3
+// DefaultZones is how many availability zones nodes spread across when the
+// user names none.
+const DefaultZones = 3
 
 // Args shapes the AWS lab.
 type Args struct {
@@ -37,7 +37,7 @@ type Args struct {
 	Stack string
 	// Region is where everything is created.
 	Region string
-	// Zones to spread nodes across; empty picks the first MaxZones
+	// Zones to spread nodes across; empty picks the first DefaultZones
 	// available ones.
 	Zones []string
 	// ControlPlane and Workers are the pools; Size is an instance type.
@@ -108,7 +108,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		if err != nil {
 			return nil, fmt.Errorf("aws zones of %s: %w", args.Region, err)
 		}
-		zones = found.Names[:min(MaxZones, len(found.Names))]
+		zones = found.Names[:min(DefaultZones, len(found.Names))]
 	}
 	if len(zones) == 0 {
 		return nil, fmt.Errorf("aws: region %s has no available zones", args.Region)

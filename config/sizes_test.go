@@ -1,0 +1,156 @@
+package config
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestParseAWSSize(t *testing.T) {
+	tests := []struct {
+		size string
+		want Shape
+	}{
+		// Burstable classes follow the t3 table.
+		{"t3.nano", Shape{VCPU: 2, MemGiB: 0.5}},
+		{"t3.micro", Shape{VCPU: 2, MemGiB: 1}},
+		{"t3.small", Shape{VCPU: 2, MemGiB: 2}},
+		{"t3.medium", Shape{VCPU: 2, MemGiB: 4}},
+		{"t3a.medium", Shape{VCPU: 2, MemGiB: 4}},
+		{"t3.large", Shape{VCPU: 2, MemGiB: 8}},
+		{"t3.xlarge", Shape{VCPU: 4, MemGiB: 16}},
+		{"t3.2xlarge", Shape{VCPU: 8, MemGiB: 32}},
+		// General purpose: 4 GiB per vCPU.
+		{"m5.large", Shape{VCPU: 2, MemGiB: 8}},
+		{"m6i.large", Shape{VCPU: 2, MemGiB: 8}},
+		{"m6i.xlarge", Shape{VCPU: 4, MemGiB: 16}},
+		{"m7i.2xlarge", Shape{VCPU: 8, MemGiB: 32}},
+		{"m7i-flex.large", Shape{VCPU: 2, MemGiB: 8}},
+		{"m5.24xlarge", Shape{VCPU: 96, MemGiB: 384}},
+		// Compute: 2 GiB per vCPU.
+		{"c5.large", Shape{VCPU: 2, MemGiB: 4}},
+		{"c6a.xlarge", Shape{VCPU: 4, MemGiB: 8}},
+		{"c5.9xlarge", Shape{VCPU: 36, MemGiB: 72}},
+		// Memory: 8 GiB per vCPU.
+		{"r5.large", Shape{VCPU: 2, MemGiB: 16}},
+		{"r6i.4xlarge", Shape{VCPU: 16, MemGiB: 128}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.size, func(t *testing.T) {
+			got, err := ParseAWSSize(tt.size)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+
+			viaCloud, err := ParseSize(AWS, tt.size)
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, viaCloud, "ParseSize(aws) agrees with ParseAWSSize")
+		})
+	}
+}
+
+func TestParseAWSSizeRejects(t *testing.T) {
+	tests := []struct {
+		size string
+		want string // phrase of the error
+	}{
+		{"t4g.medium", "Graviton"},
+		{"m6g.large", "Graviton"},
+		{"c7gn.xlarge", "Graviton"},
+		{"r6gd.large", "Graviton"},
+		{"t2.micro", "generation 3+"},
+		{"t2.medium", "generation 3+"},
+		{"m4.large", "generation 5+"},
+		{"c4.xlarge", "generation 5+"},
+		{"m6i.medium", "such as t3.medium or m6i.large"},
+		{"m6i.small", "such as t3.medium or m6i.large"},
+		{"t3.4xlarge", "such as t3.medium or m6i.large"},
+		{"m6i.metal", "such as t3.medium or m6i.large"},
+		{"m6i.2large", "such as t3.medium or m6i.large"},
+		{"x1e.large", "amd64 EC2 instance type"},
+		{"i3.large", "amd64 EC2 instance type"},
+		{"M6i.large", "amd64 EC2 instance type"},
+		{"m6i", "amd64 EC2 instance type"},
+		{"m6i.large ", "amd64 EC2 instance type"},
+		{"2cpu-4gb", "amd64 EC2 instance type"},
+		{"", "amd64 EC2 instance type"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.size, func(t *testing.T) {
+			got, err := ParseAWSSize(tt.size)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tt.want)
+			assert.Zero(t, got)
+		})
+	}
+}
+
+func TestParseLocalSize(t *testing.T) {
+	tests := []struct {
+		size    string
+		want    Shape
+		wantErr bool
+	}{
+		{size: "2cpu-4gb", want: Shape{VCPU: 2, MemGiB: 4}},
+		{size: "4cpu-16gb", want: Shape{VCPU: 4, MemGiB: 16}},
+		{size: "1cpu-2gb", want: Shape{VCPU: 1, MemGiB: 2}},
+		{size: "12cpu-64gb", want: Shape{VCPU: 12, MemGiB: 64}},
+		{size: "2CPU-4GB", wantErr: true},
+		{size: "2cpu-4GiB", wantErr: true},
+		{size: "2cpu4gb", wantErr: true},
+		{size: "2 cpu-4 gb", wantErr: true},
+		{size: "cpu-4gb", wantErr: true},
+		{size: "2cpu-4.5gb", wantErr: true},
+		{size: "t3.medium", wantErr: true},
+		{size: "", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.size, func(t *testing.T) {
+			got, err := ParseLocalSize(tt.size)
+			viaCloud, errViaCloud := ParseSize(VirtualBox, tt.size)
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), `"2cpu-4gb"`)
+				assert.Error(t, errViaCloud)
+				return
+			}
+			require.NoError(t, err)
+			assert.Equal(t, tt.want, got)
+			require.NoError(t, errViaCloud)
+			assert.Equal(t, tt.want, viaCloud)
+		})
+	}
+}
+
+// TestParseSizeUnbuiltBackends: a backend without a size table is an error,
+// never a zero shape that would pass as "no minimum".
+func TestParseSizeUnbuiltBackends(t *testing.T) {
+	for _, cloud := range []Cloud{Docker, GCP, Azure, Hetzner, ""} {
+		t.Run(string(cloud), func(t *testing.T) {
+			_, err := ParseSize(cloud, "2cpu-4gb")
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "no size table")
+		})
+	}
+}
+
+// TestDefaultSizesMeetTheMinimum: every size the matrix hands out must pass
+// validation, or a stack with no keys would fail.
+func TestDefaultSizesMeetTheMinimum(t *testing.T) {
+	for env, row := range EnvironmentMatrix {
+		for cloud, size := range row.ControlPlaneSize {
+			shape, err := ParseSize(cloud, size)
+			if assert.NoError(t, err, "%s control plane on %s", env, cloud) {
+				assert.GreaterOrEqual(t, shape.VCPU, MinVCPU, "%s %s", env, size)
+				assert.GreaterOrEqual(t, shape.MemGiB, float64(MinMemGiB), "%s %s", env, size)
+			}
+		}
+		for cloud, size := range row.WorkerSize {
+			shape, err := ParseSize(cloud, size)
+			if assert.NoError(t, err, "%s workers on %s", env, cloud) {
+				assert.GreaterOrEqual(t, shape.VCPU, MinVCPU, "%s %s", env, size)
+				assert.GreaterOrEqual(t, shape.MemGiB, float64(MinMemGiB), "%s %s", env, size)
+			}
+		}
+	}
+}

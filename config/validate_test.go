@@ -1,0 +1,491 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestParseRejectsBadInput is the catalogue of configuration mistakes. Every
+// error must name the full key, quote the offending value and say what is
+// allowed, so the user can fix the stack file without reading code.
+func TestParseRejectsBadInput(t *testing.T) {
+	tests := []struct {
+		name  string
+		stack string
+		keys  keys
+		// key and value the error must carry.
+		key, value string
+		// allowed are phrases of the explanation.
+		allowed []string
+	}{
+		// Backend.
+		{"unknown cloud on dev", "dev", awsKeys.with(keys{KeyCloud: "gce"}),
+			KeyCloud, "gce", []string{"the dev environment runs on aws, gcp, azure, hetzner"}},
+		{"unknown cloud on local", "local", keys{KeyCloud: "gce"},
+			KeyCloud, "gce", []string{"the local environment runs on virtualbox, docker"}},
+		{"aws on local", "local", keys{KeyCloud: "aws"},
+			KeyCloud, "aws", []string{"the local environment runs on virtualbox, docker"}},
+		{"virtualbox on dev", "dev", awsKeys.with(keys{KeyCloud: "virtualbox"}),
+			KeyCloud, "virtualbox", []string{"the dev environment runs on aws, gcp, azure, hetzner"}},
+		{"hetzner is planned but not built", "dev", awsKeys.with(keys{KeyCloud: "hetzner"}),
+			KeyCloud, "hetzner", []string{"not built yet", "available now: virtualbox, aws"}},
+		{"docker is planned but not built", "local", keys{KeyCloud: "docker"},
+			KeyCloud, "docker", []string{"not built yet", "available now: virtualbox, aws"}},
+		{"cloud missing on dev", "dev", awsKeys.without(KeyCloud),
+			KeyCloud, "", []string{"required for the dev environment", "allowed: aws, gcp, azure, hetzner"}},
+		{"cloud missing on prod", "prod", awsKeys.without(KeyCloud),
+			KeyCloud, "", []string{"required for the prod environment"}},
+		{"cloud set to the empty string on local", "local", keys{KeyCloud: ""},
+			KeyCloud, "", []string{"required for the local environment", "allowed: virtualbox, docker"}},
+
+		// Environment.
+		{"unknown environment", "dev", awsKeys.with(keys{KeyEnvironment: "qa"}),
+			KeyEnvironment, "qa", []string{"allowed: local, dev, staging, prod"}},
+		{"environment is case sensitive", "dev", awsKeys.with(keys{KeyEnvironment: "Dev"}),
+			KeyEnvironment, "Dev", []string{"allowed: local, dev, staging, prod"}},
+		{"stack not named after an environment", "my-feature", awsKeys,
+			KeyEnvironment, "", []string{`stack "my-feature" is not named after an environment`, "local, dev, staging, prod"}},
+
+		// Control planes.
+		{"zero control planes", "dev", awsKeys.with(keys{KeyControlPlaneCount: "0"}),
+			KeyControlPlaneCount, "0", []string{"must be an odd number from 1 to 7"}},
+		{"negative control planes", "local", keys{KeyControlPlaneCount: "-1"},
+			KeyControlPlaneCount, "-1", []string{"must be an odd number from 1 to 9"}},
+		{"two control planes on dev", "dev", awsKeys.with(keys{KeyControlPlaneCount: "2"}),
+			KeyControlPlaneCount, "2", []string{"must be an odd number from 1 to 7", "etcd"}},
+		{"four control planes on prod", "prod", awsKeys.with(keys{KeyControlPlaneCount: "4"}),
+			KeyControlPlaneCount, "4", []string{"prod needs an odd number from 3 to 7", "quorum"}},
+		{"one control plane on staging", "staging", awsKeys.with(keys{KeyControlPlaneCount: "1"}),
+			KeyControlPlaneCount, "1", []string{"staging needs an odd number from 3 to 7"}},
+		{"too many control planes on dev", "dev", awsKeys.with(keys{KeyControlPlaneCount: "9"}),
+			KeyControlPlaneCount, "9", []string{"from 1 to 7"}},
+		{"too many control planes on prod", "prod", awsKeys.with(keys{KeyControlPlaneCount: "9"}),
+			KeyControlPlaneCount, "9", []string{"prod needs an odd number from 3 to 7"}},
+		{"too many control planes on local", "local", keys{KeyControlPlaneCount: "11"},
+			KeyControlPlaneCount, "11", []string{"from 1 to 9"}},
+		{"controlPlaneCount not a number", "dev", awsKeys.with(keys{KeyControlPlaneCount: "1.5"}),
+			KeyControlPlaneCount, "1.5", []string{"must be a whole number"}},
+
+		// Workers.
+		{"prod below its worker minimum", "prod", awsKeys.with(keys{KeyWorkerCount: "2"}),
+			KeyWorkerCount, "2", []string{"prod needs from 3 to 50 workers"}},
+		{"staging below its worker minimum", "staging", awsKeys.with(keys{KeyWorkerCount: "1"}),
+			KeyWorkerCount, "1", []string{"staging needs from 2 to 50 workers"}},
+		{"no workers on dev", "dev", awsKeys.with(keys{KeyWorkerCount: "0"}),
+			KeyWorkerCount, "0", []string{"dev needs from 1 to 50 workers"}},
+		{"too many workers on aws", "dev", awsKeys.with(keys{KeyWorkerCount: "51"}),
+			KeyWorkerCount, "51", []string{"dev needs from 1 to 50 workers"}},
+		{"too many workers on local", "local", keys{KeyWorkerCount: "31"},
+			KeyWorkerCount, "31", []string{"local needs from 1 to 30 workers"}},
+		{"workerCount not a number", "staging", awsKeys.with(keys{KeyWorkerCount: "three"}),
+			KeyWorkerCount, "three", []string{"must be a whole number"}},
+		{"workerCount empty", "staging", awsKeys.with(keys{KeyWorkerCount: ""}),
+			KeyWorkerCount, "", []string{"must be a whole number"}},
+
+		// Node network.
+		{"networkCidr prefix too long", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.0.0.0/33"}),
+			KeyNetworkCIDR, "10.0.0.0/33", []string{"must be an IPv4 CIDR such as 10.0.0.0/16"}},
+		{"networkCidr not a CIDR", "dev", awsKeys.with(keys{KeyNetworkCIDR: "banana"}),
+			KeyNetworkCIDR, "banana", []string{"must be an IPv4 CIDR such as 10.0.0.0/16"}},
+		{"networkCidr with host bits", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.0.0.5/16"}),
+			KeyNetworkCIDR, "10.0.0.5/16", []string{"has host bits set", "did you mean 10.0.0.0/16?"}},
+		{"public networkCidr", "dev", awsKeys.with(keys{KeyNetworkCIDR: "8.8.0.0/16"}),
+			KeyNetworkCIDR, "8.8.0.0/16", []string{"must be inside a private range", "10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16"}},
+		{"networkCidr wider than a private range", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.0.0.0/7"}),
+			KeyNetworkCIDR, "10.0.0.0/7", []string{"must be inside a private range"}},
+		{"networkCidr is the pod network", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.244.0.0/16"}),
+			KeyNetworkCIDR, "10.244.0.0/16", []string{"overlaps the pod network 10.244.0.0/16", "service network 10.96.0.0/12"}},
+		{"networkCidr inside the service network", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.100.0.0/16"}),
+			KeyNetworkCIDR, "10.100.0.0/16", []string{"overlaps the pod network"}},
+		{"VPC too small", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.0.0.0/24"}),
+			KeyNetworkCIDR, "10.0.0.0/24", []string{"a VPC must be from /16 to /22"}},
+		{"VPC too large", "dev", awsKeys.with(keys{KeyNetworkCIDR: "10.0.0.0/12"}),
+			KeyNetworkCIDR, "10.0.0.0/12", []string{"a VPC must be from /16 to /22"}},
+		{"host-only network smaller than /24", "local", keys{KeyNetworkCIDR: "192.168.56.0/25", KeyAdminCIDRs: `["192.168.56.1/32"]`},
+			KeyNetworkCIDR, "192.168.56.0/25", []string{"needs a /24 or larger"}},
+		{"IPv6 networkCidr", "dev", awsKeys.with(keys{KeyNetworkCIDR: "fd00::/48"}),
+			KeyNetworkCIDR, "fd00::/48", []string{"must be an IPv4 CIDR"}},
+
+		// Admin CIDRs.
+		{"malformed admin CIDR", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["1.2.3.4/40"]`}),
+			KeyAdminCIDRs, "1.2.3.4/40", []string{"each entry must be a CIDR such as 203.0.113.7/32"}},
+		{"admin CIDR with host bits", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["203.0.113.7/24"]`}),
+			KeyAdminCIDRs, "203.0.113.7/24", []string{"has host bits set", "did you mean 203.0.113.0/24?"}},
+		{"IPv6 admin CIDR", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["2001:db8::/32"]`}),
+			KeyAdminCIDRs, "2001:db8::/32", []string{"must be an IPv4 CIDR"}},
+		{"adminCidrs missing on aws", "dev", awsKeys.without(KeyAdminCIDRs),
+			KeyAdminCIDRs, "", []string{"required on aws", "203.0.113.7/32", "0.0.0.0/0"}},
+		{"adminCidrs explicit empty list on aws", "prod", awsKeys.with(keys{KeyAdminCIDRs: `[]`}),
+			KeyAdminCIDRs, "", []string{"required on aws"}},
+		{"adminCidrs explicit empty string on aws", "dev", awsKeys.with(keys{KeyAdminCIDRs: ""}),
+			KeyAdminCIDRs, "", []string{"required on aws"}},
+		{"adminCidrs not a list", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["203.0.113.7/32"`}),
+			KeyAdminCIDRs, `["203.0.113.7/32"`, []string{"must be a YAML list or a comma-separated string"}},
+
+		// Region and zones.
+		{"region missing on aws", "dev", awsKeys.without(KeyRegion),
+			KeyRegion, "", []string{"required on aws, for example eu-central-1"}},
+		{"malformed region", "dev", awsKeys.with(keys{KeyRegion: "Frankfurt"}),
+			KeyRegion, "Frankfurt", []string{"must be an AWS region such as eu-central-1"}},
+		{"zone not in the region", "dev", awsKeys.with(keys{KeyZones: `["eu-central-1a","eu-west-1a"]`}),
+			KeyZones, "eu-west-1a", []string{"each zone must be in region eu-central-1", "eu-central-1a"}},
+		{"zone equal to the region", "dev", awsKeys.with(keys{KeyZones: `["eu-central-1"]`}),
+			KeyZones, "eu-central-1", []string{"each zone must be in region eu-central-1"}},
+		{"zone listed twice", "dev", awsKeys.with(keys{KeyZones: `["eu-central-1a","eu-central-1a"]`}),
+			KeyZones, "eu-central-1a", []string{"listed twice"}},
+		{"more zones than /24 subnets fit", "dev", awsKeys.with(keys{KeyZones: "eu-central-1a,eu-central-1b,eu-central-1c,eu-central-1d,eu-central-1e"}),
+			KeyZones, "eu-central-1a,eu-central-1b,eu-central-1c,eu-central-1d,eu-central-1e", []string{"at most 4 zones"}},
+		{"zones on virtualbox", "local", keys{KeyZones: "eu-central-1a"},
+			KeyZones, "eu-central-1a", []string{"has no meaning on virtualbox"}},
+		{"adminCidrs on virtualbox", "local", keys{KeyAdminCIDRs: "192.168.56.1/32"},
+			KeyAdminCIDRs, "192.168.56.1/32", []string{"has no meaning on virtualbox"}},
+		{"zones not a list", "dev", awsKeys.with(keys{KeyZones: `[eu-central-1a]`}),
+			KeyZones, `[eu-central-1a]`, []string{"must be a YAML list or a comma-separated string"}},
+		{"region set on virtualbox", "local", keys{KeyRegion: "eu-central-1"},
+			KeyRegion, "eu-central-1", []string{"has no meaning on virtualbox", "remove it"}},
+
+		// Versions.
+		{"talosVersion of another minor", "dev", awsKeys.with(keys{KeyTalosVersion: "v1.11.5"}),
+			KeyTalosVersion, "v1.11.5", []string{"must be a v1.12.x release such as v1.12.4"}},
+		{"talosVersion without the v", "dev", awsKeys.with(keys{KeyTalosVersion: "1.12.4"}),
+			KeyTalosVersion, "1.12.4", []string{"must be a v1.12.x release such as v1.12.4"}},
+		{"talosVersion of a later minor sharing the prefix", "local", keys{KeyTalosVersion: "v1.120.0"},
+			KeyTalosVersion, "v1.120.0", []string{"must be a v1.12.x release"}},
+		{"kubernetesVersion with a leading v", "dev", awsKeys.with(keys{KeyKubernetesVersion: "v1.35.0"}),
+			KeyKubernetesVersion, "v1.35.0", []string{"without a leading v, such as 1.35.0"}},
+		{"kubernetesVersion too old for Talos 1.12", "dev", awsKeys.with(keys{KeyKubernetesVersion: "1.29.0"}),
+			KeyKubernetesVersion, "1.29.0", []string{"not supported by Talos v1.12.4", "too old"}},
+		{"kubernetesVersion too new for Talos 1.12", "dev", awsKeys.with(keys{KeyKubernetesVersion: "1.36.0"}),
+			KeyKubernetesVersion, "1.36.0", []string{"not supported by Talos v1.12.4", "too new"}},
+
+		// Sizes and disks.
+		{"t3.small is below the minimum", "dev", awsKeys.with(keys{KeyControlPlaneSize: "t3.small"}),
+			KeyControlPlaneSize, "t3.small", []string{"has 2 vCPU and 2 GiB", "at least 2 vCPU and 4 GiB"}},
+		{"one vCPU locally", "local", keys{KeyWorkerSize: "1cpu-4gb"},
+			KeyWorkerSize, "1cpu-4gb", []string{"has 1 vCPU and 4 GiB", "at least 2 vCPU and 4 GiB"}},
+		{"two GiB locally", "local", keys{KeyControlPlaneSize: "2cpu-2gb"},
+			KeyControlPlaneSize, "2cpu-2gb", []string{"has 2 vCPU and 2 GiB", "at least 2 vCPU and 4 GiB"}},
+		{"Graviton type", "dev", awsKeys.with(keys{KeyWorkerSize: "t4g.medium"}),
+			KeyWorkerSize, "t4g.medium", []string{"Graviton", "amd64 EC2 instance type"}},
+		{"unknown instance class", "dev", awsKeys.with(keys{KeyWorkerSize: "x1e.large"}),
+			KeyWorkerSize, "x1e.large", []string{"must be an amd64 EC2 instance type", "t3.medium or m6i.large"}},
+		{"old burstable generation", "dev", awsKeys.with(keys{KeyControlPlaneSize: "t2.medium"}),
+			KeyControlPlaneSize, "t2.medium", []string{"must be an amd64 EC2 instance type"}},
+		{"instance type on virtualbox", "local", keys{KeyWorkerSize: "t3.medium"},
+			KeyWorkerSize, "t3.medium", []string{`must look like "2cpu-4gb"`}},
+		{"local size on aws", "dev", awsKeys.with(keys{KeyWorkerSize: "2cpu-4gb"}),
+			KeyWorkerSize, "2cpu-4gb", []string{"must be an amd64 EC2 instance type"}},
+		{"control-plane disk below 20 GiB", "local", keys{KeyControlPlaneDiskGiB: "19"},
+			KeyControlPlaneDiskGiB, "19", []string{"must be at least 20 GiB"}},
+		{"worker disk below 20 GiB", "dev", awsKeys.with(keys{KeyWorkerDiskGiB: "10"}),
+			KeyWorkerDiskGiB, "10", []string{"must be at least 20 GiB"}},
+		{"disk not a number", "dev", awsKeys.with(keys{KeyWorkerDiskGiB: "50GiB"}),
+			KeyWorkerDiskGiB, "50GiB", []string{"must be a whole number"}},
+
+		// Names.
+		{"clusterName with uppercase", "dev", awsKeys.with(keys{KeyClusterName: "SRE-Lab"}),
+			KeyClusterName, "SRE-Lab", []string{"must be a lowercase DNS label"}},
+		{"clusterName ending in a dash", "local", keys{KeyClusterName: "lab-"},
+			KeyClusterName, "lab-", []string{"must be a lowercase DNS label"}},
+		{"clusterName longer than 63", "local", keys{KeyClusterName: strings.Repeat("a", 64)},
+			KeyClusterName, strings.Repeat("a", 64), []string{"at most 63 characters"}},
+		{"domain with uppercase", "dev", awsKeys.with(keys{KeyDomain: "Lab.Example.com"}),
+			KeyDomain, "Lab.Example.com", []string{"must be a lowercase DNS name such as lab.example.com"}},
+		{"domain with an underscore", "dev", awsKeys.with(keys{KeyDomain: "lab_1.example.com"}),
+			KeyDomain, "lab_1.example.com", []string{"must be a lowercase DNS name"}},
+		{"domain without a dot", "local", keys{KeyDomain: "localhost"},
+			KeyDomain, "localhost", []string{"must be a lowercase DNS name"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := Parse(tt.stack, tt.keys.lookup())
+			require.Error(t, err)
+			assert.Zero(t, cfg, "a rejected configuration must not be returned")
+
+			msg := err.Error()
+			assert.Contains(t, msg, "sre-lab:"+tt.key)
+			assert.Contains(t, msg, fmt.Sprintf("%q", tt.value), "the offending value, quoted")
+			for _, phrase := range tt.allowed {
+				assert.Contains(t, msg, phrase)
+			}
+
+			var found bool
+			for _, e := range configErrors(err) {
+				if e.Key == tt.key && e.Value == tt.value {
+					found = true
+					assert.Contains(t, e.Error(), tt.allowed[0], "the explanation belongs to the offending key")
+				}
+			}
+			assert.True(t, found, "no *Error with key %q and value %q in:\n%s", tt.key, tt.value, msg)
+		})
+	}
+}
+
+// TestParseReportsEveryError: the user sees every problem in one run, and
+// only real ones.
+func TestParseReportsEveryError(t *testing.T) {
+	tests := []struct {
+		name  string
+		stack string
+		keys  keys
+		want  []string // keys of the errors, sorted
+	}{
+		{
+			name:  "workerCount and controlPlaneCount both not numbers",
+			stack: "dev",
+			keys:  awsKeys.with(keys{KeyWorkerCount: "three", KeyControlPlaneCount: "two"}),
+			want:  []string{KeyControlPlaneCount, KeyWorkerCount},
+		},
+		{
+			name:  "every type error of ParseRaw",
+			stack: "dev",
+			keys: awsKeys.with(keys{
+				KeyControlPlaneCount: "x", KeyControlPlaneDiskGiB: "x", KeyWorkerCount: "x",
+				KeyWorkerDiskGiB: "x", KeyNetworkCIDR: "x", KeyZones: "[x", KeyAdminCIDRs: `["x","y"]`,
+			}),
+			want: []string{KeyAdminCIDRs, KeyAdminCIDRs, KeyControlPlaneCount, KeyControlPlaneDiskGiB,
+				KeyNetworkCIDR, KeyWorkerCount, KeyWorkerDiskGiB, KeyZones},
+		},
+		{
+			name:  "even control planes and too few workers on prod",
+			stack: "prod",
+			keys:  awsKeys.with(keys{KeyControlPlaneCount: "2", KeyWorkerCount: "1"}),
+			want:  []string{KeyControlPlaneCount, KeyWorkerCount},
+		},
+		{
+			name:  "every rule of Validate at once",
+			stack: "dev",
+			keys: keys{
+				KeyCloud: "aws", KeyRegion: "Frankfurt", KeyControlPlaneCount: "2", KeyWorkerCount: "0",
+				KeyControlPlaneSize: "t3.small", KeyControlPlaneDiskGiB: "10", KeyWorkerSize: "t4g.large",
+				KeyWorkerDiskGiB: "5", KeyTalosVersion: "v1.11.0", KeyClusterName: "Lab", KeyDomain: "x",
+				KeyNetworkCIDR: "8.8.8.0/24", KeyAdminCIDRs: `["203.0.113.7/24","198.51.100.1/16"]`,
+			},
+			want: []string{KeyAdminCIDRs, KeyAdminCIDRs, KeyClusterName, KeyControlPlaneCount,
+				KeyControlPlaneDiskGiB, KeyControlPlaneSize, KeyDomain, KeyNetworkCIDR, KeyRegion,
+				KeyTalosVersion, KeyWorkerCount, KeyWorkerDiskGiB, KeyWorkerSize},
+		},
+		{
+			name:  "a wrong cloud hides the rules that depend on it",
+			stack: "local",
+			keys:  keys{KeyCloud: "aws", KeyWorkerCount: "0"},
+			want:  []string{KeyCloud},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse(tt.stack, tt.keys.lookup())
+			require.Error(t, err)
+			assert.Equal(t, tt.want, errorKeys(err), "errors:\n%v", err)
+			// One line per problem, so none is hidden in another's message.
+			assert.Len(t, strings.Split(err.Error(), "\n"), len(tt.want), "errors:\n%v", err)
+		})
+	}
+}
+
+// TestParseLocalNetworkErrorsNameOnlyTheKeyTheUserSet: a bad networkCidr is
+// reported once, under networkCidr, never under a key the stack file lacks.
+func TestParseLocalNetworkErrorsNameOnlyTheKeyTheUserSet(t *testing.T) {
+	tests := []struct {
+		name    string
+		network string
+	}{
+		{"host bits", "192.168.56.5/24"},
+		{"IPv6", "fd00::/64"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Parse("local", keys{KeyNetworkCIDR: tt.network}.lookup())
+			require.Error(t, err)
+			assert.Equal(t, []string{KeyNetworkCIDR}, errorKeys(err), "errors:\n%v", err)
+			assert.NotContains(t, err.Error(), "sre-lab:"+KeyAdminCIDRs)
+		})
+	}
+}
+
+// TestParseListForms: a YAML list (stored by Pulumi as a JSON array) and a
+// comma-separated string mean the same thing.
+func TestParseListForms(t *testing.T) {
+	wantZones := []string{"eu-central-1a", "eu-central-1b"}
+	wantAdmin := []netip.Prefix{prefix("203.0.113.7/32"), prefix("198.51.100.0/24")}
+	forms := []struct {
+		name         string
+		zones, admin string
+	}{
+		{"JSON arrays", `["eu-central-1a","eu-central-1b"]`, `["203.0.113.7/32","198.51.100.0/24"]`},
+		{"JSON arrays with spaces", ` [ "eu-central-1a" , " eu-central-1b " ] `, `[" 203.0.113.7/32", "198.51.100.0/24 "]`},
+		{"comma strings", "eu-central-1a, eu-central-1b", "203.0.113.7/32, 198.51.100.0/24"},
+		{"comma strings without spaces", "eu-central-1a,eu-central-1b", "203.0.113.7/32,198.51.100.0/24"},
+		{"comma strings with empty items", " eu-central-1a,, eu-central-1b, ", "203.0.113.7/32,,198.51.100.0/24,"},
+	}
+	var first *Config
+	for _, f := range forms {
+		t.Run(f.name, func(t *testing.T) {
+			cfg := mustParse(t, "staging", awsKeys.with(keys{KeyZones: f.zones, KeyAdminCIDRs: f.admin}))
+			assert.Equal(t, wantZones, cfg.Zones)
+			assert.Equal(t, wantAdmin, cfg.AdminCIDRs)
+			if first == nil {
+				first = &cfg
+			} else {
+				assert.Equal(t, *first, cfg, "every list form gives the same configuration")
+			}
+		})
+	}
+
+	t.Run("a single value without brackets or commas is a one-item list", func(t *testing.T) {
+		cfg := mustParse(t, "dev", awsKeys.with(keys{KeyZones: "eu-central-1c", KeyAdminCIDRs: "203.0.113.7/32"}))
+		assert.Equal(t, []string{"eu-central-1c"}, cfg.Zones)
+		assert.Equal(t, []netip.Prefix{prefix("203.0.113.7/32")}, cfg.AdminCIDRs)
+	})
+}
+
+// TestParseRaw checks typing alone: unset keys stay nil so defaults can tell
+// them from explicit values.
+func TestParseRaw(t *testing.T) {
+	t.Run("no keys leaves everything unset", func(t *testing.T) {
+		raw, err := ParseRaw(keys{}.lookup())
+		require.NoError(t, err)
+		assert.Equal(t, Raw{}, raw)
+	})
+	t.Run("every key is typed", func(t *testing.T) {
+		raw, err := ParseRaw(keys{
+			KeyEnvironment: "staging", KeyCloud: "aws", KeyRegion: "eu-central-1",
+			KeyZones: `["eu-central-1a"]`, KeyClusterName: "c", KeyDomain: "d.example.com",
+			KeyControlPlaneCount: "3", KeyControlPlaneSize: "m6i.large", KeyControlPlaneDiskGiB: "41",
+			KeyWorkerCount: "4", KeyWorkerSize: "t3.large", KeyWorkerDiskGiB: "51",
+			KeyTalosVersion: "v1.12.1", KeyKubernetesVersion: "1.34.0",
+			KeyNetworkCIDR: " 10.1.0.0/16 ", KeyAdminCIDRs: "203.0.113.7/32",
+		}.lookup())
+		require.NoError(t, err)
+		require.NotNil(t, raw.Environment)
+		assert.Equal(t, Staging, *raw.Environment)
+		require.NotNil(t, raw.Cloud)
+		assert.Equal(t, AWS, *raw.Cloud)
+		for name, got := range map[string]struct {
+			p    *string
+			want string
+		}{
+			"region":            {raw.Region, "eu-central-1"},
+			"clusterName":       {raw.ClusterName, "c"},
+			"domain":            {raw.Domain, "d.example.com"},
+			"controlPlaneSize":  {raw.ControlPlaneSize, "m6i.large"},
+			"workerSize":        {raw.WorkerSize, "t3.large"},
+			"talosVersion":      {raw.TalosVersion, "v1.12.1"},
+			"kubernetesVersion": {raw.KubernetesVersion, "1.34.0"},
+		} {
+			if assert.NotNil(t, got.p, name) {
+				assert.Equal(t, got.want, *got.p, name)
+			}
+		}
+		for name, got := range map[string]struct {
+			p    *int
+			want int
+		}{
+			"controlPlaneCount":   {raw.ControlPlaneCount, 3},
+			"controlPlaneDiskGiB": {raw.ControlPlaneDiskGiB, 41},
+			"workerCount":         {raw.WorkerCount, 4},
+			"workerDiskGiB":       {raw.WorkerDiskGiB, 51},
+		} {
+			if assert.NotNil(t, got.p, name) {
+				assert.Equal(t, got.want, *got.p, name)
+			}
+		}
+		assert.Equal(t, []string{"eu-central-1a"}, raw.Zones)
+		require.NotNil(t, raw.NetworkCIDR)
+		assert.Equal(t, prefix("10.1.0.0/16"), *raw.NetworkCIDR)
+		assert.Equal(t, []netip.Prefix{prefix("203.0.113.7/32")}, raw.AdminCIDRs)
+	})
+	t.Run("an empty adminCidrs list is explicit, not unset", func(t *testing.T) {
+		for _, v := range []string{"[]", "", " [ ] "} {
+			raw, err := ParseRaw(keys{KeyAdminCIDRs: v}.lookup())
+			require.NoError(t, err, "%q", v)
+			assert.NotNil(t, raw.AdminCIDRs, "%q", v)
+			assert.Empty(t, raw.AdminCIDRs, "%q", v)
+		}
+	})
+	t.Run("an empty string is a set value, not an unset key", func(t *testing.T) {
+		raw, err := ParseRaw(keys{KeyRegion: "", KeyClusterName: ""}.lookup())
+		require.NoError(t, err)
+		if assert.NotNil(t, raw.Region) {
+			assert.Empty(t, *raw.Region)
+		}
+		assert.NotNil(t, raw.ClusterName)
+	})
+	t.Run("type errors name the key and the value", func(t *testing.T) {
+		_, err := ParseRaw(keys{KeyWorkerDiskGiB: "lots"}.lookup())
+		require.Error(t, err)
+		assert.Equal(t, `sre-lab:workerDiskGiB = "lots": must be a whole number`, err.Error())
+	})
+}
+
+// TestValidate runs the rules on a hand-built Config, without defaults.
+func TestValidate(t *testing.T) {
+	valid := func() Config {
+		return Config{
+			Stack:             "staging",
+			Environment:       Staging,
+			Cloud:             AWS,
+			Region:            "us-east-2",
+			Zones:             []string{"us-east-2a", "us-east-2b", "us-east-2c"},
+			ClusterName:       "lab",
+			Domain:            "lab.example.com",
+			ControlPlane:      NodePool{Count: 3, Size: "m6i.large", DiskGiB: 20},
+			Workers:           NodePool{Count: 50, Size: "c6a.xlarge", DiskGiB: 20},
+			TalosVersion:      "v1.12.0",
+			KubernetesVersion: "1.35.0",
+			NetworkCIDR:       prefix("172.16.0.0/22"),
+			AdminCIDRs:        []netip.Prefix{prefix("203.0.113.7/32")},
+			ProtectSecrets:    true,
+		}
+	}
+	require.NoError(t, Validate(valid()))
+
+	tests := []struct {
+		name    string
+		mutate  func(*Config)
+		wantKey string // empty: still valid
+	}{
+		{"seven control planes on aws", func(c *Config) { c.ControlPlane.Count = 7 }, ""},
+		{"nine control planes on aws", func(c *Config) { c.ControlPlane.Count = 9 }, KeyControlPlaneCount},
+		{"/16 VPC", func(c *Config) { c.NetworkCIDR = prefix("192.168.0.0/16") }, ""},
+		{"/23 VPC", func(c *Config) { c.NetworkCIDR = prefix("10.0.0.0/23") }, KeyNetworkCIDR},
+		{"no zones lets the backend pick", func(c *Config) { c.Zones = nil }, ""},
+		{"zone of another region", func(c *Config) { c.Zones = []string{"us-east-1a"} }, KeyZones},
+		{"GovCloud region", func(c *Config) { c.Region = "us-gov-west-1"; c.Zones = nil }, ""},
+		{"region with a zone letter", func(c *Config) { c.Region = "us-east-2a" }, KeyRegion},
+		{"no domain", func(c *Config) { c.Domain = "" }, ""},
+		{"51 workers", func(c *Config) { c.Workers.Count = 51 }, KeyWorkerCount},
+		{"zero network", func(c *Config) { c.NetworkCIDR = netip.Prefix{} }, KeyNetworkCIDR},
+		{"no admin CIDRs", func(c *Config) { c.AdminCIDRs = nil }, KeyAdminCIDRs},
+		{"unimplemented gcp", func(c *Config) { c.Cloud = GCP }, KeyCloud},
+		{"latest supported kubernetes patch", func(c *Config) { c.KubernetesVersion = "1.35.9" }, ""},
+		{"kubernetes without a patch", func(c *Config) { c.KubernetesVersion = "1.35" }, KeyKubernetesVersion},
+		{"talos pre-release", func(c *Config) { c.TalosVersion = "v1.12.0-beta.1" }, KeyTalosVersion},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := valid()
+			tt.mutate(&cfg)
+			err := Validate(cfg)
+			if tt.wantKey == "" {
+				assert.NoError(t, err)
+				return
+			}
+			require.Error(t, err)
+			assert.Equal(t, []string{tt.wantKey}, errorKeys(err), "errors:\n%v", err)
+		})
+	}
+}
+
+func TestErrorMessageFormat(t *testing.T) {
+	err := &Error{Key: KeyCloud, Value: "gce", Allowed: "the dev environment runs on aws"}
+	assert.Equal(t, `sre-lab:cloud = "gce": the dev environment runs on aws`, err.Error())
+	// Values with quotes or newlines stay on one readable line.
+	err = &Error{Key: KeyClusterName, Value: "a\"b\nc", Allowed: "x"}
+	assert.Equal(t, `sre-lab:clusterName = "a\"b\nc": x`, err.Error())
+}

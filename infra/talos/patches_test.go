@@ -1,0 +1,169 @@
+package talos
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/siderolabs/talos/pkg/machinery/config"
+	"github.com/siderolabs/talos/pkg/machinery/config/configpatcher"
+	"github.com/siderolabs/talos/pkg/machinery/config/generate"
+	"github.com/siderolabs/talos/pkg/machinery/config/machine"
+	"github.com/siderolabs/talos/pkg/machinery/config/validation"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	sreconfig "github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+)
+
+// mode is the runtime a config is validated for: metal (the VirtualBox ISO
+// installs to disk) or a cloud image that is already installed.
+type mode struct {
+	name    string
+	install bool
+}
+
+func (m mode) String() string        { return m.name }
+func (m mode) RequiresInstall() bool { return m.install }
+func (m mode) InContainer() bool     { return false }
+
+var (
+	metal = mode{"metal", true}
+	cloud = mode{"cloud", false}
+)
+
+var localParams = PatchParams{
+	NetworkCIDR:  "192.168.56.0/24",
+	CertSANs:     []string{"192.168.56.10"},
+	InstallDisk:  "/dev/sda",
+	InstallImage: infra.InstallerImage(sreconfig.DefaultTalosVersion),
+}
+
+var awsParams = PatchParams{
+	NetworkCIDR:  "10.0.0.0/16",
+	CertSANs:     []string{"sre-lab-dev-api-0123456789.elb.eu-central-1.amazonaws.com"},
+	InstallImage: infra.InstallerImage(sreconfig.DefaultTalosVersion),
+}
+
+// generated is what the Talos provider starts from: machinery's own config
+// for the pinned version, before the project's patches.
+func generated(t *testing.T, role machine.Type) config.Provider {
+	t.Helper()
+	contract, err := config.ParseContractFromVersion(sreconfig.DefaultTalosVersion)
+	require.NoError(t, err)
+	in, err := generate.NewInput("sre-lab-test", "https://192.168.56.10:6443", sreconfig.DefaultKubernetesVersion,
+		generate.WithVersionContract(contract))
+	require.NoError(t, err)
+	cfg, err := in.Config(role)
+	require.NoError(t, err)
+	return cfg
+}
+
+// patched applies patches as the provider does and validates the result
+// with machinery's validator in strict mode, so warnings fail too.
+func patched(t *testing.T, role machine.Type, m mode, patches ...string) (config.Provider, error) {
+	t.Helper()
+	loaded, err := configpatcher.LoadPatches(patches)
+	if err != nil {
+		return nil, err
+	}
+	out, err := configpatcher.Apply(configpatcher.WithConfig(generated(t, role)), loaded)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := out.Config()
+	if err != nil {
+		return nil, err
+	}
+	warnings, err := cfg.Validate(m, validation.WithStrict())
+	if err != nil {
+		return nil, err
+	}
+	if len(warnings) > 0 {
+		return nil, &warningsError{warnings}
+	}
+	return cfg, nil
+}
+
+type warningsError struct{ warnings []string }
+
+func (w *warningsError) Error() string { return strings.Join(w.warnings, "; ") }
+
+func TestPatchesPassTalosValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		role   machine.Type
+		sre    infra.Role
+		mode   mode
+		params PatchParams
+		patch  func(PatchParams) (string, error)
+	}{
+		{"local control plane", machine.TypeControlPlane, infra.ControlPlane, metal, localParams, ControlPlanePatch},
+		{"local worker", machine.TypeWorker, infra.Worker, metal, localParams, WorkerPatch},
+		{"aws control plane", machine.TypeControlPlane, infra.ControlPlane, cloud, awsParams, ControlPlanePatch},
+		{"aws worker", machine.TypeWorker, infra.Worker, cloud, awsParams, WorkerPatch},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rolePatch, err := tc.patch(tc.params)
+			require.NoError(t, err)
+			nodePatch, err := NodePatch("talos-node-01", NodeLabels("local", tc.sre))
+			require.NoError(t, err)
+			cfg, err := patched(t, tc.role, tc.mode, rolePatch, nodePatch)
+			require.NoError(t, err)
+
+			c := cfg.Cluster()
+			assert.Equal(t, "none", c.Network().CNI().Name(), "Cilium is installed instead")
+			assert.False(t, c.Proxy().Enabled(), "Cilium replaces kube-proxy")
+			assert.Equal(t, []string{sreconfig.PodCIDR.String()}, c.Network().PodCIDRs())
+			assert.Equal(t, []string{sreconfig.ServiceCIDR.String()}, c.Network().ServiceCIDRs())
+			m := cfg.Machine()
+			assert.True(t, m.Features().KubePrism().Enabled())
+			assert.Equal(t, infra.KubePrismPort, m.Features().KubePrism().Port())
+			assert.Equal(t, []string{tc.params.NetworkCIDR}, m.Kubelet().NodeIP().ValidSubnets())
+			assert.Equal(t, tc.params.InstallImage, m.Install().Image())
+			assert.Subset(t, m.Security().CertSANs(), tc.params.CertSANs)
+			for k, v := range NodeLabels("local", tc.sre) {
+				assert.Equal(t, v, m.NodeLabels()[k], k)
+			}
+			assert.Equal(t, "talos-node-01", cfg.NetworkHostnameConfig().Hostname())
+			// Generated secrets survive the patch: an empty value in a patch
+			// would have replaced them.
+			assert.NotEmpty(t, m.Security().Token())
+			assert.Equal(t, "cluster.local", c.Network().DNSDomain())
+
+			if tc.role == machine.TypeControlPlane {
+				assert.Equal(t, "0.0.0.0", c.ControllerManager().ExtraArgs()["bind-address"])
+				assert.Equal(t, "0.0.0.0", c.Scheduler().ExtraArgs()["bind-address"])
+				assert.Equal(t, "http://0.0.0.0:2381", c.Etcd().ExtraArgs()["listen-metrics-urls"])
+				assert.Equal(t, []string{tc.params.NetworkCIDR}, c.Etcd().AdvertisedSubnets())
+				assert.Subset(t, c.CertSANs(), tc.params.CertSANs)
+			}
+		})
+	}
+}
+
+func TestBrokenPatchFailsValidation(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		patch string
+	}{
+		{"unknown field", "machine:\n  kubelett: {}\n"},
+		{"invalid CNI", "cluster:\n  network:\n    cni:\n      name: weave\n"},
+		{"hostname and auto together", "apiVersion: v1alpha1\nkind: HostnameConfig\nauto: stable\nhostname: talos-cp-01\n"},
+		{"bad valid subnet", "machine:\n  kubelet:\n    nodeIP:\n      validSubnets: [not-a-cidr]\n"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := patched(t, machine.TypeControlPlane, metal, tc.patch)
+			assert.Error(t, err)
+		})
+	}
+}
+
+func TestPatchesCarryNoEmptyValues(t *testing.T) {
+	p, err := WorkerPatch(awsParams)
+	require.NoError(t, err)
+	for _, forbidden := range []string{`: ""`, ": null", ": []", ": {}", "token:", "type:", "dnsDomain"} {
+		assert.NotContains(t, p, forbidden)
+	}
+	assert.NotContains(t, p, "disk:", "cloud images are installed already; no install disk")
+}
