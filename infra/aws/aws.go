@@ -104,7 +104,14 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 
 	zones := args.Zones
 	if len(zones) == 0 {
-		found, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{State: pulumi.StringRef("available")}, invoke)
+		// Only the region's own zones: Local and Wavelength Zones are opt-in
+		// and lack the instance types and load balancers the lab needs.
+		found, err := aws.GetAvailabilityZones(ctx, &aws.GetAvailabilityZonesArgs{
+			State: pulumi.StringRef("available"),
+			Filters: []aws.GetAvailabilityZonesFilter{
+				{Name: "opt-in-status", Values: []string{"opt-in-not-required"}},
+			},
+		}, invoke)
 		if err != nil {
 			return nil, fmt.Errorf("aws zones of %s: %w", args.Region, err)
 		}

@@ -76,6 +76,9 @@ type VM struct {
 
 // Plan lays out the VMs of args: names, addresses, MACs and sizes.
 func Plan(args Args) ([]VM, error) {
+	if args.ControlPlane.Count < 1 {
+		return nil, fmt.Errorf("at least one control plane is needed, got %d", args.ControlPlane.Count)
+	}
 	var vms []VM
 	for _, pool := range []struct {
 		role   infra.Role
@@ -140,7 +143,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		"SRE_DHCP_SERVER_IP": nth(args.Network, dhcpServerOffset).String(),
 		"SRE_DHCP_LOWER":     nth(args.Network, dhcpPoolFirst).String(),
 		"SRE_DHCP_UPPER":     nth(args.Network, dhcpPoolLast).String(),
-	}, nil, parent)
+	}, pulumi.Array{pulumi.String(args.Network.String())}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("virtualbox network: %w", err)
 	}
@@ -166,8 +169,13 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			"SRE_NET_IF":       component.HostOnlyInterface,
 			"SRE_ISO_PATH":     trimmed(iso.Stdout),
 		}
-		// A VM's shape is fixed at creation: changing it replaces the VM.
-		triggers := pulumi.Array{pulumi.Int(vm.CPUs), pulumi.Int(vm.MemoryMB), pulumi.Int(vm.DiskMB)}
+		// A VM's shape, address and network are fixed at creation: the
+		// create script leaves an existing VM as it is, so changing any of
+		// them must replace the VM.
+		triggers := pulumi.Array{
+			pulumi.Int(vm.CPUs), pulumi.Int(vm.MemoryMB), pulumi.Int(vm.DiskMB),
+			pulumi.String(vm.IP.String()), pulumi.String(vm.MAC), network.ID(),
+		}
 		cmd, err := runWith(ctx, name+"-"+vm.Name, "vm-create.sh", "vm-delete.sh", env, triggers, parent)
 		if err != nil {
 			return nil, fmt.Errorf("virtualbox vm %s: %w", vm.Name, err)
@@ -220,6 +228,9 @@ func runWith(ctx *pulumi.Context, name, create, remove string, env pulumi.String
 			return nil, err
 		}
 		args.Delete = pulumi.String(deleteScript)
+		// What the command makes has a fixed name (talos-cp-01, the host-only
+		// address): the old one must be gone before its replacement is made.
+		opts = append(opts, pulumi.DeleteBeforeReplace(true))
 	}
 	return local.NewCommand(ctx, name, args, opts...)
 }

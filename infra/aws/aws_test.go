@@ -1,0 +1,939 @@
+package aws
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+)
+
+// Type tokens of everything the component registers.
+const (
+	tComponent  = Token
+	tProvider   = "pulumi:providers:aws"
+	tVpc        = "aws:ec2/vpc:Vpc"
+	tIgw        = "aws:ec2/internetGateway:InternetGateway"
+	tRouteTable = "aws:ec2/routeTable:RouteTable"
+	tSubnet     = "aws:ec2/subnet:Subnet"
+	tRTAssoc    = "aws:ec2/routeTableAssociation:RouteTableAssociation"
+	tSG         = "aws:ec2/securityGroup:SecurityGroup"
+	tIngress    = "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule"
+	tInstance   = "aws:ec2/instance:Instance"
+	tLB         = "aws:lb/loadBalancer:LoadBalancer"
+	tTG         = "aws:lb/targetGroup:TargetGroup"
+	tListener   = "aws:lb/listener:Listener"
+	tTGA        = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
+
+	invokeZones = "aws:index/getAvailabilityZones:getAvailabilityZones"
+	invokeAMI   = "aws:ec2/getAmi:getAmi"
+
+	mockAMI = "ami-0talos0mock0000"
+)
+
+// mockZones is what the zone lookup answers: one more than DefaultZones.
+var mockZones = []string{"eu-central-1a", "eu-central-1b", "eu-central-1c", "eu-central-1d"}
+
+// regRes is one resource registration the mock monitor saw.
+type regRes struct {
+	Type          string
+	Name          string
+	Custom        bool
+	Inputs        map[string]any
+	Parent        string
+	Provider      string
+	IgnoreChanges []string
+}
+
+// regInvoke is one invoke the mock monitor saw.
+type regInvoke struct {
+	Token    string
+	Args     map[string]any
+	Provider string
+}
+
+// awsMocks records registrations and invokes and answers them with
+// deterministic values.
+type awsMocks struct {
+	zones []string
+
+	mu        sync.Mutex
+	resources []regRes
+	invokes   []regInvoke
+}
+
+// nodeIPs derives distinct, deterministic addresses from an instance's
+// resource name: sre-lab-dev-cp-02 -> 10.0.0.12 / 198.51.100.12, workers
+// from 100 on.
+func nodeIPs(name string) (private, public string) {
+	i := strings.LastIndex(name, "-")
+	n, _ := strconv.Atoi(name[i+1:])
+	if strings.Contains(name, "-cp-") {
+		n += 10
+	} else {
+		n += 100
+	}
+	return fmt.Sprintf("10.0.0.%d", n), fmt.Sprintf("198.51.100.%d", n)
+}
+
+func dnsNameOf(lbName string) string { return lbName + "-0123456789.elb.eu-west-3.amazonaws.com" }
+func arnOf(name string) string       { return "arn:aws:mock:" + name }
+func idOf(name string) string        { return name + "_id" }
+
+func (m *awsMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	r := regRes{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs.Mappable()}
+	if rpc := args.RegisterRPC; rpc != nil {
+		r.Parent = rpc.GetParent()
+		r.Provider = rpc.GetProvider()
+		r.IgnoreChanges = rpc.GetIgnoreChanges()
+	}
+	m.mu.Lock()
+	m.resources = append(m.resources, r)
+	m.mu.Unlock()
+
+	out := args.Inputs.Copy()
+	set := func(k string, v any) { out[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+	switch args.TypeToken {
+	case tInstance:
+		private, public := nodeIPs(args.Name)
+		set("privateIp", private)
+		set("publicIp", public)
+	case tLB:
+		set("dnsName", dnsNameOf(args.Name))
+		set("arn", arnOf(args.Name))
+	case tTG:
+		set("arn", arnOf(args.Name))
+	}
+	return idOf(args.Name), out, nil
+}
+
+func (m *awsMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.invokes = append(m.invokes, regInvoke{Token: args.Token, Args: args.Args.Mappable(), Provider: args.Provider})
+	m.mu.Unlock()
+	out := resource.PropertyMap{}
+	switch args.Token {
+	case invokeZones:
+		names := make([]any, len(m.zones))
+		for i, z := range m.zones {
+			names[i] = z
+		}
+		out["id"] = resource.NewPropertyValue("eu-west-3")
+		out["names"] = resource.NewPropertyValue(names)
+	case invokeAMI:
+		out["id"] = resource.NewPropertyValue(mockAMI)
+	default:
+		return nil, fmt.Errorf("unexpected invoke %s", args.Token)
+	}
+	return out, nil
+}
+
+// byType returns the registrations of one type, sorted by name.
+func (m *awsMocks) byType(token string) []regRes {
+	var out []regRes
+	for _, r := range m.resources {
+		if r.Type == token {
+			out = append(out, r)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (m *awsMocks) countByType() map[string]int {
+	c := map[string]int{}
+	for _, r := range m.resources {
+		c[r.Type]++
+	}
+	return c
+}
+
+func (m *awsMocks) invokesOf(token string) []regInvoke {
+	var out []regInvoke
+	for _, i := range m.invokes {
+		if i.Token == token {
+			out = append(out, i)
+		}
+	}
+	return out
+}
+
+// nodeOut is one node of the returned platform with its outputs resolved.
+type nodeOut struct {
+	Name, PrivateIP, PublicIP string
+	Role                      infra.Role
+}
+
+// outcome is a component run: what was registered and what it returned.
+type outcome struct {
+	m            *awsMocks
+	componentURN string
+	providerURN  string
+	endpoint     string
+	vpcID        string
+	ami          string
+	installDisk  string
+	nodes        []nodeOut
+}
+
+func await(ctx *pulumi.Context, o pulumi.Output) (any, error) {
+	r, err := internals.UnsafeAwaitOutput(ctx.Context(), o)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Known {
+		return nil, fmt.Errorf("output unknown")
+	}
+	return r.Value, nil
+}
+
+func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
+	v, err := await(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("output is %T, not a string", v)
+	}
+	return s, nil
+}
+
+// baseArgs is a dev lab of cp control planes and w workers, zones looked up.
+func baseArgs(cp, w int) *Args {
+	return &Args{
+		Environment:  "dev",
+		Stack:        "dev",
+		Region:       "eu-west-3",
+		ControlPlane: config.NodePool{Count: cp, Size: "m6i.large", DiskGiB: 40},
+		Workers:      config.NodePool{Count: w, Size: "t3.xlarge", DiskGiB: 80},
+		Network:      netip.MustParsePrefix("10.0.0.0/16"),
+		AdminCIDRs:   []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")},
+		TalosVersion: "v1.12.4",
+	}
+}
+
+// runNodes runs NewNodes under mocks whose zone lookup answers zones.
+func runNodes(t *testing.T, args *Args, zones []string) (*outcome, error) {
+	t.Helper()
+	m := &awsMocks{zones: zones}
+	o := &outcome{m: m}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		nodes, err := NewNodes(ctx, "sre-lab-dev", args)
+		if err != nil {
+			return err
+		}
+		urn, err := await(ctx, nodes.URN().ToURNOutput())
+		if err != nil {
+			return err
+		}
+		o.componentURN = string(urn.(pulumi.URN))
+		if o.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+			return fmt.Errorf("endpoint: %w", err)
+		}
+		vpcID, err := await(ctx, nodes.VpcID)
+		if err != nil {
+			return fmt.Errorf("vpc id: %w", err)
+		}
+		o.vpcID = string(vpcID.(pulumi.ID))
+		o.ami = nodes.AMI
+		o.installDisk = nodes.Platform.InstallDisk
+		for _, n := range nodes.Platform.Nodes {
+			out := nodeOut{Name: n.Name, Role: n.Role}
+			if out.PrivateIP, err = awaitString(ctx, n.PrivateIP); err != nil {
+				return fmt.Errorf("%s private ip: %w", n.Name, err)
+			}
+			if out.PublicIP, err = awaitString(ctx, n.PublicIP); err != nil {
+				return fmt.Errorf("%s public ip: %w", n.Name, err)
+			}
+			o.nodes = append(o.nodes, out)
+		}
+		return nil
+	}, pulumi.WithMocks("sre-lab", "dev", m))
+	for _, r := range m.resources {
+		if r.Type == tProvider && o.componentURN != "" {
+			// The provider's URN nests its type under the component's.
+			o.providerURN = string(resource.NewURN("dev", "sre-lab",
+				resource.URN(o.componentURN).QualifiedType(), tProvider, r.Name))
+		}
+	}
+	return o, err
+}
+
+func mustRun(t *testing.T, args *Args, zones []string) *outcome {
+	t.Helper()
+	o, err := runNodes(t, args, zones)
+	require.NoError(t, err)
+	return o
+}
+
+// get walks nested maps and lists of a resource's inputs: get(in, "a", 0, "b").
+func get(v any, path ...any) any {
+	for _, p := range path {
+		switch k := p.(type) {
+		case string:
+			m, ok := v.(map[string]any)
+			if !ok {
+				return nil
+			}
+			v = m[k]
+		case int:
+			l, ok := v.([]any)
+			if !ok || k >= len(l) {
+				return nil
+			}
+			v = l[k]
+		}
+	}
+	return v
+}
+
+func tag(r regRes, key string) any { return get(r.Inputs, "tags", key) }
+
+// strs turns an input list into strings.
+func strs(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		out = append(out, fmt.Sprint(e))
+	}
+	return out
+}
+
+func TestSubnet(t *testing.T) {
+	tests := []struct {
+		network string
+		i       int
+		want    string
+	}{
+		{"10.0.0.0/16", 0, "10.0.0.0/24"},
+		{"10.0.0.0/16", 1, "10.0.1.0/24"},
+		{"10.0.0.0/16", 2, "10.0.2.0/24"},
+		{"10.0.0.0/16", 255, "10.0.255.0/24"},
+		{"172.20.0.0/20", 3, "172.20.3.0/24"},
+		{"10.0.0.0/8", 256, "10.1.0.0/24"},
+		{"10.0.0.0/8", 257, "10.1.1.0/24"},
+		// Host bits set in the range are ignored: the range is what counts.
+		{"10.0.7.9/16", 1, "10.0.1.0/24"},
+		{"192.168.56.0/24", 0, "192.168.56.0/24"},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprintf("%s_%d", tt.network, tt.i), func(t *testing.T) {
+			got := Subnet(netip.MustParsePrefix(tt.network), tt.i)
+			assert.Equal(t, netip.MustParsePrefix(tt.want), got)
+		})
+	}
+}
+
+func TestNewNodesResourceCounts(t *testing.T) {
+	tests := []struct {
+		name       string
+		cp, w      int
+		zones      []string // Args.Zones; nil looks them up
+		admins     []string
+		wantZones  []string
+		wantLookup bool
+	}{
+		{"1cp-1w-lookup", 1, 1, nil, []string{"203.0.113.7/32"}, mockZones[:3], true},
+		{"3cp-3w-lookup", 3, 3, nil, []string{"203.0.113.7/32"}, mockZones[:3], true},
+		{"1cp-1w-two-zones", 1, 1, []string{"eu-west-3a", "eu-west-3b"}, []string{"203.0.113.7/32"}, []string{"eu-west-3a", "eu-west-3b"}, false},
+		{"3cp-3w-two-zones-two-admins", 3, 3, []string{"eu-west-3a", "eu-west-3b"}, []string{"203.0.113.7/32", "198.51.100.0/24"}, []string{"eu-west-3a", "eu-west-3b"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Zones = tt.zones
+			args.AdminCIDRs = nil
+			for _, a := range tt.admins {
+				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
+			}
+			o := mustRun(t, args, mockZones)
+			z, nodes := len(tt.wantZones), tt.cp+tt.w
+			want := map[string]int{
+				tComponent:  1,
+				tProvider:   1,
+				tVpc:        1,
+				tIgw:        1,
+				tRouteTable: 1,
+				tSubnet:     z,
+				tRTAssoc:    z,
+				tSG:         1,
+				// VPC rule, admin CIDR x {6443, 50000}, one hairpin per node.
+				tIngress:  1 + 2*len(tt.admins) + nodes,
+				tInstance: nodes,
+				tLB:       1,
+				tTG:       2,
+				tListener: 2,
+				tTGA:      2 * tt.cp,
+			}
+			assert.Equal(t, want, o.m.countByType())
+
+			var gotZones []string
+			subnets := o.m.byType(tSubnet)
+			sort.Slice(subnets, func(i, j int) bool {
+				return fmt.Sprint(subnets[i].Inputs["cidrBlock"]) < fmt.Sprint(subnets[j].Inputs["cidrBlock"])
+			})
+			for _, s := range subnets {
+				gotZones = append(gotZones, fmt.Sprint(s.Inputs["availabilityZone"]))
+			}
+			assert.Equal(t, tt.wantZones, gotZones, "subnet zones, in CIDR order")
+
+			lookups := o.m.invokesOf(invokeZones)
+			if tt.wantLookup {
+				require.Len(t, lookups, 1)
+				assert.Equal(t, "available", lookups[0].Args["state"])
+				assert.Equal(t, []any{map[string]any{"name": "opt-in-status", "values": []any{"opt-in-not-required"}}},
+					lookups[0].Args["filters"], "Local and Wavelength Zones are left out")
+			} else {
+				assert.Empty(t, lookups, "explicit zones must not be looked up")
+			}
+		})
+	}
+}
+
+func TestNewNodesNoZones(t *testing.T) {
+	tests := []struct {
+		name    string
+		zones   []string
+		wantErr bool
+	}{
+		{"region-without-zones", nil, true},
+		{"region-with-one-zone", []string{"eu-west-3a"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o, err := runNodes(t, baseArgs(1, 1), tt.zones)
+			if tt.wantErr {
+				require.Error(t, err)
+				assert.Contains(t, err.Error(), "no available zones")
+				assert.Empty(t, o.m.byType(tInstance), "no nodes without zones")
+				return
+			}
+			require.NoError(t, err)
+			assert.Len(t, o.m.byType(tSubnet), 1)
+			assert.Len(t, o.m.byType(tInstance), 2)
+		})
+	}
+}
+
+func TestNodesRoundRobinAcrossZones(t *testing.T) {
+	tests := []struct {
+		name  string
+		cp, w int
+		zones []string
+		want  map[string]string // node Name tag -> zone
+	}{
+		{
+			name: "two-explicit-zones-3cp-3w", cp: 3, w: 3, zones: []string{"eu-west-3a", "eu-west-3b"},
+			want: map[string]string{
+				"dev-sre-cp-01": "eu-west-3a", "dev-sre-cp-02": "eu-west-3b", "dev-sre-cp-03": "eu-west-3a",
+				"dev-sre-worker-01": "eu-west-3b", "dev-sre-worker-02": "eu-west-3a", "dev-sre-worker-03": "eu-west-3b",
+			},
+		},
+		{
+			name: "looked-up-zones-3cp-3w", cp: 3, w: 3,
+			want: map[string]string{
+				"dev-sre-cp-01": "eu-central-1a", "dev-sre-cp-02": "eu-central-1b", "dev-sre-cp-03": "eu-central-1c",
+				"dev-sre-worker-01": "eu-central-1a", "dev-sre-worker-02": "eu-central-1b", "dev-sre-worker-03": "eu-central-1c",
+			},
+		},
+		{
+			name: "looked-up-zones-1cp-1w", cp: 1, w: 1,
+			want: map[string]string{"dev-sre-cp-01": "eu-central-1a", "dev-sre-worker-01": "eu-central-1b"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Zones = tt.zones
+			o := mustRun(t, args, mockZones)
+			zoneOfSubnet := map[string]string{}
+			for _, s := range o.m.byType(tSubnet) {
+				zoneOfSubnet[idOf(s.Name)] = fmt.Sprint(s.Inputs["availabilityZone"])
+			}
+			got := map[string]string{}
+			for _, in := range o.m.byType(tInstance) {
+				subnet := fmt.Sprint(in.Inputs["subnetId"])
+				zone, ok := zoneOfSubnet[subnet]
+				require.True(t, ok, "%s is in unknown subnet %q", in.Name, subnet)
+				got[fmt.Sprint(tag(in, "Name"))] = zone
+			}
+			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         string
+		zones       []string
+		wantVPC     string
+		wantSubnets map[string]string // Name tag -> CIDR
+		wantNodes   []string
+		wantLB      string
+	}{
+		{
+			name: "dev-looked-up-zones", env: "dev",
+			wantVPC: "sre-lab-dev-vpc",
+			wantSubnets: map[string]string{
+				"sre-lab-dev-node-subnet-eu-central-1a": "10.0.0.0/24",
+				"sre-lab-dev-node-subnet-eu-central-1b": "10.0.1.0/24",
+				"sre-lab-dev-node-subnet-eu-central-1c": "10.0.2.0/24",
+			},
+			wantNodes: []string{"dev-sre-cp-01", "dev-sre-cp-02", "dev-sre-worker-01"},
+			wantLB:    "sre-lab-dev-api",
+		},
+		{
+			name: "staging-two-zones", env: "staging", zones: []string{"us-east-1b", "us-east-1f"},
+			wantVPC: "sre-lab-staging-vpc",
+			wantSubnets: map[string]string{
+				"sre-lab-staging-node-subnet-us-east-1b": "10.0.0.0/24",
+				"sre-lab-staging-node-subnet-us-east-1f": "10.0.1.0/24",
+			},
+			wantNodes: []string{"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-worker-01"},
+			wantLB:    "sre-lab-staging-api",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(2, 1)
+			args.Environment = tt.env
+			args.Zones = tt.zones
+			o := mustRun(t, args, mockZones)
+
+			vpcs := o.m.byType(tVpc)
+			require.Len(t, vpcs, 1)
+			assert.Equal(t, tt.wantVPC, tag(vpcs[0], "Name"))
+			assert.Equal(t, "10.0.0.0/16", vpcs[0].Inputs["cidrBlock"])
+
+			subnets := map[string]string{}
+			for _, s := range o.m.byType(tSubnet) {
+				subnets[fmt.Sprint(tag(s, "Name"))] = fmt.Sprint(s.Inputs["cidrBlock"])
+			}
+			assert.Equal(t, tt.wantSubnets, subnets)
+
+			var nodes []string
+			for _, in := range o.m.byType(tInstance) {
+				nodes = append(nodes, fmt.Sprint(tag(in, "Name")))
+			}
+			sort.Strings(nodes)
+			assert.Equal(t, tt.wantNodes, nodes)
+
+			lbs := o.m.byType(tLB)
+			require.Len(t, lbs, 1)
+			assert.Equal(t, tt.wantLB, lbs[0].Inputs["name"])
+		})
+	}
+}
+
+func TestChildrenParentAndProvider(t *testing.T) {
+	tests := []struct {
+		name   string
+		region string
+		env    string
+		stack  string
+		zones  []string
+	}{
+		{"dev-eu-west-3", "eu-west-3", "dev", "dev", nil},
+		{"prod-us-east-1", "us-east-1", "prod", "prod-us", []string{"us-east-1a"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(3, 2)
+			args.Region, args.Environment, args.Stack, args.Zones = tt.region, tt.env, tt.stack, tt.zones
+			o := mustRun(t, args, mockZones)
+			require.NotEmpty(t, o.componentURN)
+
+			providers := o.m.byType(tProvider)
+			require.Len(t, providers, 1)
+			p := providers[0]
+			assert.Equal(t, tt.region, p.Inputs["region"])
+			tags := get(p.Inputs, "defaultTags", "tags")
+			if s, ok := p.Inputs["defaultTags"].(string); ok {
+				// Provider inputs may reach the engine JSON-encoded.
+				var dt map[string]any
+				require.NoError(t, json.Unmarshal([]byte(s), &dt))
+				tags = get(dt, "tags")
+			}
+			assert.Equal(t, map[string]any{
+				"Project": "sre-lab", "Environment": tt.env, "Stack": tt.stack, "ManagedBy": "pulumi",
+			}, tags)
+
+			children := 0
+			for _, r := range o.m.resources {
+				if r.Type == tComponent {
+					continue
+				}
+				children++
+				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				if r.Type == tProvider && o.componentURN != "" {
+					continue
+				}
+				assert.True(t, r.Custom, "%s %s", r.Type, r.Name)
+				assert.Contains(t, r.Provider, tProvider, "%s %s provider", r.Type, r.Name)
+				assert.True(t, strings.HasPrefix(r.Provider, o.providerURN+"::"),
+					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, o.providerURN)
+			}
+			assert.Greater(t, children, 10)
+
+			require.NotEmpty(t, o.m.invokes)
+			for _, i := range o.m.invokes {
+				assert.True(t, strings.HasPrefix(i.Provider, o.providerURN+"::"),
+					"invoke %s uses provider %q", i.Token, i.Provider)
+			}
+		})
+	}
+}
+
+func TestAMILookup(t *testing.T) {
+	tests := []struct {
+		version    string
+		wantFilter string
+	}{
+		{"v1.12.4", "talos-v1.12.4-*"},
+		{"v1.11.6", "talos-v1.11.6-*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.version, func(t *testing.T) {
+			args := baseArgs(2, 2)
+			args.TalosVersion = tt.version
+			o := mustRun(t, args, mockZones)
+
+			lookups := o.m.invokesOf(invokeAMI)
+			require.Len(t, lookups, 1)
+			a := lookups[0].Args
+			assert.Equal(t, []any{"540036508848"}, a["owners"])
+			assert.Equal(t, true, a["mostRecent"])
+			filters := map[string][]string{}
+			for _, f := range a["filters"].([]any) {
+				filters[fmt.Sprint(get(f, "name"))] = strs(get(f, "values"))
+			}
+			assert.Equal(t, map[string][]string{
+				"name":         {tt.wantFilter},
+				"architecture": {"x86_64"},
+			}, filters)
+			assert.Equal(t, tt.wantFilter, AMIName(tt.version))
+
+			assert.Equal(t, mockAMI, o.ami)
+			instances := o.m.byType(tInstance)
+			require.Len(t, instances, 4)
+			for _, in := range instances {
+				assert.Equal(t, mockAMI, in.Inputs["ami"], in.Name)
+				assert.Equal(t, []string{"ami"}, in.IgnoreChanges, in.Name)
+			}
+		})
+	}
+}
+
+func TestInstances(t *testing.T) {
+	tests := []struct {
+		name   string
+		cp, w  poolSpec
+		counts [2]int
+	}{
+		{"1cp-1w", poolSpec{"m6i.large", 40}, poolSpec{"t3.xlarge", 80}, [2]int{1, 1}},
+		{"3cp-3w", poolSpec{"c7i.xlarge", 50}, poolSpec{"m7i.2xlarge", 120}, [2]int{3, 3}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.counts[0], tt.counts[1])
+			args.ControlPlane.Size, args.ControlPlane.DiskGiB = tt.cp.size, tt.cp.disk
+			args.Workers.Size, args.Workers.DiskGiB = tt.w.size, tt.w.disk
+			o := mustRun(t, args, mockZones)
+
+			sgs := o.m.byType(tSG)
+			require.Len(t, sgs, 1)
+			sgID := idOf(sgs[0].Name)
+
+			instances := o.m.byType(tInstance)
+			require.Len(t, instances, tt.counts[0]+tt.counts[1])
+			roles := map[string]int{}
+			for _, in := range instances {
+				role := fmt.Sprint(tag(in, "Role"))
+				roles[role]++
+				want := tt.w
+				if role == string(infra.ControlPlane) {
+					want = tt.cp
+				}
+				assert.Equal(t, want.size, in.Inputs["instanceType"], in.Name)
+				assert.Equal(t, map[string]any{
+					"volumeSize": float64(want.disk), "volumeType": "gp3", "encrypted": true,
+				}, in.Inputs["rootBlockDevice"], in.Name)
+				assert.Equal(t, "required", get(in.Inputs, "metadataOptions", "httpTokens"), in.Name)
+				assert.Equal(t, true, in.Inputs["associatePublicIpAddress"], in.Name)
+				assert.Equal(t, []string{sgID}, strs(in.Inputs["vpcSecurityGroupIds"]), in.Name)
+			}
+			assert.Equal(t, map[string]int{"controlplane": tt.counts[0], "worker": tt.counts[1]}, roles)
+		})
+	}
+}
+
+type poolSpec struct {
+	size string
+	disk int
+}
+
+// ingressRule is the part of a security group rule that decides who gets in.
+type ingressRule struct {
+	Protocol string
+	From, To int
+	CIDR     string
+}
+
+func ruleOf(r regRes) ingressRule {
+	num := func(k string) int {
+		f, _ := r.Inputs[k].(float64)
+		return int(f)
+	}
+	return ingressRule{
+		Protocol: fmt.Sprint(r.Inputs["ipProtocol"]),
+		From:     num("fromPort"),
+		To:       num("toPort"),
+		CIDR:     fmt.Sprint(r.Inputs["cidrIpv4"]),
+	}
+}
+
+func TestSecurityRules(t *testing.T) {
+	tests := []struct {
+		name    string
+		network string
+		admins  []string
+	}{
+		{"one-admin", "10.0.0.0/16", []string{"203.0.113.7/32"}},
+		{"two-admins", "10.20.0.0/16", []string{"203.0.113.7/32", "198.51.100.0/24"}},
+		{"open-on-purpose", "10.0.0.0/16", []string{"0.0.0.0/0"}},
+		{"no-admins", "172.20.0.0/20", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(3, 2)
+			args.Network = netip.MustParsePrefix(tt.network)
+			args.AdminCIDRs = nil
+			openOnPurpose := false
+			for _, a := range tt.admins {
+				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
+				openOnPurpose = openOnPurpose || a == "0.0.0.0/0"
+			}
+			o := mustRun(t, args, mockZones)
+
+			sgs := o.m.byType(tSG)
+			require.Len(t, sgs, 1)
+			sgID := idOf(sgs[0].Name)
+			assert.Nil(t, sgs[0].Inputs["ingress"], "ingress lives in separate rules only")
+
+			publicIP := map[string]string{}
+			for _, n := range o.nodes {
+				publicIP[n.Name] = n.PublicIP
+			}
+			require.Len(t, publicIP, 5)
+
+			var vpcRules, openRules []ingressRule
+			admin := map[ingressRule]int{}
+			hairpin := map[string]ingressRule{}
+			rules := o.m.byType(tIngress)
+			require.NotEmpty(t, rules)
+			for _, r := range rules {
+				assert.Equal(t, sgID, r.Inputs["securityGroupId"], r.Name)
+				rule := ruleOf(r)
+				if rule.CIDR == "0.0.0.0/0" {
+					openRules = append(openRules, rule)
+				}
+				switch {
+				case strings.Contains(r.Name, "-hairpin-"):
+					node := r.Name[strings.Index(r.Name, "-hairpin-")+len("-hairpin-"):]
+					_, dup := hairpin[node]
+					assert.False(t, dup, "second hairpin rule for %s", node)
+					hairpin[node] = rule
+				case strings.Contains(r.Name, "-admin-"):
+					admin[rule]++
+				case rule.CIDR == tt.network:
+					vpcRules = append(vpcRules, rule)
+				default:
+					t.Errorf("unexpected ingress rule %s: %+v", r.Name, rule)
+				}
+			}
+
+			// The VPC rule: every protocol from the VPC range.
+			assert.Equal(t, []ingressRule{{Protocol: "-1", CIDR: tt.network}}, vpcRules)
+
+			// Admin rules: every admin CIDR on exactly the two APIs.
+			wantAdmin := map[ingressRule]int{}
+			for _, a := range tt.admins {
+				for _, port := range []int{6443, 50000} {
+					wantAdmin[ingressRule{"tcp", port, port, a}] = 1
+				}
+			}
+			assert.Equal(t, wantAdmin, admin)
+
+			// Open to the world only when asked, and then only the two APIs.
+			if openOnPurpose {
+				assert.ElementsMatch(t, []ingressRule{{"tcp", 6443, 6443, "0.0.0.0/0"}, {"tcp", 50000, 50000, "0.0.0.0/0"}}, openRules)
+			} else {
+				assert.Empty(t, openRules, "ingress open to 0.0.0.0/0 without asking")
+			}
+
+			// Hairpin: each node, only the Kubernetes API, only its own address.
+			want := map[string]ingressRule{}
+			for node, ip := range publicIP {
+				want[node] = ingressRule{"tcp", 6443, 6443, ip + "/32"}
+			}
+			assert.Equal(t, want, hairpin)
+		})
+	}
+}
+
+func TestLoadBalancer(t *testing.T) {
+	tests := []struct {
+		name  string
+		cp, w int
+		zones []string
+	}{
+		{"1cp-1w-looked-up-zones", 1, 1, nil},
+		{"3cp-3w-two-zones", 3, 3, []string{"eu-west-3a", "eu-west-3b"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Zones = tt.zones
+			o := mustRun(t, args, mockZones)
+
+			lbs := o.m.byType(tLB)
+			require.Len(t, lbs, 1)
+			nlb := lbs[0]
+			assert.Equal(t, "network", nlb.Inputs["loadBalancerType"])
+			assert.Equal(t, false, nlb.Inputs["internal"])
+			assert.Equal(t, true, nlb.Inputs["enableCrossZoneLoadBalancing"])
+			var subnetIDs []string
+			for _, s := range o.m.byType(tSubnet) {
+				subnetIDs = append(subnetIDs, idOf(s.Name))
+			}
+			require.NotEmpty(t, subnetIDs)
+			assert.ElementsMatch(t, subnetIDs, strs(nlb.Inputs["subnets"]))
+
+			vpcs := o.m.byType(tVpc)
+			require.Len(t, vpcs, 1)
+
+			// Target groups, by port.
+			tgArn := map[int]string{}
+			for _, tg := range o.m.byType(tTG) {
+				port := int(tg.Inputs["port"].(float64))
+				_, dup := tgArn[port]
+				assert.False(t, dup, "two target groups on %d", port)
+				tgArn[port] = arnOf(tg.Name)
+				assert.Equal(t, "TCP", tg.Inputs["protocol"], tg.Name)
+				assert.Equal(t, "instance", tg.Inputs["targetType"], tg.Name)
+				assert.Equal(t, idOf(vpcs[0].Name), tg.Inputs["vpcId"], tg.Name)
+				assert.Equal(t, "TCP", get(tg.Inputs, "healthCheck", "protocol"), tg.Name)
+				assert.Equal(t, strconv.Itoa(port), get(tg.Inputs, "healthCheck", "port"), tg.Name)
+			}
+			assert.ElementsMatch(t, []int{6443, 50000}, keys(tgArn))
+
+			// Listeners forward each port to its own target group.
+			forwards := map[int]string{}
+			for _, l := range o.m.byType(tListener) {
+				port := int(l.Inputs["port"].(float64))
+				assert.Equal(t, "TCP", l.Inputs["protocol"], l.Name)
+				assert.Equal(t, arnOf(nlb.Name), l.Inputs["loadBalancerArn"], l.Name)
+				actions, _ := l.Inputs["defaultActions"].([]any)
+				require.Len(t, actions, 1, l.Name)
+				assert.Equal(t, "forward", get(actions[0], "type"), l.Name)
+				forwards[port] = fmt.Sprint(get(actions[0], "targetGroupArn"))
+			}
+			assert.Equal(t, tgArn, forwards)
+
+			// Attachments: every control plane on both ports, no worker.
+			var cpIDs []string
+			for _, in := range o.m.byType(tInstance) {
+				if tag(in, "Role") == string(infra.ControlPlane) {
+					cpIDs = append(cpIDs, idOf(in.Name))
+				}
+			}
+			require.Len(t, cpIDs, tt.cp)
+			attached := map[string][]string{}
+			for _, a := range o.m.byType(tTGA) {
+				port := int(a.Inputs["port"].(float64))
+				require.Equal(t, tgArn[port], a.Inputs["targetGroupArn"], "%s attaches port %d to another target group", a.Name, port)
+				attached[fmt.Sprint(a.Inputs["targetGroupArn"])] = append(attached[fmt.Sprint(a.Inputs["targetGroupArn"])], fmt.Sprint(a.Inputs["targetId"]))
+			}
+			require.Len(t, attached, 2)
+			for port, arn := range tgArn {
+				assert.ElementsMatch(t, cpIDs, attached[arn], "targets on %d", port)
+			}
+		})
+	}
+}
+
+func keys(m map[int]string) []int {
+	out := make([]int, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestPlatformContract(t *testing.T) {
+	tests := []struct {
+		name  string
+		cp, w int
+		want  []nodeOut
+	}{
+		{"1cp-1w", 1, 1, []nodeOut{
+			{Name: "dev-sre-cp-01", Role: infra.ControlPlane},
+			{Name: "dev-sre-worker-01", Role: infra.Worker},
+		}},
+		{"3cp-3w", 3, 3, []nodeOut{
+			{Name: "dev-sre-cp-01", Role: infra.ControlPlane},
+			{Name: "dev-sre-cp-02", Role: infra.ControlPlane},
+			{Name: "dev-sre-cp-03", Role: infra.ControlPlane},
+			{Name: "dev-sre-worker-01", Role: infra.Worker},
+			{Name: "dev-sre-worker-02", Role: infra.Worker},
+			{Name: "dev-sre-worker-03", Role: infra.Worker},
+		}},
+		{"3cp-0w", 3, 0, []nodeOut{
+			{Name: "dev-sre-cp-01", Role: infra.ControlPlane},
+			{Name: "dev-sre-cp-02", Role: infra.ControlPlane},
+			{Name: "dev-sre-cp-03", Role: infra.ControlPlane},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tt.cp, tt.w), mockZones)
+
+			// The node addresses are the ones of the instance of that name.
+			instanceOf := map[string]string{}
+			for _, in := range o.m.byType(tInstance) {
+				instanceOf[fmt.Sprint(tag(in, "Name"))] = in.Name
+			}
+			want := make([]nodeOut, len(tt.want))
+			for i, n := range tt.want {
+				res, ok := instanceOf[n.Name]
+				require.True(t, ok, "no instance named %s", n.Name)
+				n.PrivateIP, n.PublicIP = nodeIPs(res)
+				want[i] = n
+			}
+			assert.Equal(t, want, o.nodes)
+
+			lbs := o.m.byType(tLB)
+			require.Len(t, lbs, 1)
+			assert.Equal(t, dnsNameOf(lbs[0].Name), o.endpoint)
+			assert.Empty(t, o.installDisk)
+
+			vpcs := o.m.byType(tVpc)
+			require.Len(t, vpcs, 1)
+			assert.Equal(t, idOf(vpcs[0].Name), o.vpcID)
+		})
+	}
+}

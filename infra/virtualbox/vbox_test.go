@@ -1,0 +1,661 @@
+package virtualbox
+
+import (
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+)
+
+const commandToken = "command:local:Command"
+
+// labArgs is the 2024 topology: three control planes and two workers of
+// 2 vCPU / 4 GB on the default host-only network.
+func labArgs(cacheDir string) Args {
+	return Args{
+		ControlPlane: config.NodePool{Count: 3, Size: "2cpu-4gb", DiskGiB: 40},
+		Workers:      config.NodePool{Count: 2, Size: "2cpu-4gb", DiskGiB: 50},
+		Network:      netip.MustParsePrefix("192.168.56.0/24"),
+		TalosVersion: "v1.12.4",
+		CacheDir:     cacheDir,
+	}
+}
+
+// vboxRecord is one resource registration as the mocks saw it.
+type vboxRecord struct {
+	Type                string
+	Name                string
+	Parent              string
+	DeleteBeforeReplace bool
+	Inputs              resource.PropertyMap
+}
+
+// vboxMocks records registrations and answers the command provider the way
+// the scripts do: a VM prints its address, the ISO fetch its path and the
+// network its interface name, each with a trailing newline.
+type vboxMocks struct {
+	mu      sync.Mutex
+	records []vboxRecord
+}
+
+func (m *vboxMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	rec := vboxRecord{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs}
+	if args.RegisterRPC != nil {
+		rec.Parent = args.RegisterRPC.GetParent()
+		rec.DeleteBeforeReplace = args.RegisterRPC.GetDeleteBeforeReplace()
+	}
+	m.mu.Lock()
+	m.records = append(m.records, rec)
+	m.mu.Unlock()
+
+	out := args.Inputs.Copy()
+	if args.TypeToken == commandToken {
+		stdout := "vboxnet0\n"
+		if env := args.Inputs["environment"]; env.IsObject() {
+			obj := env.ObjectValue()
+			switch {
+			case obj.HasValue("SRE_VM_IP"):
+				stdout = obj["SRE_VM_IP"].StringValue() + "\n"
+			case obj.HasValue("SRE_ISO_PATH"):
+				stdout = obj["SRE_ISO_PATH"].StringValue() + "\n"
+			}
+		}
+		out["stdout"] = resource.NewProperty(stdout)
+	}
+	return args.Name + "_id", out, nil
+}
+
+func (m *vboxMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return args.Args.Copy(), nil
+}
+
+// ofType returns the registrations of a type token, in registration order.
+func (m *vboxMocks) ofType(token string) []vboxRecord {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []vboxRecord
+	for _, r := range m.records {
+		if r.Type == token {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// named returns the one registration called name.
+func (m *vboxMocks) named(t *testing.T, name string) vboxRecord {
+	t.Helper()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var found []vboxRecord
+	for _, r := range m.records {
+		if r.Name == name {
+			found = append(found, r)
+		}
+	}
+	require.Len(t, found, 1, "registrations named %s", name)
+	return found[0]
+}
+
+// awaited is what NewNodes produced, resolved inside the run.
+type awaited struct {
+	urn        string
+	hostOnlyIf string
+	endpoint   string
+	privateIPs []string
+	publicIPs  []string
+	nodes      []infra.Node
+	disk       string
+}
+
+func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
+	r, err := internals.UnsafeAwaitOutput(ctx.Context(), o)
+	if err != nil {
+		return "", err
+	}
+	if !r.Known {
+		return "", fmt.Errorf("output unknown")
+	}
+	s, ok := r.Value.(string)
+	if !ok {
+		return "", fmt.Errorf("output is %T, not a string", r.Value)
+	}
+	return s, nil
+}
+
+// deployVBox runs NewNodes under mocks and resolves every output the layers
+// above consume.
+func deployVBox(t *testing.T, name string, args Args) (*vboxMocks, awaited, error) {
+	t.Helper()
+	m := &vboxMocks{}
+	var got awaited
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		nodes, err := NewNodes(ctx, name, &args)
+		if err != nil {
+			return err
+		}
+		urn, err := internals.UnsafeAwaitOutput(ctx.Context(), nodes.URN())
+		if err != nil {
+			return err
+		}
+		got.urn = string(urn.Value.(pulumi.URN))
+		if got.hostOnlyIf, err = awaitString(ctx, nodes.HostOnlyInterface); err != nil {
+			return fmt.Errorf("hostOnlyInterface: %w", err)
+		}
+		if got.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+			return fmt.Errorf("endpoint: %w", err)
+		}
+		for _, n := range nodes.Platform.Nodes {
+			private, err := awaitString(ctx, n.PrivateIP)
+			if err != nil {
+				return fmt.Errorf("%s private IP: %w", n.Name, err)
+			}
+			public, err := awaitString(ctx, n.PublicIP)
+			if err != nil {
+				return fmt.Errorf("%s public IP: %w", n.Name, err)
+			}
+			got.privateIPs = append(got.privateIPs, private)
+			got.publicIPs = append(got.publicIPs, public)
+		}
+		got.nodes = nodes.Platform.Nodes
+		got.disk = nodes.Platform.InstallDisk
+		return nil
+	}, pulumi.WithMocks("sre-lab", "local", m))
+	return m, got, err
+}
+
+// envOf flattens a command's environment input to strings.
+func envOf(t *testing.T, r vboxRecord) map[string]string {
+	t.Helper()
+	env := r.Inputs["environment"]
+	require.True(t, env.IsObject(), "%s has no environment", r.Name)
+	out := map[string]string{}
+	for k, v := range env.ObjectValue() {
+		require.True(t, v.IsString(), "%s %s is %v", r.Name, k, v)
+		out[string(k)] = v.StringValue()
+	}
+	return out
+}
+
+// triggersOf flattens a command's triggers input to numbers.
+// triggersOf returns a command's triggers: numbers as float64, the rest as
+// strings (outputs such as the network's ID are resolved by the mocks).
+func triggersOf(t *testing.T, r vboxRecord) []any {
+	t.Helper()
+	v, ok := r.Inputs["triggers"]
+	if !ok || v.IsNull() {
+		return nil
+	}
+	require.True(t, v.IsArray(), "%s triggers are %v", r.Name, v)
+	var out []any
+	for _, e := range v.ArrayValue() {
+		switch {
+		case e.IsNumber():
+			out = append(out, e.NumberValue())
+		case e.IsString():
+			out = append(out, e.StringValue())
+		default:
+			t.Fatalf("%s trigger %v", r.Name, e)
+		}
+	}
+	return out
+}
+
+func scriptText(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("scripts", name))
+	require.NoError(t, err)
+	return string(b)
+}
+
+func TestPlanLayout2024Topology(t *testing.T) {
+	vms, err := Plan(labArgs("/cache"))
+	require.NoError(t, err)
+	want := []VM{
+		{Name: "talos-cp-01", Role: infra.ControlPlane, IP: netip.MustParseAddr("192.168.56.10"), CPUs: 2, MemoryMB: 4096, DiskMB: 40960},
+		{Name: "talos-cp-02", Role: infra.ControlPlane, IP: netip.MustParseAddr("192.168.56.11"), CPUs: 2, MemoryMB: 4096, DiskMB: 40960},
+		{Name: "talos-cp-03", Role: infra.ControlPlane, IP: netip.MustParseAddr("192.168.56.12"), CPUs: 2, MemoryMB: 4096, DiskMB: 40960},
+		{Name: "talos-worker-01", Role: infra.Worker, IP: netip.MustParseAddr("192.168.56.20"), CPUs: 2, MemoryMB: 4096, DiskMB: 51200},
+		{Name: "talos-worker-02", Role: infra.Worker, IP: netip.MustParseAddr("192.168.56.21"), CPUs: 2, MemoryMB: 4096, DiskMB: 51200},
+	}
+	require.Len(t, vms, len(want))
+	for i, w := range want {
+		t.Run(w.Name, func(t *testing.T) {
+			got := vms[i]
+			assert.NotEmpty(t, got.MAC)
+			got.MAC = "" // checked by TestPlanMACs
+			assert.Equal(t, w, got)
+		})
+	}
+}
+
+func TestPlanSizes(t *testing.T) {
+	for _, c := range []struct {
+		cpSize, workerSize string
+		cpDisk, workerDisk int
+		wantCP, wantWorker [3]int // CPUs, MemoryMB, DiskMB
+	}{
+		{"2cpu-4gb", "2cpu-4gb", 40, 50, [3]int{2, 4096, 40960}, [3]int{2, 4096, 51200}},
+		{"4cpu-8gb", "2cpu-6gb", 20, 100, [3]int{4, 8192, 20480}, [3]int{2, 6144, 102400}},
+	} {
+		t.Run(c.cpSize+"/"+c.workerSize, func(t *testing.T) {
+			args := labArgs("/cache")
+			args.ControlPlane.Size, args.ControlPlane.DiskGiB = c.cpSize, c.cpDisk
+			args.Workers.Size, args.Workers.DiskGiB = c.workerSize, c.workerDisk
+			vms, err := Plan(args)
+			require.NoError(t, err)
+			require.Len(t, vms, 5)
+			for _, vm := range vms {
+				want := c.wantWorker
+				if vm.Role == infra.ControlPlane {
+					want = c.wantCP
+				}
+				assert.Equal(t, want, [3]int{vm.CPUs, vm.MemoryMB, vm.DiskMB}, vm.Name)
+			}
+		})
+	}
+}
+
+func TestPlanMACs(t *testing.T) {
+	macShape := regexp.MustCompile(`^080027[0-9a-f]{6}$`)
+	for _, network := range []string{"192.168.56.0/24", "10.20.30.0/24", "172.16.0.0/16"} {
+		t.Run(network, func(t *testing.T) {
+			args := labArgs("/cache")
+			args.Network = netip.MustParsePrefix(network)
+			vms, err := Plan(args)
+			require.NoError(t, err)
+			seen := map[string]string{}
+			for _, vm := range vms {
+				assert.Regexp(t, macShape, vm.MAC, vm.Name)
+				assert.Equal(t, MAC(vm.IP), vm.MAC, "%s: MAC must be derived from the IP", vm.Name)
+				if other, dup := seen[vm.MAC]; dup {
+					t.Errorf("%s and %s share MAC %s", other, vm.Name, vm.MAC)
+				}
+				seen[vm.MAC] = vm.Name
+			}
+		})
+	}
+}
+
+// MAC is a pure function of the address: VirtualBox OUI 08:00:27 followed by
+// the address's last three octets in lowercase hex.
+func TestMACFromAddress(t *testing.T) {
+	for _, c := range []struct{ ip, want string }{
+		{"192.168.56.10", "080027a8380a"},
+		{"192.168.56.11", "080027a8380b"},
+		{"192.168.56.20", "080027a83814"},
+		{"10.20.30.10", "080027141e0a"},
+		{"10.20.30.255", "080027141eff"},
+		{"172.16.0.1", "080027100001"},
+	} {
+		t.Run(c.ip, func(t *testing.T) {
+			ip := netip.MustParseAddr(c.ip)
+			assert.Equal(t, c.want, MAC(ip))
+			assert.Equal(t, MAC(ip), MAC(netip.MustParseAddr(c.ip)), "deterministic")
+		})
+	}
+}
+
+func TestPlanNetworkMovesEveryAddress(t *testing.T) {
+	for _, c := range []struct {
+		network string
+		want    []string
+	}{
+		{"192.168.56.0/24", []string{"192.168.56.10", "192.168.56.11", "192.168.56.12", "192.168.56.20", "192.168.56.21"}},
+		{"10.20.30.0/24", []string{"10.20.30.10", "10.20.30.11", "10.20.30.12", "10.20.30.20", "10.20.30.21"}},
+		{"172.16.0.0/16", []string{"172.16.0.10", "172.16.0.11", "172.16.0.12", "172.16.0.20", "172.16.0.21"}},
+	} {
+		t.Run(c.network, func(t *testing.T) {
+			args := labArgs("/cache")
+			args.Network = netip.MustParsePrefix(c.network)
+			vms, err := Plan(args)
+			require.NoError(t, err)
+			var ips, macs []string
+			for _, vm := range vms {
+				ips = append(ips, vm.IP.String())
+				macs = append(macs, vm.MAC)
+			}
+			assert.Equal(t, c.want, ips)
+			for i, ip := range c.want {
+				assert.Equal(t, MAC(netip.MustParseAddr(ip)), macs[i], "MAC follows the address")
+			}
+		})
+	}
+}
+
+func TestPlanRejectsBadSize(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		cp, worker string
+		wantRole   infra.Role
+		wantSize   string
+	}{
+		{"cloud type on control plane", "t3.medium", "2cpu-4gb", infra.ControlPlane, "t3.medium"},
+		{"upper case on workers", "2cpu-4gb", "2CPU-4GB", infra.Worker, "2CPU-4GB"},
+		{"missing unit", "2cpu-4", "2cpu-4gb", infra.ControlPlane, "2cpu-4"},
+		{"empty worker size", "2cpu-4gb", "", infra.Worker, `""`},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := labArgs("/cache")
+			args.ControlPlane.Size, args.Workers.Size = c.cp, c.worker
+			vms, err := Plan(args)
+			require.Error(t, err)
+			assert.Nil(t, vms)
+			assert.Contains(t, err.Error(), c.wantSize)
+			assert.Contains(t, err.Error(), string(c.wantRole))
+			assert.Contains(t, err.Error(), "2cpu-4gb", "the message shows the expected form")
+
+			m, _, runErr := deployVBox(t, "lab", args)
+			require.Error(t, runErr, "NewNodes must refuse the size")
+			assert.Contains(t, runErr.Error(), c.wantSize)
+			assert.Empty(t, m.ofType(commandToken), "nothing is created for a bad size")
+			assert.Empty(t, m.ofType(Token))
+		})
+	}
+}
+
+func TestNewNodesRegistersCommandsUnderComponent(t *testing.T) {
+	m, got, err := deployVBox(t, "lab", labArgs(t.TempDir()))
+	require.NoError(t, err)
+
+	components := m.ofType(Token)
+	require.Len(t, components, 1)
+	assert.Equal(t, "lab", components[0].Name)
+	assert.Equal(t, "urn:pulumi:local::sre-lab::"+Token+"::lab", got.urn)
+
+	var names []string
+	for _, r := range m.ofType(commandToken) {
+		names = append(names, r.Name)
+		assert.Equal(t, got.urn, r.Parent, "%s must be parented under the component", r.Name)
+	}
+	assert.ElementsMatch(t, []string{
+		"lab-network", "lab-iso",
+		"lab-talos-cp-01", "lab-talos-cp-02", "lab-talos-cp-03",
+		"lab-talos-worker-01", "lab-talos-worker-02",
+	}, names)
+}
+
+func TestNewNodesCommandCountsFollowPools(t *testing.T) {
+	for _, c := range []struct{ cps, workers int }{{1, 1}, {3, 2}, {5, 4}} {
+		t.Run(fmt.Sprintf("%dcp-%dworkers", c.cps, c.workers), func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.ControlPlane.Count, args.Workers.Count = c.cps, c.workers
+			m, got, err := deployVBox(t, "lab", args)
+			require.NoError(t, err)
+			var network, iso, vms int
+			for _, r := range m.ofType(commandToken) {
+				env := envOf(t, r)
+				switch {
+				case env["SRE_VM_NAME"] != "":
+					vms++
+				case env["SRE_ISO_URL"] != "":
+					iso++
+				case env["SRE_NET_CIDR"] != "":
+					network++
+				default:
+					t.Errorf("unexpected command %s", r.Name)
+				}
+			}
+			assert.Equal(t, 1, network, "network commands")
+			assert.Equal(t, 1, iso, "ISO commands")
+			assert.Equal(t, c.cps+c.workers, vms, "VM commands")
+			assert.Len(t, got.nodes, c.cps+c.workers)
+		})
+	}
+}
+
+func TestNewNodesVMEnvironment(t *testing.T) {
+	cache := t.TempDir()
+	m, _, err := deployVBox(t, "lab", labArgs(cache))
+	require.NoError(t, err)
+	iso := envOf(t, m.named(t, "lab-iso"))["SRE_ISO_PATH"]
+	require.NotEmpty(t, iso)
+
+	for _, c := range []struct {
+		name, cpus, mem, disk, mac, ip string
+	}{
+		{"talos-cp-01", "2", "4096", "40960", "080027a8380a", "192.168.56.10"},
+		{"talos-cp-02", "2", "4096", "40960", "080027a8380b", "192.168.56.11"},
+		{"talos-cp-03", "2", "4096", "40960", "080027a8380c", "192.168.56.12"},
+		{"talos-worker-01", "2", "4096", "51200", "080027a83814", "192.168.56.20"},
+		{"talos-worker-02", "2", "4096", "51200", "080027a83815", "192.168.56.21"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			assert.Equal(t, map[string]string{
+				"SRE_VM_NAME":      c.name,
+				"SRE_VM_CPUS":      c.cpus,
+				"SRE_VM_MEMORY_MB": c.mem,
+				"SRE_VM_DISK_MB":   c.disk,
+				"SRE_VM_MAC":       c.mac,
+				"SRE_VM_IP":        c.ip,
+				"SRE_NET_IF":       "vboxnet0",
+				"SRE_ISO_PATH":     iso,
+			}, envOf(t, m.named(t, "lab-"+c.name)))
+		})
+	}
+}
+
+func TestNewNodesNetworkEnvironment(t *testing.T) {
+	for _, c := range []struct {
+		network string
+		want    map[string]string
+	}{
+		{"192.168.56.0/24", map[string]string{
+			"SRE_NET_CIDR":       "192.168.56.0/24",
+			"SRE_NET_IP":         "192.168.56.1",
+			"SRE_NET_MASK":       "255.255.255.0",
+			"SRE_DHCP_SERVER_IP": "192.168.56.2",
+			"SRE_DHCP_LOWER":     "192.168.56.200",
+			"SRE_DHCP_UPPER":     "192.168.56.250",
+		}},
+		{"10.20.30.0/24", map[string]string{
+			"SRE_NET_CIDR":       "10.20.30.0/24",
+			"SRE_NET_IP":         "10.20.30.1",
+			"SRE_NET_MASK":       "255.255.255.0",
+			"SRE_DHCP_SERVER_IP": "10.20.30.2",
+			"SRE_DHCP_LOWER":     "10.20.30.200",
+			"SRE_DHCP_UPPER":     "10.20.30.250",
+		}},
+		{"172.16.0.0/16", map[string]string{
+			"SRE_NET_CIDR":       "172.16.0.0/16",
+			"SRE_NET_IP":         "172.16.0.1",
+			"SRE_NET_MASK":       "255.255.0.0",
+			"SRE_DHCP_SERVER_IP": "172.16.0.2",
+			"SRE_DHCP_LOWER":     "172.16.0.200",
+			"SRE_DHCP_UPPER":     "172.16.0.250",
+		}},
+	} {
+		t.Run(c.network, func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.Network = netip.MustParsePrefix(c.network)
+			m, _, err := deployVBox(t, "lab", args)
+			require.NoError(t, err)
+			assert.Equal(t, c.want, envOf(t, m.named(t, "lab-network")))
+			for _, r := range m.ofType(commandToken) {
+				if ip := envOf(t, r)["SRE_VM_IP"]; ip != "" {
+					assert.True(t, args.Network.Contains(netip.MustParseAddr(ip)), "%s at %s outside %s", r.Name, ip, c.network)
+				}
+			}
+		})
+	}
+}
+
+func TestNewNodesISO(t *testing.T) {
+	cache := t.TempDir()
+	m, _, err := deployVBox(t, "lab", labArgs(cache))
+	require.NoError(t, err)
+	env := envOf(t, m.named(t, "lab-iso"))
+
+	assert.Equal(t, []string{"SRE_ISO_PATH", "SRE_ISO_URL"}, slices.Sorted(maps.Keys(env)))
+	assert.Equal(t, infra.ISOURL("v1.12.4"), env["SRE_ISO_URL"])
+	assert.Equal(t,
+		"https://factory.talos.dev/image/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.12.4/metal-amd64.iso",
+		env["SRE_ISO_URL"])
+
+	path := env["SRE_ISO_PATH"]
+	assert.True(t, strings.HasPrefix(path, cache+string(filepath.Separator)), "%s is not under the cache %s", path, cache)
+	assert.Contains(t, filepath.Base(path), "v1.12.4")
+	assert.True(t, strings.HasSuffix(path, ".iso"), path)
+
+	// Every VM boots the ISO the fetch command reported.
+	for _, r := range m.ofType(commandToken) {
+		if vm := envOf(t, r); vm["SRE_VM_NAME"] != "" {
+			assert.Equal(t, path, vm["SRE_ISO_PATH"], r.Name)
+		}
+	}
+}
+
+func TestNewNodesTalosVersionMovesISO(t *testing.T) {
+	cache := t.TempDir()
+	isoEnv := map[string]map[string]string{}
+	vmTriggers := map[string][]any{}
+	for _, version := range []string{"v1.12.4", "v1.12.5"} {
+		args := labArgs(cache)
+		args.TalosVersion = version
+		m, _, err := deployVBox(t, "lab", args)
+		require.NoError(t, err)
+		env := envOf(t, m.named(t, "lab-iso"))
+		isoEnv[version] = env
+		assert.Equal(t, infra.ISOURL(version), env["SRE_ISO_URL"])
+		assert.Contains(t, env["SRE_ISO_URL"], "/"+version+"/")
+		assert.Contains(t, filepath.Base(env["SRE_ISO_PATH"]), version)
+		assert.Equal(t, env["SRE_ISO_PATH"], envOf(t, m.named(t, "lab-talos-cp-01"))["SRE_ISO_PATH"])
+		vmTriggers[version] = triggersOf(t, m.named(t, "lab-talos-cp-01"))
+	}
+	assert.NotEqual(t, isoEnv["v1.12.4"]["SRE_ISO_URL"], isoEnv["v1.12.5"]["SRE_ISO_URL"])
+	assert.NotEqual(t, isoEnv["v1.12.4"]["SRE_ISO_PATH"], isoEnv["v1.12.5"]["SRE_ISO_PATH"])
+	// A new Talos version is an upgrade, not a reason to rebuild the VMs.
+	assert.Equal(t, vmTriggers["v1.12.4"], vmTriggers["v1.12.5"])
+}
+
+func TestNewNodesScripts(t *testing.T) {
+	m, _, err := deployVBox(t, "lab", labArgs(t.TempDir()))
+	require.NoError(t, err)
+	for _, c := range []struct {
+		command, create, remove string // remove empty: no delete script
+	}{
+		{"lab-network", "network-create.sh", "network-delete.sh"},
+		{"lab-iso", "iso-fetch.sh", ""},
+		{"lab-talos-cp-01", "vm-create.sh", "vm-delete.sh"},
+		{"lab-talos-cp-02", "vm-create.sh", "vm-delete.sh"},
+		{"lab-talos-cp-03", "vm-create.sh", "vm-delete.sh"},
+		{"lab-talos-worker-01", "vm-create.sh", "vm-delete.sh"},
+		{"lab-talos-worker-02", "vm-create.sh", "vm-delete.sh"},
+	} {
+		t.Run(c.command, func(t *testing.T) {
+			r := m.named(t, c.command)
+			interp := r.Inputs["interpreter"]
+			require.True(t, interp.IsArray(), "interpreter is %v", interp)
+			var argv []string
+			for _, a := range interp.ArrayValue() {
+				argv = append(argv, a.StringValue())
+			}
+			assert.Equal(t, []string{"/bin/sh", "-c"}, argv)
+
+			create := r.Inputs["create"]
+			require.True(t, create.IsString(), "create is %v", create)
+			assert.Equal(t, scriptText(t, c.create), create.StringValue())
+
+			del, hasDelete := r.Inputs["delete"]
+			if c.remove == "" {
+				assert.True(t, !hasDelete || del.IsNull(), "%s must keep its result on destroy, has delete %v", c.command, del)
+				return
+			}
+			require.True(t, hasDelete && del.IsString(), "%s has no delete script", c.command)
+			assert.Equal(t, scriptText(t, c.remove), del.StringValue())
+		})
+	}
+}
+
+func TestNewNodesVMTriggersFollowShape(t *testing.T) {
+	for _, c := range []struct {
+		name       string
+		size       string
+		cpDisk     int
+		workerDisk int
+		wantCP     []any
+		wantWorker []any
+	}{
+		{"2024 shape", "2cpu-4gb", 40, 50, []any{2.0, 4096.0, 40960.0}, []any{2.0, 4096.0, 51200.0}},
+		{"more CPU and memory", "4cpu-8gb", 40, 50, []any{4.0, 8192.0, 40960.0}, []any{4.0, 8192.0, 51200.0}},
+		{"bigger disks", "2cpu-4gb", 60, 80, []any{2.0, 4096.0, 61440.0}, []any{2.0, 4096.0, 81920.0}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.ControlPlane.Size, args.Workers.Size = c.size, c.size
+			args.ControlPlane.DiskGiB, args.Workers.DiskGiB = c.cpDisk, c.workerDisk
+			m, _, err := deployVBox(t, "lab", args)
+			require.NoError(t, err)
+			network := m.named(t, "lab-network")
+			vms, err := Plan(args)
+			require.NoError(t, err)
+			for _, vm := range vms {
+				want := c.wantWorker
+				if vm.Role == infra.ControlPlane {
+					want = c.wantCP
+				}
+				// Shape, then address, MAC and network: a change to any of
+				// them replaces the VM.
+				want = append(append([]any{}, want...), vm.IP.String(), vm.MAC, network.Name+"_id")
+				assert.Equal(t, want, triggersOf(t, m.named(t, "lab-"+vm.Name)), vm.Name)
+			}
+		})
+	}
+}
+
+func TestNewNodesReplacementsDeleteFirst(t *testing.T) {
+	m, _, err := deployVBox(t, "lab", labArgs(t.TempDir()))
+	require.NoError(t, err)
+	for _, name := range []string{"lab-network", "lab-talos-cp-01", "lab-talos-worker-02"} {
+		assert.True(t, m.named(t, name).DeleteBeforeReplace, "%s has a fixed name in VirtualBox", name)
+	}
+	assert.False(t, m.named(t, "lab-iso").DeleteBeforeReplace, "the ISO is a shared cache, never deleted")
+	assert.Equal(t, []any{"192.168.56.0/24"}, triggersOf(t, m.named(t, "lab-network")), "a new range replaces the network")
+}
+
+func TestNewNodesPlatform(t *testing.T) {
+	for _, c := range []struct {
+		network      string
+		wantIPs      []string
+		wantEndpoint string
+	}{
+		{"192.168.56.0/24", []string{"192.168.56.10", "192.168.56.11", "192.168.56.12", "192.168.56.20", "192.168.56.21"}, "192.168.56.10"},
+		{"10.20.30.0/24", []string{"10.20.30.10", "10.20.30.11", "10.20.30.12", "10.20.30.20", "10.20.30.21"}, "10.20.30.10"},
+	} {
+		t.Run(c.network, func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.Network = netip.MustParsePrefix(c.network)
+			_, got, err := deployVBox(t, "lab", args)
+			require.NoError(t, err)
+
+			var names []string
+			var roles []infra.Role
+			for _, n := range got.nodes {
+				names = append(names, n.Name)
+				roles = append(roles, n.Role)
+			}
+			assert.Equal(t, []string{"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"}, names)
+			assert.Equal(t, []infra.Role{infra.ControlPlane, infra.ControlPlane, infra.ControlPlane, infra.Worker, infra.Worker}, roles)
+			assert.Equal(t, c.wantIPs, got.privateIPs)
+			assert.Equal(t, []string{"", "", "", "", ""}, got.publicIPs)
+			assert.Equal(t, c.wantEndpoint, got.endpoint)
+			assert.Equal(t, "/dev/sda", got.disk)
+			assert.Equal(t, "vboxnet0", got.hostOnlyIf)
+		})
+	}
+}
