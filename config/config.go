@@ -94,4 +94,25 @@ type Config struct {
 	// ProtectSecrets protects the Talos machine secrets from deletion: the
 	// cluster's identity cannot be recreated.
 	ProtectSecrets bool
+	// Ingress is the ingress implementation.
+	Ingress string
+	// Secrets is the secrets operator.
+	Secrets string
+	// ACMEEmail receives Let's Encrypt notices for cloud certificates.
+	ACMEEmail string
+	// Charts are the pinned charts, with the user's version overrides.
+	Charts map[string]Chart
+	// HelmValues are raw values per chart, merged over the lab's own.
+	HelmValues map[string]map[string]any
 }
+
+// Ingress implementations.
+const (
+	IngressCilium = "cilium"
+)
+
+// Secrets operators.
+const (
+	SecretsSealed   = "sealed-secrets"
+	SecretsExternal = "external-secrets"
+)

@@ -14,3 +14,41 @@ const (
 	// and machinery can configure.
 	SupportedTalosMinor = "v1.12"
 )
+
+// Chart is a Helm chart (or, for gateway-api, a release manifest) pinned to
+// a repository and an exact version.
+type Chart struct {
+	// Name is the chart's name; releases are named after it.
+	Name string
+	// Repo is the chart repository: an https index or an oci:// registry path.
+	Repo string
+	// Version is the exact chart version.
+	Version string
+}
+
+// Chart names, the keys of DefaultCharts and of the chartVersions and
+// helmValues config objects.
+const (
+	ChartCilium          = "cilium"
+	ChartGatewayAPI      = "gateway-api"
+	ChartPrometheusCRDs  = "prometheus-operator-crds"
+	ChartCertManager     = "cert-manager"
+	ChartSealedSecrets   = "sealed-secrets"
+	ChartExternalSecrets = "external-secrets"
+	ChartLocalPath       = "local-path-provisioner"
+	ChartEBSCSI          = "aws-ebs-csi-driver"
+)
+
+// DefaultCharts pins every chart the lab installs. Each version was read from
+// its project's release tags; stack config may override any of them through
+// sre-lab:chartVersions.
+var DefaultCharts = map[string]Chart{
+	ChartCilium:          {ChartCilium, "https://helm.cilium.io/", "1.20.0"},
+	ChartGatewayAPI:      {ChartGatewayAPI, "https://github.com/kubernetes-sigs/gateway-api/releases/download", "v1.6.1"},
+	ChartPrometheusCRDs:  {ChartPrometheusCRDs, "https://prometheus-community.github.io/helm-charts", "31.0.1"},
+	ChartCertManager:     {ChartCertManager, "https://charts.jetstack.io", "v1.21.1"},
+	ChartSealedSecrets:   {ChartSealedSecrets, "https://bitnami-labs.github.io/sealed-secrets", "2.18.5"},
+	ChartExternalSecrets: {ChartExternalSecrets, "https://charts.external-secrets.io", "2.9.0"},
+	ChartLocalPath:       {ChartLocalPath, "oci://ghcr.io/rancher/local-path-provisioner/charts", "0.0.37"},
+	ChartEBSCSI:          {ChartEBSCSI, "https://kubernetes-sigs.github.io/aws-ebs-csi-driver", "2.64.0"},
+}
