@@ -116,3 +116,11 @@ func NetworkName(env, purpose string) string {
 func ClusterEndpoint(endpoint pulumi.StringOutput) pulumi.StringOutput {
 	return pulumi.Sprintf("https://%s:%d", endpoint, KubeAPIPort)
 }
+
+// LocalPathVolume is the Talos user volume local-path-provisioner keeps its
+// volumes on. Talos mounts user volumes at /var/mnt/<name>; the Talos patch
+// creates the volume and the storage layer points the provisioner at it.
+const LocalPathVolume = "local-path-provisioner"
+
+// LocalPathDir is where LocalPathVolume is mounted on every node.
+const LocalPathDir = "/var/mnt/" + LocalPathVolume
