@@ -106,6 +106,17 @@ type Config struct {
 	HelmValues map[string]map[string]any
 }
 
+// IngressDomain is the DNS zone of the lab's web endpoints: the configured
+// domain, or "localhost" on a laptop, where browsers resolve every
+// *.localhost name to the machine itself (grafana.localhost through a
+// port-forward of the ingress).
+func (c Config) IngressDomain() string {
+	if c.Domain == "" && c.Cloud.Local() {
+		return "localhost"
+	}
+	return c.Domain
+}
+
 // Ingress implementations.
 const (
 	IngressCilium = "cilium"

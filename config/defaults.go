@@ -1,8 +1,10 @@
 package config
 
 import (
+	"maps"
 	"net/netip"
 	"slices"
+	"strings"
 )
 
 // Network defaults. The local one is the 2024 design's host-only network;
@@ -99,7 +101,42 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 	// No default: a cloud stack must name who may reach its APIs, and a
 	// local one has no firewall to configure.
 	cfg.AdminCIDRs = slices.Clone(raw.AdminCIDRs)
+	cfg.Ingress = pick(raw.Ingress, IngressCilium)
+	cfg.Secrets = pick(raw.Secrets, SecretsSealed)
+	cfg.ACMEEmail = pick(raw.ACMEEmail, "")
+	cfg.Charts = maps.Clone(DefaultCharts)
+	for name, version := range raw.ChartVersions {
+		chart := cfg.Charts[name]
+		chart.Name, chart.Version = name, strings.TrimSpace(version)
+		cfg.Charts[name] = chart
+	}
+	if raw.HelmValues != nil {
+		cfg.HelmValues = map[string]map[string]any{}
+		for name, values := range raw.HelmValues {
+			cfg.HelmValues[name] = deepCopy(values).(map[string]any)
+		}
+	}
 	return cfg
+}
+
+// deepCopy copies the maps and slices of decoded JSON so a Config never
+// shares them with the Raw it came from.
+func deepCopy(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		out := make(map[string]any, len(v))
+		for k, e := range v {
+			out[k] = deepCopy(e)
+		}
+		return out
+	case []any:
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = deepCopy(e)
+		}
+		return out
+	}
+	return v
 }
 
 // defaultCloud is VirtualBox for the local environment. Cloud environments

@@ -1,7 +1,10 @@
 package config
 
 import (
+	"maps"
 	"net/netip"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -34,6 +37,13 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				NetworkCIDR:       prefix("192.168.56.0/24"),
 				AdminCIDRs:        nil,
 				ProtectSecrets:    false,
+				// Local serves no public TLS: neither domain nor acmeEmail.
+				Domain:     "",
+				ACMEEmail:  "",
+				Ingress:    "cilium",
+				Secrets:    "sealed-secrets",
+				Charts:     DefaultCharts,
+				HelmValues: nil,
 			},
 		},
 		{
@@ -53,6 +63,12 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				NetworkCIDR:       prefix("10.0.0.0/16"),
 				AdminCIDRs:        admin,
 				ProtectSecrets:    false,
+				Domain:            "lab.example.com",
+				ACMEEmail:         "sre@example.com",
+				Ingress:           "cilium",
+				Secrets:           "sealed-secrets",
+				Charts:            DefaultCharts,
+				HelmValues:        nil,
 			},
 		},
 		{
@@ -72,6 +88,12 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				NetworkCIDR:       prefix("10.0.0.0/16"),
 				AdminCIDRs:        admin,
 				ProtectSecrets:    true,
+				Domain:            "lab.example.com",
+				ACMEEmail:         "sre@example.com",
+				Ingress:           "cilium",
+				Secrets:           "sealed-secrets",
+				Charts:            DefaultCharts,
+				HelmValues:        nil,
 			},
 		},
 		{
@@ -91,6 +113,12 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				NetworkCIDR:       prefix("10.0.0.0/16"),
 				AdminCIDRs:        admin,
 				ProtectSecrets:    true,
+				Domain:            "lab.example.com",
+				ACMEEmail:         "sre@example.com",
+				Ingress:           "cilium",
+				Secrets:           "sealed-secrets",
+				Charts:            DefaultCharts,
+				HelmValues:        nil,
 			},
 		},
 	}
@@ -111,6 +139,14 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			assert.Equal(t, DefaultControlPlaneDiskGiB, got.ControlPlane.DiskGiB)
 			assert.Equal(t, DefaultWorkerDiskGiB, got.Workers.DiskGiB)
 			assert.Equal(t, tt.want.Environment.HA(), got.ProtectSecrets)
+			assert.Equal(t, IngressCilium, got.Ingress)
+			assert.Equal(t, SecretsSealed, got.Secrets)
+			assert.Equal(t, DefaultCharts, got.Charts)
+			assert.Nil(t, got.HelmValues)
+			if got.Cloud.Local() {
+				assert.Empty(t, got.Domain, "a local stack needs no domain")
+				assert.Empty(t, got.ACMEEmail, "a local stack needs no acmeEmail")
+			}
 		})
 	}
 }
@@ -193,10 +229,90 @@ func TestParseExplicitValuesWinOverDefaults(t *testing.T) {
 		{
 			name:  "clusterName and domain",
 			stack: "dev",
-			keys:  awsKeys.with(keys{KeyClusterName: "team-a", KeyDomain: "lab.example.com"}),
+			keys:  awsKeys.with(keys{KeyClusterName: "team-a", KeyDomain: "team-a.example.org"}),
 			check: func(t *testing.T, cfg Config) {
 				assert.Equal(t, "team-a", cfg.ClusterName)
-				assert.Equal(t, "lab.example.com", cfg.Domain)
+				assert.Equal(t, "team-a.example.org", cfg.Domain)
+			},
+		},
+		{
+			name:  "domain on local is kept though not required",
+			stack: "local",
+			keys:  keys{KeyDomain: "lab.internal.example"},
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, "lab.internal.example", cfg.Domain)
+				assert.Equal(t, "lab.internal.example", cfg.IngressDomain())
+			},
+		},
+		{
+			name:  "acmeEmail on aws",
+			stack: "prod",
+			keys:  awsKeys.with(keys{KeyACMEEmail: "platform+certs@team-a.example.org"}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, "platform+certs@team-a.example.org", cfg.ACMEEmail)
+			},
+		},
+		{
+			name:  "secrets external-secrets",
+			stack: "dev",
+			keys:  awsKeys.with(keys{KeySecrets: "external-secrets"}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, SecretsExternal, cfg.Secrets)
+				assert.Equal(t, IngressCilium, cfg.Ingress, "ingress keeps its default")
+			},
+		},
+		{
+			name:  "ingress cilium set explicitly",
+			stack: "local",
+			keys:  keys{KeyIngress: "cilium", KeySecrets: "sealed-secrets"},
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, IngressCilium, cfg.Ingress)
+				assert.Equal(t, SecretsSealed, cfg.Secrets)
+			},
+		},
+		{
+			name:  "chartVersions changes only the version of the named chart",
+			stack: "staging",
+			keys:  awsKeys.with(keys{KeyChartVersions: `{"cilium":"1.20.2"}`}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Chart{Name: "cilium", Repo: "https://helm.cilium.io/", Version: "1.20.2"}, cfg.Charts[ChartCilium])
+				assert.Equal(t, DefaultCharts[ChartCilium].Repo, cfg.Charts[ChartCilium].Repo, "the repository is kept")
+				assert.Len(t, cfg.Charts, len(DefaultCharts), "no chart added or dropped")
+				for name, chart := range DefaultCharts {
+					if name != ChartCilium {
+						assert.Equal(t, chart, cfg.Charts[name], "%s keeps its pin", name)
+					}
+				}
+				assert.Nil(t, cfg.HelmValues)
+			},
+		},
+		{
+			name:  "chartVersions for several charts",
+			stack: "local",
+			keys:  keys{KeyChartVersions: `{"cert-manager":"v1.21.0","gateway-api":"v1.6.0"}`},
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, "v1.21.0", cfg.Charts[ChartCertManager].Version)
+				assert.Equal(t, DefaultCharts[ChartCertManager].Repo, cfg.Charts[ChartCertManager].Repo)
+				assert.Equal(t, "v1.6.0", cfg.Charts[ChartGatewayAPI].Version)
+				assert.Equal(t, DefaultCharts[ChartCilium], cfg.Charts[ChartCilium])
+			},
+		},
+		{
+			name:  "an empty chartVersions object keeps every pin",
+			stack: "local",
+			keys:  keys{KeyChartVersions: `{}`},
+			check: func(t *testing.T, cfg Config) { assert.Equal(t, DefaultCharts, cfg.Charts) },
+		},
+		{
+			name:  "helmValues are carried through",
+			stack: "dev",
+			keys:  awsKeys.with(keys{KeyHelmValues: `{"cilium":{"operator":{"replicas":1}}}`}),
+			check: func(t *testing.T, cfg Config) {
+				// JSON numbers arrive as float64, as Helm itself decodes them.
+				assert.Equal(t, map[string]map[string]any{
+					"cilium": {"operator": map[string]any{"replicas": float64(1)}},
+				}, cfg.HelmValues)
+				assert.Equal(t, DefaultCharts, cfg.Charts, "values do not change the pins")
 			},
 		},
 		{
@@ -269,6 +385,11 @@ func TestApplyDefaults(t *testing.T) {
 		assert.Nil(t, cfg.Zones)
 		assert.Empty(t, cfg.Region)
 		assert.Empty(t, cfg.Domain)
+		assert.Empty(t, cfg.ACMEEmail)
+		assert.Equal(t, IngressCilium, cfg.Ingress)
+		assert.Equal(t, SecretsSealed, cfg.Secrets)
+		assert.Equal(t, DefaultCharts, cfg.Charts)
+		assert.Nil(t, cfg.HelmValues)
 	})
 	t.Run("explicit empty adminCidrs are kept empty", func(t *testing.T) {
 		cfg := ApplyDefaults("local", Local, Raw{AdminCIDRs: []netip.Prefix{}})
@@ -296,7 +417,15 @@ func TestApplyDefaults(t *testing.T) {
 			TalosVersion:        ptr("v1.12.1"),
 			KubernetesVersion:   ptr("1.34.2"),
 			NetworkCIDR:         &net,
+			Domain:              ptr("lab.example.com"),
+			ACMEEmail:           ptr("sre@example.com"),
+			Ingress:             ptr("cilium"),
+			Secrets:             ptr("external-secrets"),
+			ChartVersions:       map[string]string{ChartCilium: "1.20.2"},
+			HelmValues:          map[string]map[string]any{ChartCilium: {"operator": map[string]any{"replicas": 1}}},
 		}
+		charts := maps.Clone(DefaultCharts)
+		charts[ChartCilium] = Chart{Name: ChartCilium, Repo: "https://helm.cilium.io/", Version: "1.20.2"}
 		cfg := ApplyDefaults("prod", Prod, raw)
 		assert.Equal(t, Config{
 			Stack:             "prod",
@@ -310,6 +439,12 @@ func TestApplyDefaults(t *testing.T) {
 			KubernetesVersion: "1.34.2",
 			NetworkCIDR:       net,
 			ProtectSecrets:    true,
+			Domain:            "lab.example.com",
+			ACMEEmail:         "sre@example.com",
+			Ingress:           "cilium",
+			Secrets:           "external-secrets",
+			Charts:            charts,
+			HelmValues:        map[string]map[string]any{"cilium": {"operator": map[string]any{"replicas": 1}}},
 		}, cfg)
 	})
 	t.Run("explicit zero counts are not replaced by defaults", func(t *testing.T) {
@@ -325,6 +460,65 @@ func TestApplyDefaults(t *testing.T) {
 		assert.Equal(t, []string{"eu-central-1a"}, cfg.Zones)
 		assert.Equal(t, []netip.Prefix{prefix("203.0.113.7/32")}, cfg.AdminCIDRs)
 	})
+	t.Run("the charts of a config are its own copy", func(t *testing.T) {
+		before := maps.Clone(DefaultCharts)
+		first := ApplyDefaults("local", Local, Raw{})
+		first.Charts[ChartCilium] = Chart{Name: ChartCilium, Version: "changed"}
+		delete(first.Charts, ChartCertManager)
+		second := ApplyDefaults("local", Local, Raw{})
+		assert.Equal(t, before, DefaultCharts)
+		assert.Equal(t, before, second.Charts)
+	})
+	t.Run("adding helmValues to a config leaves raw alone", func(t *testing.T) {
+		raw := Raw{HelmValues: map[string]map[string]any{ChartCilium: {}}}
+		cfg := ApplyDefaults("local", Local, raw)
+		cfg.HelmValues[ChartCertManager] = map[string]any{"crds": true}
+		assert.Equal(t, map[string]map[string]any{ChartCilium: {}}, raw.HelmValues)
+	})
+}
+
+// TestChartOverrideDoesNotMutateDefaultCharts: an override belongs to one
+// stack; the pin table every other stack starts from stays as released.
+func TestChartOverrideDoesNotMutateDefaultCharts(t *testing.T) {
+	before := maps.Clone(DefaultCharts)
+	pinned := DefaultCharts[ChartCilium].Version
+	require.NotEqual(t, "1.20.2", pinned, "the override must differ from the pin to prove anything")
+
+	cfg := mustParse(t, "dev", awsKeys.with(keys{KeyChartVersions: `{"cilium":"1.20.2","cert-manager":"v1.20.0"}`}))
+	require.Equal(t, "1.20.2", cfg.Charts[ChartCilium].Version)
+
+	assert.Equal(t, pinned, DefaultCharts[ChartCilium].Version)
+	assert.Equal(t, before, DefaultCharts)
+
+	// Writing through the parsed config does not reach the table either.
+	cfg.Charts[ChartCilium] = Chart{Name: ChartCilium, Version: "9.9.9"}
+	assert.Equal(t, before, DefaultCharts)
+
+	// And the next stack parsed gets the pins, not the last override.
+	next := mustParse(t, "dev", awsKeys)
+	assert.Equal(t, before, next.Charts)
+}
+
+// TestDefaultChartsAreComplete: every pin is keyed by its own name and has a
+// repository and an exact version, so an unset chartVersions installs
+// something real.
+func TestDefaultChartsAreComplete(t *testing.T) {
+	assert.ElementsMatch(t, []string{
+		ChartCilium, ChartGatewayAPI, ChartPrometheusCRDs, ChartCertManager,
+		ChartSealedSecrets, ChartExternalSecrets, ChartLocalPath, ChartEBSCSI,
+	}, slices.Collect(maps.Keys(DefaultCharts)))
+	for name, chart := range DefaultCharts {
+		assert.Equal(t, name, chart.Name, "key and name of %s", name)
+		assert.NotEmpty(t, chart.Repo, name)
+		assert.NotEmpty(t, strings.TrimSpace(chart.Version), name)
+		assert.Equal(t, strings.TrimSpace(chart.Version), chart.Version, "%s version has no stray spaces", name)
+	}
+	// The error messages list the same charts, sorted.
+	assert.Equal(t, "known charts: "+strings.Join(slices.Sorted(maps.Keys(DefaultCharts)), ", "), knownCharts)
+	// Both secrets operators the secrets key allows have a chart.
+	assert.Contains(t, DefaultCharts, SecretsSealed)
+	assert.Contains(t, DefaultCharts, SecretsExternal)
+	assert.Contains(t, DefaultCharts, IngressCilium)
 }
 
 func TestEnvironmentHAAndCloudLocal(t *testing.T) {
@@ -334,4 +528,24 @@ func TestEnvironmentHAAndCloudLocal(t *testing.T) {
 	for cloud, local := range map[Cloud]bool{VirtualBox: true, Docker: true, AWS: false, GCP: false, Azure: false, Hetzner: false} {
 		assert.Equal(t, local, cloud.Local(), "Local of %s", cloud)
 	}
+}
+
+func TestOverridesAreNormalisedAndOwned(t *testing.T) {
+	cfg := mustParse(t, "dev", awsKeys.with(keys{
+		KeyChartVersions: `{"cilium":" 1.20.2 "}`,
+		KeyHelmValues:    `{"cilium":{"operator":{"replicas":1}}}`,
+		KeyACMEEmail:     "SRE@Example.COM",
+	}))
+	assert.Equal(t, "1.20.2", cfg.Charts[ChartCilium].Version, "surrounding spaces would make Helm refuse the version")
+	assert.Equal(t, "SRE@Example.COM", cfg.ACMEEmail, "e-mail domains are case-insensitive")
+
+	raw := Raw{HelmValues: map[string]map[string]any{"cilium": {"operator": map[string]any{"replicas": 1.0}}}}
+	owned := ApplyDefaults("dev", Dev, raw)
+	raw.HelmValues["cilium"]["operator"].(map[string]any)["replicas"] = 3.0
+	assert.Equal(t, 1.0, owned.HelmValues["cilium"]["operator"].(map[string]any)["replicas"], "a Config shares no values with its Raw")
+}
+
+func TestIngressDomain(t *testing.T) {
+	assert.Equal(t, "localhost", mustParse(t, "local", keys{}).IngressDomain(), "browsers resolve *.localhost to this machine")
+	assert.Equal(t, "lab.example.com", mustParse(t, "dev", awsKeys).IngressDomain())
 }

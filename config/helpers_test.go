@@ -38,11 +38,14 @@ func (k keys) without(names ...string) keys {
 	return out
 }
 
-// awsKeys is the least a cloud stack must set.
+// awsKeys is the least a cloud stack must set: TLS through Let's Encrypt
+// makes domain and acmeEmail required on every cloud.
 var awsKeys = keys{
 	KeyCloud:      "aws",
 	KeyRegion:     "eu-central-1",
 	KeyAdminCIDRs: `["203.0.113.7/32"]`,
+	KeyDomain:     "lab.example.com",
+	KeyACMEEmail:  "sre@example.com",
 }
 
 func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }

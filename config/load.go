@@ -30,6 +30,11 @@ const (
 	KeyKubernetesVersion   = "kubernetesVersion"
 	KeyNetworkCIDR         = "networkCidr"
 	KeyAdminCIDRs          = "adminCidrs"
+	KeyIngress             = "ingress"
+	KeySecrets             = "secrets"
+	KeyACMEEmail           = "acmeEmail"
+	KeyChartVersions       = "chartVersions"
+	KeyHelmValues          = "helmValues"
 )
 
 // Error is a configuration value that cannot be used. Its message names the
@@ -69,6 +74,11 @@ type Raw struct {
 	KubernetesVersion   *string
 	NetworkCIDR         *netip.Prefix
 	AdminCIDRs          []netip.Prefix
+	Ingress             *string
+	Secrets             *string
+	ACMEEmail           *string
+	ChartVersions       map[string]string
+	HelmValues          map[string]map[string]any
 }
 
 // Lookup returns the value of a key in the `sre-lab` namespace and whether
@@ -176,6 +186,19 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 				continue
 			}
 			raw.AdminCIDRs = append(raw.AdminCIDRs, p)
+		}
+	}
+	raw.Ingress = str(KeyIngress)
+	raw.Secrets = str(KeySecrets)
+	raw.ACMEEmail = str(KeyACMEEmail)
+	if v, ok := lookup(KeyChartVersions); ok {
+		if err := json.Unmarshal([]byte(v), &raw.ChartVersions); err != nil {
+			errs = append(errs, invalid(KeyChartVersions, v, "must be an object of chart name to version, such as {cilium: 1.20.0}"))
+		}
+	}
+	if v, ok := lookup(KeyHelmValues); ok {
+		if err := json.Unmarshal([]byte(v), &raw.HelmValues); err != nil {
+			errs = append(errs, invalid(KeyHelmValues, v, "must be an object of chart name to a values object, such as {cilium: {operator: {replicas: 1}}}"))
 		}
 	}
 	return raw, errors.Join(errs...)

@@ -2,6 +2,7 @@ package config
 
 import (
 	"errors"
+	"maps"
 	"net/netip"
 	"regexp"
 	"slices"
@@ -79,7 +80,81 @@ func Validate(cfg Config) error {
 	}
 	add(validateNetwork(cfg))
 	errs = append(errs, validateAdminCIDRs(cfg)...)
+	errs = append(errs, validatePlatform(cfg)...)
+	errs = append(errs, validateCharts(cfg)...)
 	return errors.Join(errs...)
+}
+
+var (
+	email        = regexp.MustCompile(`(?i)^[^@\s]+@[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)+$`)
+	chartVersion = regexp.MustCompile(`^v?[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$`)
+)
+
+// validatePlatform checks the choices of the Kubernetes layer: ingress,
+// secrets operator, and what TLS on a cloud needs.
+func validatePlatform(cfg Config) []error {
+	var errs []error
+	switch cfg.Ingress {
+	case IngressCilium:
+	case "nginx", "ingress-nginx":
+		errs = append(errs, invalid(KeyIngress, cfg.Ingress, "ingress-nginx is retired upstream (no fixes after March 2026); allowed: %s, which the CNI already runs", IngressCilium))
+	default:
+		errs = append(errs, invalid(KeyIngress, cfg.Ingress, "allowed: %s", IngressCilium))
+	}
+	if cfg.Secrets != SecretsSealed && cfg.Secrets != SecretsExternal {
+		errs = append(errs, invalid(KeySecrets, cfg.Secrets, "allowed: %s, %s", SecretsSealed, SecretsExternal))
+	}
+	if cfg.Cloud.Local() {
+		if cfg.ACMEEmail != "" {
+			errs = append(errs, invalid(KeyACMEEmail, cfg.ACMEEmail, "has no meaning on %s: local certificates come from the lab's own CA; remove it", cfg.Cloud))
+		}
+		return errs
+	}
+	if cfg.Domain == "" {
+		errs = append(errs, invalid(KeyDomain, "", "required on %s: Grafana and Hubble are served with TLS at grafana.<domain> and hubble.<domain>", cfg.Cloud))
+	}
+	if cfg.ACMEEmail == "" {
+		errs = append(errs, invalid(KeyACMEEmail, "", "required on %s: Let's Encrypt issues the ingress certificates and writes to this address about them", cfg.Cloud))
+	} else if !email.MatchString(cfg.ACMEEmail) {
+		errs = append(errs, invalid(KeyACMEEmail, cfg.ACMEEmail, "must be an e-mail address such as sre@example.com"))
+	}
+	return errs
+}
+
+// validateCharts rejects overrides for charts the lab does not install (a
+// typo there would otherwise be ignored) and versions Helm cannot pin.
+func validateCharts(cfg Config) []error {
+	var errs []error
+	for _, name := range slices.Sorted(maps.Keys(cfg.Charts)) {
+		version := cfg.Charts[name].Version
+		switch _, ok := DefaultCharts[name]; {
+		case !ok:
+			errs = append(errs, invalid(KeyChartVersions, name, "known charts: %s", pinnedCharts(false)))
+		case !chartVersion.MatchString(version):
+			errs = append(errs, invalid(KeyChartVersions+"."+name, version, "needs an exact version such as %s", DefaultCharts[name].Version))
+		}
+	}
+	for _, name := range slices.Sorted(maps.Keys(cfg.HelmValues)) {
+		switch _, ok := DefaultCharts[name]; {
+		case name == ChartGatewayAPI:
+			errs = append(errs, invalid(KeyHelmValues, name, "gateway-api is a manifest and takes no values; charts that do: %s", pinnedCharts(true)))
+		case !ok:
+			errs = append(errs, invalid(KeyHelmValues, name, "charts that take values: %s", pinnedCharts(true)))
+		}
+	}
+	return errs
+}
+
+// pinnedCharts lists the pinned charts; withValues leaves out gateway-api,
+// a manifest without values.
+func pinnedCharts(withValues bool) string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(DefaultCharts)) {
+		if !withValues || name != ChartGatewayAPI {
+			names = append(names, name)
+		}
+	}
+	return strings.Join(names, ", ")
 }
 
 func validateCloud(cfg Config) *Error {

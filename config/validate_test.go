@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"maps"
 	"net/netip"
 	"strings"
 	"testing"
@@ -9,6 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
+
+// knownCharts is how chartVersions and helmValues errors list the charts the
+// lab installs: every key of DefaultCharts, sorted.
+const knownCharts = "known charts: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, " +
+	"gateway-api, local-path-provisioner, prometheus-operator-crds, sealed-secrets"
 
 // TestParseRejectsBadInput is the catalogue of configuration mistakes. Every
 // error must name the full key, quote the offending value and say what is
@@ -200,6 +206,72 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyDomain, "lab_1.example.com", []string{"must be a lowercase DNS name"}},
 		{"domain without a dot", "local", keys{KeyDomain: "localhost"},
 			KeyDomain, "localhost", []string{"must be a lowercase DNS name"}},
+
+		// TLS on a cloud: domain and acmeEmail.
+		{"domain missing on aws", "dev", awsKeys.without(KeyDomain),
+			KeyDomain, "", []string{"required on aws", "grafana.<domain>", "hubble.<domain>"}},
+		{"domain explicit empty string on aws", "prod", awsKeys.with(keys{KeyDomain: ""}),
+			KeyDomain, "", []string{"required on aws"}},
+		{"acmeEmail missing on aws", "dev", awsKeys.without(KeyACMEEmail),
+			KeyACMEEmail, "", []string{"required on aws", "Let's Encrypt"}},
+		{"acmeEmail explicit empty string on aws", "staging", awsKeys.with(keys{KeyACMEEmail: ""}),
+			KeyACMEEmail, "", []string{"required on aws"}},
+		{"acmeEmail without an at sign", "dev", awsKeys.with(keys{KeyACMEEmail: "sre.example.com"}),
+			KeyACMEEmail, "sre.example.com", []string{"must be an e-mail address such as sre@example.com"}},
+		{"acmeEmail without a dot in the domain", "dev", awsKeys.with(keys{KeyACMEEmail: "sre@localhost"}),
+			KeyACMEEmail, "sre@localhost", []string{"must be an e-mail address"}},
+		{"acmeEmail with a space", "dev", awsKeys.with(keys{KeyACMEEmail: "sre team@example.com"}),
+			KeyACMEEmail, "sre team@example.com", []string{"must be an e-mail address"}},
+		{"acmeEmail with two at signs", "dev", awsKeys.with(keys{KeyACMEEmail: "sre@lab@example.com"}),
+			KeyACMEEmail, "sre@lab@example.com", []string{"must be an e-mail address"}},
+		{"acmeEmail with only a domain", "dev", awsKeys.with(keys{KeyACMEEmail: "@example.com"}),
+			KeyACMEEmail, "@example.com", []string{"must be an e-mail address"}},
+
+		// Ingress and secrets operator.
+		{"ingress nginx", "local", keys{KeyIngress: "nginx"},
+			KeyIngress, "nginx", []string{"ingress-nginx is retired", "allowed: cilium"}},
+		{"ingress ingress-nginx on aws", "dev", awsKeys.with(keys{KeyIngress: "ingress-nginx"}),
+			KeyIngress, "ingress-nginx", []string{"ingress-nginx is retired", "allowed: cilium"}},
+		{"unknown ingress", "dev", awsKeys.with(keys{KeyIngress: "traefik"}),
+			KeyIngress, "traefik", []string{"allowed: cilium"}},
+		{"ingress is case sensitive", "local", keys{KeyIngress: "Cilium"},
+			KeyIngress, "Cilium", []string{"allowed: cilium"}},
+		{"ingress explicit empty string", "local", keys{KeyIngress: ""},
+			KeyIngress, "", []string{"allowed: cilium"}},
+		{"unknown secrets operator", "dev", awsKeys.with(keys{KeySecrets: "vault"}),
+			KeySecrets, "vault", []string{"allowed: sealed-secrets, external-secrets"}},
+		{"secrets explicit empty string", "local", keys{KeySecrets: ""},
+			KeySecrets, "", []string{"allowed: sealed-secrets, external-secrets"}},
+
+		// Chart versions.
+		{"chartVersions malformed JSON", "dev", awsKeys.with(keys{KeyChartVersions: `{"cilium":`}),
+			KeyChartVersions, `{"cilium":`, []string{"must be an object of chart name to version", "{cilium: 1.20.0}"}},
+		{"chartVersions a list", "local", keys{KeyChartVersions: `["cilium"]`},
+			KeyChartVersions, `["cilium"]`, []string{"must be an object of chart name to version"}},
+		{"chartVersions with a number for a version", "local", keys{KeyChartVersions: `{"cilium":1.2}`},
+			KeyChartVersions, `{"cilium":1.2}`, []string{"must be an object of chart name to version"}},
+		{"unknown chart in chartVersions", "dev", awsKeys.with(keys{KeyChartVersions: `{"ciliumm":"1.20.2"}`}),
+			KeyChartVersions, "ciliumm", []string{knownCharts}},
+		{"ingress-nginx in chartVersions", "local", keys{KeyChartVersions: `{"ingress-nginx":"4.12.0"}`},
+			KeyChartVersions, "ingress-nginx", []string{knownCharts}},
+		{"empty version in chartVersions", "dev", awsKeys.with(keys{KeyChartVersions: `{"cilium":""}`}),
+			KeyChartVersions + ".cilium", "", []string{"needs an exact version such as 1.20.0"}},
+		{"blank version in chartVersions", "local", keys{KeyChartVersions: `{"cert-manager":"  "}`},
+			KeyChartVersions + ".cert-manager", "", []string{"needs an exact version such as v1.21.1"}},
+		{"floating version in chartVersions", "local", keys{KeyChartVersions: `{"cilium":"latest"}`},
+			KeyChartVersions + ".cilium", "latest", []string{"needs an exact version"}},
+		{"acmeEmail on virtualbox", "local", keys{KeyACMEEmail: "me@example.org"},
+			KeyACMEEmail, "me@example.org", []string{"has no meaning on virtualbox"}},
+
+		// Helm values.
+		{"helmValues malformed JSON", "dev", awsKeys.with(keys{KeyHelmValues: `{"cilium":{`}),
+			KeyHelmValues, `{"cilium":{`, []string{"must be an object of chart name to a values object", "{cilium: {operator: {replicas: 1}}}"}},
+		{"helmValues for a chart not an object", "local", keys{KeyHelmValues: `{"cilium":1}`},
+			KeyHelmValues, `{"cilium":1}`, []string{"must be an object of chart name to a values object"}},
+		{"unknown chart in helmValues", "dev", awsKeys.with(keys{KeyHelmValues: `{"ingress-nginx":{"controller":{}}}`}),
+			KeyHelmValues, "ingress-nginx", []string{"charts that take values: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, local-path-provisioner, prometheus-operator-crds, sealed-secrets"}},
+		{"helmValues for gateway-api", "dev", awsKeys.with(keys{KeyHelmValues: `{"gateway-api":{"x":1}}`}),
+			KeyHelmValues, "gateway-api", []string{"gateway-api is a manifest and takes no values"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,6 +298,45 @@ func TestParseRejectsBadInput(t *testing.T) {
 	}
 }
 
+// TestParseIngressMessages: only the ingress-nginx names get the retirement
+// explanation; any other value is simply not allowed.
+func TestParseIngressMessages(t *testing.T) {
+	for _, tt := range []struct {
+		value   string
+		retired bool
+	}{
+		{"nginx", true},
+		{"ingress-nginx", true},
+		{"traefik", false},
+		{"nginx-ingress", false},
+		{"cilium ", false},
+	} {
+		t.Run(tt.value, func(t *testing.T) {
+			_, err := Parse("local", keys{KeyIngress: tt.value}.lookup())
+			require.Error(t, err)
+			assert.Equal(t, []string{KeyIngress}, errorKeys(err), "errors:\n%v", err)
+			if tt.retired {
+				assert.Contains(t, err.Error(), "retired")
+			} else {
+				assert.NotContains(t, err.Error(), "retired")
+			}
+			assert.Contains(t, err.Error(), "allowed: cilium")
+		})
+	}
+}
+
+// TestParseLocalNeedsNoTLSKeys: domain and acmeEmail exist for Let's Encrypt
+// on a cloud; a local stack is valid without them while a cloud one is not.
+func TestParseLocalNeedsNoTLSKeys(t *testing.T) {
+	cfg := mustParse(t, "local", keys{})
+	assert.Empty(t, cfg.Domain)
+	assert.Empty(t, cfg.ACMEEmail)
+
+	_, err := Parse("dev", awsKeys.without(KeyDomain, KeyACMEEmail).lookup())
+	require.Error(t, err)
+	assert.Equal(t, []string{KeyACMEEmail, KeyDomain}, errorKeys(err), "errors:\n%v", err)
+}
+
 // TestParseReportsEveryError: the user sees every problem in one run, and
 // only real ones.
 func TestParseReportsEveryError(t *testing.T) {
@@ -247,9 +358,10 @@ func TestParseReportsEveryError(t *testing.T) {
 			keys: awsKeys.with(keys{
 				KeyControlPlaneCount: "x", KeyControlPlaneDiskGiB: "x", KeyWorkerCount: "x",
 				KeyWorkerDiskGiB: "x", KeyNetworkCIDR: "x", KeyZones: "[x", KeyAdminCIDRs: `["x","y"]`,
+				KeyChartVersions: "{", KeyHelmValues: "[",
 			}),
-			want: []string{KeyAdminCIDRs, KeyAdminCIDRs, KeyControlPlaneCount, KeyControlPlaneDiskGiB,
-				KeyNetworkCIDR, KeyWorkerCount, KeyWorkerDiskGiB, KeyZones},
+			want: []string{KeyAdminCIDRs, KeyAdminCIDRs, KeyChartVersions, KeyControlPlaneCount, KeyControlPlaneDiskGiB,
+				KeyHelmValues, KeyNetworkCIDR, KeyWorkerCount, KeyWorkerDiskGiB, KeyZones},
 		},
 		{
 			name:  "even control planes and too few workers on prod",
@@ -265,10 +377,25 @@ func TestParseReportsEveryError(t *testing.T) {
 				KeyControlPlaneSize: "t3.small", KeyControlPlaneDiskGiB: "10", KeyWorkerSize: "t4g.large",
 				KeyWorkerDiskGiB: "5", KeyTalosVersion: "v1.11.0", KeyClusterName: "Lab", KeyDomain: "x",
 				KeyNetworkCIDR: "8.8.8.0/24", KeyAdminCIDRs: `["203.0.113.7/24","198.51.100.1/16"]`,
+				KeyACMEEmail: "sre", KeyIngress: "nginx", KeySecrets: "vault",
+				KeyChartVersions: `{"nope":"1.0.0","cilium":""}`, KeyHelmValues: `{"gateway-api":{}}`,
 			},
-			want: []string{KeyAdminCIDRs, KeyAdminCIDRs, KeyClusterName, KeyControlPlaneCount,
-				KeyControlPlaneDiskGiB, KeyControlPlaneSize, KeyDomain, KeyNetworkCIDR, KeyRegion,
+			want: []string{KeyACMEEmail, KeyAdminCIDRs, KeyAdminCIDRs, KeyChartVersions, KeyChartVersions + ".cilium",
+				KeyClusterName, KeyControlPlaneCount, KeyControlPlaneDiskGiB, KeyControlPlaneSize, KeyDomain,
+				KeyHelmValues, KeyIngress, KeyNetworkCIDR, KeyRegion, KeySecrets,
 				KeyTalosVersion, KeyWorkerCount, KeyWorkerDiskGiB, KeyWorkerSize},
+		},
+		{
+			name:  "domain and acmeEmail both missing on aws",
+			stack: "staging",
+			keys:  awsKeys.without(KeyDomain, KeyACMEEmail),
+			want:  []string{KeyACMEEmail, KeyDomain},
+		},
+		{
+			name:  "a bad domain is reported as malformed, not also as missing",
+			stack: "dev",
+			keys:  awsKeys.with(keys{KeyDomain: "Lab"}),
+			want:  []string{KeyDomain},
 		},
 		{
 			name:  "a wrong cloud hides the rules that depend on it",
@@ -360,6 +487,8 @@ func TestParseRaw(t *testing.T) {
 			KeyWorkerCount: "4", KeyWorkerSize: "t3.large", KeyWorkerDiskGiB: "51",
 			KeyTalosVersion: "v1.12.1", KeyKubernetesVersion: "1.34.0",
 			KeyNetworkCIDR: " 10.1.0.0/16 ", KeyAdminCIDRs: "203.0.113.7/32",
+			KeyIngress: "cilium", KeySecrets: "external-secrets", KeyACMEEmail: "sre@example.com",
+			KeyChartVersions: `{"cilium":"1.20.2"}`, KeyHelmValues: `{"cilium":{"operator":{"replicas":1}}}`,
 		}.lookup())
 		require.NoError(t, err)
 		require.NotNil(t, raw.Environment)
@@ -377,6 +506,9 @@ func TestParseRaw(t *testing.T) {
 			"workerSize":        {raw.WorkerSize, "t3.large"},
 			"talosVersion":      {raw.TalosVersion, "v1.12.1"},
 			"kubernetesVersion": {raw.KubernetesVersion, "1.34.0"},
+			"ingress":           {raw.Ingress, "cilium"},
+			"secrets":           {raw.Secrets, "external-secrets"},
+			"acmeEmail":         {raw.ACMEEmail, "sre@example.com"},
 		} {
 			if assert.NotNil(t, got.p, name) {
 				assert.Equal(t, got.want, *got.p, name)
@@ -399,6 +531,15 @@ func TestParseRaw(t *testing.T) {
 		require.NotNil(t, raw.NetworkCIDR)
 		assert.Equal(t, prefix("10.1.0.0/16"), *raw.NetworkCIDR)
 		assert.Equal(t, []netip.Prefix{prefix("203.0.113.7/32")}, raw.AdminCIDRs)
+		assert.Equal(t, map[string]string{"cilium": "1.20.2"}, raw.ChartVersions)
+		assert.Equal(t, map[string]map[string]any{"cilium": {"operator": map[string]any{"replicas": float64(1)}}}, raw.HelmValues)
+	})
+	t.Run("chartVersions and helmValues are not checked against the chart table yet", func(t *testing.T) {
+		// Typing only: unknown names are Validate's to report, with the list.
+		raw, err := ParseRaw(keys{KeyChartVersions: `{"nope":""}`, KeyHelmValues: `{"gateway-api":{}}`}.lookup())
+		require.NoError(t, err)
+		assert.Equal(t, map[string]string{"nope": ""}, raw.ChartVersions)
+		assert.Equal(t, map[string]map[string]any{"gateway-api": {}}, raw.HelmValues)
 	})
 	t.Run("an empty adminCidrs list is explicit, not unset", func(t *testing.T) {
 		for _, v := range []string{"[]", "", " [ ] "} {
@@ -441,6 +582,12 @@ func TestValidate(t *testing.T) {
 			NetworkCIDR:       prefix("172.16.0.0/22"),
 			AdminCIDRs:        []netip.Prefix{prefix("203.0.113.7/32")},
 			ProtectSecrets:    true,
+			Ingress:           IngressCilium,
+			Secrets:           SecretsSealed,
+			ACMEEmail:         "sre@example.com",
+			// A copy: rows below write to it.
+			Charts:     maps.Clone(DefaultCharts),
+			HelmValues: map[string]map[string]any{ChartCilium: {"operator": map[string]any{"replicas": 1}}},
 		}
 	}
 	require.NoError(t, Validate(valid()))
@@ -458,7 +605,27 @@ func TestValidate(t *testing.T) {
 		{"zone of another region", func(c *Config) { c.Zones = []string{"us-east-1a"} }, KeyZones},
 		{"GovCloud region", func(c *Config) { c.Region = "us-gov-west-1"; c.Zones = nil }, ""},
 		{"region with a zone letter", func(c *Config) { c.Region = "us-east-2a" }, KeyRegion},
-		{"no domain", func(c *Config) { c.Domain = "" }, ""},
+		{"no domain on aws", func(c *Config) { c.Domain = "" }, KeyDomain},
+		{"no acmeEmail on aws", func(c *Config) { c.ACMEEmail = "" }, KeyACMEEmail},
+		{"acmeEmail not an address", func(c *Config) { c.ACMEEmail = "sre" }, KeyACMEEmail},
+		{"acmeEmail with a plus and subdomain", func(c *Config) { c.ACMEEmail = "sre+lab@mail.example.co.uk" }, ""},
+		{"ingress nginx", func(c *Config) { c.Ingress = "nginx" }, KeyIngress},
+		{"ingress unset", func(c *Config) { c.Ingress = "" }, KeyIngress},
+		{"external-secrets", func(c *Config) { c.Secrets = SecretsExternal }, ""},
+		{"unknown secrets operator", func(c *Config) { c.Secrets = "vault" }, KeySecrets},
+		{"overridden chart version", func(c *Config) { c.Charts[ChartCilium] = Chart{ChartCilium, "https://helm.cilium.io/", "1.20.2"} }, ""},
+		{"chart with an empty version", func(c *Config) { c.Charts[ChartEBSCSI] = Chart{Name: ChartEBSCSI} }, KeyChartVersions + "." + ChartEBSCSI},
+		{"chart not in the table", func(c *Config) { c.Charts["nope"] = Chart{"nope", "https://example.com", "1.0.0"} }, KeyChartVersions},
+		{"no helm values", func(c *Config) { c.HelmValues = nil }, ""},
+		{"helm values for every installable chart", func(c *Config) {
+			for name := range DefaultCharts {
+				if name != ChartGatewayAPI {
+					c.HelmValues[name] = map[string]any{}
+				}
+			}
+		}, ""},
+		{"helm values for gateway-api", func(c *Config) { c.HelmValues[ChartGatewayAPI] = map[string]any{} }, KeyHelmValues},
+		{"helm values for an unknown chart", func(c *Config) { c.HelmValues["nope"] = nil }, KeyHelmValues},
 		{"51 workers", func(c *Config) { c.Workers.Count = 51 }, KeyWorkerCount},
 		{"zero network", func(c *Config) { c.NetworkCIDR = netip.Prefix{} }, KeyNetworkCIDR},
 		{"no admin CIDRs", func(c *Config) { c.AdminCIDRs = nil }, KeyAdminCIDRs},
