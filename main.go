@@ -10,6 +10,7 @@ import (
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/backends"
 	"github.com/your-org/sre-lab/infra/talos"
+	"github.com/your-org/sre-lab/kube"
 )
 
 func main() { pulumi.Run(program) }
@@ -48,7 +49,13 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		NetworkCIDR:       cfg.NetworkCIDR.String(),
 		Platform:          platform,
 		ProtectSecrets:    cfg.ProtectSecrets,
+		LocalPathVolume:   cfg.Cloud.Local(),
 	})
+	if err != nil {
+		return nil, err
+	}
+
+	layer, err := kube.Install(ctx, cfg, platform, cluster.Provider)
 	if err != nil {
 		return nil, err
 	}
@@ -59,7 +66,23 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"nodes":       nodeList(platform),
 		"kubeconfig":  cluster.Kubeconfig,
 		"talosconfig": cluster.Talosconfig,
+		"ingress":     platform.IngressEndpoint,
+		"urls":        urls(layer.Hosts, cfg.Cloud.Local()),
 	}, nil
+}
+
+// urls are the web endpoints. Locally they go through a port-forward of the
+// ingress (see README), as *.localhost resolves to this machine.
+func urls(hosts map[string]string, local bool) pulumi.StringMap {
+	out := pulumi.StringMap{}
+	for name, host := range hosts {
+		if local {
+			out[name] = pulumi.String("https://" + host + ":8443")
+		} else {
+			out[name] = pulumi.String("https://" + host)
+		}
+	}
+	return out
 }
 
 // nodeList is the node table users read after `pulumi up`.

@@ -24,6 +24,17 @@ func expectedCounts(stack string) map[string]int {
 			"talos:machine/bootstrap:Bootstrap":                   1,
 			"talos:cluster/kubeconfig:Kubeconfig":                 1,
 			"pulumi:providers:kubernetes":                         1,
+			// The Kubernetes layer.
+			"sre-lab:kube:Namespaces":                     1,
+			"sre-lab:kube:CRDs":                           1,
+			"sre-lab:kube:CiliumCNI":                      1,
+			"sre-lab:kube:CertManager":                    1,
+			"sre-lab:kube:SecretsOperator":                1,
+			"sre-lab:kube:Storage":                        1,
+			"kubernetes:core/v1:Namespace":                5, // monitoring, logging, ingress, apps, cert-manager
+			"kubernetes:yaml/v2:ConfigFile":               1, // Gateway API CRDs
+			"kubernetes:helm.sh/v3:Release":               5, // CRDs, Cilium, cert-manager, sealed-secrets, storage
+			"kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
 		}
 	}
 	aws := func(cp, workers int) map[string]int {
@@ -37,13 +48,18 @@ func expectedCounts(stack string) map[string]int {
 			"aws:ec2/subnet:Subnet":                               3,
 			"aws:ec2/routeTableAssociation:RouteTableAssociation": 3,
 			"aws:ec2/securityGroup:SecurityGroup":                 1,
-			// VPC rule + 2 admin ports x 1 CIDR + one hairpin rule per node.
-			"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 1 + 2 + cp + workers,
+			// VPC rule + 2 admin ports x 1 CIDR + 2 ingress node ports + one
+			// hairpin rule per node.
+			"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 1 + 2 + 2 + cp + workers,
 			"aws:ec2/instance:Instance":                                 cp + workers,
+			"aws:iam/role:Role":                                         1,
+			"aws:iam/rolePolicyAttachment:RolePolicyAttachment":         1,
+			"aws:iam/instanceProfile:InstanceProfile":                   1,
 			"aws:lb/loadBalancer:LoadBalancer":                          1,
-			"aws:lb/targetGroup:TargetGroup":                            2,
-			"aws:lb/listener:Listener":                                  2,
-			"aws:lb/targetGroupAttachment:TargetGroupAttachment":        2 * cp,
+			// 6443 and 50000 to the control planes, 80 and 443 to the workers.
+			"aws:lb/targetGroup:TargetGroup":                     4,
+			"aws:lb/listener:Listener":                           4,
+			"aws:lb/targetGroupAttachment:TargetGroupAttachment": 2*cp + 2*workers,
 		} {
 			m[k] = v
 		}
@@ -54,6 +70,10 @@ func expectedCounts(stack string) map[string]int {
 		m := talos(5)
 		m["sre-lab:infra:VirtualBoxNodes"] = 1
 		m["command:local:Command"] = 1 + 1 + 5 // network, ISO, VMs
+		m["kubernetes:core/v1:Namespace"]++    // local-path-storage
+		m["kubernetes:cert-manager.io/v1:Certificate"] = 1
+		m["kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool"] = 1
+		m["kubernetes:cilium.io/v2alpha1:CiliumL2AnnouncementPolicy"] = 1
 		return m
 	case "dev":
 		return aws(1, 1)
@@ -188,6 +208,9 @@ func TestAdminPortsOnlyOpenToAdminCIDRs(t *testing.T) {
 					assert.Equal(t, "-1", rule.Inputs["ipProtocol"].StringValue(), "node to node: %s", rule.Name)
 				case cidr == "203.0.113.7/32":
 					assert.Contains(t, []float64{6443, 50000}, port.NumberValue(), rule.Name)
+					assert.Equal(t, port, rule.Inputs["toPort"], rule.Name)
+				case cidr == "0.0.0.0/0":
+					assert.Contains(t, []float64{30080, 30443}, port.NumberValue(), "only the web ingress is public: %s", rule.Name)
 					assert.Equal(t, port, rule.Inputs["toPort"], rule.Name)
 				case nodeIPs[cidr]:
 					assert.Equal(t, 6443.0, port.NumberValue(), "hairpin %s opens only the API", rule.Name)

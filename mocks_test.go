@@ -161,6 +161,8 @@ func userConfig(t testing.TB, stack string) map[string]string {
 	cfg := stackConfig(t, stack)
 	if cfg["sre-lab:cloud"] != "virtualbox" {
 		cfg["sre-lab:adminCidrs"] = `["203.0.113.7/32"]`
+		cfg["sre-lab:domain"] = stack + ".lab.example.com"
+		cfg["sre-lab:acmeEmail"] = "sre@example.com"
 	}
 	return cfg
 }

@@ -5,6 +5,7 @@ package infra
 
 import (
 	"fmt"
+	"net/netip"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -25,7 +26,18 @@ const (
 	// EtcdMetricsPort is where the Talos patch makes etcd serve metrics.
 	// It must never be reachable from outside the cluster network.
 	EtcdMetricsPort = 2381
+	// IngressHTTPNodePort and IngressHTTPSNodePort are where Cilium's shared
+	// ingress listens on every node in a cloud; the cloud load balancer
+	// forwards 80 and 443 to them.
+	IngressHTTPNodePort  = 30080
+	IngressHTTPSNodePort = 30443
 )
+
+// AddressRange is a block of addresses on the node network, both ends
+// included.
+type AddressRange struct {
+	First, Last netip.Addr
+}
 
 // Role is what a node does in the cluster.
 type Role string
@@ -79,6 +91,13 @@ type Platform struct {
 	// InstallDisk is the disk Talos installs to, for backends that boot an
 	// installer ISO; empty where the image is already installed.
 	InstallDisk string
+	// LoadBalancerRange is handed out to LoadBalancer services by Cilium
+	// (LB-IPAM with L2 announcements) on backends without a cloud load
+	// balancer; nil in a cloud.
+	LoadBalancerRange *AddressRange
+	// IngressEndpoint is where web traffic for the ingress arrives: the
+	// cloud load balancer's name, or the ingress's LB-IPAM address locally.
+	IngressEndpoint pulumi.StringOutput
 }
 
 // ControlPlanes returns the control-plane nodes in order.

@@ -4,12 +4,14 @@
 package aws
 
 import (
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strconv"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -49,6 +51,9 @@ type Args struct {
 	AdminCIDRs []netip.Prefix
 	// TalosVersion selects the AMI.
 	TalosVersion string
+	// SecretsPrefix, when set, lets the nodes read AWS Secrets Manager
+	// secrets whose names start with it (for External Secrets).
+	SecretsPrefix string
 }
 
 // Nodes is the `sre-lab:infra:AWSNodes` component.
@@ -139,7 +144,11 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	component.VpcID = net.vpc.ID()
 
-	var controlPlanes []*ec2.Instance
+	profile, err := newNodeProfile(ctx, name, args, in)
+	if err != nil {
+		return nil, fmt.Errorf("aws node role: %w", err)
+	}
+	var controlPlanes, workers []*ec2.Instance
 	i := 0
 	for _, pool := range []struct {
 		role infra.Role
@@ -153,15 +162,18 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 				SubnetId:                 net.subnets[i%len(net.subnets)].ID(),
 				VpcSecurityGroupIds:      pulumi.StringArray{net.nodes.ID()},
 				AssociatePublicIpAddress: pulumi.Bool(true),
+				IamInstanceProfile:       profile.Name,
 				RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 					VolumeSize: pulumi.Int(pool.pool.DiskGiB),
 					VolumeType: pulumi.String("gp3"),
 					Encrypted:  pulumi.Bool(true),
 				},
-				// Talos reads its platform metadata through IMDSv2 only.
+				// IMDSv2 only. Two hops let pods (the EBS CSI driver, External
+				// Secrets) reach it through the pod network and use the
+				// instance profile.
 				MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
 					HttpTokens:              pulumi.String("required"),
-					HttpPutResponseHopLimit: pulumi.Int(1),
+					HttpPutResponseHopLimit: pulumi.Int(2),
 				},
 				Tags: pulumi.StringMap{"Name": pulumi.String(nodeName), "Role": pulumi.String(string(pool.role))},
 			}, append(in,
@@ -174,6 +186,8 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			i++
 			if pool.role == infra.ControlPlane {
 				controlPlanes = append(controlPlanes, instance)
+			} else {
+				workers = append(workers, instance)
 			}
 			if err := allowHairpin(ctx, name, nodeName, net, instance, in); err != nil {
 				return nil, err
@@ -187,11 +201,12 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		}
 	}
 
-	nlb, err := newLoadBalancer(ctx, name, args, net, controlPlanes, in)
+	nlb, err := newLoadBalancer(ctx, name, args, net, controlPlanes, workers, in)
 	if err != nil {
 		return nil, fmt.Errorf("aws load balancer: %w", err)
 	}
 	component.Platform.Endpoint = nlb.DnsName
+	component.Platform.IngressEndpoint = nlb.DnsName
 
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
 		"endpoint": component.Platform.Endpoint,
@@ -291,6 +306,21 @@ func newNetwork(ctx *pulumi.Context, name string, args *Args, zones []string, in
 			}
 		}
 	}
+	// The web ingress is public by design: Let's Encrypt's HTTP-01 checks
+	// and browsers reach it through the load balancer, which keeps their
+	// addresses.
+	for _, port := range []int{infra.IngressHTTPNodePort, infra.IngressHTTPSNodePort} {
+		if _, err := vpc.NewSecurityGroupIngressRule(ctx, fmt.Sprintf("%s-ingress-%d", name, port), &vpc.SecurityGroupIngressRuleArgs{
+			SecurityGroupId: net.nodes.ID(),
+			IpProtocol:      pulumi.String("tcp"),
+			FromPort:        pulumi.Int(port),
+			ToPort:          pulumi.Int(port),
+			CidrIpv4:        pulumi.String("0.0.0.0/0"),
+			Description:     pulumi.String("web ingress through the load balancer"),
+		}, in...); err != nil {
+			return nil, err
+		}
+	}
 	return net, nil
 }
 
@@ -320,7 +350,73 @@ func allowHairpin(ctx *pulumi.Context, name, nodeName string, net *network, inst
 	return nil
 }
 
-func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network, controlPlanes []*ec2.Instance, in []pulumi.ResourceOption) (*lb.LoadBalancer, error) {
+// EBSCSIPolicy is AWS's managed policy for the EBS CSI driver.
+// V2 limits the driver to volumes it tagged itself (ebs.csi.aws.com/cluster).
+const EBSCSIPolicy = "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2"
+
+// newNodeProfile is the nodes' IAM identity: the EBS CSI driver manages
+// volumes with it, and External Secrets reads the lab's secrets.
+func newNodeProfile(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*iam.InstanceProfile, error) {
+	role, err := iam.NewRole(ctx, name+"-node-role", &iam.RoleArgs{
+		// IAM is global: the region keeps two stacks of one environment apart.
+		Name: pulumi.String(infra.NetworkName(args.Environment, args.Region+"-node-role")),
+		AssumeRolePolicy: pulumi.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
+			`"Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-node-ebs-csi", &iam.RolePolicyAttachmentArgs{
+		Role:      role.Name,
+		PolicyArn: pulumi.String(EBSCSIPolicy),
+	}, in...); err != nil {
+		return nil, err
+	}
+	if args.SecretsPrefix != "" {
+		policy, err := json.Marshal(map[string]any{
+			"Version": "2012-10-17",
+			"Statement": []map[string]any{{
+				"Effect":   "Allow",
+				"Action":   []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+				"Resource": fmt.Sprintf("arn:aws:secretsmanager:%s:*:secret:%s*", args.Region, args.SecretsPrefix),
+			}},
+		})
+		if err != nil {
+			return nil, err
+		}
+		if _, err := iam.NewRolePolicy(ctx, name+"-node-secrets", &iam.RolePolicyArgs{
+			Role:   role.Name,
+			Policy: pulumi.String(policy),
+		}, in...); err != nil {
+			return nil, err
+		}
+	}
+	return iam.NewInstanceProfile(ctx, name+"-node-profile", &iam.InstanceProfileArgs{
+		Name: pulumi.String(infra.NetworkName(args.Environment, args.Region+"-node-profile")),
+		Role: role.Name,
+	}, in...)
+}
+
+// forward is one listener of the load balancer and where it sends traffic.
+type forward struct {
+	port, targetPort int
+	role             infra.Role
+	targets          []*ec2.Instance
+}
+
+// Forwards are the load balancer's listeners: the two APIs to the control
+// planes, and web traffic to the ingress node ports on the workers.
+var Forwards = []struct {
+	Port, TargetPort int
+	Role             infra.Role
+}{
+	{infra.KubeAPIPort, infra.KubeAPIPort, infra.ControlPlane},
+	{infra.TalosAPIPort, infra.TalosAPIPort, infra.ControlPlane},
+	{80, infra.IngressHTTPNodePort, infra.Worker},
+	{443, infra.IngressHTTPSNodePort, infra.Worker},
+}
+
+func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network, controlPlanes, workers []*ec2.Instance, in []pulumi.ResourceOption) (*lb.LoadBalancer, error) {
 	subnetIDs := pulumi.StringArray{}
 	for _, s := range net.subnets {
 		subnetIDs = append(subnetIDs, s.ID())
@@ -335,42 +431,55 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network,
 	if err != nil {
 		return nil, err
 	}
-	for _, port := range AdminPorts {
-		p := strconv.Itoa(port)
-		tg, err := lb.NewTargetGroup(ctx, name+"-tg-"+p, &lb.TargetGroupArgs{
-			Name:       pulumi.String(infra.NetworkName(args.Environment, p)),
-			Port:       pulumi.Int(port),
-			Protocol:   pulumi.String("TCP"),
-			TargetType: pulumi.String("instance"),
-			VpcId:      net.vpc.ID(),
-			HealthCheck: &lb.TargetGroupHealthCheckArgs{
-				Protocol:           pulumi.String("TCP"),
-				Port:               pulumi.String(p),
-				Interval:           pulumi.Int(10),
-				HealthyThreshold:   pulumi.Int(2),
-				UnhealthyThreshold: pulumi.Int(2),
-			},
-		}, in...)
-		if err != nil {
-			return nil, err
+	for _, f := range Forwards {
+		fw := forward{port: f.Port, targetPort: f.TargetPort, role: f.Role, targets: controlPlanes}
+		if f.Role == infra.Worker {
+			fw.targets = workers
 		}
-		if _, err := lb.NewListener(ctx, name+"-listener-"+p, &lb.ListenerArgs{
-			LoadBalancerArn: nlb.Arn,
-			Port:            pulumi.Int(port),
-			Protocol:        pulumi.String("TCP"),
-			DefaultActions:  lb.ListenerDefaultActionArray{&lb.ListenerDefaultActionArgs{Type: pulumi.String("forward"), TargetGroupArn: tg.Arn}},
-		}, in...); err != nil {
+		if err := listen(ctx, name, args, net, nlb, fw, in); err != nil {
 			return nil, err
-		}
-		for i, cp := range controlPlanes {
-			if _, err := lb.NewTargetGroupAttachment(ctx, fmt.Sprintf("%s-tg-%s-cp-%02d", name, p, i+1), &lb.TargetGroupAttachmentArgs{
-				TargetGroupArn: tg.Arn,
-				TargetId:       cp.ID(),
-				Port:           pulumi.Int(port),
-			}, in...); err != nil {
-				return nil, err
-			}
 		}
 	}
 	return nlb, nil
+}
+
+// listen forwards one port of the load balancer to a port on its targets,
+// with a TCP health check on that port.
+func listen(ctx *pulumi.Context, name string, args *Args, net *network, nlb *lb.LoadBalancer, f forward, in []pulumi.ResourceOption) error {
+	p, target := strconv.Itoa(f.port), strconv.Itoa(f.targetPort)
+	tg, err := lb.NewTargetGroup(ctx, name+"-tg-"+p, &lb.TargetGroupArgs{
+		Name:       pulumi.String(infra.NetworkName(args.Environment, p)),
+		Port:       pulumi.Int(f.targetPort),
+		Protocol:   pulumi.String("TCP"),
+		TargetType: pulumi.String("instance"),
+		VpcId:      net.vpc.ID(),
+		HealthCheck: &lb.TargetGroupHealthCheckArgs{
+			Protocol:           pulumi.String("TCP"),
+			Port:               pulumi.String(target),
+			Interval:           pulumi.Int(10),
+			HealthyThreshold:   pulumi.Int(2),
+			UnhealthyThreshold: pulumi.Int(2),
+		},
+	}, in...)
+	if err != nil {
+		return err
+	}
+	if _, err := lb.NewListener(ctx, name+"-listener-"+p, &lb.ListenerArgs{
+		LoadBalancerArn: nlb.Arn,
+		Port:            pulumi.Int(f.port),
+		Protocol:        pulumi.String("TCP"),
+		DefaultActions:  lb.ListenerDefaultActionArray{&lb.ListenerDefaultActionArgs{Type: pulumi.String("forward"), TargetGroupArn: tg.Arn}},
+	}, in...); err != nil {
+		return err
+	}
+	for i, instance := range f.targets {
+		if _, err := lb.NewTargetGroupAttachment(ctx, fmt.Sprintf("%s-tg-%s-%s-%02d", name, p, f.role.Short(), i+1), &lb.TargetGroupAttachmentArgs{
+			TargetGroupArn: tg.Arn,
+			TargetId:       instance.ID(),
+			Port:           pulumi.Int(f.targetPort),
+		}, in...); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -36,11 +36,18 @@ const (
 	tTG         = "aws:lb/targetGroup:TargetGroup"
 	tListener   = "aws:lb/listener:Listener"
 	tTGA        = "aws:lb/targetGroupAttachment:TargetGroupAttachment"
+	tRole       = "aws:iam/role:Role"
+	tRPA        = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
+	tRolePolicy = "aws:iam/rolePolicy:RolePolicy"
+	tProfile    = "aws:iam/instanceProfile:InstanceProfile"
 
 	invokeZones = "aws:index/getAvailabilityZones:getAvailabilityZones"
 	invokeAMI   = "aws:ec2/getAmi:getAmi"
 
 	mockAMI = "ami-0talos0mock0000"
+
+	// mockAccount is the account in the ARNs the mock gives IAM resources.
+	mockAccount = "123456789012"
 )
 
 // mockZones is what the zone lookup answers: one more than DefaultZones.
@@ -115,6 +122,20 @@ func (m *awsMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		set("arn", arnOf(args.Name))
 	case tTG:
 		set("arn", arnOf(args.Name))
+	case tRole, tProfile:
+		// IAM names are what the program asks for; the ARN and ID differ from
+		// the name, so a test notices which one a reference carries.
+		kind := "role"
+		if args.TypeToken == tProfile {
+			kind = "instance-profile"
+		}
+		name, _ := args.Inputs["name"].V.(string)
+		if name == "" {
+			name = args.Name + "-a1b2c3d" // what auto-naming would do
+		}
+		set("name", name)
+		set("arn", fmt.Sprintf("arn:aws:iam::%s:%s/%s", mockAccount, kind, name))
+		set("uniqueId", "AROA"+strings.ToUpper(strings.ReplaceAll(args.Name, "-", "")))
 	}
 	return idOf(args.Name), out, nil
 }
@@ -182,6 +203,7 @@ type outcome struct {
 	componentURN string
 	providerURN  string
 	endpoint     string
+	ingress      string
 	vpcID        string
 	ami          string
 	installDisk  string
@@ -242,6 +264,12 @@ func runNodes(t *testing.T, args *Args, zones []string) (*outcome, error) {
 		o.componentURN = string(urn.(pulumi.URN))
 		if o.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
+		}
+		if nodes.Platform.IngressEndpoint.OutputState == nil {
+			return fmt.Errorf("ingress endpoint not set")
+		}
+		if o.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+			return fmt.Errorf("ingress endpoint: %w", err)
 		}
 		vpcID, err := await(ctx, nodes.VpcID)
 		if err != nil {
@@ -343,18 +371,22 @@ func TestNewNodesResourceCounts(t *testing.T) {
 		cp, w      int
 		zones      []string // Args.Zones; nil looks them up
 		admins     []string
+		secrets    string // Args.SecretsPrefix
 		wantZones  []string
 		wantLookup bool
 	}{
-		{"1cp-1w-lookup", 1, 1, nil, []string{"203.0.113.7/32"}, mockZones[:3], true},
-		{"3cp-3w-lookup", 3, 3, nil, []string{"203.0.113.7/32"}, mockZones[:3], true},
-		{"1cp-1w-two-zones", 1, 1, []string{"eu-west-3a", "eu-west-3b"}, []string{"203.0.113.7/32"}, []string{"eu-west-3a", "eu-west-3b"}, false},
-		{"3cp-3w-two-zones-two-admins", 3, 3, []string{"eu-west-3a", "eu-west-3b"}, []string{"203.0.113.7/32", "198.51.100.0/24"}, []string{"eu-west-3a", "eu-west-3b"}, false},
+		{"1cp-1w-lookup", 1, 1, nil, []string{"203.0.113.7/32"}, "", mockZones[:3], true},
+		{"3cp-3w-lookup", 3, 3, nil, []string{"203.0.113.7/32"}, "", mockZones[:3], true},
+		{"1cp-1w-two-zones", 1, 1, []string{"eu-west-3a", "eu-west-3b"}, []string{"203.0.113.7/32"}, "", []string{"eu-west-3a", "eu-west-3b"}, false},
+		{"3cp-3w-two-zones-two-admins", 3, 3, []string{"eu-west-3a", "eu-west-3b"}, []string{"203.0.113.7/32", "198.51.100.0/24"}, "", []string{"eu-west-3a", "eu-west-3b"}, false},
+		{"3cp-2w-lookup-secrets", 3, 2, nil, []string{"203.0.113.7/32"}, "sre-lab/dev/", mockZones[:3], true},
+		{"1cp-3w-no-admins-secrets", 1, 3, nil, nil, "sre-lab/dev/", mockZones[:3], true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
 			args.Zones = tt.zones
+			args.SecretsPrefix = tt.secrets
 			args.AdminCIDRs = nil
 			for _, a := range tt.admins {
 				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
@@ -370,13 +402,22 @@ func TestNewNodesResourceCounts(t *testing.T) {
 				tSubnet:     z,
 				tRTAssoc:    z,
 				tSG:         1,
-				// VPC rule, admin CIDR x {6443, 50000}, one hairpin per node.
-				tIngress:  1 + 2*len(tt.admins) + nodes,
+				// VPC rule, admin CIDR x {6443, 50000}, one hairpin per node,
+				// the web ingress on 30080 and 30443.
+				tIngress:  1 + 2*len(tt.admins) + nodes + 2,
 				tInstance: nodes,
 				tLB:       1,
-				tTG:       2,
-				tListener: 2,
-				tTGA:      2 * tt.cp,
+				// 6443, 50000, 80 and 443.
+				tTG:       4,
+				tListener: 4,
+				// The APIs on every control plane, the web on every worker.
+				tTGA:     2*tt.cp + 2*tt.w,
+				tRole:    1,
+				tRPA:     1,
+				tProfile: 1,
+			}
+			if tt.secrets != "" {
+				want[tRolePolicy] = 1
 			}
 			assert.Equal(t, want, o.m.countByType())
 
@@ -541,19 +582,21 @@ func TestNames(t *testing.T) {
 
 func TestChildrenParentAndProvider(t *testing.T) {
 	tests := []struct {
-		name   string
-		region string
-		env    string
-		stack  string
-		zones  []string
+		name    string
+		region  string
+		env     string
+		stack   string
+		zones   []string
+		secrets string
 	}{
-		{"dev-eu-west-3", "eu-west-3", "dev", "dev", nil},
-		{"prod-us-east-1", "us-east-1", "prod", "prod-us", []string{"us-east-1a"}},
+		{"dev-eu-west-3", "eu-west-3", "dev", "dev", nil, ""},
+		{"prod-us-east-1", "us-east-1", "prod", "prod-us", []string{"us-east-1a"}, "sre-lab/prod/"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(3, 2)
 			args.Region, args.Environment, args.Stack, args.Zones = tt.region, tt.env, tt.stack, tt.zones
+			args.SecretsPrefix = tt.secrets
 			o := mustRun(t, args, mockZones)
 			require.NotEmpty(t, o.componentURN)
 
@@ -672,7 +715,11 @@ func TestInstances(t *testing.T) {
 				assert.Equal(t, map[string]any{
 					"volumeSize": float64(want.disk), "volumeType": "gp3", "encrypted": true,
 				}, in.Inputs["rootBlockDevice"], in.Name)
-				assert.Equal(t, "required", get(in.Inputs, "metadataOptions", "httpTokens"), in.Name)
+				// IMDSv2 only, and two hops so pods reach it through the pod
+				// network (the EBS CSI driver, External Secrets); no more.
+				assert.Equal(t, map[string]any{
+					"httpTokens": "required", "httpPutResponseHopLimit": float64(2),
+				}, in.Inputs["metadataOptions"], in.Name)
 				assert.Equal(t, true, in.Inputs["associatePublicIpAddress"], in.Name)
 				assert.Equal(t, []string{sgID}, strs(in.Inputs["vpcSecurityGroupIds"]), in.Name)
 			}
@@ -741,7 +788,7 @@ func TestSecurityRules(t *testing.T) {
 			require.Len(t, publicIP, 5)
 
 			var vpcRules, openRules []ingressRule
-			admin := map[ingressRule]int{}
+			admin, web := map[ingressRule]int{}, map[ingressRule]int{}
 			hairpin := map[string]ingressRule{}
 			rules := o.m.byType(tIngress)
 			require.NotEmpty(t, rules)
@@ -759,6 +806,8 @@ func TestSecurityRules(t *testing.T) {
 					hairpin[node] = rule
 				case strings.Contains(r.Name, "-admin-"):
 					admin[rule]++
+				case strings.Contains(r.Name, "-ingress-"):
+					web[rule]++
 				case rule.CIDR == tt.network:
 					vpcRules = append(vpcRules, rule)
 				default:
@@ -778,12 +827,18 @@ func TestSecurityRules(t *testing.T) {
 			}
 			assert.Equal(t, wantAdmin, admin)
 
-			// Open to the world only when asked, and then only the two APIs.
+			// The web ingress: the two ingress node ports, from anywhere
+			// (the load balancer keeps the clients' addresses), once each.
+			wantWeb := []ingressRule{{"tcp", 30080, 30080, "0.0.0.0/0"}, {"tcp", 30443, 30443, "0.0.0.0/0"}}
+			assert.Equal(t, map[ingressRule]int{wantWeb[0]: 1, wantWeb[1]: 1}, web)
+
+			// Open to the world: the web ingress only, plus the two APIs
+			// when an admin CIDR asks for it.
+			wantOpen := append([]ingressRule{}, wantWeb...)
 			if openOnPurpose {
-				assert.ElementsMatch(t, []ingressRule{{"tcp", 6443, 6443, "0.0.0.0/0"}, {"tcp", 50000, 50000, "0.0.0.0/0"}}, openRules)
-			} else {
-				assert.Empty(t, openRules, "ingress open to 0.0.0.0/0 without asking")
+				wantOpen = append(wantOpen, ingressRule{"tcp", 6443, 6443, "0.0.0.0/0"}, ingressRule{"tcp", 50000, 50000, "0.0.0.0/0"})
 			}
+			assert.ElementsMatch(t, wantOpen, openRules, "ingress open to 0.0.0.0/0")
 
 			// Hairpin: each node, only the Kubernetes API, only its own address.
 			want := map[string]ingressRule{}
@@ -795,18 +850,40 @@ func TestSecurityRules(t *testing.T) {
 	}
 }
 
+// wantForwards is the load balancer the lab needs: the two APIs to the
+// control planes on their own ports, web traffic to the ingress node ports
+// on the workers.
+var wantForwards = []struct {
+	listen, target int
+	role           infra.Role
+}{
+	{6443, 6443, infra.ControlPlane},
+	{50000, 50000, infra.ControlPlane},
+	{80, 30080, infra.Worker},
+	{443, 30443, infra.Worker},
+}
+
+// num reads a numeric input, which reaches the mock as a float64.
+func num(v any) int {
+	f, _ := v.(float64)
+	return int(f)
+}
+
 func TestLoadBalancer(t *testing.T) {
 	tests := []struct {
 		name  string
+		env   string
 		cp, w int
 		zones []string
 	}{
-		{"1cp-1w-looked-up-zones", 1, 1, nil},
-		{"3cp-3w-two-zones", 3, 3, []string{"eu-west-3a", "eu-west-3b"}},
+		{"dev-1cp-1w-looked-up-zones", "dev", 1, 1, nil},
+		{"dev-3cp-3w-two-zones", "dev", 3, 3, []string{"eu-west-3a", "eu-west-3b"}},
+		{"staging-3cp-2w", "staging", 3, 2, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
+			args.Environment = tt.env
 			args.Zones = tt.zones
 			o := mustRun(t, args, mockZones)
 
@@ -826,62 +903,75 @@ func TestLoadBalancer(t *testing.T) {
 			vpcs := o.m.byType(tVpc)
 			require.Len(t, vpcs, 1)
 
-			// Target groups, by port.
-			tgArn := map[int]string{}
-			for _, tg := range o.m.byType(tTG) {
-				port := int(tg.Inputs["port"].(float64))
-				_, dup := tgArn[port]
-				assert.False(t, dup, "two target groups on %d", port)
-				tgArn[port] = arnOf(tg.Name)
-				assert.Equal(t, "TCP", tg.Inputs["protocol"], tg.Name)
-				assert.Equal(t, "instance", tg.Inputs["targetType"], tg.Name)
-				assert.Equal(t, idOf(vpcs[0].Name), tg.Inputs["vpcId"], tg.Name)
-				assert.Equal(t, "TCP", get(tg.Inputs, "healthCheck", "protocol"), tg.Name)
-				assert.Equal(t, strconv.Itoa(port), get(tg.Inputs, "healthCheck", "port"), tg.Name)
+			// Instances by role, in index order, checked against their tag.
+			idsOf := map[infra.Role][]string{}
+			for _, role := range []infra.Role{infra.ControlPlane, infra.Worker} {
+				count := map[infra.Role]int{infra.ControlPlane: tt.cp, infra.Worker: tt.w}[role]
+				for i := 1; i <= count; i++ {
+					idsOf[role] = append(idsOf[role], idOf(fmt.Sprintf("sre-lab-dev-%s-%02d", role.Short(), i)))
+				}
 			}
-			assert.ElementsMatch(t, []int{6443, 50000}, keys(tgArn))
+			for _, in := range o.m.byType(tInstance) {
+				role := infra.Role(fmt.Sprint(tag(in, "Role")))
+				assert.Contains(t, idsOf[role], idOf(in.Name), "%s is not a %s", in.Name, role)
+			}
 
-			// Listeners forward each port to its own target group.
-			forwards := map[int]string{}
+			tgs := map[string]regRes{} // by AWS name
+			for _, tg := range o.m.byType(tTG) {
+				tgs[fmt.Sprint(tg.Inputs["name"])] = tg
+			}
+			listeners := map[int]regRes{} // by port
 			for _, l := range o.m.byType(tListener) {
-				port := int(l.Inputs["port"].(float64))
+				port := num(l.Inputs["port"])
+				_, dup := listeners[port]
+				assert.False(t, dup, "two listeners on %d", port)
+				listeners[port] = l
+			}
+			attachments := map[string]regRes{} // by resource name
+			for _, a := range o.m.byType(tTGA) {
+				attachments[a.Name] = a
+			}
+			require.Len(t, tgs, len(wantForwards))
+			require.Len(t, listeners, len(wantForwards))
+			require.Len(t, attachments, 2*tt.cp+2*tt.w)
+
+			for _, f := range wantForwards {
+				// The target group: named after the listener, on the target
+				// port, health-checked over TCP on that port.
+				tgName := fmt.Sprintf("sre-lab-%s-%d", tt.env, f.listen)
+				tg, ok := tgs[tgName]
+				require.True(t, ok, "no target group %s for %d", tgName, f.listen)
+				assert.Equal(t, f.target, num(tg.Inputs["port"]), tgName)
+				assert.Equal(t, "TCP", tg.Inputs["protocol"], tgName)
+				assert.Equal(t, "instance", tg.Inputs["targetType"], tgName)
+				assert.Equal(t, idOf(vpcs[0].Name), tg.Inputs["vpcId"], tgName)
+				assert.Equal(t, "TCP", get(tg.Inputs, "healthCheck", "protocol"), tgName)
+				assert.Equal(t, strconv.Itoa(f.target), get(tg.Inputs, "healthCheck", "port"), tgName)
+				tgArn := arnOf(tg.Name)
+
+				// The listener forwards its port to that target group.
+				l, ok := listeners[f.listen]
+				require.True(t, ok, "no listener on %d", f.listen)
 				assert.Equal(t, "TCP", l.Inputs["protocol"], l.Name)
 				assert.Equal(t, arnOf(nlb.Name), l.Inputs["loadBalancerArn"], l.Name)
 				actions, _ := l.Inputs["defaultActions"].([]any)
 				require.Len(t, actions, 1, l.Name)
 				assert.Equal(t, "forward", get(actions[0], "type"), l.Name)
-				forwards[port] = fmt.Sprint(get(actions[0], "targetGroupArn"))
-			}
-			assert.Equal(t, tgArn, forwards)
+				assert.Equal(t, tgArn, get(actions[0], "targetGroupArn"), "listener on %d", f.listen)
 
-			// Attachments: every control plane on both ports, no worker.
-			var cpIDs []string
-			for _, in := range o.m.byType(tInstance) {
-				if tag(in, "Role") == string(infra.ControlPlane) {
-					cpIDs = append(cpIDs, idOf(in.Name))
+				// Every node of the listener's role, and no other, on the
+				// target port, under a stable name.
+				for i, id := range idsOf[f.role] {
+					name := fmt.Sprintf("sre-lab-dev-tg-%d-%s-%02d", f.listen, f.role.Short(), i+1)
+					a, ok := attachments[name]
+					require.True(t, ok, "no attachment %s", name)
+					assert.Equal(t, tgArn, a.Inputs["targetGroupArn"], name)
+					assert.Equal(t, id, a.Inputs["targetId"], name)
+					assert.Equal(t, f.target, num(a.Inputs["port"]), name)
 				}
-			}
-			require.Len(t, cpIDs, tt.cp)
-			attached := map[string][]string{}
-			for _, a := range o.m.byType(tTGA) {
-				port := int(a.Inputs["port"].(float64))
-				require.Equal(t, tgArn[port], a.Inputs["targetGroupArn"], "%s attaches port %d to another target group", a.Name, port)
-				attached[fmt.Sprint(a.Inputs["targetGroupArn"])] = append(attached[fmt.Sprint(a.Inputs["targetGroupArn"])], fmt.Sprint(a.Inputs["targetId"]))
-			}
-			require.Len(t, attached, 2)
-			for port, arn := range tgArn {
-				assert.ElementsMatch(t, cpIDs, attached[arn], "targets on %d", port)
 			}
 		})
 	}
-}
-
-func keys(m map[int]string) []int {
-	out := make([]int, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
 }
 
 func TestPlatformContract(t *testing.T) {
@@ -929,11 +1019,226 @@ func TestPlatformContract(t *testing.T) {
 			lbs := o.m.byType(tLB)
 			require.Len(t, lbs, 1)
 			assert.Equal(t, dnsNameOf(lbs[0].Name), o.endpoint)
+			assert.Equal(t, dnsNameOf(lbs[0].Name), o.ingress)
 			assert.Empty(t, o.installDisk)
 
 			vpcs := o.m.byType(tVpc)
 			require.Len(t, vpcs, 1)
 			assert.Equal(t, idOf(vpcs[0].Name), o.vpcID)
+		})
+	}
+}
+
+func TestIngressEndpoint(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   string
+		cp, w int
+	}{
+		{"dev-1cp-1w", "dev", 1, 1},
+		{"prod-3cp-3w", "prod", 3, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Environment = tt.env
+			o := mustRun(t, args, mockZones)
+
+			// Web traffic arrives at the load balancer that listens on 80
+			// and 443: its DNS name, the same as the API endpoint's.
+			lbs := o.m.byType(tLB)
+			require.Len(t, lbs, 1)
+			web := map[int]bool{}
+			for _, l := range o.m.byType(tListener) {
+				if l.Inputs["loadBalancerArn"] == arnOf(lbs[0].Name) {
+					web[num(l.Inputs["port"])] = true
+				}
+			}
+			require.True(t, web[80] && web[443], "the load balancer does not listen on 80 and 443: %v", web)
+			assert.Equal(t, dnsNameOf(lbs[0].Name), o.ingress)
+			assert.Equal(t, o.endpoint, o.ingress)
+			assert.Equal(t, "sre-lab-"+tt.env+"-api", lbs[0].Inputs["name"])
+		})
+	}
+}
+
+// policyDoc is an IAM policy document, decoded.
+type policyDoc struct {
+	Version   string
+	Statement []map[string]any
+}
+
+func parsePolicy(t *testing.T, v any) policyDoc {
+	t.Helper()
+	s, ok := v.(string)
+	require.True(t, ok, "policy is %T, not a JSON string", v)
+	var doc policyDoc
+	require.NoError(t, json.Unmarshal([]byte(s), &doc), s)
+	return doc
+}
+
+// list reads a policy field that may be one string or a list of them.
+func list(v any) []string {
+	if s, ok := v.(string); ok {
+		return []string{s}
+	}
+	return strs(v)
+}
+
+// iamOf returns the one node role and the one instance profile of a run.
+func iamOf(t *testing.T, o *outcome) (role, profile regRes) {
+	t.Helper()
+	roles, profiles := o.m.byType(tRole), o.m.byType(tProfile)
+	require.Len(t, roles, 1, "node roles")
+	require.Len(t, profiles, 1, "instance profiles")
+	return roles[0], profiles[0]
+}
+
+func TestNodeRole(t *testing.T) {
+	tests := []struct {
+		name     string
+		env      string
+		secrets  string
+		wantRole string
+	}{
+		{"dev", "dev", "", "sre-lab-dev-eu-west-3-node-role"},
+		{"staging-with-secrets", "staging", "sre-lab/staging/", "sre-lab-staging-eu-west-3-node-role"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(1, 2)
+			args.Environment, args.SecretsPrefix = tt.env, tt.secrets
+			o := mustRun(t, args, mockZones)
+			role, _ := iamOf(t, o)
+			assert.Equal(t, tt.wantRole, role.Inputs["name"])
+
+			// Only EC2 may assume the role, and only by sts:AssumeRole.
+			doc := parsePolicy(t, role.Inputs["assumeRolePolicy"])
+			assert.Equal(t, "2012-10-17", doc.Version)
+			require.Len(t, doc.Statement, 1)
+			st := doc.Statement[0]
+			assert.Equal(t, "Allow", st["Effect"])
+			assert.Equal(t, []string{"sts:AssumeRole"}, list(st["Action"]))
+			principal, ok := st["Principal"].(map[string]any)
+			require.True(t, ok, "principal is %v", st["Principal"])
+			assert.Len(t, principal, 1, "only a service principal: %v", principal)
+			assert.Equal(t, []string{"ec2.amazonaws.com"}, list(principal["Service"]))
+
+			// The EBS CSI driver's managed policy, on that role, and nothing
+			// else managed.
+			attachments := o.m.byType(tRPA)
+			require.Len(t, attachments, 1)
+			assert.Equal(t, EBSCSIPolicy, attachments[0].Inputs["policyArn"])
+			assert.Equal(t, "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2", EBSCSIPolicy, "AWS's reference gives V2 no service-role/ path")
+			assert.True(t, strings.HasPrefix(EBSCSIPolicy, "arn:aws:iam::aws:policy/"),
+				"%s is not an AWS managed policy", EBSCSIPolicy)
+			assert.Contains(t, EBSCSIPolicy, "AmazonEBSCSIDriverPolicy")
+			assert.Equal(t, tt.wantRole, attachments[0].Inputs["role"], "attached by role name")
+		})
+	}
+}
+
+func TestNodeSecretsPolicy(t *testing.T) {
+	tests := []struct {
+		name         string
+		region       string
+		prefix       string
+		wantResource string // empty: no inline policy
+	}{
+		{"no-prefix", "eu-west-3", "", ""},
+		{"eu-west-3", "eu-west-3", "sre-lab/dev/", "arn:aws:secretsmanager:eu-west-3:*:secret:sre-lab/dev/*"},
+		{"us-east-1", "us-east-1", "lab-", "arn:aws:secretsmanager:us-east-1:*:secret:lab-*"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(1, 1)
+			args.Region, args.SecretsPrefix = tt.region, tt.prefix
+			o := mustRun(t, args, mockZones)
+			role, _ := iamOf(t, o)
+
+			policies := o.m.byType(tRolePolicy)
+			if tt.wantResource == "" {
+				assert.Empty(t, policies, "no secrets access without a prefix")
+				return
+			}
+			require.Len(t, policies, 1)
+			p := policies[0]
+			assert.Equal(t, role.Inputs["name"], p.Inputs["role"], "on the node role, by name")
+
+			doc := parsePolicy(t, p.Inputs["policy"])
+			assert.Equal(t, "2012-10-17", doc.Version)
+			require.Len(t, doc.Statement, 1)
+			st := doc.Statement[0]
+			assert.Equal(t, "Allow", st["Effect"])
+			// Read only: exactly these two actions, no wildcards.
+			assert.ElementsMatch(t, []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, list(st["Action"]))
+			assert.Equal(t, []string{tt.wantResource}, list(st["Resource"]))
+			assert.NotContains(t, st, "NotAction")
+			assert.NotContains(t, st, "NotResource")
+		})
+	}
+}
+
+func TestNodeInstanceProfile(t *testing.T) {
+	tests := []struct {
+		name        string
+		env         string
+		cp, w       int
+		wantProfile string
+	}{
+		{"dev-1cp-1w", "dev", 1, 1, "sre-lab-dev-eu-west-3-node-profile"},
+		// The resource names stay sre-lab-dev-*: the AWS name must follow
+		// the environment, not the component's name.
+		{"staging-3cp-2w", "staging", 3, 2, "sre-lab-staging-eu-west-3-node-profile"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Environment = tt.env
+			o := mustRun(t, args, mockZones)
+			role, profile := iamOf(t, o)
+			assert.Equal(t, tt.wantProfile, profile.Inputs["name"])
+			assert.Equal(t, role.Inputs["name"], profile.Inputs["role"], "the profile carries the node role, by name")
+
+			// Every instance, of both roles, uses the profile by its name.
+			instances := o.m.byType(tInstance)
+			require.Len(t, instances, tt.cp+tt.w)
+			for _, in := range instances {
+				assert.Equal(t, tt.wantProfile, in.Inputs["iamInstanceProfile"], in.Name)
+			}
+		})
+	}
+}
+
+func TestNodeIAMParentAndProvider(t *testing.T) {
+	tests := []struct {
+		name    string
+		secrets string
+		want    map[string]int
+	}{
+		{"without-secrets", "", map[string]int{tRole: 1, tRPA: 1, tProfile: 1}},
+		{"with-secrets", "sre-lab/dev/", map[string]int{tRole: 1, tRPA: 1, tRolePolicy: 1, tProfile: 1}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(1, 1)
+			args.SecretsPrefix = tt.secrets
+			o := mustRun(t, args, mockZones)
+			require.NotEmpty(t, o.componentURN)
+			require.NotEmpty(t, o.providerURN)
+
+			got := map[string]int{}
+			for _, r := range o.m.resources {
+				if !strings.HasPrefix(r.Type, "aws:iam/") {
+					continue
+				}
+				got[r.Type]++
+				assert.True(t, r.Custom, "%s %s", r.Type, r.Name)
+				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				assert.True(t, strings.HasPrefix(r.Provider, o.providerURN+"::"),
+					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, o.providerURN)
+			}
+			assert.Equal(t, tt.want, got)
 		})
 	}
 }

@@ -37,15 +37,16 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 		return nodes.Platform, nil
 	case config.AWS:
 		nodes, err := aws.NewNodes(ctx, name, &aws.Args{
-			Environment:  string(cfg.Environment),
-			Stack:        cfg.Stack,
-			Region:       cfg.Region,
-			Zones:        cfg.Zones,
-			ControlPlane: cfg.ControlPlane,
-			Workers:      cfg.Workers,
-			Network:      cfg.NetworkCIDR,
-			AdminCIDRs:   cfg.AdminCIDRs,
-			TalosVersion: cfg.TalosVersion,
+			Environment:   string(cfg.Environment),
+			Stack:         cfg.Stack,
+			Region:        cfg.Region,
+			Zones:         cfg.Zones,
+			ControlPlane:  cfg.ControlPlane,
+			Workers:       cfg.Workers,
+			Network:       cfg.NetworkCIDR,
+			AdminCIDRs:    cfg.AdminCIDRs,
+			TalosVersion:  cfg.TalosVersion,
+			SecretsPrefix: secretsPrefix(cfg),
 		})
 		if err != nil {
 			return infra.Platform{}, fmt.Errorf("aws nodes: %w", err)
@@ -53,4 +54,13 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 		return nodes.Platform, nil
 	}
 	return infra.Platform{}, fmt.Errorf("%s:%s = %q: no backend; available: %v", config.Namespace, config.KeyCloud, cfg.Cloud, config.Implemented)
+}
+
+// secretsPrefix is the part of AWS Secrets Manager the nodes may read when
+// External Secrets is the operator: sre-lab/<env>/.
+func secretsPrefix(cfg config.Config) string {
+	if cfg.Secrets != config.SecretsExternal {
+		return ""
+	}
+	return "sre-lab/" + string(cfg.Environment) + "/"
 }

@@ -7,10 +7,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/siderolabs/go-pointer"
+	"github.com/siderolabs/talos/pkg/machinery/cel"
+	"github.com/siderolabs/talos/pkg/machinery/cel/celenv"
 	"github.com/siderolabs/talos/pkg/machinery/config/config"
 	"github.com/siderolabs/talos/pkg/machinery/config/encoder"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/block"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
+	"github.com/siderolabs/talos/pkg/machinery/constants"
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
 
 	sreconfig "github.com/your-org/sre-lab/config"
@@ -34,7 +38,17 @@ type PatchParams struct {
 	InstallDisk string
 	// InstallImage is the installer of the pinned Talos version.
 	InstallImage string
+	// LocalPathVolume carves a user volume for local-path-provisioner out of
+	// the system disk of workers, for backends without a cloud CSI driver.
+	LocalPathVolume bool
 }
+
+// Disk split on workers with LocalPathVolume: EPHEMERAL (/var: images,
+// logs, emptyDirs) is capped so the rest of the disk is left for volumes.
+var (
+	EphemeralMaxSize = block.MustSize("20GiB")
+	LocalPathMinSize = block.MustByteSize("5GiB")
+)
 
 // ControlPlanePatch is applied to every control plane's generated config.
 func ControlPlanePatch(p PatchParams) (string, error) {
@@ -57,7 +71,35 @@ func ControlPlanePatch(p PatchParams) (string, error) {
 
 // WorkerPatch is applied to every worker's generated config.
 func WorkerPatch(p PatchParams) (string, error) {
-	return encode(basePatch(p))
+	docs := []config.Document{basePatch(p)}
+	if p.LocalPathVolume {
+		volumes, err := localPathVolume()
+		if err != nil {
+			return "", err
+		}
+		docs = append(docs, volumes...)
+	}
+	return encode(docs...)
+}
+
+// localPathVolume caps EPHEMERAL and gives the rest of the system disk to a
+// user volume, which Talos mounts at infra.LocalPathDir and shares with the
+// kubelet, so the provisioner's host paths are real disk, not /var.
+func localPathVolume() ([]config.Document, error) {
+	systemDisk, err := cel.ParseBooleanExpression("system_disk", celenv.DiskLocator())
+	if err != nil {
+		return nil, fmt.Errorf("talos local-path volume: %w", err)
+	}
+	ephemeral := block.NewVolumeConfigV1Alpha1()
+	ephemeral.MetaName = constants.EphemeralPartitionLabel
+	ephemeral.ProvisioningSpec.ProvisioningMaxSize = EphemeralMaxSize
+
+	user := block.NewUserVolumeConfigV1Alpha1()
+	user.MetaName = infra.LocalPathVolume
+	user.ProvisioningSpec.DiskSelectorSpec.Match = systemDisk
+	user.ProvisioningSpec.ProvisioningMinSize = LocalPathMinSize
+	user.ProvisioningSpec.ProvisioningGrow = pointer.To(true)
+	return []config.Document{ephemeral, user}, nil
 }
 
 // basePatch holds what both roles share: Cilium replaces the default CNI and
@@ -73,6 +115,12 @@ func basePatch(p PatchParams) *v1alpha1.Config {
 			},
 			MachineFeatures: &v1alpha1.FeaturesConfig{
 				KubePrismSupport: &v1alpha1.KubePrism{ServerEnabled: pointer.To(true), ServerPort: infra.KubePrismPort},
+				// Forwarding cluster DNS to the host resolver breaks CoreDNS
+				// under Cilium's eBPF masquerading (see kube/cilium).
+				HostDNSSupport: &v1alpha1.HostDNSConfig{
+					HostDNSEnabled:              pointer.To(true),
+					HostDNSForwardKubeDNSToHost: pointer.To(false),
+				},
 			},
 			MachineInstall: install,
 		},

@@ -130,6 +130,8 @@ func TestPatchesPassTalosValidation(t *testing.T) {
 			// would have replaced them.
 			assert.NotEmpty(t, m.Security().Token())
 			assert.Equal(t, "cluster.local", c.Network().DNSDomain())
+			assert.True(t, m.Features().HostDNS().Enabled())
+			assert.False(t, m.Features().HostDNS().ForwardKubeDNSToHost(), "CoreDNS breaks under Cilium's eBPF masquerading otherwise")
 
 			if tc.role == machine.TypeControlPlane {
 				assert.Equal(t, "0.0.0.0", c.ControllerManager().ExtraArgs()["bind-address"])
@@ -140,6 +142,35 @@ func TestPatchesPassTalosValidation(t *testing.T) {
 			}
 		})
 	}
+}
+
+func TestLocalPathVolumeOnWorkers(t *testing.T) {
+	params := localParams
+	params.LocalPathVolume = true
+	patch, err := WorkerPatch(params)
+	require.NoError(t, err)
+	cfg, err := patched(t, machine.TypeWorker, metal, patch)
+	require.NoError(t, err)
+
+	var user, ephemeral bool
+	for _, v := range cfg.UserVolumeConfigs() {
+		if v.Name() == infra.LocalPathVolume {
+			user = true
+			assert.Equal(t, "system_disk", v.Provisioning().DiskSelector().ValueOrZero().String())
+			assert.Equal(t, LocalPathMinSize.Value(), v.Provisioning().MinSize().ValueOrZero())
+			assert.True(t, v.Provisioning().Grow().ValueOrZero(), "the volume takes what EPHEMERAL leaves")
+		}
+	}
+	if v, ok := cfg.Volumes().ByName("EPHEMERAL"); ok {
+		ephemeral = true
+		assert.Equal(t, EphemeralMaxSize.Value(), v.Provisioning().MaxSize().ValueOrZero())
+	}
+	assert.True(t, user, "user volume %s", infra.LocalPathVolume)
+	assert.True(t, ephemeral, "EPHEMERAL is capped")
+
+	without, err := WorkerPatch(localParams)
+	require.NoError(t, err)
+	assert.NotContains(t, without, "UserVolumeConfig", "only backends without a CSI driver get the volume")
 }
 
 func TestBrokenPatchFailsValidation(t *testing.T) {

@@ -33,6 +33,8 @@ type ClusterArgs struct {
 	// ProtectSecrets keeps `pulumi destroy` and replacements away from the
 	// machine secrets, the identity of the cluster.
 	ProtectSecrets bool
+	// LocalPathVolume gives workers a user volume for local-path-provisioner.
+	LocalPathVolume bool
 }
 
 // Cluster is the `sre-lab:infra:TalosCluster` component.
@@ -81,10 +83,11 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		role, patch := r.role, r.patch
 		rolePatch := args.Platform.Endpoint.ApplyT(func(endpoint string) (string, error) {
 			return patch(PatchParams{
-				NetworkCIDR:  args.NetworkCIDR,
-				CertSANs:     []string{endpoint},
-				InstallDisk:  args.Platform.InstallDisk,
-				InstallImage: infra.InstallerImage(args.TalosVersion),
+				NetworkCIDR:     args.NetworkCIDR,
+				CertSANs:        []string{endpoint},
+				InstallDisk:     args.Platform.InstallDisk,
+				InstallImage:    infra.InstallerImage(args.TalosVersion),
+				LocalPathVolume: args.LocalPathVolume,
 			})
 		}).(pulumi.StringOutput)
 		configs[role] = machine.GetConfigurationOutput(ctx, machine.GetConfigurationOutputArgs{

@@ -34,6 +34,10 @@ const (
 	workerOffset       = 20
 	dhcpPoolFirst      = 200
 	dhcpPoolLast       = 250
+	// LoadBalancer services (the ingress first) get addresses from .50-.99,
+	// announced on the host-only network by Cilium.
+	lbPoolFirst = 50
+	lbPoolLast  = 99
 )
 
 //go:embed scripts/*.sh
@@ -193,6 +197,11 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	// why not a shared VIP.
 	component.Platform.Endpoint = component.Platform.ControlPlanes()[0].PrivateIP
 	component.Platform.InstallDisk = InstallDisk
+	component.Platform.LoadBalancerRange = &infra.AddressRange{
+		First: nth(args.Network, lbPoolFirst),
+		Last:  nth(args.Network, lbPoolLast),
+	}
+	component.Platform.IngressEndpoint = pulumi.String(component.Platform.LoadBalancerRange.First.String()).ToStringOutput()
 
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
 		"endpoint":          component.Platform.Endpoint,

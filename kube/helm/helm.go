@@ -26,6 +26,11 @@ type ReleaseArgs struct {
 	Values map[string]any
 	// Extra are the user's raw values; they win over Values key by key.
 	Extra map[string]any
+	// DependsOn is what must be ready before the release installs: the CNI
+	// for anything with pods, the CRDs for anything rendering their kinds.
+	// A component's own dependencies do not reach its children, so they are
+	// passed here.
+	DependsOn []pulumi.Resource
 }
 
 // NewRelease installs args.Chart with full Helm semantics (hooks, CRDs,
@@ -48,6 +53,9 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		release.Chart = pulumi.String(strings.TrimSuffix(args.Chart.Repo, "/") + "/" + args.Chart.Name)
 	} else {
 		release.RepositoryOpts = &helmv3.RepositoryOptsArgs{Repo: pulumi.String(args.Chart.Repo)}
+	}
+	if len(args.DependsOn) > 0 {
+		opts = append(opts, pulumi.DependsOn(args.DependsOn))
 	}
 	r, err := helmv3.NewRelease(ctx, name, release, opts...)
 	if err != nil {

@@ -1,0 +1,285 @@
+// Package cilium installs Cilium as the cluster's CNI with the values Talos
+// needs, Hubble for network observability, and Cilium's shared ingress. On
+// backends without a cloud load balancer it also hands out LoadBalancer
+// addresses from the node network (LB-IPAM) and announces them over ARP.
+package cilium
+
+import (
+	"fmt"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/kube/helm"
+)
+
+// Token is the component's type token.
+const Token = "sre-lab:kube:CiliumCNI"
+
+// Namespace is where Cilium runs; Talos exempts it from Pod Security.
+const Namespace = "kube-system"
+
+// IngressClass is the ingress class Cilium's controller serves.
+const IngressClass = "cilium"
+
+// Hubble metrics the lab collects: DNS, drops with their reasons, TCP flags,
+// flows, port distribution, ICMP, and HTTP golden signals with exemplars and
+// workload context for the dashboards.
+var HubbleMetrics = []string{
+	"dns",
+	"drop",
+	"tcp",
+	"flow",
+	"port-distribution",
+	"icmp",
+	"httpV2:exemplars=true;labelsContext=source_ip,source_namespace,source_workload,destination_ip,destination_namespace,destination_workload,traffic_direction",
+}
+
+// Capabilities of the agent on Talos: the chart's defaults less SYS_MODULE
+// (Talos loads no kernel modules at runtime) and SYSLOG.
+var (
+	AgentCapabilities = []string{
+		"CHOWN", "KILL", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "SYS_ADMIN",
+		"SYS_RESOURCE", "DAC_OVERRIDE", "FOWNER", "SETGID", "SETUID",
+	}
+	CleanStateCapabilities = []string{"NET_ADMIN", "SYS_ADMIN", "SYS_RESOURCE"}
+)
+
+// Args shapes Cilium for one cluster.
+type Args struct {
+	// Chart is the pinned Cilium chart.
+	Chart config.Chart
+	// OperatorReplicas is 1 in dev, 2 elsewhere.
+	OperatorReplicas int
+	// ServiceMonitors turns on ServiceMonitors for the agent, operator,
+	// Envoy and Hubble metrics; the Prometheus Operator CRDs must exist.
+	ServiceMonitors bool
+	// DashboardsNamespace receives Cilium's Grafana dashboards as ConfigMaps
+	// labelled for the Grafana sidecar.
+	DashboardsNamespace string
+	// LoadBalancerRange, when set, is the LB-IPAM pool announced over L2:
+	// its first address is the ingress's.
+	LoadBalancerRange *infra.AddressRange
+	// HubbleHost is the Hubble UI's host name on the ingress; empty leaves
+	// the UI reachable by port-forward only.
+	HubbleHost string
+	// ClusterIssuer signs the Hubble UI's certificate.
+	ClusterIssuer string
+	// Values are the user's raw chart values, merged last.
+	Values map[string]any
+	// DependsOn must be ready before the release installs (the CNI, the
+	// CRDs); see helm.ReleaseArgs.DependsOn.
+	DependsOn []pulumi.Resource
+}
+
+// CNI is the `sre-lab:kube:CiliumCNI` component.
+type CNI struct {
+	pulumi.ResourceState
+
+	// Release is the Cilium release; anything that needs pod networking
+	// depends on it.
+	Release *helmv3.Release
+}
+
+// Values renders the chart values for args. Each Talos-specific key follows
+// the Talos guide to deploying Cilium.
+func Values(args *Args) map[string]any {
+	sm := args.ServiceMonitors
+	v := map[string]any{
+		// Talos assigns pod CIDRs per node; Cilium reads them from the nodes.
+		"ipam": map[string]any{"mode": "kubernetes"},
+		// Talos runs no kube-proxy (cluster.proxy.disabled) and Cilium reaches
+		// the API server through KubePrism on every node.
+		"kubeProxyReplacement": true,
+		"k8sServiceHost":       "localhost",
+		"k8sServicePort":       infra.KubePrismPort,
+		// Talos mounts cgroup v2 itself and forbids remounting it.
+		"cgroup": map[string]any{
+			"autoMount": map[string]any{"enabled": false},
+			"hostRoot":  "/sys/fs/cgroup",
+		},
+		"securityContext": map[string]any{"capabilities": map[string]any{
+			"ciliumAgent":      AgentCapabilities,
+			"cleanCiliumState": CleanStateCapabilities,
+		}},
+		// eBPF masquerading; the Talos patch turns off forwarding of cluster
+		// DNS to the host resolver, which breaks CoreDNS under it.
+		"bpf":      map[string]any{"masquerade": true},
+		"operator": operatorValues(args),
+		"hubble":   hubbleValues(args),
+		"prometheus": map[string]any{
+			"enabled": true,
+			"serviceMonitor": map[string]any{
+				"enabled": sm,
+				// The CRDs are installed earlier in the same update, after the
+				// chart's discovery check could have seen them.
+				"trustCRDsExist": sm,
+			},
+		},
+		"envoy": map[string]any{
+			"prometheus": map[string]any{"serviceMonitor": map[string]any{"enabled": sm}},
+			"resources":  resources("50m", "64Mi", "256Mi"),
+		},
+		"dashboards": dashboards(args.DashboardsNamespace),
+		"ingressController": map[string]any{
+			"enabled":          true,
+			"default":          true,
+			"loadbalancerMode": "shared",
+			"service":          ingressService(args),
+		},
+		"gatewayAPI": map[string]any{
+			"enabled":      true,
+			"gatewayClass": map[string]any{"create": "true"},
+		},
+		// Lease renewals for L2 announcements and the operator's watches need
+		// more API calls than the client's default budget.
+		"k8sClientRateLimit": map[string]any{"qps": 50, "burst": 100},
+		"resources":          resources("100m", "256Mi", "1Gi"),
+		// Restart agents when the config map changes, as a Helm upgrade
+		// otherwise leaves them on the old settings.
+		"rollOutCiliumPods": true,
+	}
+	if args.LoadBalancerRange != nil {
+		v["l2announcements"] = map[string]any{"enabled": true}
+	}
+	return v
+}
+
+func operatorValues(args *Args) map[string]any {
+	return map[string]any{
+		"replicas": args.OperatorReplicas,
+		"prometheus": map[string]any{
+			"enabled":        true,
+			"serviceMonitor": map[string]any{"enabled": args.ServiceMonitors},
+		},
+		"dashboards": dashboards(args.DashboardsNamespace),
+		"resources":  resources("50m", "128Mi", "256Mi"),
+	}
+}
+
+func hubbleValues(args *Args) map[string]any {
+	ui := map[string]any{
+		"enabled":  true,
+		"frontend": map[string]any{"resources": resources("10m", "32Mi", "64Mi")},
+		"backend":  map[string]any{"resources": resources("10m", "64Mi", "128Mi")},
+	}
+	if args.HubbleHost != "" {
+		ui["ingress"] = map[string]any{
+			"enabled":     true,
+			"className":   IngressClass,
+			"hosts":       []string{args.HubbleHost},
+			"annotations": map[string]any{"cert-manager.io/cluster-issuer": args.ClusterIssuer},
+			"tls":         []map[string]any{{"secretName": "hubble-ui-tls", "hosts": []string{args.HubbleHost}}},
+		}
+	}
+	return map[string]any{
+		"enabled": true,
+		"relay": map[string]any{
+			"enabled":   true,
+			"resources": resources("20m", "64Mi", "128Mi"),
+		},
+		"ui": ui,
+		// Certificates made by `helm template` expire after a year with nobody
+		// renewing them; the CronJob reissues them before they do.
+		"tls": map[string]any{"auto": map[string]any{
+			"enabled":              true,
+			"method":               "cronJob",
+			"certValidityDuration": 1095,
+			"schedule":             "0 0 1 */4 *",
+		}},
+		"metrics": map[string]any{
+			"enabled":           HubbleMetrics,
+			"enableOpenMetrics": true,
+			"serviceMonitor":    map[string]any{"enabled": args.ServiceMonitors},
+			"dashboards":        dashboards(args.DashboardsNamespace),
+		},
+	}
+}
+
+// ingressService puts the shared ingress on the pool's first address locally,
+// and on fixed node ports behind the cloud load balancer otherwise.
+func ingressService(args *Args) map[string]any {
+	if r := args.LoadBalancerRange; r != nil {
+		return map[string]any{
+			"type":        "LoadBalancer",
+			"annotations": map[string]any{"lbipam.cilium.io/ips": r.First.String()},
+		}
+	}
+	return map[string]any{
+		"type":             "NodePort",
+		"insecureNodePort": infra.IngressHTTPNodePort,
+		"secureNodePort":   infra.IngressHTTPSNodePort,
+	}
+}
+
+func dashboards(namespace string) map[string]any {
+	return map[string]any{"enabled": namespace != "", "namespace": namespace}
+}
+
+// resources requests cpu and memory and caps memory; CPU is not capped, so
+// a busy agent slows rather than being throttled into dropped packets.
+func resources(cpu, memory, memoryLimit string) map[string]any {
+	return map[string]any{
+		"requests": map[string]any{"cpu": cpu, "memory": memory},
+		"limits":   map[string]any{"memory": memoryLimit},
+	}
+}
+
+// NewCNI installs Cilium and, where args has a pool, the LB-IPAM pool and the
+// L2 announcement policy.
+func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*CNI, error) {
+	if args.OperatorReplicas < 1 {
+		return nil, fmt.Errorf("cilium: operator replicas must be at least 1, got %d", args.OperatorReplicas)
+	}
+	component := &CNI{}
+	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
+		return nil, err
+	}
+	release, err := helm.NewRelease(ctx, name, helm.ReleaseArgs{
+		Chart:     args.Chart,
+		Namespace: Namespace,
+		Values:    Values(args),
+		Extra:     args.Values,
+		DependsOn: args.DependsOn,
+	}, pulumi.Parent(component))
+	if err != nil {
+		return nil, fmt.Errorf("cilium: %w", err)
+	}
+	component.Release = release
+
+	if r := args.LoadBalancerRange; r != nil {
+		// The operator registers these kinds when it starts, so they wait
+		// for the release.
+		after := []pulumi.ResourceOption{pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{release})}
+		if _, err := apiextensions.NewCustomResource(ctx, name+"-lb-pool", &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String("cilium.io/v2"),
+			Kind:       pulumi.String("CiliumLoadBalancerIPPool"),
+			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("sre-lab")},
+			OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+				"blocks": []map[string]any{{"start": r.First.String(), "stop": r.Last.String()}},
+			}},
+		}, after...); err != nil {
+			return nil, fmt.Errorf("cilium lb pool: %w", err)
+		}
+		if _, err := apiextensions.NewCustomResource(ctx, name+"-l2-policy", &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String("cilium.io/v2alpha1"),
+			Kind:       pulumi.String("CiliumL2AnnouncementPolicy"),
+			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("sre-lab")},
+			OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
+				"loadBalancerIPs": true,
+				"externalIPs":     false,
+			}},
+		}, after...); err != nil {
+			return nil, fmt.Errorf("cilium l2 policy: %w", err)
+		}
+	}
+	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{}); err != nil {
+		return nil, err
+	}
+	return component, nil
+}

@@ -1,0 +1,179 @@
+// Package kube wires the Kubernetes layer onto a bootstrapped cluster:
+// namespaces, the CRDs others need, Cilium, and the platform add-ons
+// (cert-manager, the secrets operator, storage). The only serial chain is
+// CRDs -> Cilium -> everything else in parallel: no release waits for
+// another unless it needs that one's CRDs or the pod network.
+package kube
+
+import (
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/kube/certmanager"
+	"github.com/your-org/sre-lab/kube/cilium"
+	"github.com/your-org/sre-lab/kube/crds"
+	"github.com/your-org/sre-lab/kube/namespaces"
+	"github.com/your-org/sre-lab/kube/secrets"
+	"github.com/your-org/sre-lab/kube/storage"
+)
+
+// Layer is what the Kubernetes layer hands to the observability layer.
+type Layer struct {
+	// Namespaces holds every namespace the lab created.
+	Namespaces *namespaces.Namespaces
+	// CRDs must exist before anything renders ServiceMonitors or Gateways.
+	CRDs *crds.CRDs
+	// CNI is Cilium; pods need it to start.
+	CNI *cilium.CNI
+	// ClusterIssuer signs the lab's ingress certificates.
+	ClusterIssuer string
+	// StorageClass is the default class persistent volumes come from.
+	StorageClass string
+	// Hosts are the web endpoints, by service.
+	Hosts map[string]string
+}
+
+// Hosts of the web endpoints under the ingress domain.
+func Hosts(domain string) map[string]string {
+	return map[string]string{
+		"grafana": "grafana." + domain,
+		"hubble":  "hubble." + domain,
+	}
+}
+
+// Install builds the Kubernetes layer of cfg on platform through provider.
+func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, provider *kubernetes.Provider) (*Layer, error) {
+	with := pulumi.Providers(provider)
+	layer := &Layer{Hosts: Hosts(cfg.IngressDomain())}
+
+	ns, err := namespaces.NewNamespaces(ctx, "sre-lab", &namespaces.Args{Specs: namespaceSpecs(cfg)}, with)
+	if err != nil {
+		return nil, err
+	}
+	layer.Namespaces = ns
+
+	layer.CRDs, err = crds.NewCRDs(ctx, "sre-lab", &crds.Args{
+		Prometheus: cfg.Charts[config.ChartPrometheusCRDs],
+		GatewayAPI: cfg.Charts[config.ChartGatewayAPI],
+		Namespace:  namespaces.KubeSystem,
+	}, with)
+	if err != nil {
+		return nil, err
+	}
+
+	// The Hubble UI's ingress names its issuer before cert-manager runs;
+	// cert-manager picks the ingress up once it does.
+	issuer := certmanager.IssuerArgs{Kind: certmanager.ACME, Email: cfg.ACMEEmail, IngressClass: cilium.IngressClass}
+	layer.ClusterIssuer = certmanager.LetsEncryptIssuer
+	if cfg.Cloud.Local() {
+		issuer = certmanager.IssuerArgs{Kind: certmanager.SelfSignedCA}
+		layer.ClusterIssuer = certmanager.CAIssuer
+	}
+
+	layer.CNI, err = cilium.NewCNI(ctx, "cilium", &cilium.Args{
+		Chart:               cfg.Charts[config.ChartCilium],
+		OperatorReplicas:    replicas(cfg),
+		ServiceMonitors:     true,
+		DashboardsNamespace: namespaces.Monitoring,
+		LoadBalancerRange:   platform.LoadBalancerRange,
+		HubbleHost:          layer.Hosts["hubble"],
+		ClusterIssuer:       layer.ClusterIssuer,
+		Values:              cfg.HelmValues[config.ChartCilium],
+		// Cilium renders ServiceMonitors, a GatewayClass and dashboards into
+		// the monitoring namespace.
+		DependsOn: append(append([]pulumi.Resource{}, layer.CRDs.Ready...), ns.ByName[namespaces.Monitoring]),
+	}, with)
+	if err != nil {
+		return nil, err
+	}
+
+	// Everything below needs pods, hence the CNI, and renders ServiceMonitors,
+	// hence the CRDs; none of it needs another add-on.
+	after := func(namespace string) []pulumi.Resource {
+		deps := append([]pulumi.Resource{layer.CNI.Release}, layer.CRDs.Ready...)
+		if n, ok := ns.ByName[namespace]; ok {
+			deps = append(deps, n)
+		}
+		return deps
+	}
+
+	if _, err := certmanager.NewCertManager(ctx, "cert-manager", &certmanager.Args{
+		Chart:          cfg.Charts[config.ChartCertManager],
+		Namespace:      namespaces.CertManager,
+		Values:         cfg.HelmValues[config.ChartCertManager],
+		ServiceMonitor: true,
+		Issuer:         issuer,
+		DependsOn:      after(namespaces.CertManager),
+	}, with); err != nil {
+		return nil, err
+	}
+
+	secretsArgs := &secrets.Args{
+		Operator:       cfg.Secrets,
+		Chart:          cfg.Charts[cfg.Secrets],
+		Namespace:      namespaces.KubeSystem,
+		Values:         cfg.HelmValues[cfg.Secrets],
+		ServiceMonitor: true,
+	}
+	if cfg.Secrets == config.SecretsExternal {
+		secretsArgs.Namespace = namespaces.ExternalSecrets
+		if cfg.Cloud == config.AWS {
+			secretsArgs.AWSRegion = cfg.Region
+		}
+	}
+	secretsArgs.DependsOn = after(secretsArgs.Namespace)
+	if _, err := secrets.NewOperator(ctx, cfg.Secrets, secretsArgs, with); err != nil {
+		return nil, err
+	}
+
+	storageArgs := &storage.Args{
+		Driver:             storage.LocalPath,
+		Chart:              cfg.Charts[config.ChartLocalPath],
+		Namespace:          namespaces.Storage,
+		Values:             cfg.HelmValues[config.ChartLocalPath],
+		ControllerReplicas: replicas(cfg),
+	}
+	if cfg.Cloud == config.AWS {
+		storageArgs.Driver = storage.AWSEBS
+		storageArgs.Chart = cfg.Charts[config.ChartEBSCSI]
+		storageArgs.Namespace = namespaces.KubeSystem
+		storageArgs.Values = cfg.HelmValues[config.ChartEBSCSI]
+	}
+	storageArgs.DependsOn = after(storageArgs.Namespace)
+	st, err := storage.NewStorage(ctx, "storage", storageArgs, with)
+	if err != nil {
+		return nil, err
+	}
+	layer.StorageClass = st.StorageClass
+	return layer, nil
+}
+
+// replicas of controllers that tolerate one: one in dev, two elsewhere so a
+// node drain does not stop them.
+func replicas(cfg config.Config) int {
+	if cfg.Environment == config.Dev {
+		return 1
+	}
+	return 2
+}
+
+// namespaceSpecs are the namespaces of cfg, by category, with the Pod
+// Security level their pods need.
+func namespaceSpecs(cfg config.Config) []namespaces.Spec {
+	specs := []namespaces.Spec{
+		{Name: namespaces.Monitoring, Enforce: namespaces.Privileged}, // node-exporter: host network, PID, paths
+		{Name: namespaces.Logging, Enforce: namespaces.Privileged},    // collectors read host logs
+		{Name: namespaces.Ingress, Enforce: namespaces.Baseline},
+		{Name: namespaces.Apps, Enforce: namespaces.Baseline},
+		{Name: namespaces.CertManager, Enforce: namespaces.Baseline},
+	}
+	if cfg.Cloud.Local() {
+		specs = append(specs, namespaces.Spec{Name: namespaces.Storage, Enforce: namespaces.Privileged}) // provisioner helpers mount host paths
+	}
+	if cfg.Secrets == config.SecretsExternal {
+		specs = append(specs, namespaces.Spec{Name: namespaces.ExternalSecrets, Enforce: namespaces.Baseline})
+	}
+	return specs
+}

@@ -1,0 +1,375 @@
+package storage
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/internal/pulumitest"
+	"github.com/your-org/sre-lab/kube/namespaces"
+)
+
+// Type tokens of what the tests look for.
+const (
+	tRelease  = "kubernetes:helm.sh/v3:Release"
+	tProvider = "pulumi:providers:kubernetes"
+)
+
+// isDefault is the annotation that makes a StorageClass the default.
+const isDefault = "storageclass.kubernetes.io/is-default-class"
+
+// validArgs are args the caller would pass for a driver.
+func validArgs(driver string) *Args {
+	switch driver {
+	case LocalPath:
+		return &Args{Driver: LocalPath, Chart: config.DefaultCharts[config.ChartLocalPath], Namespace: namespaces.Storage}
+	case AWSEBS:
+		return &Args{Driver: AWSEBS, Chart: config.DefaultCharts[config.ChartEBSCSI], Namespace: namespaces.KubeSystem, ControllerReplicas: 2}
+	}
+	panic("no args for driver " + driver)
+}
+
+// outcome is what one mocked run left behind.
+type outcome struct {
+	mocks   *pulumitest.Mocks
+	storage *Storage
+	urn     string
+}
+
+// run registers a Kubernetes provider and the component under mocks.
+func run(t *testing.T, args *Args) (outcome, error) {
+	t.Helper()
+	out := outcome{mocks: &pulumitest.Mocks{}}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+		if err != nil {
+			return err
+		}
+		s, err := NewStorage(ctx, "storage", args, pulumi.Providers(p))
+		if err != nil {
+			return err
+		}
+		out.storage = s
+		urn, err := pulumitest.Await(ctx, s.URN())
+		if err != nil {
+			return err
+		}
+		out.urn = fmt.Sprint(urn.Value)
+		return nil
+	}, pulumi.WithMocks("sre-lab", "dev", out.mocks))
+	return out, err
+}
+
+// release runs args and returns the one release they registered.
+func release(t *testing.T, args *Args) (pulumitest.Resource, outcome) {
+	t.Helper()
+	out, err := run(t, args)
+	require.NoError(t, err)
+	releases := out.mocks.ByType(tRelease)
+	require.Len(t, releases, 1, "one release")
+	return releases[0], out
+}
+
+// at returns the release input at path, failing the test when it is absent.
+func at(t *testing.T, r pulumitest.Resource, path string) any {
+	t.Helper()
+	v, ok := r.At(path)
+	require.True(t, ok, "release input %s is missing", path)
+	return v
+}
+
+// defaultClasses lists the StorageClasses a driver's chart would mark
+// default, given the values the release was registered with and the chart's
+// own defaults for keys the values leave out.
+func defaultClasses(t *testing.T, driver string, values map[string]any) []string {
+	t.Helper()
+	var out []string
+	switch driver {
+	case LocalPath:
+		// The chart creates one class, from storageClass; create defaults to
+		// true and defaultClass to false.
+		sc, _ := values["storageClass"].(map[string]any)
+		if sc["create"] != false && sc["defaultClass"] == true {
+			out = append(out, fmt.Sprint(sc["name"]))
+		}
+	case AWSEBS:
+		classes, _ := values["storageClasses"].([]any)
+		for _, c := range classes {
+			class, _ := c.(map[string]any)
+			annotations, _ := class["annotations"].(map[string]any)
+			if annotations[isDefault] == "true" {
+				out = append(out, fmt.Sprint(class["name"]))
+			}
+		}
+		// The chart's own default class, off unless enabled.
+		if d, _ := values["defaultStorageClass"].(map[string]any); d["enabled"] == true {
+			out = append(out, "ebs-csi-default-sc")
+		}
+	}
+	return out
+}
+
+func TestNewStorageRelease(t *testing.T) {
+	for _, tc := range []struct {
+		driver   string
+		chart    string
+		repo     any // repositoryOpts.repo, nil when there must be none
+		version  string
+		ns       string
+		class    string
+		resource string
+	}{
+		{
+			driver:   LocalPath,
+			chart:    "oci://ghcr.io/rancher/local-path-provisioner/charts/local-path-provisioner",
+			version:  "0.0.37",
+			ns:       namespaces.Storage,
+			class:    "local-path",
+			resource: "storage-local-path-provisioner",
+		},
+		{
+			driver:   AWSEBS,
+			chart:    "aws-ebs-csi-driver",
+			repo:     "https://kubernetes-sigs.github.io/aws-ebs-csi-driver",
+			version:  "2.64.0",
+			ns:       namespaces.KubeSystem,
+			class:    "gp3",
+			resource: "storage-aws-ebs-csi-driver",
+		},
+	} {
+		t.Run(tc.driver, func(t *testing.T) {
+			args := validArgs(tc.driver)
+			r, out := release(t, args)
+
+			assert.Equal(t, tc.resource, r.Name, "resource name derives from the component's")
+			assert.Equal(t, args.Chart.Name, at(t, r, "name"), "release is named after the chart")
+			assert.Equal(t, tc.chart, at(t, r, "chart"))
+			assert.Equal(t, tc.version, at(t, r, "version"))
+			assert.Equal(t, tc.ns, at(t, r, "namespace"))
+			repo, ok := r.At("repositoryOpts.repo")
+			if tc.repo == nil {
+				assert.False(t, ok, "an OCI chart has no repository index: %v", repo)
+				_, ok = r.At("repositoryOpts")
+				assert.False(t, ok, "no repositoryOpts for an OCI chart")
+			} else {
+				assert.True(t, ok)
+				assert.Equal(t, tc.repo, repo)
+			}
+
+			require.NotEmpty(t, out.urn)
+			assert.Equal(t, out.urn, r.Parent, "release is parented under the component")
+			assert.Contains(t, r.Provider, tProvider+"::k8s::", "release goes through the provider given to the component, not a default one")
+			assert.Equal(t, tc.class, out.storage.StorageClass)
+			assert.NotNil(t, out.storage.Release)
+
+			components := out.mocks.ByType(Token)
+			require.Len(t, components, 1)
+			assert.Equal(t, "storage", components[0].Name)
+		})
+	}
+}
+
+func TestValuesLocalPath(t *testing.T) {
+	r, _ := release(t, validArgs(LocalPath))
+
+	assert.Equal(t, true, at(t, r, "values.storageClass.create"))
+	assert.Equal(t, true, at(t, r, "values.storageClass.defaultClass"))
+	assert.Equal(t, LocalPathClass, at(t, r, "values.storageClass.name"))
+	assert.Equal(t, "Delete", at(t, r, "values.storageClass.reclaimPolicy"))
+
+	assert.Equal(t, []any{
+		map[string]any{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": []any{infra.LocalPathDir}},
+	}, at(t, r, "values.nodePathMap"), "every node keeps volumes on the Talos user volume")
+
+	assert.NotEmpty(t, at(t, r, "values.resources.requests.cpu"))
+	assert.NotEmpty(t, at(t, r, "values.resources.requests.memory"))
+	assert.NotEmpty(t, at(t, r, "values.resources.limits.memory"))
+
+	_, ok := r.At("values.storageClasses")
+	assert.False(t, ok, "no EBS classes with the local-path driver")
+}
+
+func TestValuesAWSEBS(t *testing.T) {
+	r, _ := release(t, validArgs(AWSEBS))
+
+	assert.Equal(t, []any{
+		map[string]any{
+			"name":                 "gp3",
+			"annotations":          map[string]any{isDefault: "true"},
+			"volumeBindingMode":    "WaitForFirstConsumer",
+			"reclaimPolicy":        "Delete",
+			"allowVolumeExpansion": true,
+			"parameters":           map[string]any{"type": "gp3", "encrypted": "true"},
+		},
+	}, at(t, r, "values.storageClasses"))
+	assert.Equal(t, false, at(t, r, "values.defaultStorageClass.enabled"))
+
+	assert.Equal(t, float64(2), at(t, r, "values.controller.replicaCount"))
+	assert.Equal(t, true, at(t, r, "values.controller.enableMetrics"))
+	for _, part := range []string{"controller", "node"} {
+		for _, path := range []string{"resources.requests.cpu", "resources.requests.memory", "resources.limits.memory"} {
+			assert.NotEmpty(t, at(t, r, "values."+part+"."+path))
+		}
+	}
+
+	_, ok := r.At("values.nodePathMap")
+	assert.False(t, ok, "no local paths with the EBS driver")
+}
+
+func TestValuesControllerReplicas(t *testing.T) {
+	for _, tc := range []struct {
+		replicas int
+		want     float64
+	}{{0, 1}, {1, 1}, {2, 2}, {3, 3}} {
+		t.Run(fmt.Sprint(tc.replicas), func(t *testing.T) {
+			args := validArgs(AWSEBS)
+			args.ControllerReplicas = tc.replicas
+			r, _ := release(t, args)
+			assert.Equal(t, tc.want, at(t, r, "values.controller.replicaCount"))
+		})
+	}
+}
+
+func TestNewStorageOneDefaultClass(t *testing.T) {
+	for _, driver := range []string{LocalPath, AWSEBS} {
+		t.Run(driver, func(t *testing.T) {
+			r, out := release(t, validArgs(driver))
+			values, _ := at(t, r, "values").(map[string]any)
+			classes := defaultClasses(t, driver, values)
+			require.Len(t, classes, 1, "exactly one default StorageClass, got %v", classes)
+			assert.Equal(t, out.storage.StorageClass, classes[0], "the StorageClass output names the default class")
+		})
+	}
+}
+
+func TestNewStorageUserValuesOverride(t *testing.T) {
+	for _, tc := range []struct {
+		driver string
+		values map[string]any
+		// want maps a path to its value after the merge: the user's where
+		// they set one, the component's everywhere else.
+		want map[string]any
+	}{
+		{
+			driver: LocalPath,
+			values: map[string]any{
+				"storageClass": map[string]any{"reclaimPolicy": "Retain"},
+				"replicaCount": 2,
+			},
+			want: map[string]any{
+				"values.storageClass.reclaimPolicy": "Retain",
+				"values.replicaCount":               float64(2),
+				"values.storageClass.name":          LocalPathClass,
+				"values.storageClass.defaultClass":  true,
+				"values.storageClass.create":        true,
+				"values.resources.limits.memory":    "128Mi",
+				"values.nodePathMap": []any{
+					map[string]any{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": []any{infra.LocalPathDir}},
+				},
+			},
+		},
+		{
+			driver: AWSEBS,
+			values: map[string]any{
+				"controller": map[string]any{"replicaCount": 3},
+				"node":       map[string]any{"logLevel": 5},
+			},
+			want: map[string]any{
+				"values.controller.replicaCount":     float64(3),
+				"values.controller.enableMetrics":    true,
+				"values.controller.resources.limits": map[string]any{"memory": "256Mi"},
+				"values.node.logLevel":               float64(5),
+				"values.node.resources.limits":       map[string]any{"memory": "256Mi"},
+				"values.defaultStorageClass.enabled": false,
+			},
+		},
+	} {
+		t.Run(tc.driver, func(t *testing.T) {
+			args := validArgs(tc.driver)
+			args.Values = tc.values
+			r, _ := release(t, args)
+			for path, want := range tc.want {
+				assert.Equal(t, want, at(t, r, path), path)
+			}
+		})
+	}
+}
+
+func TestNewStorageInvalidArgs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		args *Args
+		want []string // substrings of the error
+	}{
+		{"nil args", nil, []string{"no args"}},
+		{"unknown driver", &Args{Driver: "nfs", Chart: config.DefaultCharts[config.ChartLocalPath], Namespace: namespaces.Storage},
+			[]string{`"nfs"`, LocalPath, AWSEBS}},
+		{"empty driver", &Args{Chart: config.DefaultCharts[config.ChartLocalPath], Namespace: namespaces.Storage},
+			[]string{"unknown driver", LocalPath, AWSEBS}},
+		{"negative replicas", func() *Args { a := validArgs(AWSEBS); a.ControllerReplicas = -1; return a }(),
+			[]string{"negative", "-1"}},
+		{"no namespace", func() *Args { a := validArgs(LocalPath); a.Namespace = ""; return a }(),
+			[]string{"no namespace"}},
+		{"chart of the other driver", func() *Args { a := validArgs(LocalPath); a.Chart = config.DefaultCharts[config.ChartEBSCSI]; return a }(),
+			[]string{config.ChartLocalPath, config.ChartEBSCSI}},
+		{"unpinned chart", func() *Args { a := validArgs(AWSEBS); a.Chart.Version = ""; return a }(),
+			[]string{"not pinned"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out, err := run(t, tc.args)
+			require.Error(t, err)
+			for _, s := range tc.want {
+				assert.Contains(t, err.Error(), s)
+			}
+			for _, r := range out.mocks.Resources() {
+				assert.Equal(t, tProvider, r.Type, "nothing but the test's provider is registered, got %s %s", r.Type, r.Name)
+			}
+			assert.Len(t, out.mocks.Resources(), 1)
+		})
+	}
+}
+
+func TestValuesPure(t *testing.T) {
+	assert.Nil(t, Values(nil))
+	assert.Nil(t, Values(&Args{Driver: "nfs"}))
+
+	for _, driver := range []string{LocalPath, AWSEBS} {
+		t.Run(driver, func(t *testing.T) {
+			args := validArgs(driver)
+			args.Values = map[string]any{"marker": "user"}
+			first := Values(args)
+			require.NotEmpty(t, first)
+			assert.NotContains(t, first, "marker", "user values are merged by the release, not here")
+			assert.Equal(t, map[string]any{"marker": "user"}, args.Values, "args are not modified")
+
+			// Each call builds fresh maps and lists, so a caller editing one
+			// result cannot change the next.
+			clearAll(t, first)
+			assert.Len(t, defaultClasses(t, driver, Values(args)), 1)
+			assert.Equal(t, Values(validArgs(driver)), Values(args))
+		})
+	}
+}
+
+// clearAll empties every map and list inside v, recursively.
+func clearAll(t *testing.T, v any) {
+	t.Helper()
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			clearAll(t, e)
+			delete(v, k)
+		}
+	case []any:
+		for i, e := range v {
+			clearAll(t, e)
+			v[i] = nil
+		}
+	}
+}
