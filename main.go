@@ -4,6 +4,10 @@
 package main
 
 import (
+	"maps"
+	"slices"
+	"strings"
+
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
@@ -67,22 +71,34 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"kubeconfig":  cluster.Kubeconfig,
 		"talosconfig": cluster.Talosconfig,
 		"ingress":     platform.IngressEndpoint,
-		"urls":        urls(layer.Hosts, cfg.Cloud.Local()),
+		"urls":        urls(layer.Hosts),
+		"dnsRecords":  dnsRecords(layer.Hosts, platform.IngressEndpoint, cfg.Cloud.Local()),
 	}, nil
 }
 
-// urls are the web endpoints. Locally they go through a port-forward of the
-// ingress (see README), as *.localhost resolves to this machine.
-func urls(hosts map[string]string, local bool) pulumi.StringMap {
+// urls are the web endpoints behind the ingress.
+func urls(hosts map[string]string) pulumi.StringMap {
 	out := pulumi.StringMap{}
 	for name, host := range hosts {
-		if local {
-			out[name] = pulumi.String("https://" + host + ":8443")
-		} else {
-			out[name] = pulumi.String("https://" + host)
-		}
+		out[name] = pulumi.String("https://" + host)
 	}
 	return out
+}
+
+// dnsRecords tells the user how the web names reach the ingress: one
+// /etc/hosts line locally, CNAME records to the load balancer in a cloud.
+func dnsRecords(hosts map[string]string, ingress pulumi.StringOutput, local bool) pulumi.StringOutput {
+	names := slices.Sorted(maps.Values(hosts))
+	return ingress.ApplyT(func(target string) string {
+		if local {
+			return target + " " + strings.Join(names, " ")
+		}
+		records := make([]string, len(names))
+		for i, name := range names {
+			records[i] = name + ". CNAME " + target + "."
+		}
+		return strings.Join(records, "\n")
+	}).(pulumi.StringOutput)
 }
 
 // nodeList is the node table users read after `pulumi up`.

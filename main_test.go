@@ -171,10 +171,15 @@ func TestEndpoint(t *testing.T) {
 	_, out, err := run(t, "local", userConfig(t, "local"))
 	require.NoError(t, err)
 	assert.Equal(t, "https://192.168.56.10:6443", out["endpoint"].Value, "local endpoint is the first control plane")
+	assert.Equal(t, "192.168.56.50", out["ingress"].Value, "the ingress takes the first LB-IPAM address")
+	assert.Equal(t, map[string]string{"hubble": "https://hubble.sre-lab.internal"}, out["urls"].Value)
+	assert.Equal(t, "192.168.56.50 hubble.sre-lab.internal", out["dnsRecords"].Value, "one /etc/hosts line")
 
 	_, out, err = run(t, "dev", userConfig(t, "dev"))
 	require.NoError(t, err)
 	assert.Regexp(t, `^https://.+\.elb\.eu-central-1\.amazonaws\.com:6443$`, out["endpoint"].Value, "cloud endpoint is the load balancer")
+	assert.Equal(t, map[string]string{"hubble": "https://hubble.dev.lab.example.com"}, out["urls"].Value)
+	assert.Regexp(t, `^hubble\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
 }
 
 func TestMachineSecretsAreProtectedInStagingAndProd(t *testing.T) {
@@ -306,4 +311,114 @@ func BenchmarkProgramProd(b *testing.B) {
 			b.Fatal("nothing registered")
 		}
 	}
+}
+
+// dependsOn reports whether r lists the release named name (by its Pulumi
+// resource name) among its dependencies.
+func dependsOn(r registered, token, name string) bool {
+	for _, urn := range r.Dependencies {
+		if strings.HasSuffix(urn, "$"+token+"::"+name) || strings.HasSuffix(urn, "::"+token+"::"+name) {
+			return true
+		}
+	}
+	return false
+}
+
+func TestKubernetesLayerOrdering(t *testing.T) {
+	const release = "kubernetes:helm.sh/v3:Release"
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			releases := m.byType(release)
+			byChart := map[string]registered{}
+			for _, r := range releases {
+				chart := r.Inputs["name"].StringValue()
+				_, twice := byChart[chart]
+				assert.False(t, twice, "chart %s installed twice", chart)
+				byChart[chart] = r
+			}
+			crds, cni := byChart["prometheus-operator-crds"], byChart["cilium"]
+			gateway := m.byType("kubernetes:yaml/v2:ConfigFile")
+			require.Len(t, gateway, 1)
+
+			// CRDs first: they wait for nothing.
+			assert.Empty(t, crds.Dependencies, "the CRDs wait for nothing")
+			assert.Empty(t, gateway[0].Dependencies, "the Gateway API CRDs wait for nothing")
+			// Then Cilium, after both sets of CRDs and no other release.
+			assert.True(t, dependsOn(cni, release, crds.Name), "cilium needs the ServiceMonitor CRD")
+			assert.True(t, dependsOn(cni, "kubernetes:yaml/v2:ConfigFile", gateway[0].Name), "cilium needs the Gateway API CRDs")
+			// Then everything else in parallel: each after Cilium and the
+			// CRDs, none after another add-on.
+			for chart, r := range byChart {
+				if chart == "prometheus-operator-crds" || chart == "cilium" {
+					continue
+				}
+				assert.True(t, dependsOn(r, release, cni.Name), "%s needs the pod network", chart)
+				assert.True(t, dependsOn(r, release, crds.Name), "%s renders ServiceMonitors", chart)
+				for other, o := range byChart {
+					if other != chart && other != "cilium" && other != "prometheus-operator-crds" {
+						assert.False(t, dependsOn(r, release, o.Name), "%s must not wait for %s", chart, other)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestKubernetesResourcesUseTheClusterProvider(t *testing.T) {
+	for _, stack := range stacks {
+		t.Run(stack, func(t *testing.T) {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			want := "pulumi:providers:kubernetes::sre-lab-" + stack + "-k8s::"
+			n := 0
+			for _, r := range m.resources {
+				if strings.HasPrefix(r.Type, "kubernetes:") {
+					n++
+					assert.Contains(t, r.Provider, want, "%s %s", r.Type, r.Name)
+				}
+			}
+			assert.Greater(t, n, 10)
+		})
+	}
+}
+
+func TestNamespacesAndPodSecurity(t *testing.T) {
+	want := map[string]map[string]string{
+		"local": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
+			"cert-manager": "baseline", "local-path-storage": "privileged"},
+		"dev": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
+			"cert-manager": "baseline"},
+	}
+	for stack, namespaces := range want {
+		t.Run(stack, func(t *testing.T) {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			got := map[string]string{}
+			for _, ns := range m.byType("kubernetes:core/v1:Namespace") {
+				meta := ns.Inputs["metadata"].ObjectValue()
+				labels := meta["labels"].ObjectValue()
+				got[meta["name"].StringValue()] = labels["pod-security.kubernetes.io/enforce"].StringValue()
+				assert.Equal(t, "restricted", labels["pod-security.kubernetes.io/warn"].StringValue())
+			}
+			assert.Equal(t, namespaces, got)
+		})
+	}
+}
+
+func TestExternalSecretsOnAWS(t *testing.T) {
+	cfg := userConfig(t, "staging")
+	cfg["sre-lab:secrets"] = "external-secrets"
+	m, _, err := run(t, "staging", cfg)
+	require.NoError(t, err)
+	var charts []string
+	for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
+		charts = append(charts, r.Inputs["name"].StringValue())
+	}
+	assert.Contains(t, charts, "external-secrets")
+	assert.NotContains(t, charts, "sealed-secrets")
+	stores := m.byType("kubernetes:external-secrets.io/v1:ClusterSecretStore")
+	require.Len(t, stores, 1)
+	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 1, "nodes may read sre-lab/staging/ secrets")
 }

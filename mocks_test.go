@@ -18,11 +18,13 @@ import (
 
 // registered is one resource the program registered, as the mocks saw it.
 type registered struct {
-	Type    string
-	Name    string
-	Parent  string
-	Protect bool
-	Inputs  resource.PropertyMap
+	Type         string
+	Name         string
+	Parent       string
+	Provider     string
+	Dependencies []string
+	Protect      bool
+	Inputs       resource.PropertyMap
 }
 
 // mocks answers every resource and invoke of the program with plausible,
@@ -37,6 +39,8 @@ func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	if args.RegisterRPC != nil {
 		r.Parent = args.RegisterRPC.GetParent()
 		r.Protect = args.RegisterRPC.GetProtect()
+		r.Provider = args.RegisterRPC.GetProvider()
+		r.Dependencies = args.RegisterRPC.GetDependencies()
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)

@@ -106,13 +106,16 @@ type Config struct {
 	HelmValues map[string]map[string]any
 }
 
+// LocalDomain is the DNS zone of a local lab's web endpoints. .internal is
+// reserved for private networks, so it never leaks to public DNS; the host
+// resolves the names through the /etc/hosts line the stack exports.
+const LocalDomain = "sre-lab.internal"
+
 // IngressDomain is the DNS zone of the lab's web endpoints: the configured
-// domain, or "localhost" on a laptop, where browsers resolve every
-// *.localhost name to the machine itself (grafana.localhost through a
-// port-forward of the ingress).
+// domain, or LocalDomain on a laptop.
 func (c Config) IngressDomain() string {
 	if c.Domain == "" && c.Cloud.Local() {
-		return "localhost"
+		return LocalDomain
 	}
 	return c.Domain
 }

@@ -546,6 +546,6 @@ func TestOverridesAreNormalisedAndOwned(t *testing.T) {
 }
 
 func TestIngressDomain(t *testing.T) {
-	assert.Equal(t, "localhost", mustParse(t, "local", keys{}).IngressDomain(), "browsers resolve *.localhost to this machine")
+	assert.Equal(t, "sre-lab.internal", mustParse(t, "local", keys{}).IngressDomain(), "a private zone the host resolves through /etc/hosts")
 	assert.Equal(t, "lab.example.com", mustParse(t, "dev", awsKeys).IngressDomain())
 }

@@ -35,11 +35,11 @@ type Layer struct {
 	Hosts map[string]string
 }
 
-// Hosts of the web endpoints under the ingress domain.
+// Hosts of the web endpoints this layer serves, under the ingress domain.
+// The observability layer adds grafana.<domain>.
 func Hosts(domain string) map[string]string {
 	return map[string]string{
-		"grafana": "grafana." + domain,
-		"hubble":  "hubble." + domain,
+		"hubble": "hubble." + domain,
 	}
 }
 
