@@ -79,7 +79,11 @@ func run(t *testing.T, name string, specs []Spec) outcome {
 			if err != nil {
 				return err
 			}
-			out.byName[key] = [2]string{fmt.Sprint(urn.Value), fmt.Sprint(metadataName.Value)}
+			var name string
+			if s, ok := metadataName.Value.(*string); ok && s != nil {
+				name = *s
+			}
+			out.byName[key] = [2]string{fmt.Sprint(urn.Value), name}
 		}
 		return nil
 	}, pulumi.WithMocks("sre-lab", "dev", out.mocks))
