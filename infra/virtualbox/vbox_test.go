@@ -121,6 +121,8 @@ type awaited struct {
 	publicIPs  []string
 	nodes      []infra.Node
 	disk       string
+	lbRange    *infra.AddressRange
+	ingress    string
 }
 
 func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
@@ -159,6 +161,10 @@ func deployVBox(t *testing.T, name string, args Args) (*vboxMocks, awaited, erro
 		}
 		if got.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
+		}
+		got.lbRange = nodes.Platform.LoadBalancerRange
+		if got.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+			return fmt.Errorf("ingress endpoint: %w", err)
 		}
 		for _, n := range nodes.Platform.Nodes {
 			private, err := awaitString(ctx, n.PrivateIP)
@@ -656,6 +662,13 @@ func TestNewNodesPlatform(t *testing.T) {
 			assert.Equal(t, c.wantEndpoint, got.endpoint)
 			assert.Equal(t, "/dev/sda", got.disk)
 			assert.Equal(t, "vboxnet0", got.hostOnlyIf)
+			// LoadBalancer services take .50-.99, clear of nodes (.10-.49),
+			// the host (.1) and DHCP (.200-.250); the ingress takes the first.
+			prefix := strings.TrimSuffix(c.wantEndpoint, "10")
+			require.NotNil(t, got.lbRange)
+			assert.Equal(t, prefix+"50", got.lbRange.First.String())
+			assert.Equal(t, prefix+"99", got.lbRange.Last.String())
+			assert.Equal(t, prefix+"50", got.ingress)
 		})
 	}
 }
