@@ -132,27 +132,17 @@ func Values(args *Args) map[string]any {
 				"enabled": false,
 			},
 		},
-		"resources": resources("64Mi", "256Mi"),
+		"resources": helm.Resources("10m", "64Mi", "256Mi"),
 		"webhook": map[string]any{
 			"replicaCount": 1,
-			"resources":    resources("32Mi", "128Mi"),
+			"resources":    helm.Resources("10m", "32Mi", "128Mi"),
 		},
 		"cainjector": map[string]any{
 			"replicaCount": 1,
 			// cainjector caches every CRD, webhook configuration and the
 			// certificates they point at, so it grows faster than the webhook.
-			"resources": resources("64Mi", "256Mi"),
+			"resources": helm.Resources("10m", "64Mi", "256Mi"),
 		},
-	}
-}
-
-// resources are a pod's requests and limits. There is no CPU limit: a
-// throttled webhook times out API requests cluster-wide, while a memory limit
-// keeps a leak from starving the small nodes of a lab.
-func resources(request, limit string) map[string]any {
-	return map[string]any{
-		"requests": map[string]any{"cpu": "10m", "memory": request},
-		"limits":   map[string]any{"memory": limit},
 	}
 }
 

@@ -123,7 +123,7 @@ func Values(args *Args) map[string]any {
 		},
 		"envoy": map[string]any{
 			"prometheus": map[string]any{"serviceMonitor": map[string]any{"enabled": sm}},
-			"resources":  resources("50m", "64Mi", "256Mi"),
+			"resources":  helm.Resources("50m", "64Mi", "256Mi"),
 		},
 		"dashboards": dashboards(args.DashboardsNamespace),
 		"ingressController": map[string]any{
@@ -139,7 +139,7 @@ func Values(args *Args) map[string]any {
 		// Lease renewals for L2 announcements and the operator's watches need
 		// more API calls than the client's default budget.
 		"k8sClientRateLimit": map[string]any{"qps": 50, "burst": 100},
-		"resources":          resources("100m", "256Mi", "1Gi"),
+		"resources":          helm.Resources("100m", "256Mi", "1Gi"),
 		// Restart agents when the config map changes, as a Helm upgrade
 		// otherwise leaves them on the old settings.
 		"rollOutCiliumPods": true,
@@ -158,15 +158,15 @@ func operatorValues(args *Args) map[string]any {
 			"serviceMonitor": map[string]any{"enabled": args.ServiceMonitors},
 		},
 		"dashboards": dashboards(args.DashboardsNamespace),
-		"resources":  resources("50m", "128Mi", "256Mi"),
+		"resources":  helm.Resources("50m", "128Mi", "256Mi"),
 	}
 }
 
 func hubbleValues(args *Args) map[string]any {
 	ui := map[string]any{
 		"enabled":  true,
-		"frontend": map[string]any{"resources": resources("10m", "32Mi", "64Mi")},
-		"backend":  map[string]any{"resources": resources("10m", "64Mi", "128Mi")},
+		"frontend": map[string]any{"resources": helm.Resources("10m", "32Mi", "64Mi")},
+		"backend":  map[string]any{"resources": helm.Resources("10m", "64Mi", "128Mi")},
 	}
 	if args.HubbleHost != "" {
 		ui["ingress"] = map[string]any{
@@ -181,7 +181,7 @@ func hubbleValues(args *Args) map[string]any {
 		"enabled": true,
 		"relay": map[string]any{
 			"enabled":   true,
-			"resources": resources("20m", "64Mi", "128Mi"),
+			"resources": helm.Resources("20m", "64Mi", "128Mi"),
 		},
 		"ui": ui,
 		// Certificates made by `helm template` expire after a year with nobody
@@ -219,15 +219,6 @@ func ingressService(args *Args) map[string]any {
 
 func dashboards(namespace string) map[string]any {
 	return map[string]any{"enabled": namespace != "", "namespace": namespace}
-}
-
-// resources requests cpu and memory and caps memory; CPU is not capped, so
-// a busy agent slows rather than being throttled into dropped packets.
-func resources(cpu, memory, memoryLimit string) map[string]any {
-	return map[string]any{
-		"requests": map[string]any{"cpu": cpu, "memory": memory},
-		"limits":   map[string]any{"memory": memoryLimit},
-	}
 }
 
 // NewCNI installs Cilium and, where args has a pool, the LB-IPAM pool and the

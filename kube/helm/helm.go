@@ -82,3 +82,13 @@ func Merge(base, over map[string]any) map[string]any {
 	}
 	return out
 }
+
+// Resources is a container's requests with a memory limit. CPU is requested
+// but not capped: a capped agent is throttled into dropped packets or missed
+// scrapes, while memory without a limit can take a node down.
+func Resources(cpu, memory, memoryLimit string) map[string]any {
+	return map[string]any{
+		"requests": map[string]any{"cpu": cpu, "memory": memory},
+		"limits":   map[string]any{"memory": memoryLimit},
+	}
+}

@@ -107,16 +107,6 @@ func Values(args *Args) map[string]any {
 	return nil
 }
 
-// resources is a lab-sized request with a memory limit and no CPU limit: a
-// memory limit keeps a leaking controller from starving the node, while a
-// CPU limit would only throttle it during bursts the node can afford.
-func resources(cpu, memory, memoryLimit string) map[string]any {
-	return map[string]any{
-		"requests": map[string]any{"cpu": cpu, "memory": memory},
-		"limits":   map[string]any{"memory": memoryLimit},
-	}
-}
-
 func sealedValues(args *Args) map[string]any {
 	return map[string]any{
 		"fullnameOverride": SealedControllerName,
@@ -125,7 +115,7 @@ func sealedValues(args *Args) map[string]any {
 		},
 		// A single controller holding a few sealing keys; lab clusters seal
 		// tens of secrets, not thousands.
-		"resources": resources("10m", "32Mi", "128Mi"),
+		"resources": helm.Resources("10m", "32Mi", "128Mi"),
 	}
 }
 
@@ -145,12 +135,12 @@ func externalValues(args *Args) map[string]any {
 		"serviceMonitor": serviceMonitor,
 		// The controller caches the secrets it syncs, so it gets the most
 		// headroom; the webhook and cert controller only validate and rotate.
-		"resources": resources("10m", "64Mi", "256Mi"),
+		"resources": helm.Resources("10m", "64Mi", "256Mi"),
 		"webhook": map[string]any{
-			"resources": resources("10m", "32Mi", "128Mi"),
+			"resources": helm.Resources("10m", "32Mi", "128Mi"),
 		},
 		"certController": map[string]any{
-			"resources": resources("10m", "32Mi", "128Mi"),
+			"resources": helm.Resources("10m", "32Mi", "128Mi"),
 		},
 	}
 }

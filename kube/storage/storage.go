@@ -193,13 +193,8 @@ func localPathValues() map[string]any {
 				"paths": []any{infra.LocalPathDir},
 			},
 		},
-		// The chart sets no resources. Requests let the scheduler account
-		// for the pod; a memory limit bounds a leak without the CPU
-		// throttling a CPU limit would bring.
-		"resources": map[string]any{
-			"requests": map[string]any{"cpu": "10m", "memory": "32Mi"},
-			"limits":   map[string]any{"memory": "128Mi"},
-		},
+		// The chart sets no resources of its own.
+		"resources": helm.Resources("10m", "32Mi", "128Mi"),
 	}
 }
 
@@ -211,12 +206,7 @@ func ebsValues(replicas int) map[string]any {
 	// The controller's resources also apply to each of its sidecars
 	// (provisioner, attacher, resizer and so on) unless set per sidecar, so
 	// they are sized per container.
-	resources := func() map[string]any {
-		return map[string]any{
-			"requests": map[string]any{"cpu": "10m", "memory": "40Mi"},
-			"limits":   map[string]any{"memory": "256Mi"},
-		}
-	}
+	resources := func() map[string]any { return helm.Resources("10m", "40Mi", "256Mi") }
 	return map[string]any{
 		"storageClasses": []any{
 			map[string]any{
