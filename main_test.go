@@ -10,6 +10,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
 // Expected resources per stack, by type. Local is 3+2 VMs on VirtualBox;
@@ -268,36 +270,13 @@ func TestTwoRunsRegisterIdenticalInputs(t *testing.T) {
 }
 
 // fingerprint is every registered resource with its inputs, in a stable order.
-func fingerprint(m *mocks) []string {
+func fingerprint(m *lab) []string {
 	var out []string
 	for _, r := range m.resources {
-		out = append(out, fmt.Sprintf("%s %s parent=%s protect=%t %v", r.Type, r.Name, r.Parent, r.Protect, plain(resource.NewPropertyValue(r.Inputs))))
+		out = append(out, fmt.Sprintf("%s %s parent=%s protect=%t %v", r.Type, r.Name, r.Parent, r.Protect, pulumitest.Plain(resource.NewPropertyValue(r.Inputs))))
 	}
 	sort.Strings(out)
 	return out
-}
-
-// plain unwraps secrets and outputs so values compare by content.
-func plain(v resource.PropertyValue) any {
-	switch {
-	case v.IsSecret():
-		return map[string]any{"secret": plain(v.SecretValue().Element)}
-	case v.IsOutput():
-		return map[string]any{"output": plain(v.OutputValue().Element)}
-	case v.IsObject():
-		m := map[string]any{}
-		for k, e := range v.ObjectValue() {
-			m[string(k)] = plain(e)
-		}
-		return m
-	case v.IsArray():
-		a := []any{}
-		for _, e := range v.ArrayValue() {
-			a = append(a, plain(e))
-		}
-		return a
-	}
-	return v.V
 }
 
 func BenchmarkProgramProd(b *testing.B) {
@@ -311,17 +290,6 @@ func BenchmarkProgramProd(b *testing.B) {
 			b.Fatal("nothing registered")
 		}
 	}
-}
-
-// dependsOn reports whether r lists the release named name (by its Pulumi
-// resource name) among its dependencies.
-func dependsOn(r registered, token, name string) bool {
-	for _, urn := range r.Dependencies {
-		if strings.HasSuffix(urn, "$"+token+"::"+name) || strings.HasSuffix(urn, "::"+token+"::"+name) {
-			return true
-		}
-	}
-	return false
 }
 
 func TestKubernetesLayerOrdering(t *testing.T) {
@@ -346,19 +314,19 @@ func TestKubernetesLayerOrdering(t *testing.T) {
 			assert.Empty(t, crds.Dependencies, "the CRDs wait for nothing")
 			assert.Empty(t, gateway[0].Dependencies, "the Gateway API CRDs wait for nothing")
 			// Then Cilium, after both sets of CRDs and no other release.
-			assert.True(t, dependsOn(cni, release, crds.Name), "cilium needs the ServiceMonitor CRD")
-			assert.True(t, dependsOn(cni, "kubernetes:yaml/v2:ConfigFile", gateway[0].Name), "cilium needs the Gateway API CRDs")
+			assert.True(t, cni.DependsOn(release, crds.Name), "cilium needs the ServiceMonitor CRD")
+			assert.True(t, cni.DependsOn("kubernetes:yaml/v2:ConfigFile", gateway[0].Name), "cilium needs the Gateway API CRDs")
 			// Then everything else in parallel: each after Cilium and the
 			// CRDs, none after another add-on.
 			for chart, r := range byChart {
 				if chart == "prometheus-operator-crds" || chart == "cilium" {
 					continue
 				}
-				assert.True(t, dependsOn(r, release, cni.Name), "%s needs the pod network", chart)
-				assert.True(t, dependsOn(r, release, crds.Name), "%s renders ServiceMonitors", chart)
+				assert.True(t, r.DependsOn(release, cni.Name), "%s needs the pod network", chart)
+				assert.True(t, r.DependsOn(release, crds.Name), "%s renders ServiceMonitors", chart)
 				for other, o := range byChart {
 					if other != chart && other != "cilium" && other != "prometheus-operator-crds" {
-						assert.False(t, dependsOn(r, release, o.Name), "%s must not wait for %s", chart, other)
+						assert.False(t, r.DependsOn(release, o.Name), "%s must not wait for %s", chart, other)
 					}
 				}
 			}

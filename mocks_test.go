@@ -6,93 +6,75 @@ import (
 	"hash/fnv"
 	"os"
 	"sort"
-	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	"gopkg.in/yaml.v3"
+
+	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
 // registered is one resource the program registered, as the mocks saw it.
-type registered struct {
-	Type         string
-	Name         string
-	Parent       string
-	Provider     string
-	Dependencies []string
-	Protect      bool
-	Inputs       resource.PropertyMap
-}
+type registered = pulumitest.Resource
 
-// mocks answers every resource and invoke of the program with plausible,
-// deterministic outputs and records what was registered.
-type mocks struct {
-	mu        sync.Mutex
+// lab is one mocked run of the program: what it registered.
+type lab struct {
 	resources []registered
 }
 
-func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	r := registered{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs}
-	if args.RegisterRPC != nil {
-		r.Parent = args.RegisterRPC.GetParent()
-		r.Protect = args.RegisterRPC.GetProtect()
-		r.Provider = args.RegisterRPC.GetProvider()
-		r.Dependencies = args.RegisterRPC.GetDependencies()
-	}
-	m.mu.Lock()
-	m.resources = append(m.resources, r)
-	m.mu.Unlock()
-
-	out := args.Inputs.Copy()
-	set := func(k string, v any) { out[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+// outputs answers the program's resources with plausible, deterministic
+// values where the providers would compute them.
+func outputs(args pulumi.MockResourceArgs) map[string]any {
 	switch args.TypeToken {
 	case "aws:ec2/instance:Instance":
 		h := hash(args.Name)
-		set("privateIp", fmt.Sprintf("10.0.%d.%d", h%3, 10+h%200))
-		set("publicIp", fmt.Sprintf("198.51.100.%d", 1+h%250))
-	case "aws:lb/loadBalancer:LoadBalancer":
-		set("dnsName", args.Name+"-0123456789.elb.eu-central-1.amazonaws.com")
-		set("arn", "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/net/"+args.Name)
-	case "aws:lb/targetGroup:TargetGroup":
-		set("arn", "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/"+args.Name)
-	case "talos:machine/secrets:Secrets":
-		out["clientConfiguration"] = resource.NewPropertyValue(map[string]any{
-			"caCertificate": "ca-cert", "clientCertificate": "client-cert", "clientKey": "client-key",
-		})
-		out["machineSecrets"] = resource.NewPropertyValue(map[string]any{"cluster": map[string]any{"id": "id", "secret": "secret"}})
-	case "talos:cluster/kubeconfig:Kubeconfig":
-		set("kubeconfigRaw", "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n")
-	case "command:local:Command":
-		env := args.Inputs["environment"]
-		switch {
-		case env.IsObject() && env.ObjectValue().HasValue("SRE_VM_IP"):
-			set("stdout", env.ObjectValue()["SRE_VM_IP"].StringValue()+"\n")
-		case env.IsObject() && env.ObjectValue().HasValue("SRE_ISO_PATH"):
-			set("stdout", env.ObjectValue()["SRE_ISO_PATH"].StringValue()+"\n")
-		default:
-			set("stdout", "vboxnet0\n")
+		return map[string]any{
+			"privateIp": fmt.Sprintf("10.0.%d.%d", h%3, 10+h%200),
+			"publicIp":  fmt.Sprintf("198.51.100.%d", 1+h%250),
 		}
+	case "aws:lb/loadBalancer:LoadBalancer":
+		return map[string]any{
+			"dnsName": args.Name + "-0123456789.elb.eu-central-1.amazonaws.com",
+			"arn":     "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/net/" + args.Name,
+		}
+	case "aws:lb/targetGroup:TargetGroup":
+		return map[string]any{"arn": "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/" + args.Name}
+	case "talos:machine/secrets:Secrets":
+		return map[string]any{
+			"clientConfiguration": map[string]any{"caCertificate": "ca-cert", "clientCertificate": "client-cert", "clientKey": "client-key"},
+			"machineSecrets":      map[string]any{"cluster": map[string]any{"id": "id", "secret": "secret"}},
+		}
+	case "talos:cluster/kubeconfig:Kubeconfig":
+		return map[string]any{"kubeconfigRaw": "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"}
+	case "command:local:Command":
+		// The scripts print the VM's address, the ISO's path or the
+		// host-only interface.
+		env := args.Inputs["environment"]
+		for _, key := range []resource.PropertyKey{"SRE_VM_IP", "SRE_ISO_PATH"} {
+			if env.IsObject() && env.ObjectValue().HasValue(key) {
+				return map[string]any{"stdout": env.ObjectValue()[key].StringValue() + "\n"}
+			}
+		}
+		return map[string]any{"stdout": "vboxnet0\n"}
 	}
-	return args.Name + "_id", out, nil
+	return nil
 }
 
-func (m *mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	out := args.Args.Copy()
-	set := func(k string, v any) { out[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
+// invokes answers the functions the program calls.
+func invokes(args pulumi.MockCallArgs) map[string]any {
 	switch args.Token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
-		set("names", []any{"eu-central-1a", "eu-central-1b", "eu-central-1c"})
+		return map[string]any{"names": []any{"eu-central-1a", "eu-central-1b", "eu-central-1c"}}
 	case "aws:ec2/getAmi:getAmi":
-		set("id", "ami-0123456789abcdef0")
+		return map[string]any{"id": "ami-0123456789abcdef0"}
 	case "talos:machine/getConfiguration:getConfiguration":
-		set("machineConfiguration", "version: v1alpha1\nmachine:\n  type: "+args.Args["machineType"].StringValue()+"\n")
+		return map[string]any{"machineConfiguration": "version: v1alpha1\nmachine:\n  type: " + args.Args["machineType"].StringValue() + "\n"}
 	case "talos:client/getConfiguration:getConfiguration":
-		set("talosConfig", "context: lab\ncontexts: {lab: {key: secret}}\n")
+		return map[string]any{"talosConfig": "context: lab\ncontexts: {lab: {key: secret}}\n"}
 	}
-	return out, nil
+	return nil
 }
 
 func hash(s string) int {
@@ -132,14 +114,14 @@ func stackConfig(t testing.TB, stack string) map[string]string {
 
 // run executes program under mocks with the given config and returns what
 // was registered and the stack outputs.
-func run(t testing.TB, stack string, cfg map[string]string) (*mocks, map[string]internals.UnsafeAwaitOutputResult, error) {
+func run(t testing.TB, stack string, cfg map[string]string) (*lab, map[string]internals.UnsafeAwaitOutputResult, error) {
 	t.Helper()
 	j, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Setenv(pulumi.EnvConfig, string(j))
-	m := &mocks{}
+	m := &pulumitest.Mocks{Outputs: outputs, Invokes: invokes}
 	results := map[string]internals.UnsafeAwaitOutputResult{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
 		outputs, err := build(ctx)
@@ -156,7 +138,7 @@ func run(t testing.TB, stack string, cfg map[string]string) (*mocks, map[string]
 		}
 		return nil
 	}, pulumi.WithMocks("sre-lab", stack, m))
-	return m, results, err
+	return &lab{resources: m.Resources()}, results, err
 }
 
 // userConfig is a stack file plus what its header comment tells the user to
@@ -172,17 +154,18 @@ func userConfig(t testing.TB, stack string) map[string]string {
 }
 
 // countByType counts registered resources per type token.
-func (m *mocks) countByType() map[string]int {
+func (l *lab) countByType() map[string]int {
 	counts := map[string]int{}
-	for _, r := range m.resources {
+	for _, r := range l.resources {
 		counts[r.Type]++
 	}
 	return counts
 }
 
-func (m *mocks) byType(token string) []registered {
+// byType returns the registrations of one type, sorted by name.
+func (l *lab) byType(token string) []registered {
 	var out []registered
-	for _, r := range m.resources {
+	for _, r := range l.resources {
 		if r.Type == token {
 			out = append(out, r)
 		}
@@ -190,5 +173,3 @@ func (m *mocks) byType(token string) []registered {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
-
-func isProvider(token string) bool { return strings.HasPrefix(token, "pulumi:providers:") }
