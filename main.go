@@ -15,6 +15,7 @@ import (
 	"github.com/your-org/sre-lab/infra/backends"
 	"github.com/your-org/sre-lab/infra/talos"
 	"github.com/your-org/sre-lab/kube"
+	"github.com/your-org/sre-lab/observability"
 )
 
 func main() { pulumi.Run(program) }
@@ -36,6 +37,14 @@ func program(ctx *pulumi.Context) error {
 // It returns the stack outputs; kubeconfig and talosconfig are secret.
 func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	cfg, err := config.Load(ctx)
+	if err != nil {
+		return nil, err
+	}
+	secrets, err := config.LoadSecrets(ctx)
+	if err != nil {
+		return nil, err
+	}
+	alertmanager, err := observability.AlertmanagerConfig(secrets.Alertmanager)
 	if err != nil {
 		return nil, err
 	}
@@ -64,6 +73,13 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return nil, err
 	}
 
+	obs, err := observability.Install(ctx, cfg, secrets, alertmanager, platform, layer, cluster.Provider)
+	if err != nil {
+		return nil, err
+	}
+	hosts := maps.Clone(layer.Hosts)
+	maps.Copy(hosts, obs.Hosts)
+
 	return pulumi.Map{
 		"environment": pulumi.String(cfg.Environment),
 		"endpoint":    cluster.Endpoint,
@@ -71,8 +87,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"kubeconfig":  cluster.Kubeconfig,
 		"talosconfig": cluster.Talosconfig,
 		"ingress":     platform.IngressEndpoint,
-		"urls":        urls(layer.Hosts),
-		"dnsRecords":  dnsRecords(layer.Hosts, platform.IngressEndpoint, cfg.Cloud.Local()),
+		"urls":        urls(hosts),
+		"dnsRecords":  dnsRecords(hosts, platform.IngressEndpoint, cfg.Cloud.Local()),
+		// Secret: `pulumi stack output grafanaAdminPassword --show-secrets`.
+		"grafanaAdminPassword": obs.Monitoring.GrafanaAdminPassword,
 	}, nil
 }
 

@@ -35,8 +35,13 @@ func expectedCounts(stack string) map[string]int {
 			"sre-lab:kube:Storage":                        1,
 			"kubernetes:core/v1:Namespace":                5, // monitoring, logging, ingress, apps, cert-manager
 			"kubernetes:yaml/v2:ConfigFile":               1, // Gateway API CRDs
-			"kubernetes:helm.sh/v3:Release":               5, // CRDs, Cilium, cert-manager, sealed-secrets, storage
+			"kubernetes:helm.sh/v3:Release":               6, // CRDs, Cilium, cert-manager, sealed-secrets, storage, kube-prometheus-stack
 			"kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
+			// The observability layer.
+			"sre-lab:observability:MonitoringStack":              1,
+			"random:index/randomPassword:RandomPassword":         1, // Grafana admin
+			"kubernetes:core/v1:Secret":                          1,
+			"kubernetes:monitoring.coreos.com/v1:PrometheusRule": 1,
 		}
 	}
 	aws := func(cp, workers int) map[string]int {
@@ -157,7 +162,7 @@ func TestSecretsAreSecretInExports(t *testing.T) {
 		t.Run(stack, func(t *testing.T) {
 			_, out, err := run(t, stack, userConfig(t, stack))
 			require.NoError(t, err)
-			for _, name := range []string{"kubeconfig", "talosconfig"} {
+			for _, name := range []string{"kubeconfig", "talosconfig", "grafanaAdminPassword"} {
 				assert.True(t, out[name].Secret, "%s must be secret", name)
 				assert.NotEmpty(t, out[name].Value)
 			}
@@ -174,14 +179,14 @@ func TestEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "https://192.168.56.10:6443", out["endpoint"].Value, "local endpoint is the first control plane")
 	assert.Equal(t, "192.168.56.50", out["ingress"].Value, "the ingress takes the first LB-IPAM address")
-	assert.Equal(t, map[string]string{"hubble": "https://hubble.sre-lab.internal"}, out["urls"].Value)
-	assert.Equal(t, "192.168.56.50 hubble.sre-lab.internal", out["dnsRecords"].Value, "one /etc/hosts line")
+	assert.Equal(t, map[string]string{"grafana": "https://grafana.sre-lab.internal", "hubble": "https://hubble.sre-lab.internal"}, out["urls"].Value)
+	assert.Equal(t, "192.168.56.50 grafana.sre-lab.internal hubble.sre-lab.internal", out["dnsRecords"].Value, "one /etc/hosts line")
 
 	_, out, err = run(t, "dev", userConfig(t, "dev"))
 	require.NoError(t, err)
 	assert.Regexp(t, `^https://.+\.elb\.eu-central-1\.amazonaws\.com:6443$`, out["endpoint"].Value, "cloud endpoint is the load balancer")
-	assert.Equal(t, map[string]string{"hubble": "https://hubble.dev.lab.example.com"}, out["urls"].Value)
-	assert.Regexp(t, `^hubble\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
+	assert.Equal(t, map[string]string{"grafana": "https://grafana.dev.lab.example.com", "hubble": "https://hubble.dev.lab.example.com"}, out["urls"].Value)
+	assert.Regexp(t, `^grafana\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.\nhubble\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
 }
 
 func TestMachineSecretsAreProtectedInStagingAndProd(t *testing.T) {
@@ -389,4 +394,72 @@ func TestExternalSecretsOnAWS(t *testing.T) {
 	stores := m.byType("kubernetes:external-secrets.io/v1:ClusterSecretStore")
 	require.Len(t, stores, 1)
 	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 1, "nodes may read sre-lab/staging/ secrets")
+}
+
+func TestMonitoringScrapesTheTalosControlPlane(t *testing.T) {
+	for _, tc := range []struct {
+		stack       string
+		etcd        []any
+		grafanaType string
+	}{
+		{"local", []any{"192.168.56.10", "192.168.56.11", "192.168.56.12"}, "NodePort"},
+		{"dev", nil, "ClusterIP"},
+	} {
+		t.Run(tc.stack, func(t *testing.T) {
+			m, out, err := run(t, tc.stack, userConfig(t, tc.stack))
+			require.NoError(t, err)
+			var kps registered
+			for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
+				if r.Inputs["name"].StringValue() == "kube-prometheus-stack" {
+					kps = r
+				}
+			}
+			require.NotEmpty(t, kps.Name)
+			at := func(path string) any {
+				v, ok := kps.At("values." + path)
+				require.True(t, ok, path)
+				return v
+			}
+			etcd := tc.etcd
+			if etcd == nil {
+				// In a cloud the control planes' private addresses.
+				for _, n := range out["nodes"].Value.([]map[string]any) {
+					if n["role"] == "controlplane" {
+						etcd = append(etcd, n["privateIp"])
+					}
+				}
+			}
+			assert.Equal(t, etcd, at("kubeEtcd.endpoints"), "etcd is a Talos service, scraped at the control planes")
+			assert.Equal(t, 2381.0, at("kubeEtcd.service.targetPort"))
+			assert.Equal(t, "kube-controller-manager", at("kubeControllerManager.service.selector.k8s-app"))
+			assert.Equal(t, "kube-scheduler", at("kubeScheduler.service.selector.k8s-app"))
+			assert.Equal(t, false, at("kubeProxy.enabled"))
+			assert.Equal(t, false, at("prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues"))
+			assert.Equal(t, tc.grafanaType, at("grafana.service.type"))
+			assert.Equal(t, "grafana-admin", at("grafana.admin.existingSecret"), "the password never sits in the values")
+			assert.True(t, kps.DependsOn("kubernetes:helm.sh/v3:Release", "cilium"))
+		})
+	}
+}
+
+func TestGrafanaPasswordMustBeSecret(t *testing.T) {
+	cfg := userConfig(t, "dev")
+	cfg["sre-lab:grafanaAdminPassword"] = "correct-horse-battery"
+	m, _, err := run(t, "dev", cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sre-lab:grafanaAdminPassword")
+	assert.Contains(t, err.Error(), "--secret")
+	assert.NotContains(t, err.Error(), "correct-horse-battery")
+	assert.Empty(t, m.resources)
+}
+
+func TestBadAlertmanagerReceiverRegistersNothing(t *testing.T) {
+	cfg := userConfig(t, "dev")
+	cfg["sre-lab:alertmanager"] = `{"slack":[{"name":"team","apiUrl":"http://hooks.example.com/secret-token"}]}`
+	t.Setenv("PULUMI_CONFIG_SECRET_KEYS", `["sre-lab:alertmanager"]`)
+	m, _, err := run(t, "dev", cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sre-lab:alertmanager.slack[0].apiUrl")
+	assert.NotContains(t, err.Error(), "secret-token")
+	assert.Empty(t, m.resources)
 }

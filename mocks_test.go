@@ -46,6 +46,8 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 			"clientConfiguration": map[string]any{"caCertificate": "ca-cert", "clientCertificate": "client-cert", "clientKey": "client-key"},
 			"machineSecrets":      map[string]any{"cluster": map[string]any{"id": "id", "secret": "secret"}},
 		}
+	case "random:index/randomPassword:RandomPassword":
+		return map[string]any{"result": "generated-" + args.Name}
 	case "talos:cluster/kubeconfig:Kubeconfig":
 		return map[string]any{"kubeconfigRaw": "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"}
 	case "command:local:Command":

@@ -104,6 +104,21 @@ type Config struct {
 	Charts map[string]Chart
 	// HelmValues are raw values per chart, merged over the lab's own.
 	HelmValues map[string]map[string]any
+	// Monitoring sizes Prometheus, Alertmanager and Grafana.
+	Monitoring Monitoring
+}
+
+// Monitoring is how long metrics are kept and how much disk the monitoring
+// stack claims.
+type Monitoring struct {
+	// Retention is how long Prometheus keeps samples, as a Prometheus
+	// duration (15d, 12h).
+	Retention string
+	// PrometheusStorage, AlertmanagerStorage and GrafanaStorage are volume
+	// sizes as Kubernetes quantities (50Gi).
+	PrometheusStorage   string
+	AlertmanagerStorage string
+	GrafanaStorage      string
 }
 
 // LocalDomain is the DNS zone of a local lab's web endpoints. .internal is

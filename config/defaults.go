@@ -21,11 +21,12 @@ var (
 	ServiceCIDR = netip.MustParsePrefix("10.96.0.0/12")
 )
 
-// Matrix is one row of the environment matrix: the node counts and the
-// default sizes per backend.
+// Matrix is one row of the environment matrix: the node counts, the
+// default sizes per backend, and how much the monitoring stack keeps.
 type Matrix struct {
 	ControlPlanes int
 	Workers       int
+	Monitoring    Monitoring
 	// ControlPlaneSize and WorkerSize are keyed by backend.
 	ControlPlaneSize map[Cloud]string
 	WorkerSize       map[Cloud]string
@@ -36,24 +37,28 @@ var EnvironmentMatrix = map[Environment]Matrix{
 	Local: {
 		ControlPlanes:    3,
 		Workers:          2,
+		Monitoring:       Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
 		ControlPlaneSize: map[Cloud]string{VirtualBox: "2cpu-4gb"},
 		WorkerSize:       map[Cloud]string{VirtualBox: "2cpu-4gb"},
 	},
 	Dev: {
 		ControlPlanes:    1,
 		Workers:          1,
+		Monitoring:       Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.medium"},
 	},
 	Staging: {
 		ControlPlanes:    3,
 		Workers:          2,
+		Monitoring:       Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.large"},
 	},
 	Prod: {
 		ControlPlanes:    3,
 		Workers:          3,
+		Monitoring:       Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.large"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.xlarge"},
 	},
@@ -101,6 +106,12 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 	// No default: a cloud stack must name who may reach its APIs, and a
 	// local one has no firewall to configure.
 	cfg.AdminCIDRs = slices.Clone(raw.AdminCIDRs)
+	cfg.Monitoring = Monitoring{
+		Retention:           pick(raw.Retention, row.Monitoring.Retention),
+		PrometheusStorage:   pick(raw.PrometheusStorage, row.Monitoring.PrometheusStorage),
+		AlertmanagerStorage: pick(raw.AlertmanagerStorage, row.Monitoring.AlertmanagerStorage),
+		GrafanaStorage:      pick(raw.GrafanaStorage, row.Monitoring.GrafanaStorage),
+	}
 	cfg.Ingress = pick(raw.Ingress, IngressCilium)
 	cfg.Secrets = pick(raw.Secrets, SecretsSealed)
 	cfg.ACMEEmail = pick(raw.ACMEEmail, "")

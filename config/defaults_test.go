@@ -44,6 +44,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Secrets:    "sealed-secrets",
 				Charts:     DefaultCharts,
 				HelmValues: nil,
+				Monitoring: Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
 			},
 		},
 		{
@@ -69,6 +70,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Secrets:           "sealed-secrets",
 				Charts:            DefaultCharts,
 				HelmValues:        nil,
+				Monitoring:        Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 			},
 		},
 		{
@@ -94,6 +96,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Secrets:           "sealed-secrets",
 				Charts:            DefaultCharts,
 				HelmValues:        nil,
+				Monitoring:        Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 			},
 		},
 		{
@@ -119,6 +122,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Secrets:           "sealed-secrets",
 				Charts:            DefaultCharts,
 				HelmValues:        nil,
+				Monitoring:        Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 			},
 		},
 	}
@@ -138,6 +142,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			assert.Equal(t, row.WorkerSize[got.Cloud], got.Workers.Size)
 			assert.Equal(t, DefaultControlPlaneDiskGiB, got.ControlPlane.DiskGiB)
 			assert.Equal(t, DefaultWorkerDiskGiB, got.Workers.DiskGiB)
+			assert.Equal(t, row.Monitoring, got.Monitoring)
 			assert.Equal(t, tt.want.Environment.HA(), got.ProtectSecrets)
 			assert.Equal(t, IngressCilium, got.Ingress)
 			assert.Equal(t, SecretsSealed, got.Secrets)
@@ -162,8 +167,39 @@ func TestEnvironmentMatrixCoversEveryEnvironment(t *testing.T) {
 			assert.Positive(t, row.Workers, env)
 			assert.NotEmpty(t, row.ControlPlaneSize, env)
 			assert.NotEmpty(t, row.WorkerSize, env)
+			// A default the validator rejects would fail every stack of
+			// the environment that leaves the key unset.
+			assert.Empty(t, validateMonitoring(row.Monitoring), "monitoring defaults of %s", env)
 		}
 	}
+}
+
+// TestMonitoringDefaultsPerEnvironment pins how long each environment keeps
+// metrics and how much disk its monitoring stack claims, and that the
+// environment, not the stack name, picks the row.
+func TestMonitoringDefaultsPerEnvironment(t *testing.T) {
+	want := map[Environment]Monitoring{
+		Local:   {Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
+		Dev:     {Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
+		Staging: {Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
+		Prod:    {Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
+	}
+	require.Len(t, want, len(Environments), "one expectation per environment")
+	for _, env := range Environments {
+		t.Run(string(env), func(t *testing.T) {
+			k := awsKeys
+			if env == Local {
+				k = keys{}
+			}
+			assert.Equal(t, want[env], mustParse(t, string(env), k).Monitoring, "parsed")
+			assert.Equal(t, want[env], ApplyDefaults(string(env), env, Raw{}).Monitoring, "ApplyDefaults")
+			assert.Equal(t, want[env], EnvironmentMatrix[env].Monitoring, "matrix")
+		})
+	}
+	t.Run("the environment key picks the row, not the stack name", func(t *testing.T) {
+		cfg := mustParse(t, "dev", awsKeys.with(keys{KeyEnvironment: "prod"}))
+		assert.Equal(t, want[Prod], cfg.Monitoring)
+	})
 }
 
 // TestParseExplicitValuesWinOverDefaults: a key the user set is never
@@ -358,6 +394,64 @@ func TestParseExplicitValuesWinOverDefaults(t *testing.T) {
 			},
 		},
 		{
+			name:  "retention alone",
+			stack: "staging",
+			keys:  awsKeys.with(keys{KeyRetention: "1d12h"}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Monitoring{Retention: "1d12h", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
+					cfg.Monitoring, "the volumes keep their staging defaults")
+			},
+		},
+		{
+			name:  "prometheusStorage alone",
+			stack: "prod",
+			keys:  awsKeys.with(keys{KeyPrometheusStorage: "1.5Ti"}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Monitoring{Retention: "30d", PrometheusStorage: "1.5Ti", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
+					cfg.Monitoring, "the others keep their prod defaults")
+			},
+		},
+		{
+			name:  "alertmanagerStorage alone",
+			stack: "dev",
+			keys:  awsKeys.with(keys{KeyAlertmanagerStorage: "500Mi"}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "500Mi", GrafanaStorage: "5Gi"},
+					cfg.Monitoring, "the others keep their dev defaults")
+			},
+		},
+		{
+			name:  "grafanaStorage alone",
+			stack: "local",
+			keys:  keys{KeyGrafanaStorage: "3G"},
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "3G"},
+					cfg.Monitoring, "the others keep their local defaults")
+			},
+		},
+		{
+			name:  "every monitoring key on local",
+			stack: "local",
+			keys: keys{
+				KeyRetention: "12h", KeyPrometheusStorage: "4Gi",
+				KeyAlertmanagerStorage: "256Mi", KeyGrafanaStorage: "1.5Gi",
+			},
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Monitoring{Retention: "12h", PrometheusStorage: "4Gi", AlertmanagerStorage: "256Mi", GrafanaStorage: "1.5Gi"}, cfg.Monitoring)
+			},
+		},
+		{
+			name:  "monitoring keys smaller than prod's defaults on prod",
+			stack: "prod",
+			keys: awsKeys.with(keys{
+				KeyRetention: "1w", KeyPrometheusStorage: "20Gi",
+				KeyAlertmanagerStorage: "1Gi", KeyGrafanaStorage: "2Gi",
+			}),
+			check: func(t *testing.T, cfg Config) {
+				assert.Equal(t, Monitoring{Retention: "1w", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"}, cfg.Monitoring)
+			},
+		},
+		{
 			name:  "explicit 0.0.0.0/0 is allowed when written out",
 			stack: "dev",
 			keys:  awsKeys.with(keys{KeyAdminCIDRs: `["0.0.0.0/0"]`}),
@@ -423,6 +517,10 @@ func TestApplyDefaults(t *testing.T) {
 			Secrets:             ptr("external-secrets"),
 			ChartVersions:       map[string]string{ChartCilium: "1.20.2"},
 			HelmValues:          map[string]map[string]any{ChartCilium: {"operator": map[string]any{"replicas": 1}}},
+			Retention:           ptr("45d"),
+			PrometheusStorage:   ptr("200Gi"),
+			AlertmanagerStorage: ptr("3Gi"),
+			GrafanaStorage:      ptr("20Gi"),
 		}
 		charts := maps.Clone(DefaultCharts)
 		charts[ChartCilium] = Chart{Name: ChartCilium, Repo: "https://helm.cilium.io/", Version: "1.20.2"}
@@ -445,7 +543,13 @@ func TestApplyDefaults(t *testing.T) {
 			Secrets:           "external-secrets",
 			Charts:            charts,
 			HelmValues:        map[string]map[string]any{"cilium": {"operator": map[string]any{"replicas": 1}}},
+			Monitoring:        Monitoring{Retention: "45d", PrometheusStorage: "200Gi", AlertmanagerStorage: "3Gi", GrafanaStorage: "20Gi"},
 		}, cfg)
+	})
+	t.Run("explicit empty monitoring values are not replaced by defaults", func(t *testing.T) {
+		// Validate rejects them by key; a default must not hide the mistake.
+		cfg := ApplyDefaults("prod", Prod, Raw{Retention: ptr(""), PrometheusStorage: ptr(""), AlertmanagerStorage: ptr(""), GrafanaStorage: ptr("")})
+		assert.Equal(t, Monitoring{}, cfg.Monitoring)
 	})
 	t.Run("explicit zero counts are not replaced by defaults", func(t *testing.T) {
 		cfg := ApplyDefaults("staging", Staging, Raw{Cloud: &aws, ControlPlaneCount: num(0), WorkerCount: num(0)})
@@ -506,6 +610,7 @@ func TestDefaultChartsAreComplete(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		ChartCilium, ChartGatewayAPI, ChartPrometheusCRDs, ChartCertManager,
 		ChartSealedSecrets, ChartExternalSecrets, ChartLocalPath, ChartEBSCSI,
+		ChartKubePrometheus,
 	}, slices.Collect(maps.Keys(DefaultCharts)))
 	for name, chart := range DefaultCharts {
 		assert.Equal(t, name, chart.Name, "key and name of %s", name)
@@ -519,6 +624,9 @@ func TestDefaultChartsAreComplete(t *testing.T) {
 	assert.Contains(t, DefaultCharts, SecretsSealed)
 	assert.Contains(t, DefaultCharts, SecretsExternal)
 	assert.Contains(t, DefaultCharts, IngressCilium)
+	// The monitoring stack's operator and the CRDs installed before it are
+	// released together from one repository.
+	assert.Equal(t, DefaultCharts[ChartPrometheusCRDs].Repo, DefaultCharts[ChartKubePrometheus].Repo)
 }
 
 func TestEnvironmentHAAndCloudLocal(t *testing.T) {

@@ -35,6 +35,10 @@ const (
 	KeyACMEEmail           = "acmeEmail"
 	KeyChartVersions       = "chartVersions"
 	KeyHelmValues          = "helmValues"
+	KeyRetention           = "retention"
+	KeyPrometheusStorage   = "prometheusStorage"
+	KeyAlertmanagerStorage = "alertmanagerStorage"
+	KeyGrafanaStorage      = "grafanaStorage"
 )
 
 // Error is a configuration value that cannot be used. Its message names the
@@ -79,6 +83,10 @@ type Raw struct {
 	ACMEEmail           *string
 	ChartVersions       map[string]string
 	HelmValues          map[string]map[string]any
+	Retention           *string
+	PrometheusStorage   *string
+	AlertmanagerStorage *string
+	GrafanaStorage      *string
 }
 
 // Lookup returns the value of a key in the `sre-lab` namespace and whether
@@ -188,6 +196,10 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 			raw.AdminCIDRs = append(raw.AdminCIDRs, p)
 		}
 	}
+	raw.Retention = str(KeyRetention)
+	raw.PrometheusStorage = str(KeyPrometheusStorage)
+	raw.AlertmanagerStorage = str(KeyAlertmanagerStorage)
+	raw.GrafanaStorage = str(KeyGrafanaStorage)
 	raw.Ingress = str(KeyIngress)
 	raw.Secrets = str(KeySecrets)
 	raw.ACMEEmail = str(KeyACMEEmail)

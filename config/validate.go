@@ -82,7 +82,35 @@ func Validate(cfg Config) error {
 	errs = append(errs, validateAdminCIDRs(cfg)...)
 	errs = append(errs, validatePlatform(cfg)...)
 	errs = append(errs, validateCharts(cfg)...)
+	errs = append(errs, validateMonitoring(cfg.Monitoring)...)
 	return errors.Join(errs...)
+}
+
+var (
+	// Units from largest to smallest, each at most once, as Prometheus and
+	// the operator's CRD require.
+	promDuration = regexp.MustCompile(`^([0-9]+y)?([0-9]+w)?([0-9]+d)?([0-9]+h)?([0-9]+m)?([0-9]+s)?([0-9]+ms)?$`)
+	quantity     = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$`)
+)
+
+// validateMonitoring checks retention and volume sizes in the forms
+// Prometheus and Kubernetes accept, so a typo fails here rather than in a
+// crash-looping pod.
+func validateMonitoring(m Monitoring) []error {
+	var errs []error
+	if !promDuration.MatchString(m.Retention) || strings.Trim(m.Retention, "0mshdwy") == "" {
+		errs = append(errs, invalid(KeyRetention, m.Retention, "must be a Prometheus duration such as 15d, 12h or 1w"))
+	}
+	for _, q := range []struct{ key, value string }{
+		{KeyPrometheusStorage, m.PrometheusStorage},
+		{KeyAlertmanagerStorage, m.AlertmanagerStorage},
+		{KeyGrafanaStorage, m.GrafanaStorage},
+	} {
+		if !quantity.MatchString(q.value) || strings.Trim(q.value, "0.KMGTPEik") == "" {
+			errs = append(errs, invalid(q.key, q.value, "must be a Kubernetes quantity such as 20Gi"))
+		}
+	}
+	return errs
 }
 
 var (
@@ -130,7 +158,8 @@ func validateCharts(cfg Config) []error {
 		switch _, ok := DefaultCharts[name]; {
 		case !ok:
 			errs = append(errs, invalid(KeyChartVersions, name, "known charts: %s", pinnedCharts(false)))
-		case !chartVersion.MatchString(version):
+		case !chartVersion.MatchString(version) || (name == ChartGatewayAPI && !strings.HasPrefix(version, "v")):
+			// Gateway API is fetched by its release tag, which starts with v.
 			errs = append(errs, invalid(KeyChartVersions+"."+name, version, "needs an exact version such as %s", DefaultCharts[name].Version))
 		}
 	}

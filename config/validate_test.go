@@ -14,7 +14,7 @@ import (
 // knownCharts is how chartVersions and helmValues errors list the charts the
 // lab installs: every key of DefaultCharts, sorted.
 const knownCharts = "known charts: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, " +
-	"gateway-api, local-path-provisioner, prometheus-operator-crds, sealed-secrets"
+	"gateway-api, kube-prometheus-stack, local-path-provisioner, prometheus-operator-crds, sealed-secrets"
 
 // TestParseRejectsBadInput is the catalogue of configuration mistakes. Every
 // error must name the full key, quote the offending value and say what is
@@ -258,6 +258,8 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyChartVersions + ".cilium", "", []string{"needs an exact version such as 1.20.0"}},
 		{"blank version in chartVersions", "local", keys{KeyChartVersions: `{"cert-manager":"  "}`},
 			KeyChartVersions + ".cert-manager", "", []string{"needs an exact version such as v1.21.1"}},
+		{"gateway-api version without its tag's v", "local", keys{KeyChartVersions: `{"gateway-api":"1.6.1"}`},
+			KeyChartVersions + ".gateway-api", "1.6.1", []string{"needs an exact version such as v1.6.1"}},
 		{"floating version in chartVersions", "local", keys{KeyChartVersions: `{"cilium":"latest"}`},
 			KeyChartVersions + ".cilium", "latest", []string{"needs an exact version"}},
 		{"acmeEmail on virtualbox", "local", keys{KeyACMEEmail: "me@example.org"},
@@ -269,9 +271,47 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"helmValues for a chart not an object", "local", keys{KeyHelmValues: `{"cilium":1}`},
 			KeyHelmValues, `{"cilium":1}`, []string{"must be an object of chart name to a values object"}},
 		{"unknown chart in helmValues", "dev", awsKeys.with(keys{KeyHelmValues: `{"ingress-nginx":{"controller":{}}}`}),
-			KeyHelmValues, "ingress-nginx", []string{"charts that take values: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, local-path-provisioner, prometheus-operator-crds, sealed-secrets"}},
+			KeyHelmValues, "ingress-nginx", []string{"charts that take values: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, kube-prometheus-stack, local-path-provisioner, prometheus-operator-crds, sealed-secrets"}},
 		{"helmValues for gateway-api", "dev", awsKeys.with(keys{KeyHelmValues: `{"gateway-api":{"x":1}}`}),
 			KeyHelmValues, "gateway-api", []string{"gateway-api is a manifest and takes no values"}},
+
+		// Monitoring retention.
+		{"retention in words", "staging", awsKeys.with(keys{KeyRetention: "15 days"}),
+			KeyRetention, "15 days", []string{"must be a Prometheus duration", "15d, 12h or 1w"}},
+		{"retention without a unit", "local", keys{KeyRetention: "10"},
+			KeyRetention, "10", []string{"must be a Prometheus duration"}},
+		{"retention of zero", "dev", awsKeys.with(keys{KeyRetention: "0d"}),
+			KeyRetention, "0d", []string{"must be a Prometheus duration"}},
+		{"retention of zero in several units", "local", keys{KeyRetention: "0h0m"},
+			KeyRetention, "0h0m", []string{"must be a Prometheus duration"}},
+		{"retention with an uppercase unit", "prod", awsKeys.with(keys{KeyRetention: "30D"}),
+			KeyRetention, "30D", []string{"must be a Prometheus duration"}},
+		{"retention with a fraction", "local", keys{KeyRetention: "1.5d"},
+			KeyRetention, "1.5d", []string{"must be a Prometheus duration"}},
+		{"retention explicit empty string", "local", keys{KeyRetention: ""},
+			KeyRetention, "", []string{"must be a Prometheus duration"}},
+
+		// Monitoring volumes.
+		{"prometheusStorage in GB", "dev", awsKeys.with(keys{KeyPrometheusStorage: "20GB"}),
+			KeyPrometheusStorage, "20GB", []string{"must be a Kubernetes quantity", "20Gi"}},
+		{"prometheusStorage of zero", "local", keys{KeyPrometheusStorage: "0Gi"},
+			KeyPrometheusStorage, "0Gi", []string{"must be a Kubernetes quantity"}},
+		{"prometheusStorage negative", "prod", awsKeys.with(keys{KeyPrometheusStorage: "-1Gi"}),
+			KeyPrometheusStorage, "-1Gi", []string{"must be a Kubernetes quantity"}},
+		{"alertmanagerStorage in words", "staging", awsKeys.with(keys{KeyAlertmanagerStorage: "lots"}),
+			KeyAlertmanagerStorage, "lots", []string{"must be a Kubernetes quantity", "20Gi"}},
+		{"alertmanagerStorage of zero with a fraction", "local", keys{KeyAlertmanagerStorage: "0.0Mi"},
+			KeyAlertmanagerStorage, "0.0Mi", []string{"must be a Kubernetes quantity"}},
+		{"alertmanagerStorage with a lowercase binary suffix", "dev", awsKeys.with(keys{KeyAlertmanagerStorage: "1gi"}),
+			KeyAlertmanagerStorage, "1gi", []string{"must be a Kubernetes quantity"}},
+		{"grafanaStorage negative", "local", keys{KeyGrafanaStorage: "-1Gi"},
+			KeyGrafanaStorage, "-1Gi", []string{"must be a Kubernetes quantity", "20Gi"}},
+		{"grafanaStorage of zero", "dev", awsKeys.with(keys{KeyGrafanaStorage: "0Gi"}),
+			KeyGrafanaStorage, "0Gi", []string{"must be a Kubernetes quantity"}},
+		{"grafanaStorage with a space before the unit", "local", keys{KeyGrafanaStorage: "5 Gi"},
+			KeyGrafanaStorage, "5 Gi", []string{"must be a Kubernetes quantity"}},
+		{"grafanaStorage explicit empty string", "staging", awsKeys.with(keys{KeyGrafanaStorage: ""}),
+			KeyGrafanaStorage, "", []string{"must be a Kubernetes quantity"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -379,11 +419,18 @@ func TestParseReportsEveryError(t *testing.T) {
 				KeyNetworkCIDR: "8.8.8.0/24", KeyAdminCIDRs: `["203.0.113.7/24","198.51.100.1/16"]`,
 				KeyACMEEmail: "sre", KeyIngress: "nginx", KeySecrets: "vault",
 				KeyChartVersions: `{"nope":"1.0.0","cilium":""}`, KeyHelmValues: `{"gateway-api":{}}`,
+				KeyRetention: "15 days", KeyPrometheusStorage: "20GB", KeyAlertmanagerStorage: "lots", KeyGrafanaStorage: "0Gi",
 			},
-			want: []string{KeyACMEEmail, KeyAdminCIDRs, KeyAdminCIDRs, KeyChartVersions, KeyChartVersions + ".cilium",
+			want: []string{KeyACMEEmail, KeyAdminCIDRs, KeyAdminCIDRs, KeyAlertmanagerStorage, KeyChartVersions, KeyChartVersions + ".cilium",
 				KeyClusterName, KeyControlPlaneCount, KeyControlPlaneDiskGiB, KeyControlPlaneSize, KeyDomain,
-				KeyHelmValues, KeyIngress, KeyNetworkCIDR, KeyRegion, KeySecrets,
+				KeyGrafanaStorage, KeyHelmValues, KeyIngress, KeyNetworkCIDR, KeyPrometheusStorage, KeyRegion, KeyRetention, KeySecrets,
 				KeyTalosVersion, KeyWorkerCount, KeyWorkerDiskGiB, KeyWorkerSize},
+		},
+		{
+			name:  "every monitoring key at once",
+			stack: "local",
+			keys:  keys{KeyRetention: "10", KeyPrometheusStorage: "-1Gi", KeyAlertmanagerStorage: "1gi", KeyGrafanaStorage: ""},
+			want:  []string{KeyAlertmanagerStorage, KeyGrafanaStorage, KeyPrometheusStorage, KeyRetention},
 		},
 		{
 			name:  "domain and acmeEmail both missing on aws",
@@ -489,6 +536,7 @@ func TestParseRaw(t *testing.T) {
 			KeyNetworkCIDR: " 10.1.0.0/16 ", KeyAdminCIDRs: "203.0.113.7/32",
 			KeyIngress: "cilium", KeySecrets: "external-secrets", KeyACMEEmail: "sre@example.com",
 			KeyChartVersions: `{"cilium":"1.20.2"}`, KeyHelmValues: `{"cilium":{"operator":{"replicas":1}}}`,
+			KeyRetention: "90d", KeyPrometheusStorage: "80Gi", KeyAlertmanagerStorage: "4Gi", KeyGrafanaStorage: "8Gi",
 		}.lookup())
 		require.NoError(t, err)
 		require.NotNil(t, raw.Environment)
@@ -499,16 +547,20 @@ func TestParseRaw(t *testing.T) {
 			p    *string
 			want string
 		}{
-			"region":            {raw.Region, "eu-central-1"},
-			"clusterName":       {raw.ClusterName, "c"},
-			"domain":            {raw.Domain, "d.example.com"},
-			"controlPlaneSize":  {raw.ControlPlaneSize, "m6i.large"},
-			"workerSize":        {raw.WorkerSize, "t3.large"},
-			"talosVersion":      {raw.TalosVersion, "v1.12.1"},
-			"kubernetesVersion": {raw.KubernetesVersion, "1.34.0"},
-			"ingress":           {raw.Ingress, "cilium"},
-			"secrets":           {raw.Secrets, "external-secrets"},
-			"acmeEmail":         {raw.ACMEEmail, "sre@example.com"},
+			"region":              {raw.Region, "eu-central-1"},
+			"clusterName":         {raw.ClusterName, "c"},
+			"domain":              {raw.Domain, "d.example.com"},
+			"controlPlaneSize":    {raw.ControlPlaneSize, "m6i.large"},
+			"workerSize":          {raw.WorkerSize, "t3.large"},
+			"talosVersion":        {raw.TalosVersion, "v1.12.1"},
+			"kubernetesVersion":   {raw.KubernetesVersion, "1.34.0"},
+			"ingress":             {raw.Ingress, "cilium"},
+			"secrets":             {raw.Secrets, "external-secrets"},
+			"acmeEmail":           {raw.ACMEEmail, "sre@example.com"},
+			"retention":           {raw.Retention, "90d"},
+			"prometheusStorage":   {raw.PrometheusStorage, "80Gi"},
+			"alertmanagerStorage": {raw.AlertmanagerStorage, "4Gi"},
+			"grafanaStorage":      {raw.GrafanaStorage, "8Gi"},
 		} {
 			if assert.NotNil(t, got.p, name) {
 				assert.Equal(t, got.want, *got.p, name)
@@ -550,12 +602,25 @@ func TestParseRaw(t *testing.T) {
 		}
 	})
 	t.Run("an empty string is a set value, not an unset key", func(t *testing.T) {
-		raw, err := ParseRaw(keys{KeyRegion: "", KeyClusterName: ""}.lookup())
+		raw, err := ParseRaw(keys{KeyRegion: "", KeyClusterName: "", KeyRetention: "", KeyGrafanaStorage: ""}.lookup())
 		require.NoError(t, err)
 		if assert.NotNil(t, raw.Region) {
 			assert.Empty(t, *raw.Region)
 		}
 		assert.NotNil(t, raw.ClusterName)
+		assert.NotNil(t, raw.Retention)
+		assert.NotNil(t, raw.GrafanaStorage)
+		assert.Nil(t, raw.PrometheusStorage, "a key not set stays nil")
+		assert.Nil(t, raw.AlertmanagerStorage, "a key not set stays nil")
+	})
+	t.Run("monitoring values are not checked while typing", func(t *testing.T) {
+		// Their forms are Validate's to report, with the key.
+		raw, err := ParseRaw(keys{KeyRetention: "15 days", KeyPrometheusStorage: "lots"}.lookup())
+		require.NoError(t, err)
+		require.NotNil(t, raw.Retention)
+		assert.Equal(t, "15 days", *raw.Retention)
+		require.NotNil(t, raw.PrometheusStorage)
+		assert.Equal(t, "lots", *raw.PrometheusStorage)
 	})
 	t.Run("type errors name the key and the value", func(t *testing.T) {
 		_, err := ParseRaw(keys{KeyWorkerDiskGiB: "lots"}.lookup())
@@ -588,6 +653,7 @@ func TestValidate(t *testing.T) {
 			// A copy: rows below write to it.
 			Charts:     maps.Clone(DefaultCharts),
 			HelmValues: map[string]map[string]any{ChartCilium: {"operator": map[string]any{"replicas": 1}}},
+			Monitoring: Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 		}
 	}
 	require.NoError(t, Validate(valid()))
@@ -633,6 +699,47 @@ func TestValidate(t *testing.T) {
 		{"latest supported kubernetes patch", func(c *Config) { c.KubernetesVersion = "1.35.9" }, ""},
 		{"kubernetes without a patch", func(c *Config) { c.KubernetesVersion = "1.35" }, KeyKubernetesVersion},
 		{"talos pre-release", func(c *Config) { c.TalosVersion = "v1.12.0-beta.1" }, KeyTalosVersion},
+
+		// Retention: a Prometheus duration, above zero.
+		{"retention in hours", func(c *Config) { c.Monitoring.Retention = "12h" }, ""},
+		{"retention in weeks", func(c *Config) { c.Monitoring.Retention = "1w" }, ""},
+		{"retention in years", func(c *Config) { c.Monitoring.Retention = "1y" }, ""},
+		{"retention of days and hours", func(c *Config) { c.Monitoring.Retention = "1d12h" }, ""},
+		{"retention units out of order", func(c *Config) { c.Monitoring.Retention = "12h1d" }, KeyRetention},
+		{"retention unit repeated", func(c *Config) { c.Monitoring.Retention = "1d1d" }, KeyRetention},
+		{"retention with zeros inside it", func(c *Config) { c.Monitoring.Retention = "100d" }, ""},
+		{"retention of hours and zero minutes", func(c *Config) { c.Monitoring.Retention = "1h0m" }, ""},
+		{"retention in words", func(c *Config) { c.Monitoring.Retention = "15 days" }, KeyRetention},
+		{"retention without a unit", func(c *Config) { c.Monitoring.Retention = "10" }, KeyRetention},
+		{"retention of zero days", func(c *Config) { c.Monitoring.Retention = "0d" }, KeyRetention},
+		{"retention of zero in several units", func(c *Config) { c.Monitoring.Retention = "00h0m" }, KeyRetention},
+		{"retention of zero without a unit", func(c *Config) { c.Monitoring.Retention = "0" }, KeyRetention},
+		{"retention negative", func(c *Config) { c.Monitoring.Retention = "-1d" }, KeyRetention},
+		{"retention Go-style with a fraction", func(c *Config) { c.Monitoring.Retention = "1.5h" }, KeyRetention},
+		{"retention with an unknown unit", func(c *Config) { c.Monitoring.Retention = "3mo" }, KeyRetention},
+		{"retention with spaces around it", func(c *Config) { c.Monitoring.Retention = " 15d " }, KeyRetention},
+		{"retention unset", func(c *Config) { c.Monitoring.Retention = "" }, KeyRetention},
+
+		// Volumes: Kubernetes quantities, above zero.
+		{"prometheusStorage in Mi", func(c *Config) { c.Monitoring.PrometheusStorage = "500Mi" }, ""},
+		{"prometheusStorage with a fraction", func(c *Config) { c.Monitoring.PrometheusStorage = "1.5Gi" }, ""},
+		{"prometheusStorage below one with a leading zero", func(c *Config) { c.Monitoring.PrometheusStorage = "0.5Ti" }, ""},
+		{"prometheusStorage in decimal gigabytes", func(c *Config) { c.Monitoring.PrometheusStorage = "20G" }, ""},
+		{"prometheusStorage with zeros inside it", func(c *Config) { c.Monitoring.PrometheusStorage = "100Gi" }, ""},
+		{"prometheusStorage in GB", func(c *Config) { c.Monitoring.PrometheusStorage = "20GB" }, KeyPrometheusStorage},
+		{"prometheusStorage of zero", func(c *Config) { c.Monitoring.PrometheusStorage = "0Gi" }, KeyPrometheusStorage},
+		{"prometheusStorage negative", func(c *Config) { c.Monitoring.PrometheusStorage = "-1Gi" }, KeyPrometheusStorage},
+		{"prometheusStorage unset", func(c *Config) { c.Monitoring.PrometheusStorage = "" }, KeyPrometheusStorage},
+		{"alertmanagerStorage in Mi", func(c *Config) { c.Monitoring.AlertmanagerStorage = "256Mi" }, ""},
+		{"alertmanagerStorage in words", func(c *Config) { c.Monitoring.AlertmanagerStorage = "lots" }, KeyAlertmanagerStorage},
+		{"alertmanagerStorage of zero with a fraction", func(c *Config) { c.Monitoring.AlertmanagerStorage = "0.00Gi" }, KeyAlertmanagerStorage},
+		{"alertmanagerStorage with an uppercase K", func(c *Config) { c.Monitoring.AlertmanagerStorage = "100K" }, KeyAlertmanagerStorage},
+		{"alertmanagerStorage with a trailing dot", func(c *Config) { c.Monitoring.AlertmanagerStorage = "1.Gi" }, KeyAlertmanagerStorage},
+		{"grafanaStorage in Ki", func(c *Config) { c.Monitoring.GrafanaStorage = "1048576Ki" }, ""},
+		{"grafanaStorage of zero", func(c *Config) { c.Monitoring.GrafanaStorage = "0Gi" }, KeyGrafanaStorage},
+		{"grafanaStorage negative", func(c *Config) { c.Monitoring.GrafanaStorage = "-1Gi" }, KeyGrafanaStorage},
+		{"grafanaStorage in GiB", func(c *Config) { c.Monitoring.GrafanaStorage = "5GiB" }, KeyGrafanaStorage},
+		{"grafanaStorage with a space before the unit", func(c *Config) { c.Monitoring.GrafanaStorage = "5 Gi" }, KeyGrafanaStorage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -37,6 +37,7 @@ const (
 	ChartExternalSecrets = "external-secrets"
 	ChartLocalPath       = "local-path-provisioner"
 	ChartEBSCSI          = "aws-ebs-csi-driver"
+	ChartKubePrometheus  = "kube-prometheus-stack"
 )
 
 // DefaultCharts pins every chart the lab installs. Each version was read from
@@ -51,4 +52,6 @@ var DefaultCharts = map[string]Chart{
 	ChartExternalSecrets: {ChartExternalSecrets, "https://charts.external-secrets.io", "2.9.0"},
 	ChartLocalPath:       {ChartLocalPath, "oci://ghcr.io/rancher/local-path-provisioner/charts", "0.0.37"},
 	ChartEBSCSI:          {ChartEBSCSI, "https://kubernetes-sigs.github.io/aws-ebs-csi-driver", "2.64.0"},
+	// Its operator (v0.93.1) matches the CRDs of prometheus-operator-crds.
+	ChartKubePrometheus: {ChartKubePrometheus, "https://prometheus-community.github.io/helm-charts", "88.5.3"},
 }

@@ -35,6 +35,17 @@ type Layer struct {
 	Hosts map[string]string
 }
 
+// Ready is what a release in namespace waits for: the CNI (it has pods),
+// the CRDs (it renders ServiceMonitors) and its namespace. Nothing else:
+// add-ons install in parallel.
+func (l *Layer) Ready(namespace string) []pulumi.Resource {
+	deps := append([]pulumi.Resource{l.CNI.Release}, l.CRDs.Ready...)
+	if n, ok := l.Namespaces.ByName[namespace]; ok {
+		deps = append(deps, n)
+	}
+	return deps
+}
+
 // Hosts of the web endpoints this layer serves, under the ingress domain.
 // The observability layer adds grafana.<domain>.
 func Hosts(domain string) map[string]string {
@@ -91,13 +102,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 
 	// Everything below needs pods, hence the CNI, and renders ServiceMonitors,
 	// hence the CRDs; none of it needs another add-on.
-	after := func(namespace string) []pulumi.Resource {
-		deps := append([]pulumi.Resource{layer.CNI.Release}, layer.CRDs.Ready...)
-		if n, ok := ns.ByName[namespace]; ok {
-			deps = append(deps, n)
-		}
-		return deps
-	}
+	after := layer.Ready
 
 	if _, err := certmanager.NewCertManager(ctx, "cert-manager", &certmanager.Args{
 		Chart:          cfg.Charts[config.ChartCertManager],

@@ -6,6 +6,7 @@ package cilium
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
@@ -104,8 +105,8 @@ func Values(args *Args) map[string]any {
 			"hostRoot":  "/sys/fs/cgroup",
 		},
 		"securityContext": map[string]any{"capabilities": map[string]any{
-			"ciliumAgent":      AgentCapabilities,
-			"cleanCiliumState": CleanStateCapabilities,
+			"ciliumAgent":      slices.Clone(AgentCapabilities),
+			"cleanCiliumState": slices.Clone(CleanStateCapabilities),
 		}},
 		// eBPF masquerading; the Talos patch turns off forwarding of cluster
 		// DNS to the host resolver, which breaks CoreDNS under it.
@@ -193,7 +194,7 @@ func hubbleValues(args *Args) map[string]any {
 			"schedule":             "0 0 1 */4 *",
 		}},
 		"metrics": map[string]any{
-			"enabled":           HubbleMetrics,
+			"enabled":           slices.Clone(HubbleMetrics),
 			"enableOpenMetrics": true,
 			"serviceMonitor":    map[string]any{"enabled": args.ServiceMonitors},
 			"dashboards":        dashboards(args.DashboardsNamespace),
