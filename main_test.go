@@ -27,21 +27,27 @@ func expectedCounts(stack string) map[string]int {
 			"talos:cluster/kubeconfig:Kubeconfig":                 1,
 			"pulumi:providers:kubernetes":                         1,
 			// The Kubernetes layer.
-			"sre-lab:kube:Namespaces":                     1,
-			"sre-lab:kube:CRDs":                           1,
-			"sre-lab:kube:CiliumCNI":                      1,
-			"sre-lab:kube:CertManager":                    1,
-			"sre-lab:kube:SecretsOperator":                1,
-			"sre-lab:kube:Storage":                        1,
-			"kubernetes:core/v1:Namespace":                5, // monitoring, logging, ingress, apps, cert-manager
-			"kubernetes:yaml/v2:ConfigFile":               1, // Gateway API CRDs
-			"kubernetes:helm.sh/v3:Release":               6, // CRDs, Cilium, cert-manager, sealed-secrets, storage, kube-prometheus-stack
+			"sre-lab:kube:Namespaces":       1,
+			"sre-lab:kube:CRDs":             1,
+			"sre-lab:kube:CiliumCNI":        1,
+			"sre-lab:kube:CertManager":      1,
+			"sre-lab:kube:SecretsOperator":  1,
+			"sre-lab:kube:Storage":          1,
+			"kubernetes:core/v1:Namespace":  5, // monitoring, logging, ingress, apps, cert-manager
+			"kubernetes:yaml/v2:ConfigFile": 1, // Gateway API CRDs
+			// CRDs, Cilium, cert-manager, sealed-secrets, storage,
+			// kube-prometheus-stack, Loki, Alloy on every node, the Alloy
+			// receiver.
+			"kubernetes:helm.sh/v3:Release":               9,
 			"kubernetes:cert-manager.io/v1:ClusterIssuer": 2,
 			// The observability layer.
 			"sre-lab:observability:MonitoringStack":              1,
 			"random:index/randomPassword:RandomPassword":         1, // Grafana admin
 			"kubernetes:core/v1:Secret":                          1,
 			"kubernetes:monitoring.coreos.com/v1:PrometheusRule": 1,
+			"sre-lab:observability:LokiStack":                    1,
+			// Two dashboards and the Loki datasource.
+			"kubernetes:core/v1:ConfigMap": 3,
 		}
 	}
 	aws := func(cp, workers int) map[string]int {
@@ -62,7 +68,11 @@ func expectedCounts(stack string) map[string]int {
 			"aws:iam/role:Role":                                         1,
 			"aws:iam/rolePolicyAttachment:RolePolicyAttachment":         1,
 			"aws:iam/instanceProfile:InstanceProfile":                   1,
-			"aws:lb/loadBalancer:LoadBalancer":                          1,
+			// Loki's bucket, private, and the nodes' access to it.
+			"aws:s3/bucketV2:BucketV2":                               1,
+			"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
+			"aws:iam/rolePolicy:RolePolicy":                          1,
+			"aws:lb/loadBalancer:LoadBalancer":                       1,
 			// 6443 and 50000 to the control planes, 80 and 443 to the workers.
 			"aws:lb/targetGroup:TargetGroup":                     4,
 			"aws:lb/listener:Listener":                           4,
@@ -393,7 +403,7 @@ func TestExternalSecretsOnAWS(t *testing.T) {
 	assert.NotContains(t, charts, "sealed-secrets")
 	stores := m.byType("kubernetes:external-secrets.io/v1:ClusterSecretStore")
 	require.Len(t, stores, 1)
-	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 1, "nodes may read sre-lab/staging/ secrets")
+	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 2, "nodes may read sre-lab/staging/ secrets, besides the log bucket")
 }
 
 func TestMonitoringScrapesTheTalosControlPlane(t *testing.T) {

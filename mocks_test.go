@@ -39,6 +39,8 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 			"dnsName": args.Name + "-0123456789.elb.eu-central-1.amazonaws.com",
 			"arn":     "arn:aws:elasticloadbalancing:eu-central-1:123456789012:loadbalancer/net/" + args.Name,
 		}
+	case "aws:s3/bucketV2:BucketV2":
+		return map[string]any{"bucket": args.Name + "-0a1b2c3", "arn": "arn:aws:s3:::" + args.Name + "-0a1b2c3"}
 	case "aws:lb/targetGroup:TargetGroup":
 		return map[string]any{"arn": "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/" + args.Name}
 	case "talos:machine/secrets:Secrets":

@@ -106,6 +106,8 @@ type Config struct {
 	HelmValues map[string]map[string]any
 	// Monitoring sizes Prometheus, Alertmanager and Grafana.
 	Monitoring Monitoring
+	// Logging chooses the log collector and sizes Loki.
+	Logging Logging
 }
 
 // Monitoring is how long metrics are kept and how much disk the monitoring
@@ -120,6 +122,27 @@ type Monitoring struct {
 	AlertmanagerStorage string
 	GrafanaStorage      string
 }
+
+// Logging is which agent ships logs and how long Loki keeps them.
+type Logging struct {
+	// Collector is the node agent that tails pod logs: CollectorAlloy or
+	// CollectorPromtail.
+	Collector string
+	// Retention is how long Loki keeps logs, a whole number of days
+	// written as a Prometheus duration (7d, 168h): the compactor deletes
+	// by the day-long index periods.
+	Retention string
+	// Storage is the size of Loki's volume: the chunks themselves locally,
+	// only the write-ahead log and index cache where a bucket holds them.
+	Storage string
+}
+
+// Log collectors. Promtail reached end of life on 2026-03-02 and stays only
+// for those who ask for it.
+const (
+	CollectorAlloy    = "alloy"
+	CollectorPromtail = "promtail"
+)
 
 // LocalDomain is the DNS zone of a local lab's web endpoints. .internal is
 // reserved for private networks, so it never leaks to public DNS; the host

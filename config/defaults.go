@@ -19,6 +19,11 @@ var (
 var (
 	PodCIDR     = netip.MustParsePrefix("10.244.0.0/16")
 	ServiceCIDR = netip.MustParsePrefix("10.96.0.0/12")
+	// LogReceiverIP is the fixed cluster IP of the service that receives
+	// Talos's own logs: Talos sends them from the host, where no cluster
+	// name resolves, so its config carries an address. It sits in the low
+	// band Kubernetes keeps for static cluster IPs, clear of CoreDNS at .10.
+	LogReceiverIP = netip.MustParseAddr("10.96.0.20")
 )
 
 // Matrix is one row of the environment matrix: the node counts, the
@@ -27,6 +32,7 @@ type Matrix struct {
 	ControlPlanes int
 	Workers       int
 	Monitoring    Monitoring
+	Logging       Logging
 	// ControlPlaneSize and WorkerSize are keyed by backend.
 	ControlPlaneSize map[Cloud]string
 	WorkerSize       map[Cloud]string
@@ -38,6 +44,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		ControlPlanes:    3,
 		Workers:          2,
 		Monitoring:       Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
+		Logging:          Logging{Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
 		ControlPlaneSize: map[Cloud]string{VirtualBox: "2cpu-4gb"},
 		WorkerSize:       map[Cloud]string{VirtualBox: "2cpu-4gb"},
 	},
@@ -45,6 +52,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		ControlPlanes:    1,
 		Workers:          1,
 		Monitoring:       Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
+		Logging:          Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.medium"},
 	},
@@ -52,6 +60,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		ControlPlanes:    3,
 		Workers:          2,
 		Monitoring:       Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
+		Logging:          Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.large"},
 	},
@@ -59,6 +68,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		ControlPlanes:    3,
 		Workers:          3,
 		Monitoring:       Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
+		Logging:          Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.large"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.xlarge"},
 	},
@@ -111,6 +121,11 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 		PrometheusStorage:   pick(raw.PrometheusStorage, row.Monitoring.PrometheusStorage),
 		AlertmanagerStorage: pick(raw.AlertmanagerStorage, row.Monitoring.AlertmanagerStorage),
 		GrafanaStorage:      pick(raw.GrafanaStorage, row.Monitoring.GrafanaStorage),
+	}
+	cfg.Logging = Logging{
+		Collector: pick(raw.LogCollector, row.Logging.Collector),
+		Retention: pick(raw.LogRetention, row.Logging.Retention),
+		Storage:   pick(raw.LokiStorage, row.Logging.Storage),
 	}
 	cfg.Ingress = pick(raw.Ingress, IngressCilium)
 	cfg.Secrets = pick(raw.Secrets, SecretsSealed)

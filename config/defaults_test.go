@@ -45,6 +45,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Charts:     DefaultCharts,
 				HelmValues: nil,
 				Monitoring: Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
+				Logging:    Logging{Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
 			},
 		},
 		{
@@ -71,6 +72,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Charts:            DefaultCharts,
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
+				Logging:           Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
 			},
 		},
 		{
@@ -97,6 +99,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Charts:            DefaultCharts,
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
+				Logging:           Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
 			},
 		},
 		{
@@ -123,6 +126,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Charts:            DefaultCharts,
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
+				Logging:           Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
 			},
 		},
 	}
@@ -199,6 +203,29 @@ func TestMonitoringDefaultsPerEnvironment(t *testing.T) {
 	t.Run("the environment key picks the row, not the stack name", func(t *testing.T) {
 		cfg := mustParse(t, "dev", awsKeys.with(keys{KeyEnvironment: "prod"}))
 		assert.Equal(t, want[Prod], cfg.Monitoring)
+	})
+}
+
+func TestLoggingDefaultsPerEnvironment(t *testing.T) {
+	want := map[Environment]Logging{
+		Local:   {Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
+		Dev:     {Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
+		Staging: {Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
+		Prod:    {Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
+	}
+	require.Len(t, want, len(Environments), "one expectation per environment")
+	for _, env := range Environments {
+		t.Run(string(env), func(t *testing.T) {
+			k := awsKeys
+			if env == Local {
+				k = keys{}
+			}
+			assert.Equal(t, want[env], mustParse(t, string(env), k).Logging)
+		})
+	}
+	t.Run("explicit values win", func(t *testing.T) {
+		cfg := mustParse(t, "prod", awsKeys.with(keys{KeyLogCollector: "promtail", KeyLogRetention: "168h", KeyLokiStorage: "5Gi"}))
+		assert.Equal(t, Logging{Collector: CollectorPromtail, Retention: "168h", Storage: "5Gi"}, cfg.Logging)
 	})
 }
 
@@ -521,6 +548,9 @@ func TestApplyDefaults(t *testing.T) {
 			PrometheusStorage:   ptr("200Gi"),
 			AlertmanagerStorage: ptr("3Gi"),
 			GrafanaStorage:      ptr("20Gi"),
+			LogCollector:        ptr("promtail"),
+			LogRetention:        ptr("60d"),
+			LokiStorage:         ptr("80Gi"),
 		}
 		charts := maps.Clone(DefaultCharts)
 		charts[ChartCilium] = Chart{Name: ChartCilium, Repo: "https://helm.cilium.io/", Version: "1.20.2"}
@@ -544,6 +574,7 @@ func TestApplyDefaults(t *testing.T) {
 			Charts:            charts,
 			HelmValues:        map[string]map[string]any{"cilium": {"operator": map[string]any{"replicas": 1}}},
 			Monitoring:        Monitoring{Retention: "45d", PrometheusStorage: "200Gi", AlertmanagerStorage: "3Gi", GrafanaStorage: "20Gi"},
+			Logging:           Logging{Collector: CollectorPromtail, Retention: "60d", Storage: "80Gi"},
 		}, cfg)
 	})
 	t.Run("explicit empty monitoring values are not replaced by defaults", func(t *testing.T) {
@@ -610,7 +641,7 @@ func TestDefaultChartsAreComplete(t *testing.T) {
 	assert.ElementsMatch(t, []string{
 		ChartCilium, ChartGatewayAPI, ChartPrometheusCRDs, ChartCertManager,
 		ChartSealedSecrets, ChartExternalSecrets, ChartLocalPath, ChartEBSCSI,
-		ChartKubePrometheus,
+		ChartKubePrometheus, ChartLoki, ChartAlloy, ChartPromtail,
 	}, slices.Collect(maps.Keys(DefaultCharts)))
 	for name, chart := range DefaultCharts {
 		assert.Equal(t, name, chart.Name, "key and name of %s", name)
@@ -624,6 +655,9 @@ func TestDefaultChartsAreComplete(t *testing.T) {
 	assert.Contains(t, DefaultCharts, SecretsSealed)
 	assert.Contains(t, DefaultCharts, SecretsExternal)
 	assert.Contains(t, DefaultCharts, IngressCilium)
+	// Both log collectors have a chart.
+	assert.Contains(t, DefaultCharts, CollectorAlloy)
+	assert.Contains(t, DefaultCharts, CollectorPromtail)
 	// The monitoring stack's operator and the CRDs installed before it are
 	// released together from one repository.
 	assert.Equal(t, DefaultCharts[ChartPrometheusCRDs].Repo, DefaultCharts[ChartKubePrometheus].Repo)
@@ -656,4 +690,14 @@ func TestOverridesAreNormalisedAndOwned(t *testing.T) {
 func TestIngressDomain(t *testing.T) {
 	assert.Equal(t, "sre-lab.internal", mustParse(t, "local", keys{}).IngressDomain(), "a private zone the host resolves through /etc/hosts")
 	assert.Equal(t, "lab.example.com", mustParse(t, "dev", awsKeys).IngressDomain())
+}
+
+// TestLogReceiverIP: Talos's logs go to a fixed cluster IP, which must lie
+// in the service network's low band that Kubernetes keeps for static
+// addresses, and not on CoreDNS.
+func TestLogReceiverIP(t *testing.T) {
+	assert.True(t, ServiceCIDR.Contains(LogReceiverIP))
+	ip, base := LogReceiverIP.As4(), ServiceCIDR.Addr().As4()
+	assert.Equal(t, base[:3], ip[:3], "within the first 256 addresses")
+	assert.NotEqual(t, byte(10), ip[3]-base[3], "CoreDNS has .10")
 }

@@ -39,6 +39,9 @@ const (
 	KeyPrometheusStorage   = "prometheusStorage"
 	KeyAlertmanagerStorage = "alertmanagerStorage"
 	KeyGrafanaStorage      = "grafanaStorage"
+	KeyLogCollector        = "logCollector"
+	KeyLogRetention        = "logRetention"
+	KeyLokiStorage         = "lokiStorage"
 )
 
 // Error is a configuration value that cannot be used. Its message names the
@@ -87,6 +90,9 @@ type Raw struct {
 	PrometheusStorage   *string
 	AlertmanagerStorage *string
 	GrafanaStorage      *string
+	LogCollector        *string
+	LogRetention        *string
+	LokiStorage         *string
 }
 
 // Lookup returns the value of a key in the `sre-lab` namespace and whether
@@ -200,6 +206,9 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 	raw.PrometheusStorage = str(KeyPrometheusStorage)
 	raw.AlertmanagerStorage = str(KeyAlertmanagerStorage)
 	raw.GrafanaStorage = str(KeyGrafanaStorage)
+	raw.LogCollector = str(KeyLogCollector)
+	raw.LogRetention = str(KeyLogRetention)
+	raw.LokiStorage = str(KeyLokiStorage)
 	raw.Ingress = str(KeyIngress)
 	raw.Secrets = str(KeySecrets)
 	raw.ACMEEmail = str(KeyACMEEmail)

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/siderolabs/talos/pkg/machinery/api/machine"
 	"github.com/siderolabs/talos/pkg/machinery/compatibility"
@@ -83,6 +84,7 @@ func Validate(cfg Config) error {
 	errs = append(errs, validatePlatform(cfg)...)
 	errs = append(errs, validateCharts(cfg)...)
 	errs = append(errs, validateMonitoring(cfg.Monitoring)...)
+	errs = append(errs, validateLogging(cfg.Logging)...)
 	return errors.Join(errs...)
 }
 
@@ -106,11 +108,65 @@ func validateMonitoring(m Monitoring) []error {
 		{KeyAlertmanagerStorage, m.AlertmanagerStorage},
 		{KeyGrafanaStorage, m.GrafanaStorage},
 	} {
-		if !quantity.MatchString(q.value) || strings.Trim(q.value, "0.KMGTPEik") == "" {
-			errs = append(errs, invalid(q.key, q.value, "must be a Kubernetes quantity such as 20Gi"))
+		if err := validateQuantity(q.key, q.value); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	return errs
+}
+
+func validateQuantity(key, value string) error {
+	if !quantity.MatchString(value) || strings.Trim(value, "0.KMGTPEik") == "" {
+		return invalid(key, value, "must be a Kubernetes quantity such as 20Gi")
+	}
+	return nil
+}
+
+// validateLogging checks the collector and what Loki's compactor can
+// enforce: it deletes whole day-long index periods, so retention is a
+// positive number of days.
+func validateLogging(l Logging) []error {
+	var errs []error
+	if l.Collector != CollectorAlloy && l.Collector != CollectorPromtail {
+		errs = append(errs, invalid(KeyLogCollector, l.Collector, "allowed: %s (default), %s (end of life since 2026-03-02)", CollectorAlloy, CollectorPromtail))
+	}
+	d, ok := parseDuration(l.Retention)
+	switch {
+	case !ok:
+		errs = append(errs, invalid(KeyLogRetention, l.Retention, "must be a duration such as 7d, 2w or 168h"))
+	case d == 0 || d%(24*time.Hour) != 0:
+		errs = append(errs, invalid(KeyLogRetention, l.Retention, "must be a whole number of days (24h, 7d, 2w): Loki deletes logs by day-long index periods"))
+	}
+	if err := validateQuantity(KeyLokiStorage, l.Storage); err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+// durationUnits are the units of a Prometheus duration.
+var durationUnits = map[string]time.Duration{
+	"y": 365 * 24 * time.Hour, "w": 7 * 24 * time.Hour, "d": 24 * time.Hour,
+	"h": time.Hour, "m": time.Minute, "s": time.Second, "ms": time.Millisecond,
+}
+
+// durationPart is one number and unit of a Prometheus duration.
+var durationPart = regexp.MustCompile(`([0-9]+)(ms|[ywdhms])`)
+
+// parseDuration reads a Prometheus duration (units largest first, each at
+// most once) into a time.Duration.
+func parseDuration(s string) (time.Duration, bool) {
+	if s == "" || !promDuration.MatchString(s) {
+		return 0, false
+	}
+	var total time.Duration
+	for _, m := range durationPart.FindAllStringSubmatch(s, -1) {
+		n, err := strconv.ParseInt(m[1], 10, 64)
+		if err != nil || n > int64(100*365*24*time.Hour/durationUnits[m[2]]) {
+			return 0, false
+		}
+		total += time.Duration(n) * durationUnits[m[2]]
+	}
+	return total, true
 }
 
 var (

@@ -13,8 +13,8 @@ import (
 
 // knownCharts is how chartVersions and helmValues errors list the charts the
 // lab installs: every key of DefaultCharts, sorted.
-const knownCharts = "known charts: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, " +
-	"gateway-api, kube-prometheus-stack, local-path-provisioner, prometheus-operator-crds, sealed-secrets"
+const knownCharts = "known charts: alloy, aws-ebs-csi-driver, cert-manager, cilium, external-secrets, " +
+	"gateway-api, kube-prometheus-stack, local-path-provisioner, loki, prometheus-operator-crds, promtail, sealed-secrets"
 
 // TestParseRejectsBadInput is the catalogue of configuration mistakes. Every
 // error must name the full key, quote the offending value and say what is
@@ -271,7 +271,7 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"helmValues for a chart not an object", "local", keys{KeyHelmValues: `{"cilium":1}`},
 			KeyHelmValues, `{"cilium":1}`, []string{"must be an object of chart name to a values object"}},
 		{"unknown chart in helmValues", "dev", awsKeys.with(keys{KeyHelmValues: `{"ingress-nginx":{"controller":{}}}`}),
-			KeyHelmValues, "ingress-nginx", []string{"charts that take values: aws-ebs-csi-driver, cert-manager, cilium, external-secrets, kube-prometheus-stack, local-path-provisioner, prometheus-operator-crds, sealed-secrets"}},
+			KeyHelmValues, "ingress-nginx", []string{"charts that take values: alloy, aws-ebs-csi-driver, cert-manager, cilium, external-secrets, kube-prometheus-stack, local-path-provisioner, loki, prometheus-operator-crds, promtail, sealed-secrets"}},
 		{"helmValues for gateway-api", "dev", awsKeys.with(keys{KeyHelmValues: `{"gateway-api":{"x":1}}`}),
 			KeyHelmValues, "gateway-api", []string{"gateway-api is a manifest and takes no values"}},
 
@@ -308,6 +308,30 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyGrafanaStorage, "-1Gi", []string{"must be a Kubernetes quantity", "20Gi"}},
 		{"grafanaStorage of zero", "dev", awsKeys.with(keys{KeyGrafanaStorage: "0Gi"}),
 			KeyGrafanaStorage, "0Gi", []string{"must be a Kubernetes quantity"}},
+
+		// Logging.
+		{"logCollector fluent-bit", "local", keys{KeyLogCollector: "fluent-bit"},
+			KeyLogCollector, "fluent-bit", []string{"allowed: alloy (default), promtail"}},
+		{"logCollector in capitals", "dev", awsKeys.with(keys{KeyLogCollector: "Alloy"}),
+			KeyLogCollector, "Alloy", []string{"allowed: alloy"}},
+		{"logRetention in words", "local", keys{KeyLogRetention: "a week"},
+			KeyLogRetention, "a week", []string{"must be a duration such as 7d"}},
+		{"logRetention a week and an hour", "dev", awsKeys.with(keys{KeyLogRetention: "1w1h"}),
+			KeyLogRetention, "1w1h", []string{"whole number of days"}},
+		{"logRetention in hours not whole days", "local", keys{KeyLogRetention: "36h"},
+			KeyLogRetention, "36h", []string{"whole number of days", "day-long index periods"}},
+		{"logRetention of zero", "local", keys{KeyLogRetention: "0d"},
+			KeyLogRetention, "0d", []string{"whole number of days"}},
+		{"logRetention explicit empty", "prod", awsKeys.with(keys{KeyLogRetention: ""}),
+			KeyLogRetention, "", []string{"must be a duration"}},
+		{"logRetention units out of order", "local", keys{KeyLogRetention: "1d1w"},
+			KeyLogRetention, "1d1w", []string{"must be a duration"}},
+		{"logRetention beyond a century", "local", keys{KeyLogRetention: "99999999999y"},
+			KeyLogRetention, "99999999999y", []string{"must be a duration"}},
+		{"lokiStorage in GB", "staging", awsKeys.with(keys{KeyLokiStorage: "20GB"}),
+			KeyLokiStorage, "20GB", []string{"must be a Kubernetes quantity", "20Gi"}},
+		{"lokiStorage of zero", "local", keys{KeyLokiStorage: "0"},
+			KeyLokiStorage, "0", []string{"must be a Kubernetes quantity"}},
 		{"grafanaStorage with a space before the unit", "local", keys{KeyGrafanaStorage: "5 Gi"},
 			KeyGrafanaStorage, "5 Gi", []string{"must be a Kubernetes quantity"}},
 		{"grafanaStorage explicit empty string", "staging", awsKeys.with(keys{KeyGrafanaStorage: ""}),
@@ -654,6 +678,7 @@ func TestValidate(t *testing.T) {
 			Charts:     maps.Clone(DefaultCharts),
 			HelmValues: map[string]map[string]any{ChartCilium: {"operator": map[string]any{"replicas": 1}}},
 			Monitoring: Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
+			Logging:    Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
 		}
 	}
 	require.NoError(t, Validate(valid()))

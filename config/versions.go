@@ -38,6 +38,9 @@ const (
 	ChartLocalPath       = "local-path-provisioner"
 	ChartEBSCSI          = "aws-ebs-csi-driver"
 	ChartKubePrometheus  = "kube-prometheus-stack"
+	ChartLoki            = "loki"
+	ChartAlloy           = "alloy"
+	ChartPromtail        = "promtail"
 )
 
 // DefaultCharts pins every chart the lab installs. Each version was read from
@@ -54,4 +57,9 @@ var DefaultCharts = map[string]Chart{
 	ChartEBSCSI:          {ChartEBSCSI, "https://kubernetes-sigs.github.io/aws-ebs-csi-driver", "2.64.0"},
 	// Its operator (v0.93.1) matches the CRDs of prometheus-operator-crds.
 	ChartKubePrometheus: {ChartKubePrometheus, "https://prometheus-community.github.io/helm-charts", "88.5.3"},
+	// Loki's chart moved to the community repository (Loki 3.7).
+	ChartLoki:  {ChartLoki, "https://grafana-community.github.io/helm-charts", "18.11.0"},
+	ChartAlloy: {ChartAlloy, "https://grafana.github.io/helm-charts", "1.11.1"},
+	// The last release; the chart is deprecated with Promtail itself.
+	ChartPromtail: {ChartPromtail, "https://grafana.github.io/helm-charts", "6.17.1"},
 }

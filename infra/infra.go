@@ -31,6 +31,11 @@ const (
 	// forwards 80 and 443 to them.
 	IngressHTTPNodePort  = 30080
 	IngressHTTPSNodePort = 30443
+	// TalosServiceLogsPort and TalosKernelLogsPort receive, over UDP, the
+	// JSON lines Talos sends of its own services and of the kernel; two
+	// ports so the receiver can tell the streams apart.
+	TalosServiceLogsPort = 6050
+	TalosKernelLogsPort  = 6051
 )
 
 // AddressRange is a block of addresses on the node network, both ends
@@ -98,6 +103,21 @@ type Platform struct {
 	// IngressEndpoint is where web traffic for the ingress arrives: the
 	// cloud load balancer's name, or the ingress's LB-IPAM address locally.
 	IngressEndpoint pulumi.StringOutput
+	// LogBucket is the object storage Loki keeps chunks in; nil where
+	// Loki keeps them on its own volume.
+	LogBucket *Bucket
+}
+
+// Bucket is object storage a backend made for the cluster, already
+// readable and writable by the nodes' own cloud identity, so no key is
+// handed to a workload.
+type Bucket struct {
+	// Type is Loki's name for the store: s3, gcs or azure.
+	Type string
+	// Name is the bucket's name.
+	Name pulumi.StringOutput
+	// Region is where the bucket lives, for stores whose clients need it.
+	Region string
 }
 
 // ControlPlanes returns the control-plane nodes in order.

@@ -35,13 +35,15 @@ type Layer struct {
 	Hosts map[string]string
 }
 
-// Ready is what a release in namespace waits for: the CNI (it has pods),
-// the CRDs (it renders ServiceMonitors) and its namespace. Nothing else:
+// Ready is what a release in namespaces waits for: the CNI (it has pods),
+// the CRDs (it renders ServiceMonitors) and those namespaces. Nothing else:
 // add-ons install in parallel.
-func (l *Layer) Ready(namespace string) []pulumi.Resource {
+func (l *Layer) Ready(namespaces ...string) []pulumi.Resource {
 	deps := append([]pulumi.Resource{l.CNI.Release}, l.CRDs.Ready...)
-	if n, ok := l.Namespaces.ByName[namespace]; ok {
-		deps = append(deps, n)
+	for _, namespace := range namespaces {
+		if n, ok := l.Namespaces.ByName[namespace]; ok {
+			deps = append(deps, n)
+		}
 	}
 	return deps
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/your-org/sre-lab/kube/cilium"
 	"github.com/your-org/sre-lab/kube/namespaces"
 	"github.com/your-org/sre-lab/observability/alerting"
+	"github.com/your-org/sre-lab/observability/dashboards"
+	"github.com/your-org/sre-lab/observability/logging"
 	"github.com/your-org/sre-lab/observability/monitoring"
 	"github.com/your-org/sre-lab/observability/rules"
 )
@@ -24,6 +26,8 @@ import (
 type Layer struct {
 	// Monitoring is kube-prometheus-stack.
 	Monitoring *monitoring.Stack
+	// Logging is Loki and its collectors.
+	Logging *logging.Stack
 	// Hosts are the web endpoints it serves.
 	Hosts map[string]string
 }
@@ -42,7 +46,10 @@ func Install(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, ale
 	if cfg.Environment.HA() {
 		replicas = 2
 	}
-	var err error
+	boards, err := dashboards.All()
+	if err != nil {
+		return nil, fmt.Errorf("dashboards: %w", err)
+	}
 	out.Monitoring, err = monitoring.NewStack(ctx, "monitoring", &monitoring.Args{
 		Chart:                cfg.Charts[config.ChartKubePrometheus],
 		Namespace:            namespaces.Monitoring,
@@ -57,10 +64,26 @@ func Install(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, ale
 		GrafanaAdminPassword: secrets.GrafanaAdminPassword,
 		AlertmanagerConfig:   alertmanager,
 		Rules:                rules.PrometheusRuleSpec(),
+		Dashboards:           boards,
 		Values:               cfg.HelmValues[config.ChartKubePrometheus],
 		// Its claims wait in Pending until the storage driver, installed in
 		// parallel, binds them; the release waits for that.
 		DependsOn: layer.Ready(namespaces.Monitoring),
+	}, pulumi.Providers(provider))
+	if err != nil {
+		return nil, err
+	}
+
+	out.Logging, err = logging.NewStack(ctx, "logging", &logging.Args{
+		Charts:           cfg.Charts,
+		Namespace:        namespaces.Logging,
+		GrafanaNamespace: namespaces.Monitoring,
+		Logging:          cfg.Logging,
+		StorageClass:     layer.StorageClass,
+		Bucket:           platform.LogBucket,
+		ReceiverIP:       config.LogReceiverIP,
+		Values:           cfg.HelmValues,
+		DependsOn:        layer.Ready(namespaces.Logging, namespaces.Monitoring),
 	}, pulumi.Providers(provider))
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -54,6 +55,9 @@ type Args struct {
 	// SecretsPrefix, when set, lets the nodes read AWS Secrets Manager
 	// secrets whose names start with it (for External Secrets).
 	SecretsPrefix string
+	// KeepLogs refuses to delete the log bucket while it holds logs, so
+	// destroying a staging or prod stack never takes its logs with it.
+	KeepLogs bool
 }
 
 // Nodes is the `sre-lab:infra:AWSNodes` component.
@@ -144,7 +148,13 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	component.VpcID = net.vpc.ID()
 
-	profile, err := newNodeProfile(ctx, name, args, in)
+	bucket, err := newLogBucket(ctx, name, args, in)
+	if err != nil {
+		return nil, fmt.Errorf("aws log bucket: %w", err)
+	}
+	component.Platform.LogBucket = &infra.Bucket{Type: "s3", Name: bucket.Bucket, Region: args.Region}
+
+	profile, err := newNodeProfile(ctx, name, args, bucket, in)
 	if err != nil {
 		return nil, fmt.Errorf("aws node role: %w", err)
 	}
@@ -354,9 +364,51 @@ func allowHairpin(ctx *pulumi.Context, name, nodeName string, net *network, inst
 // V2 limits the driver to volumes it tagged itself (ebs.csi.aws.com/cluster).
 const EBSCSIPolicy = "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2"
 
+// LogBucketPrefix is the start of the log bucket's name; AWS appends a
+// unique suffix, as bucket names are global across accounts.
+func LogBucketPrefix(environment string) string {
+	return infra.NetworkName(environment, "logs-")
+}
+
+// newLogBucket is where Loki keeps log chunks: private, and encrypted at
+// rest as every new S3 bucket is.
+func newLogBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*s3.BucketV2, error) {
+	bucket, err := s3.NewBucketV2(ctx, name+"-logs", &s3.BucketV2Args{
+		BucketPrefix: pulumi.String(LogBucketPrefix(args.Environment)),
+		ForceDestroy: pulumi.Bool(!args.KeepLogs),
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s3.NewBucketPublicAccessBlock(ctx, name+"-logs", &s3.BucketPublicAccessBlockArgs{
+		Bucket:                bucket.ID(),
+		BlockPublicAcls:       pulumi.Bool(true),
+		BlockPublicPolicy:     pulumi.Bool(true),
+		IgnorePublicAcls:      pulumi.Bool(true),
+		RestrictPublicBuckets: pulumi.Bool(true),
+	}, in...); err != nil {
+		return nil, err
+	}
+	return bucket, nil
+}
+
+// LogBucketPolicy lets the nodes list the log bucket and read, write and
+// delete its objects (the compactor deletes expired chunks), nothing more.
+func LogBucketPolicy(bucketArn string) (string, error) {
+	b, err := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{
+			{"Effect": "Allow", "Action": []string{"s3:ListBucket"}, "Resource": bucketArn},
+			{"Effect": "Allow", "Action": []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, "Resource": bucketArn + "/*"},
+		},
+	})
+	return string(b), err
+}
+
 // newNodeProfile is the nodes' IAM identity: the EBS CSI driver manages
-// volumes with it, and External Secrets reads the lab's secrets.
-func newNodeProfile(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*iam.InstanceProfile, error) {
+// volumes with it, Loki writes its bucket, and External Secrets reads the
+// lab's secrets.
+func newNodeProfile(ctx *pulumi.Context, name string, args *Args, logs *s3.BucketV2, in []pulumi.ResourceOption) (*iam.InstanceProfile, error) {
 	role, err := iam.NewRole(ctx, name+"-node-role", &iam.RoleArgs{
 		// IAM is global: the region keeps two stacks of one environment apart.
 		Name: pulumi.String(infra.NetworkName(args.Environment, args.Region+"-node-role")),
@@ -369,6 +421,13 @@ func newNodeProfile(ctx *pulumi.Context, name string, args *Args, in []pulumi.Re
 	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-node-ebs-csi", &iam.RolePolicyAttachmentArgs{
 		Role:      role.Name,
 		PolicyArn: pulumi.String(EBSCSIPolicy),
+	}, in...); err != nil {
+		return nil, err
+	}
+	logPolicy := logs.Arn.ApplyT(LogBucketPolicy).(pulumi.StringOutput)
+	if _, err := iam.NewRolePolicy(ctx, name+"-node-logs", &iam.RolePolicyArgs{
+		Role:   role.Name,
+		Policy: logPolicy,
 	}, in...); err != nil {
 		return nil, err
 	}

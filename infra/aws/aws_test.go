@@ -40,6 +40,11 @@ const (
 	tRPA        = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 	tRolePolicy = "aws:iam/rolePolicy:RolePolicy"
 	tProfile    = "aws:iam/instanceProfile:InstanceProfile"
+	tBucket     = "aws:s3/bucketV2:BucketV2"
+	tPAB        = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+
+	// mockBucket is the name the mock gives the log bucket.
+	mockBucket = "sre-lab-dev-logs-abc123"
 
 	invokeZones = "aws:index/getAvailabilityZones:getAvailabilityZones"
 	invokeAMI   = "aws:ec2/getAmi:getAmi"
@@ -122,6 +127,9 @@ func (m *awsMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		set("arn", arnOf(args.Name))
 	case tTG:
 		set("arn", arnOf(args.Name))
+	case tBucket:
+		set("bucket", mockBucket)
+		set("arn", "arn:aws:s3:::"+mockBucket)
 	case tRole, tProfile:
 		// IAM names are what the program asks for; the ARN and ID differ from
 		// the name, so a test notices which one a reference carries.
@@ -208,6 +216,9 @@ type outcome struct {
 	ami          string
 	installDisk  string
 	nodes        []nodeOut
+	// logBucket is the platform's LogBucket with its name resolved.
+	logBucket     *infra.Bucket
+	logBucketName string
 }
 
 func await(ctx *pulumi.Context, o pulumi.Output) (any, error) {
@@ -278,6 +289,11 @@ func runNodes(t *testing.T, args *Args, zones []string) (*outcome, error) {
 		o.vpcID = string(vpcID.(pulumi.ID))
 		o.ami = nodes.AMI
 		o.installDisk = nodes.Platform.InstallDisk
+		if o.logBucket = nodes.Platform.LogBucket; o.logBucket != nil {
+			if o.logBucketName, err = awaitString(ctx, o.logBucket.Name); err != nil {
+				return fmt.Errorf("log bucket: %w", err)
+			}
+		}
 		for _, n := range nodes.Platform.Nodes {
 			out := nodeOut{Name: n.Name, Role: n.Role}
 			if out.PrivateIP, err = awaitString(ctx, n.PrivateIP); err != nil {
@@ -415,9 +431,13 @@ func TestNewNodesResourceCounts(t *testing.T) {
 				tRole:    1,
 				tRPA:     1,
 				tProfile: 1,
+				// The log bucket, private, and the nodes' access to it.
+				tBucket:     1,
+				tPAB:        1,
+				tRolePolicy: 1,
 			}
 			if tt.secrets != "" {
-				want[tRolePolicy] = 1
+				want[tRolePolicy]++
 			}
 			assert.Equal(t, want, o.m.countByType())
 
@@ -1156,7 +1176,12 @@ func TestNodeSecretsPolicy(t *testing.T) {
 			o := mustRun(t, args, mockZones)
 			role, _ := iamOf(t, o)
 
-			policies := o.m.byType(tRolePolicy)
+			var policies []regRes
+			for _, p := range o.m.byType(tRolePolicy) {
+				if strings.HasSuffix(p.Name, "-node-secrets") {
+					policies = append(policies, p)
+				}
+			}
 			if tt.wantResource == "" {
 				assert.Empty(t, policies, "no secrets access without a prefix")
 				return
@@ -1175,6 +1200,55 @@ func TestNodeSecretsPolicy(t *testing.T) {
 			assert.Equal(t, []string{tt.wantResource}, list(st["Resource"]))
 			assert.NotContains(t, st, "NotAction")
 			assert.NotContains(t, st, "NotResource")
+		})
+	}
+}
+
+// TestLogBucket: Loki's bucket is private, named for the environment,
+// deletable with its logs only outside staging and prod, reachable by the
+// node role for exactly the object calls Loki makes, and handed to the
+// cluster through the platform contract.
+func TestLogBucket(t *testing.T) {
+	for _, keep := range []bool{false, true} {
+		t.Run(fmt.Sprintf("keepLogs=%v", keep), func(t *testing.T) {
+			args := baseArgs(1, 1)
+			args.KeepLogs = keep
+			o := mustRun(t, args, mockZones)
+
+			buckets := o.m.byType(tBucket)
+			require.Len(t, buckets, 1)
+			b := buckets[0]
+			assert.Equal(t, "sre-lab-"+args.Environment+"-logs-", b.Inputs["bucketPrefix"])
+			assert.NotContains(t, b.Inputs, "bucket", "AWS picks a unique suffix")
+			assert.Equal(t, !keep, b.Inputs["forceDestroy"])
+
+			pabs := o.m.byType(tPAB)
+			require.Len(t, pabs, 1)
+			for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+				assert.Equal(t, true, pabs[0].Inputs[k], k)
+			}
+
+			role, _ := iamOf(t, o)
+			var policy *regRes
+			for _, p := range o.m.byType(tRolePolicy) {
+				if strings.HasSuffix(p.Name, "-node-logs") {
+					policy = &p
+				}
+			}
+			require.NotNil(t, policy, "the nodes may use the bucket")
+			assert.Equal(t, role.Inputs["name"], policy.Inputs["role"])
+			doc := parsePolicy(t, policy.Inputs["policy"])
+			require.Len(t, doc.Statement, 2)
+			arn := "arn:aws:s3:::" + mockBucket
+			assert.Equal(t, []string{"s3:ListBucket"}, list(doc.Statement[0]["Action"]))
+			assert.Equal(t, []string{arn}, list(doc.Statement[0]["Resource"]))
+			assert.ElementsMatch(t, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, list(doc.Statement[1]["Action"]))
+			assert.Equal(t, []string{arn + "/*"}, list(doc.Statement[1]["Resource"]))
+
+			require.NotNil(t, o.logBucket)
+			assert.Equal(t, "s3", o.logBucket.Type)
+			assert.Equal(t, args.Region, o.logBucket.Region)
+			assert.Equal(t, mockBucket, o.logBucketName)
 		})
 	}
 }
@@ -1216,8 +1290,9 @@ func TestNodeIAMParentAndProvider(t *testing.T) {
 		secrets string
 		want    map[string]int
 	}{
-		{"without-secrets", "", map[string]int{tRole: 1, tRPA: 1, tProfile: 1}},
-		{"with-secrets", "sre-lab/dev/", map[string]int{tRole: 1, tRPA: 1, tRolePolicy: 1, tProfile: 1}},
+		// One inline policy for the log bucket, one more for secrets.
+		{"without-secrets", "", map[string]int{tRole: 1, tRPA: 1, tRolePolicy: 1, tProfile: 1}},
+		{"with-secrets", "sre-lab/dev/", map[string]int{tRole: 1, tRPA: 1, tRolePolicy: 2, tProfile: 1}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -47,6 +47,7 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 			AdminCIDRs:    cfg.AdminCIDRs,
 			TalosVersion:  cfg.TalosVersion,
 			SecretsPrefix: secretsPrefix(cfg),
+			KeepLogs:      cfg.Environment.HA(),
 		})
 		if err != nil {
 			return infra.Platform{}, fmt.Errorf("aws nodes: %w", err)

@@ -2,6 +2,8 @@ package talos
 
 import (
 	"fmt"
+	"net/netip"
+	"net/url"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -13,6 +15,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/encoder"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/block"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/network"
+	"github.com/siderolabs/talos/pkg/machinery/config/types/runtime"
 	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/constants"
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
@@ -135,17 +138,37 @@ func basePatch(p PatchParams) *v1alpha1.Config {
 	}
 }
 
-// NodePatch names one node and labels it. Talos 1.12 sets hostnames through
-// its HostnameConfig document; turning "auto" off lets the name be ours.
+// NodePatch names one node, labels it, and ships its service and kernel
+// logs to the in-cluster receiver, tagged with the node's name. Talos 1.12
+// sets hostnames through its HostnameConfig document; turning "auto" off
+// lets the name be ours.
 func NodePatch(name string, labels map[string]string) (string, error) {
 	hostname := network.NewHostnameConfigV1Alpha1()
 	hostname.ConfigAuto = pointer.To(nethelpers.AutoHostnameKindOff)
 	hostname.ConfigHostname = name
 	machine := &v1alpha1.Config{
 		ConfigVersion: "v1alpha1",
-		MachineConfig: &v1alpha1.MachineConfig{MachineNodeLabels: labels},
+		MachineConfig: &v1alpha1.MachineConfig{
+			MachineNodeLabels: labels,
+			MachineLogging: &v1alpha1.LoggingConfig{LoggingDestinations: []v1alpha1.LoggingDestination{{
+				LoggingEndpoint:  &v1alpha1.Endpoint{URL: LogURL(infra.TalosServiceLogsPort)},
+				LoggingFormat:    "json_lines",
+				LoggingExtraTags: map[string]string{"node": name},
+			}}},
+		},
 	}
-	return encode(machine, hostname)
+	// Kernel messages carry no tags; the receiver labels them by sender.
+	kernel := runtime.NewKmsgLogV1Alpha1()
+	kernel.MetaName = "sre-lab-kernel"
+	kernel.KmsgLogURL.URL = LogURL(infra.TalosKernelLogsPort)
+	return encode(machine, hostname, kernel)
+}
+
+// LogURL is where Talos sends one stream of its logs: UDP to the
+// receiver's fixed cluster IP, so a receiver that is down or not yet
+// scheduled never slows a node down.
+func LogURL(port int) *url.URL {
+	return &url.URL{Scheme: "udp", Host: netip.AddrPortFrom(sreconfig.LogReceiverIP, uint16(port)).String(), Path: "/"}
 }
 
 // NodeLabels are the labels every node carries.

@@ -20,8 +20,11 @@ type Chart = config.Chart
 
 // ReleaseArgs is one release of a chart.
 type ReleaseArgs struct {
-	Chart     Chart
-	Namespace string
+	Chart Chart
+	// ReleaseName names the release when one chart is installed twice;
+	// empty names it after the chart.
+	ReleaseName string
+	Namespace   string
 	// Values are the component's typed values, already rendered to a map.
 	Values map[string]any
 	// Extra are the user's raw values; they win over Values key by key.
@@ -34,10 +37,15 @@ type ReleaseArgs struct {
 }
 
 // NewRelease installs args.Chart with full Helm semantics (hooks, CRDs,
-// waiting for readiness), named after the chart.
+// waiting for readiness), named after the chart unless args.ReleaseName
+// says otherwise.
 func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulumi.ResourceOption) (*helmv3.Release, error) {
+	releaseName := args.ReleaseName
+	if releaseName == "" {
+		releaseName = args.Chart.Name
+	}
 	release := &helmv3.ReleaseArgs{
-		Name:      pulumi.String(args.Chart.Name),
+		Name:      pulumi.String(releaseName),
 		Chart:     pulumi.String(args.Chart.Name),
 		Version:   pulumi.String(args.Chart.Version),
 		Namespace: pulumi.String(args.Namespace),

@@ -339,6 +339,23 @@ func TestNewRelease(t *testing.T) {
 	}
 }
 
+// TestNewReleaseName: a chart installed twice needs a second release name;
+// the chart reference stays the chart's.
+func TestNewReleaseName(t *testing.T) {
+	chart := config.DefaultCharts[config.ChartAlloy]
+	for _, tc := range []struct{ releaseName, want string }{
+		{"", "alloy"},
+		{"alloy-receiver", "alloy-receiver"},
+	} {
+		t.Run(tc.want, func(t *testing.T) {
+			r := release(t, run(t, ReleaseArgs{Chart: chart, ReleaseName: tc.releaseName, Namespace: "logging"}))
+			assert.Equal(t, tc.want, at(t, r, "name"))
+			assert.Equal(t, "alloy", at(t, r, "chart"))
+			assert.Equal(t, chart.Version, at(t, r, "version"))
+		})
+	}
+}
+
 func TestNewReleaseDependsOn(t *testing.T) {
 	chart := config.DefaultCharts[config.ChartCertManager]
 	for _, tc := range []struct {

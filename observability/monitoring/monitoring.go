@@ -19,6 +19,7 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/kube/helm"
+	"github.com/your-org/sre-lab/observability/dashboards"
 )
 
 // Token is the component's type token.
@@ -39,6 +40,10 @@ const GrafanaAdminSecret = "grafana-admin"
 // DashboardLabel is the label the Grafana sidecar loads dashboards from, in
 // any namespace; Cilium's charts and the lab's dashboards use it.
 const DashboardLabel = "grafana_dashboard"
+
+// FolderAnnotation names the Grafana folder a dashboard ConfigMap lands in;
+// dashboards without it land in the root folder.
+const FolderAnnotation = "grafana_folder"
 
 // Args shapes the monitoring stack.
 type Args struct {
@@ -70,6 +75,8 @@ type Args struct {
 	// Rules is the spec of a PrometheusRule with the lab's own alerts, on
 	// top of the chart's default rules; nil adds none.
 	Rules map[string]any
+	// Dashboards are the lab's own, provisioned through the sidecar.
+	Dashboards []dashboards.Dashboard
 	// Values are the user's raw chart values, merged last.
 	Values map[string]any
 	// DependsOn must be ready first: the CNI, the CRDs, the namespace and
@@ -135,8 +142,12 @@ func Values(args *Args) map[string]any {
 			},
 			"service": service(args.NodePorts, AlertmanagerNodePort),
 		},
-		"grafana":                  grafanaValues(args),
-		"prometheusOperator":       map[string]any{"resources": helm.Resources("50m", "128Mi", "512Mi")},
+		"grafana": grafanaValues(args),
+		"prometheusOperator": map[string]any{
+			"resources": helm.Resources("50m", "128Mi", "512Mi"),
+			// The reloader beside every Prometheus and Alertmanager.
+			"prometheusConfigReloader": map[string]any{"resources": helm.Resources("10m", "32Mi", "64Mi")},
+		},
 		"kube-state-metrics":       map[string]any{"resources": helm.Resources("10m", "64Mi", "256Mi")},
 		"prometheus-node-exporter": map[string]any{"resources": helm.Resources("10m", "32Mi", "128Mi")},
 	}
@@ -162,11 +173,13 @@ func grafanaValues(args *Args) map[string]any {
 		// the first still runs.
 		"deploymentStrategy": map[string]any{"type": "Recreate"},
 		"sidecar": map[string]any{"dashboards": map[string]any{
-			"enabled":         true,
-			"label":           DashboardLabel,
-			"labelValue":      "1",
-			"searchNamespace": "ALL",
-		}},
+			"enabled":          true,
+			"label":            DashboardLabel,
+			"labelValue":       "1",
+			"searchNamespace":  "ALL",
+			"folderAnnotation": FolderAnnotation,
+			"provider":         map[string]any{"foldersFromFilesStructure": true},
+		}, "resources": helm.Resources("10m", "64Mi", "128Mi")},
 		"service":   service(args.NodePorts, GrafanaNodePort),
 		"resources": helm.Resources("50m", "128Mi", "512Mi"),
 	}
@@ -260,6 +273,19 @@ func NewStack(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			OtherFields: kubernetes.UntypedArgs{"spec": args.Rules},
 		}, parent, pulumi.DependsOn(args.DependsOn)); err != nil {
 			return nil, fmt.Errorf("monitoring rules: %w", err)
+		}
+	}
+	for _, d := range args.Dashboards {
+		if _, err := corev1.NewConfigMap(ctx, name+"-dashboard-"+d.UID, &corev1.ConfigMapArgs{
+			Metadata: &metav1.ObjectMetaArgs{
+				Name:        pulumi.String("dashboard-" + d.UID),
+				Namespace:   pulumi.String(args.Namespace),
+				Labels:      pulumi.StringMap{DashboardLabel: pulumi.String("1")},
+				Annotations: pulumi.StringMap{FolderAnnotation: pulumi.String(d.Folder)},
+			},
+			Data: pulumi.StringMap{d.UID + ".json": pulumi.String(string(d.JSON))},
+		}, parent, pulumi.DependsOn(args.DependsOn)); err != nil {
+			return nil, fmt.Errorf("dashboard %s: %w", d.Title, err)
 		}
 	}
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{

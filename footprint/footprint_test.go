@@ -1,0 +1,100 @@
+package footprint
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+)
+
+func TestParse(t *testing.T) {
+	for _, tc := range []struct {
+		cpu, mem string
+		want     Quantity
+	}{
+		{"10m", "64Mi", Quantity{10, 64 << 20}},
+		{"2", "1Gi", Quantity{2000, 1 << 30}},
+		{"0.5", "512Ki", Quantity{500, 512 << 10}},
+		{"100m", "1000k", Quantity{100, 1e6}},
+		{"1m", "1048576", Quantity{1, 1 << 20}},
+	} {
+		got, err := Parse(tc.cpu, tc.mem)
+		require.NoError(t, err, "%s %s", tc.cpu, tc.mem)
+		assert.Equal(t, tc.want, got, "%s %s", tc.cpu, tc.mem)
+	}
+	for _, bad := range [][2]string{{"ten", "64Mi"}, {"10m", "lots"}, {"m", "1Gi"}, {"1", "Gi"}} {
+		_, err := Parse(bad[0], bad[1])
+		assert.Error(t, err, "%v", bad)
+	}
+}
+
+// lab is a cluster of two 2 vCPU / 4 GiB control planes and one worker.
+var lab = Nodes{ControlPlanes: 2, Workers: 1, ControlPlane: config.Shape{VCPU: 2, MemGiB: 4}, Worker: config.Shape{VCPU: 2, MemGiB: 4}}
+
+func resources(cpu, mem, limit string) map[string]any {
+	return map[string]any{"requests": map[string]any{"cpu": cpu, "memory": mem}, "limits": map[string]any{"memory": limit}}
+}
+
+// TestBuild: DaemonSets count once per node, replicas come from the values,
+// sidecars sharing resources multiply, and Kubernetes's own requests and
+// the kubelet's reservations are accounted for.
+func TestBuild(t *testing.T) {
+	releases := map[string]map[string]any{
+		config.ChartPromtail: {"resources": resources("20m", "64Mi", "256Mi")},
+		config.ChartLoki:     {"singleBinary": map[string]any{"replicas": float64(2), "resources": resources("100m", "256Mi", "1Gi")}},
+		config.ChartEBSCSI: {
+			"controller": map[string]any{"replicaCount": 1, "resources": resources("10m", "40Mi", "256Mi")},
+			"node":       map[string]any{"resources": resources("10m", "40Mi", "256Mi")},
+		},
+		config.ChartPrometheusCRDs: {},
+	}
+	r, err := Build("t", lab, releases)
+	require.NoError(t, err)
+
+	byName := map[string]Line{}
+	for _, l := range r.Lines {
+		byName[l.Release+"/"+l.Workload] = l
+	}
+	assert.Equal(t, Line{config.ChartPromtail, "promtail", 3, Quantity{60, 192 << 20}}, byName["promtail/promtail"])
+	assert.Equal(t, Line{config.ChartLoki, "loki", 2, Quantity{200, 512 << 20}}, byName["loki/loki"])
+	assert.Equal(t, Line{config.ChartEBSCSI, "controller", 1, Quantity{60, 240 << 20}}, byName["aws-ebs-csi-driver/controller"])
+	assert.Equal(t, Line{config.ChartEBSCSI, "node", 3, Quantity{90, 360 << 20}}, byName["aws-ebs-csi-driver/node"])
+	assert.Len(t, r.Lines, 4, "the CRD chart runs no pods")
+	assert.Equal(t, Quantity{410, 1304 << 20}, r.Lab)
+
+	assert.Equal(t, Quantity{6000, 12 << 30}, r.Capacity)
+	assert.Equal(t, Quantity{6000 - 150, 12<<30 - 2*512<<20 - 384<<20}, r.Allocatable)
+	// Two sets of control-plane pods and two CoreDNS replicas.
+	assert.Equal(t, Quantity{2*260 + 200, 2*832<<20 + 140<<20}, r.Kubernetes)
+
+	cpu, mem := r.Headroom()
+	assert.InDelta(t, 1-float64(410+720)/5850, cpu, 1e-9)
+	assert.InDelta(t, 1-float64(1304+1804)/float64(12*1024-1408), mem, 1e-9)
+	assert.Contains(t, r.String(), "headroom")
+}
+
+// TestBuildRefusesGaps: the report fails rather than undercount.
+func TestBuildRefusesGaps(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		releases map[string]map[string]any
+		want     string
+	}{
+		{"unknown release", map[string]map[string]any{"mystery": {}}, "release mystery is not in the footprint catalogue"},
+		{"no resources", map[string]map[string]any{config.ChartPromtail: {}}, "promtail promtail: no resources at resources"},
+		{"no memory request", map[string]map[string]any{config.ChartPromtail: {"resources": map[string]any{
+			"requests": map[string]any{"cpu": "10m"}, "limits": map[string]any{"memory": "1Gi"}}}}, "no cpu and memory requests"},
+		{"no memory limit", map[string]map[string]any{config.ChartPromtail: {"resources": map[string]any{
+			"requests": map[string]any{"cpu": "10m", "memory": "64Mi"}}}}, "no memory limit"},
+		{"no replica count", map[string]map[string]any{config.ChartLoki: {"singleBinary": map[string]any{
+			"resources": resources("100m", "256Mi", "1Gi")}}}, "no replica count at singleBinary.replicas"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Build("t", lab, tc.releases)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
