@@ -97,8 +97,8 @@ func LokiValues(args *Args) map[string]any {
 	if b := args.Bucket; b != nil {
 		// No keys: the nodes' cloud identity reaches the bucket.
 		storage["bucketNames"] = map[string]any{"chunks": b.Name}
-		if b.Region != "" {
-			storage[b.Type] = map[string]any{"region": b.Region}
+		if b.Type == "s3" {
+			storage["s3"] = map[string]any{"region": b.Region}
 		}
 	}
 	off := map[string]any{"enabled": false}
@@ -226,13 +226,13 @@ func Datasource(namespace string) (string, error) {
 
 // validate catches what would otherwise surface as a failed release.
 func validate(args *Args) error {
+	if args.Logging.Collector != config.CollectorAlloy && args.Logging.Collector != config.CollectorPromtail {
+		return fmt.Errorf("logging: unknown collector %q (allowed: %s, %s)", args.Logging.Collector, config.CollectorAlloy, config.CollectorPromtail)
+	}
 	for _, name := range []string{config.ChartLoki, config.ChartAlloy, args.Logging.Collector} {
 		if _, ok := args.Charts[name]; !ok {
 			return fmt.Errorf("logging: no pinned chart %q", name)
 		}
-	}
-	if args.Logging.Collector != config.CollectorAlloy && args.Logging.Collector != config.CollectorPromtail {
-		return fmt.Errorf("logging: unknown collector %q", args.Logging.Collector)
 	}
 	if !args.ReceiverIP.IsValid() {
 		return fmt.Errorf("logging: the Talos log receiver needs a cluster IP")

@@ -283,6 +283,18 @@ kube_daemonset_status_desired_number_scheduled{namespace="logging", daemonset=~"
 			Description: "DaemonSet {{ $labels.namespace }}/{{ $labels.daemonset }} has had only {{ $value }} ready pods, fewer than desired, for 15 minutes; logs from the other nodes are not collected.",
 			Runbook:     "logcollectorpodsnotready",
 		},
+		{
+			Alert: "LogReceiverDown",
+			// One replica receives Kubernetes events and the Talos nodes'
+			// own logs; while it is down they are lost (UDP, no retry).
+			// Ten minutes covers a rollout or a rescheduled pod.
+			Expr:        `kube_deployment_status_replicas_available{namespace="logging", deployment="alloy-receiver"} == 0`,
+			For:         "10m",
+			Severity:    SeverityWarning,
+			Summary:     "Kubernetes events and Talos node logs are not being collected.",
+			Description: "Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has had no available pod for 10 minutes; events and Talos service and kernel logs are lost meanwhile.",
+			Runbook:     "logreceiverdown",
+		},
 	}}
 }
 

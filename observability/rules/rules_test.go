@@ -133,6 +133,7 @@ func TestAlertsReadTheirMetrics(t *testing.T) {
 		{"loki", "LokiRequestErrors", []string{"loki_request_duration_seconds_count", "loki_request_duration_seconds_count"}},
 		{"loki", "LokiDiscardedSamples", []string{"loki_discarded_samples_total"}},
 		{"loki", "LogCollectorPodsNotReady", []string{"kube_daemonset_status_number_ready", "kube_daemonset_status_desired_number_scheduled"}},
+		{"loki", "LogReceiverDown", []string{"kube_deployment_status_replicas_available"}},
 		{"storage", "PersistentVolumeSpaceLow", []string{"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}},
 		{"storage", "PersistentVolumeSpaceCritical", []string{"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}},
 		{"storage", "PersistentVolumeFillingUp", []string{"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}},
@@ -192,6 +193,7 @@ func TestSelectorsMatchTheLab(t *testing.T) {
 		{"collector daemonsets", "LogCollectorPodsNotReady", "kube_daemonset_status_number_ready", "daemonset", []string{"alloy", "promtail"}, []string{"cilium", "alloy-extra", "loki"}},
 		{"collector desired", "LogCollectorPodsNotReady", "kube_daemonset_status_desired_number_scheduled", "daemonset", []string{"alloy", "promtail"}, []string{"cilium"}},
 		{"collector namespace", "LogCollectorPodsNotReady", "kube_daemonset_status_number_ready", "namespace", []string{"logging"}, []string{"kube-system"}},
+		{"receiver deployment", "LogReceiverDown", "kube_deployment_status_replicas_available", "deployment", []string{"alloy-receiver"}, []string{"alloy", "hubble-relay"}},
 	}
 
 	rules := map[string]Rule{}
