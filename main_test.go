@@ -452,6 +452,53 @@ func TestMonitoringScrapesTheTalosControlPlane(t *testing.T) {
 	}
 }
 
+// TestLogsAndDashboardsAreWired: Loki keeps chunks in the backend's bucket
+// in a cloud and on its volume locally; Grafana gets the Loki datasource
+// and the lab's dashboards in their folders; every node ships its Talos
+// logs to the receiver's fixed address.
+func TestLogsAndDashboardsAreWired(t *testing.T) {
+	for _, tc := range []struct {
+		stack, store string
+		bucket       any
+	}{
+		{"local", "filesystem", nil},
+		{"dev", "s3", "sre-lab-dev-logs-0a1b2c3"},
+	} {
+		t.Run(tc.stack, func(t *testing.T) {
+			m, _, err := run(t, tc.stack, userConfig(t, tc.stack))
+			require.NoError(t, err)
+			loki := m.named(t, "kubernetes:helm.sh/v3:Release", "logging-loki")
+			store, _ := loki.At("values.loki.storage.type")
+			assert.Equal(t, tc.store, store)
+			bucket, _ := loki.At("values.loki.storage.bucketNames.chunks")
+			assert.Equal(t, tc.bucket, bucket)
+			retention, _ := loki.At("values.loki.limits_config.retention_period")
+			assert.NotEmpty(t, retention)
+
+			var folders []string
+			for _, cm := range m.byType("kubernetes:core/v1:ConfigMap") {
+				ns, _ := cm.At("metadata.namespace")
+				assert.Equal(t, "monitoring", ns, "Grafana's sidecar looks in its own namespace for datasources")
+				if v, ok := cm.At("metadata.labels.grafana_dashboard"); ok {
+					assert.Equal(t, "1", v)
+					folder, _ := cm.At("metadata.annotations.grafana_folder")
+					folders = append(folders, folder.(string))
+				}
+			}
+			assert.ElementsMatch(t, []string{"SRE Lab", "Cilium"}, folders)
+			ds := m.named(t, "kubernetes:core/v1:ConfigMap", "logging-datasource")
+			label, _ := ds.At("metadata.labels.grafana_datasource")
+			assert.Equal(t, "1", label)
+
+			for _, apply := range m.byType("talos:machine/configurationApply:ConfigurationApply") {
+				patches := fmt.Sprint(pulumitest.Plain(apply.Inputs["configPatches"]))
+				assert.Contains(t, patches, "udp://10.96.0.20:6050/", apply.Name)
+				assert.Contains(t, patches, "udp://10.96.0.20:6051/", apply.Name)
+			}
+		})
+	}
+}
+
 func TestGrafanaPasswordMustBeSecret(t *testing.T) {
 	cfg := userConfig(t, "dev")
 	cfg["sre-lab:grafanaAdminPassword"] = "correct-horse-battery"

@@ -177,3 +177,15 @@ func (l *lab) byType(token string) []registered {
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
+
+// named returns the one registration of a type with that name.
+func (l *lab) named(t testing.TB, token, name string) registered {
+	t.Helper()
+	for _, r := range l.byType(token) {
+		if r.Name == name {
+			return r
+		}
+	}
+	t.Fatalf("no %s named %s", token, name)
+	return registered{}
+}

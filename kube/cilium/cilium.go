@@ -183,6 +183,12 @@ func hubbleValues(args *Args) map[string]any {
 		"relay": map[string]any{
 			"enabled":   true,
 			"resources": helm.Resources("20m", "64Mi", "128Mi"),
+			// Its own gRPC and peer-connection metrics: a relay that has
+			// lost its agents still answers, and only these show it.
+			"prometheus": map[string]any{
+				"enabled":        true,
+				"serviceMonitor": map[string]any{"enabled": args.ServiceMonitors},
+			},
 		},
 		"ui": ui,
 		// Certificates made by `helm template` expire after a year with nobody

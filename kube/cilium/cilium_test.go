@@ -211,10 +211,12 @@ func TestHubble(t *testing.T) {
 				"prometheus.serviceMonitor.enabled": tc.serviceMonitors,
 				// The chart checks for the CRDs at render time, before the
 				// same update has installed them.
-				"prometheus.serviceMonitor.trustCRDsExist":   tc.serviceMonitors,
-				"operator.prometheus.serviceMonitor.enabled": tc.serviceMonitors,
-				"envoy.prometheus.serviceMonitor.enabled":    tc.serviceMonitors,
-				"hubble.metrics.serviceMonitor.enabled":      tc.serviceMonitors,
+				"prometheus.serviceMonitor.trustCRDsExist":       tc.serviceMonitors,
+				"operator.prometheus.serviceMonitor.enabled":     tc.serviceMonitors,
+				"envoy.prometheus.serviceMonitor.enabled":        tc.serviceMonitors,
+				"hubble.metrics.serviceMonitor.enabled":          tc.serviceMonitors,
+				"hubble.relay.prometheus.enabled":                true,
+				"hubble.relay.prometheus.serviceMonitor.enabled": tc.serviceMonitors,
 			} {
 				assert.Equal(t, want, value(t, r, "values."+path), path)
 			}
