@@ -18,6 +18,7 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/infratest"
 )
 
 // Type tokens of everything the component registers.
@@ -1314,6 +1315,50 @@ func TestNodeIAMParentAndProvider(t *testing.T) {
 					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, o.providerURN)
 			}
 			assert.Equal(t, tt.want, got)
+		})
+	}
+}
+
+// TestContract runs the backend contract every backend answers for.
+func TestContract(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cp, w  int
+		admins []string
+	}{
+		{"dev", 1, 1, []string{"203.0.113.7/32"}},
+		{"prod", 3, 3, []string{"203.0.113.7/32", "198.51.100.0/24"}},
+		{"open on purpose", 3, 2, []string{"0.0.0.0/0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := baseArgs(tc.cp, tc.w)
+			args.AdminCIDRs = nil
+			for _, a := range tc.admins {
+				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
+			}
+			o := mustRun(t, args, mockZones)
+			run := infratest.Run{
+				Environment:   args.Environment,
+				ControlPlanes: tc.cp,
+				Workers:       tc.w,
+				Endpoint:      o.endpoint,
+				ComponentURN:  o.componentURN,
+				AdminCIDRs:    tc.admins,
+			}
+			for _, n := range o.nodes {
+				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP})
+			}
+			for _, r := range o.m.resources {
+				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
+			}
+			for _, r := range o.m.byType(tIngress) {
+				rule := ruleOf(r)
+				if p := netip.MustParsePrefix(rule.CIDR); p.Bits() >= args.Network.Bits() && args.Network.Contains(p.Addr()) {
+					continue // inside the node network
+				}
+				run.Rules = append(run.Rules, infratest.Rule{FromPort: rule.From, ToPort: rule.To, Source: rule.CIDR})
+			}
+			infratest.Check(t, run)
 		})
 	}
 }

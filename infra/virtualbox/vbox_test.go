@@ -20,6 +20,7 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/infratest"
 )
 
 const commandToken = "command:local:Command"
@@ -669,6 +670,30 @@ func TestNewNodesPlatform(t *testing.T) {
 			assert.Equal(t, prefix+"50", got.lbRange.First.String())
 			assert.Equal(t, prefix+"99", got.lbRange.Last.String())
 			assert.Equal(t, prefix+"50", got.ingress)
+		})
+	}
+}
+
+// TestContract runs the backend contract every backend answers for.
+func TestContract(t *testing.T) {
+	for _, tc := range []struct{ cp, w int }{{3, 2}, {1, 1}, {5, 3}} {
+		t.Run(fmt.Sprintf("%d+%d", tc.cp, tc.w), func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.ControlPlane.Count, args.Workers.Count = tc.cp, tc.w
+			m, got, err := deployVBox(t, "sre-lab-local", args)
+			require.NoError(t, err)
+			run := infratest.Run{
+				Environment: "local", Local: true,
+				ControlPlanes: tc.cp, Workers: tc.w,
+				Endpoint: got.endpoint, ComponentURN: got.urn,
+			}
+			for i, n := range got.nodes {
+				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: got.privateIPs[i], PublicIP: got.publicIPs[i]})
+			}
+			for _, r := range m.records {
+				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
+			}
+			infratest.Check(t, run)
 		})
 	}
 }
