@@ -4,6 +4,7 @@
 package main
 
 import (
+	"fmt"
 	"maps"
 	"slices"
 	"strings"
@@ -11,10 +12,12 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/cost"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/backends"
 	"github.com/your-org/sre-lab/infra/talos"
 	"github.com/your-org/sre-lab/kube"
+	"github.com/your-org/sre-lab/kube/etcdbackup"
 	"github.com/your-org/sre-lab/observability"
 )
 
@@ -62,7 +65,10 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		NetworkCIDR:       cfg.NetworkCIDR.String(),
 		Platform:          platform,
 		ProtectSecrets:    cfg.ProtectSecrets,
-		LocalPathVolume:   cfg.Cloud.Local(),
+		LocalPath:         localPath(cfg.Cloud),
+		// Snapshots go through the Talos API; only the job's namespace
+		// may use it, and only when backups are on.
+		EtcdBackupNamespace: etcdBackupNamespace(cfg),
 	})
 	if err != nil {
 		return nil, err
@@ -87,20 +93,73 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"kubeconfig":  cluster.Kubeconfig,
 		"talosconfig": cluster.Talosconfig,
 		"ingress":     platform.IngressEndpoint,
-		"urls":        urls(hosts),
+		"urls":        urls(hosts, ingressPort(cfg, platform)),
 		"dnsRecords":  dnsRecords(hosts, platform.IngressEndpoint, cfg.Cloud.Local()),
 		// Secret: `pulumi stack output grafanaAdminPassword --show-secrets`.
 		"grafanaAdminPassword": obs.Monitoring.GrafanaAdminPassword,
+		"commands":             commands(ctx.Stack()),
+		"estimatedMonthlyCost": pulumi.String(monthlyCost(cfg)),
 	}, nil
 }
 
-// urls are the web endpoints behind the ingress.
-func urls(hosts map[string]string) pulumi.StringMap {
+// commands are how a person gets the cluster's credentials onto their
+// machine; the files hold keys, so they are written owner-only.
+func commands(stack string) pulumi.StringMap {
 	out := pulumi.StringMap{}
-	for name, host := range hosts {
-		out[name] = pulumi.String("https://" + host)
+	for _, name := range []string{"kubeconfig", "talosconfig"} {
+		out[name] = pulumi.Sprintf("(umask 077; pulumi stack output %s --show-secrets -s %s > %s)", name, stack, name)
 	}
 	return out
+}
+
+// monthlyCost is the estimate from the dated price table; a size the table
+// lacks is said, not priced at zero.
+func monthlyCost(cfg config.Config) string {
+	e, err := cost.Of(cfg)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	return e.String()
+}
+
+// localPath is where local volumes come from: a partition of a VM's disk,
+// a directory in a container that has no disk, or nowhere in a cloud.
+func localPath(cloud config.Cloud) talos.LocalPath {
+	switch {
+	case cloud == config.Docker:
+		return talos.LocalPathDirectory
+	case cloud.Local():
+		return talos.LocalPathPartition
+	}
+	return talos.NoLocalPath
+}
+
+// etcdBackupNamespace is where the snapshot job runs, or empty when
+// backups are off.
+func etcdBackupNamespace(cfg config.Config) string {
+	if !cfg.EtcdBackup.Enabled {
+		return ""
+	}
+	return etcdbackup.Namespace
+}
+
+// urls are the web endpoints behind the ingress.
+func urls(hosts map[string]string, port string) pulumi.StringMap {
+	out := pulumi.StringMap{}
+	for name, host := range hosts {
+		out[name] = pulumi.String("https://" + host + port)
+	}
+	return out
+}
+
+// ingressPort is empty where the ingress answers on 443 (a cloud load
+// balancer, or an LB-IPAM address), and the node port on a local backend
+// without LB-IPAM (Docker), where the host reaches a node directly.
+func ingressPort(cfg config.Config, platform infra.Platform) string {
+	if cfg.Cloud.Local() && platform.LoadBalancerRange == nil {
+		return fmt.Sprintf(":%d", infra.IngressHTTPSNodePort)
+	}
+	return ""
 }
 
 // dnsRecords tells the user how the web names reach the ingress: one

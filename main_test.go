@@ -95,10 +95,25 @@ func expectedCounts(stack string) map[string]int {
 	case "dev":
 		return aws(1, 1)
 	case "staging":
-		return aws(3, 2)
+		return withEtcdBackups(aws(3, 2))
 	default:
-		return aws(3, 3)
+		return withEtcdBackups(aws(3, 3))
 	}
+}
+
+// withEtcdBackups adds what staging and prod get for etcd snapshots: a
+// private, versioned, expiring bucket, the nodes' right to write it, the
+// Talos ServiceAccount and the CronJob.
+func withEtcdBackups(m map[string]int) map[string]int {
+	m["aws:s3/bucketV2:BucketV2"]++
+	m["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"]++
+	m["aws:s3/bucketVersioningV2:BucketVersioningV2"] = 1
+	m["aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"] = 1
+	m["aws:iam/rolePolicy:RolePolicy"]++
+	m["sre-lab:kube:EtcdBackup"] = 1
+	m["kubernetes:talos.dev/v1alpha1:ServiceAccount"] = 1
+	m["kubernetes:batch/v1:CronJob"] = 1
+	return m
 }
 
 var stacks = []string{"local", "dev", "staging", "prod"}
@@ -182,6 +197,23 @@ func TestSecretsAreSecretInExports(t *testing.T) {
 			assert.Equal(t, stack, out["environment"].Value)
 		})
 	}
+}
+
+// TestOutputsForPeople: the commands that fetch the credentials, and the
+// cost estimate, free locally and priced in a cloud.
+func TestOutputsForPeople(t *testing.T) {
+	_, out, err := run(t, "local", userConfig(t, "local"))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{
+		"kubeconfig":  "(umask 077; pulumi stack output kubeconfig --show-secrets -s local > kubeconfig)",
+		"talosconfig": "(umask 077; pulumi stack output talosconfig --show-secrets -s local > talosconfig)",
+	}, out["commands"].Value)
+	assert.Equal(t, "0 (runs on this machine)", out["estimatedMonthlyCost"].Value)
+
+	_, out, err = run(t, "prod", userConfig(t, "prod"))
+	require.NoError(t, err)
+	assert.Regexp(t, `^about [0-9]+ USD/month \(list prices of 2026-11-25; traffic and taxes extra\): 3 × t3.large control plane`, out["estimatedMonthlyCost"].Value)
+	assert.False(t, out["estimatedMonthlyCost"].Secret)
 }
 
 func TestEndpoint(t *testing.T) {
@@ -403,7 +435,7 @@ func TestExternalSecretsOnAWS(t *testing.T) {
 	assert.NotContains(t, charts, "sealed-secrets")
 	stores := m.byType("kubernetes:external-secrets.io/v1:ClusterSecretStore")
 	require.Len(t, stores, 1)
-	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 2, "nodes may read sre-lab/staging/ secrets, besides the log bucket")
+	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 3, "nodes may read sre-lab/staging/ secrets, besides writing logs and snapshots")
 }
 
 func TestMonitoringScrapesTheTalosControlPlane(t *testing.T) {
@@ -519,4 +551,53 @@ func TestBadAlertmanagerReceiverRegistersNothing(t *testing.T) {
 	assert.Contains(t, err.Error(), "sre-lab:alertmanager.slack[0].apiUrl")
 	assert.NotContains(t, err.Error(), "secret-token")
 	assert.Empty(t, m.resources)
+}
+
+// TestOtherBackends: the whole program runs on Hetzner and Docker as on AWS
+// and VirtualBox: the backend's component, the node names of the
+// environment, the layers above, and no AWS or VirtualBox resource.
+func TestOtherBackends(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack string
+		set         map[string]string
+		component   string
+		nodes       []string
+		endpoint    string
+		logStore    string
+	}{
+		{"hetzner dev", "dev", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"},
+			"sre-lab:infra:HetznerNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
+		{"hetzner prod", "prod", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "hel1"},
+			"sre-lab:infra:HetznerNodes", []string{"prod-sre-cp-01", "prod-sre-cp-02", "prod-sre-cp-03", "prod-sre-worker-01", "prod-sre-worker-02", "prod-sre-worker-03"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
+		{"docker local", "local", map[string]string{"sre-lab:cloud": "docker"},
+			"sre-lab:infra:DockerNodes", []string{"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"}, `^https://10\.5\.0\.10:6443$`, "filesystem"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := userConfig(t, tc.stack)
+			for k, v := range tc.set {
+				cfg[k] = v
+			}
+			m, out, err := run(t, tc.stack, cfg)
+			require.NoError(t, err)
+			counts := m.countByType()
+			assert.Equal(t, 1, counts[tc.component])
+			for typ := range counts {
+				assert.False(t, strings.HasPrefix(typ, "aws:") || strings.HasPrefix(typ, "command:"), "%s has no place here", typ)
+			}
+			var names []string
+			for _, n := range out["nodes"].Value.([]map[string]any) {
+				names = append(names, n["name"].(string))
+			}
+			assert.Equal(t, tc.nodes, names)
+			assert.Regexp(t, tc.endpoint, out["endpoint"].Value)
+			assert.Equal(t, 1, counts["sre-lab:observability:LokiStack"])
+			store, _ := m.named(t, "kubernetes:helm.sh/v3:Release", "logging-loki").At("values.loki.storage.type")
+			assert.Equal(t, tc.logStore, store)
+			assert.Zero(t, counts["sre-lab:kube:EtcdBackup"], "no object storage, no scheduled snapshots")
+			if tc.component == "sre-lab:infra:DockerNodes" {
+				assert.Equal(t, "https://grafana.sre-lab.internal:30443", out["urls"].Value.(map[string]string)["grafana"],
+					"no LB-IPAM across a Docker bridge: the ingress answers on its node port")
+			}
+		})
+	}
 }

@@ -6,6 +6,8 @@ import (
 	"hash/fnv"
 	"os"
 	"sort"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -41,6 +43,10 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 		}
 	case "aws:s3/bucketV2:BucketV2":
 		return map[string]any{"bucket": args.Name + "-0a1b2c3", "arn": "arn:aws:s3:::" + args.Name + "-0a1b2c3"}
+	case "hcloud:index/server:Server":
+		return map[string]any{"ipv4Address": fmt.Sprintf("198.51.100.%d", 1+hash(args.Name)%250)}
+	case "hcloud:index/loadBalancer:LoadBalancer":
+		return map[string]any{"ipv4": fmt.Sprintf("203.0.113.%d", 1+hash(args.Name)%250)}
 	case "aws:lb/targetGroup:TargetGroup":
 		return map[string]any{"arn": "arn:aws:elasticloadbalancing:eu-central-1:123456789012:targetgroup/" + args.Name}
 	case "talos:machine/secrets:Secrets":
@@ -66,6 +72,14 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 	return nil
 }
 
+// ids are numbers for Hetzner, whose references take integers.
+func ids(args pulumi.MockResourceArgs) string {
+	if strings.HasPrefix(args.TypeToken, "hcloud:") {
+		return strconv.Itoa(hash(args.TypeToken+args.Name)%1000000 + 1)
+	}
+	return ""
+}
+
 // invokes answers the functions the program calls.
 func invokes(args pulumi.MockCallArgs) map[string]any {
 	switch args.Token {
@@ -73,6 +87,8 @@ func invokes(args pulumi.MockCallArgs) map[string]any {
 		return map[string]any{"names": []any{"eu-central-1a", "eu-central-1b", "eu-central-1c"}}
 	case "aws:ec2/getAmi:getAmi":
 		return map[string]any{"id": "ami-0123456789abcdef0"}
+	case "hcloud:index/getImage:getImage":
+		return map[string]any{"id": 424242}
 	case "talos:machine/getConfiguration:getConfiguration":
 		return map[string]any{"machineConfiguration": "version: v1alpha1\nmachine:\n  type: " + args.Args["machineType"].StringValue() + "\n"}
 	case "talos:client/getConfiguration:getConfiguration":
@@ -125,7 +141,7 @@ func run(t testing.TB, stack string, cfg map[string]string) (*lab, map[string]in
 		t.Fatal(err)
 	}
 	t.Setenv(pulumi.EnvConfig, string(j))
-	m := &pulumitest.Mocks{Outputs: outputs, Invokes: invokes}
+	m := &pulumitest.Mocks{Outputs: outputs, Invokes: invokes, IDs: ids}
 	results := map[string]internals.UnsafeAwaitOutputResult{}
 	err = pulumi.RunErr(func(ctx *pulumi.Context) error {
 		outputs, err := build(ctx)

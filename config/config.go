@@ -43,10 +43,23 @@ const (
 // Implemented lists the backends this build can deploy, in the order messages
 // print them. The others in the design are planned and rejected with a clear
 // message until their package exists.
-var Implemented = []Cloud{VirtualBox, AWS}
+var Implemented = []Cloud{VirtualBox, Docker, AWS, Hetzner}
+
+// HetznerNetworkZones maps each Hetzner Cloud location (sre-lab:region on
+// Hetzner) to the network zone its private networks and load balancers
+// live in.
+var HetznerNetworkZones = map[string]string{
+	"fsn1": "eu-central", "nbg1": "eu-central", "hel1": "eu-central",
+	"ash": "us-east", "hil": "us-west", "sin": "ap-southeast",
+}
 
 // Local reports whether the backend runs on the user's own machine.
 func (c Cloud) Local() bool { return c == VirtualBox || c == Docker }
+
+// ObjectStorage reports whether the backend creates the buckets logs and
+// etcd snapshots go to. Hetzner's S3-compatible storage has no resource
+// in its provider, so only AWS does today.
+func (c Cloud) ObjectStorage() bool { return c == AWS }
 
 // NodePool is the shape of one role's machines.
 type NodePool struct {
@@ -68,7 +81,8 @@ type Config struct {
 	Environment Environment
 	// Cloud selects the backend.
 	Cloud Cloud
-	// Region is the cloud region; empty on local backends.
+	// Region is the cloud region (a location such as fsn1 on Hetzner);
+	// empty on local backends.
 	Region string
 	// Zones are the availability zones nodes spread across; empty means the
 	// backend picks up to three from the region.
@@ -84,6 +98,10 @@ type Config struct {
 	Workers NodePool
 	// TalosVersion is the Talos release every node runs, with a leading "v".
 	TalosVersion string
+	// TalosImage is an explicit machine image to boot from, on backends
+	// where the user makes it (a Hetzner snapshot ID); empty selects the
+	// image made for TalosVersion.
+	TalosImage string
 	// KubernetesVersion is the Kubernetes release Talos deploys, without "v".
 	KubernetesVersion string
 	// NetworkCIDR is the network nodes talk on: the host-only network locally,
@@ -108,6 +126,21 @@ type Config struct {
 	Monitoring Monitoring
 	// Logging chooses the log collector and sizes Loki.
 	Logging Logging
+	// EtcdBackup schedules etcd snapshots to object storage.
+	EtcdBackup EtcdBackup
+}
+
+// EtcdBackup is when etcd snapshots are taken and who can read them.
+type EtcdBackup struct {
+	// Enabled takes scheduled snapshots; on by default in staging and prod
+	// where the backend has object storage.
+	Enabled bool
+	// Schedule is a five-field cron expression, in UTC.
+	Schedule string
+	// Recipient is an age public key (age1...) the snapshots are encrypted
+	// to; empty leaves them to the bucket's encryption at rest (Kubernetes
+	// Secrets inside stay encrypted by Talos's secretbox key either way).
+	Recipient string
 }
 
 // Monitoring is how long metrics are kept and how much disk the monitoring

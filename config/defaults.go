@@ -11,7 +11,10 @@ import (
 // the cloud one is a private range clear of the pod and service networks.
 var (
 	DefaultLocalNetwork = netip.MustParsePrefix("192.168.56.0/24")
-	DefaultCloudNetwork = netip.MustParsePrefix("10.0.0.0/16")
+	// DefaultDockerNetwork is the bridge Talos containers share; talosctl's
+	// own Docker clusters use the same range.
+	DefaultDockerNetwork = netip.MustParsePrefix("10.5.0.0/24")
+	DefaultCloudNetwork  = netip.MustParsePrefix("10.0.0.0/16")
 )
 
 // Pod and service networks of every cluster. Talos configures Kubernetes with
@@ -45,34 +48,38 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		Workers:          2,
 		Monitoring:       Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
-		ControlPlaneSize: map[Cloud]string{VirtualBox: "2cpu-4gb"},
-		WorkerSize:       map[Cloud]string{VirtualBox: "2cpu-4gb"},
+		ControlPlaneSize: map[Cloud]string{VirtualBox: "2cpu-4gb", Docker: "2cpu-4gb"},
+		WorkerSize:       map[Cloud]string{VirtualBox: "2cpu-4gb", Docker: "2cpu-4gb"},
 	},
 	Dev: {
 		ControlPlanes:    1,
 		Workers:          1,
 		Monitoring:       Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
-		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
-		WorkerSize:       map[Cloud]string{AWS: "t3.medium"},
+		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium", Hetzner: "cx23"},
+		WorkerSize:       map[Cloud]string{AWS: "t3.medium", Hetzner: "cx23"},
 	},
 	Staging: {
 		ControlPlanes:    3,
 		Workers:          2,
 		Monitoring:       Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
-		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium"},
-		WorkerSize:       map[Cloud]string{AWS: "t3.large"},
+		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium", Hetzner: "cx23"},
+		WorkerSize:       map[Cloud]string{AWS: "t3.large", Hetzner: "cx33"},
 	},
 	Prod: {
 		ControlPlanes:    3,
 		Workers:          3,
 		Monitoring:       Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
-		ControlPlaneSize: map[Cloud]string{AWS: "t3.large"},
-		WorkerSize:       map[Cloud]string{AWS: "t3.xlarge"},
+		ControlPlaneSize: map[Cloud]string{AWS: "t3.large", Hetzner: "cx33"},
+		WorkerSize:       map[Cloud]string{AWS: "t3.xlarge", Hetzner: "cx43"},
 	},
 }
+
+// DefaultEtcdBackupSchedule takes a snapshot every six hours, at a minute
+// clear of the hour when other jobs start.
+const DefaultEtcdBackupSchedule = "17 */6 * * *"
 
 // Disk defaults in GiB, from the 2024 local topology (40 GB control planes,
 // 50 GB workers), used on every backend.
@@ -95,6 +102,7 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 		ClusterName:       pick(raw.ClusterName, "sre-lab-"+string(env)),
 		Domain:            pick(raw.Domain, ""),
 		TalosVersion:      pick(raw.TalosVersion, DefaultTalosVersion),
+		TalosImage:        pick(raw.TalosImage, ""),
 		KubernetesVersion: pick(raw.KubernetesVersion, DefaultKubernetesVersion),
 		ProtectSecrets:    env.HA(),
 	}
@@ -109,7 +117,10 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 		DiskGiB: pick(raw.WorkerDiskGiB, DefaultWorkerDiskGiB),
 	}
 	network := DefaultCloudNetwork
-	if cfg.Cloud.Local() {
+	switch {
+	case cfg.Cloud == Docker:
+		network = DefaultDockerNetwork
+	case cfg.Cloud.Local():
 		network = DefaultLocalNetwork
 	}
 	cfg.NetworkCIDR = pick(raw.NetworkCIDR, network)
@@ -126,6 +137,11 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 		Collector: pick(raw.LogCollector, row.Logging.Collector),
 		Retention: pick(raw.LogRetention, row.Logging.Retention),
 		Storage:   pick(raw.LokiStorage, row.Logging.Storage),
+	}
+	cfg.EtcdBackup = EtcdBackup{
+		Enabled:   pick(raw.EtcdBackups, env.HA() && cfg.Cloud.ObjectStorage()),
+		Schedule:  pick(raw.EtcdBackupSchedule, DefaultEtcdBackupSchedule),
+		Recipient: pick(raw.EtcdBackupRecipient, ""),
 	}
 	cfg.Ingress = pick(raw.Ingress, IngressCilium)
 	cfg.Secrets = pick(raw.Secrets, SecretsSealed)

@@ -46,6 +46,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues: nil,
 				Monitoring: Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
 				Logging:    Logging{Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
+				EtcdBackup: EtcdBackup{Enabled: false, Schedule: DefaultEtcdBackupSchedule},
 			},
 		},
 		{
@@ -73,6 +74,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
+				EtcdBackup:        EtcdBackup{Enabled: false, Schedule: DefaultEtcdBackupSchedule},
 			},
 		},
 		{
@@ -100,6 +102,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
+				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule},
 			},
 		},
 		{
@@ -127,6 +130,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
+				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule},
 			},
 		},
 	}
@@ -498,6 +502,7 @@ func TestParseExplicitValuesWinOverDefaults(t *testing.T) {
 func TestApplyDefaults(t *testing.T) {
 	ptr := func(s string) *string { return &s }
 	num := func(n int) *int { return &n }
+	boolPtr := func(b bool) *bool { return &b }
 	aws := AWS
 
 	t.Run("local stacks get no adminCidrs: there is no firewall", func(t *testing.T) {
@@ -551,6 +556,9 @@ func TestApplyDefaults(t *testing.T) {
 			LogCollector:        ptr("promtail"),
 			LogRetention:        ptr("60d"),
 			LokiStorage:         ptr("80Gi"),
+			EtcdBackups:         boolPtr(false),
+			EtcdBackupSchedule:  ptr("0 3 * * *"),
+			EtcdBackupRecipient: ptr("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
 		}
 		charts := maps.Clone(DefaultCharts)
 		charts[ChartCilium] = Chart{Name: ChartCilium, Repo: "https://helm.cilium.io/", Version: "1.20.2"}
@@ -575,6 +583,7 @@ func TestApplyDefaults(t *testing.T) {
 			HelmValues:        map[string]map[string]any{"cilium": {"operator": map[string]any{"replicas": 1}}},
 			Monitoring:        Monitoring{Retention: "45d", PrometheusStorage: "200Gi", AlertmanagerStorage: "3Gi", GrafanaStorage: "20Gi"},
 			Logging:           Logging{Collector: CollectorPromtail, Retention: "60d", Storage: "80Gi"},
+			EtcdBackup:        EtcdBackup{Enabled: false, Schedule: "0 3 * * *", Recipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"},
 		}, cfg)
 	})
 	t.Run("explicit empty monitoring values are not replaced by defaults", func(t *testing.T) {
@@ -700,4 +709,50 @@ func TestLogReceiverIP(t *testing.T) {
 	ip, base := LogReceiverIP.As4(), ServiceCIDR.Addr().As4()
 	assert.Equal(t, base[:3], ip[:3], "within the first 256 addresses")
 	assert.NotEqual(t, byte(10), ip[3]-base[3], "CoreDNS has .10")
+}
+
+// TestHetznerAndDockerDefaults: the matrix has sizes for the new backends,
+// and Docker nodes get their own bridge network.
+func TestHetznerAndDockerDefaults(t *testing.T) {
+	for env, want := range map[string][2]string{
+		"dev": {"cx23", "cx23"}, "staging": {"cx23", "cx33"}, "prod": {"cx33", "cx43"},
+	} {
+		cfg := mustParse(t, env, hetznerKeys)
+		assert.Equal(t, want, [2]string{cfg.ControlPlane.Size, cfg.Workers.Size}, env)
+		assert.Equal(t, DefaultCloudNetwork, cfg.NetworkCIDR, env)
+		assert.Equal(t, "fsn1", cfg.Region)
+	}
+	cfg := mustParse(t, "prod", hetznerKeys.with(keys{KeyTalosImage: "123456"}))
+	assert.Equal(t, "123456", cfg.TalosImage)
+
+	docker := mustParse(t, "local", keys{KeyCloud: "docker"})
+	assert.Equal(t, DefaultDockerNetwork, docker.NetworkCIDR)
+	assert.Equal(t, "2cpu-4gb", docker.Workers.Size)
+	assert.Equal(t, 3, docker.ControlPlane.Count)
+	assert.Equal(t, 2, docker.Workers.Count)
+}
+
+// TestEtcdBackupDefaults: snapshots are on where losing etcd costs most
+// and a bucket exists for them, and never silently on elsewhere.
+func TestEtcdBackupDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		stack string
+		keys  keys
+		want  bool
+	}{
+		{"local", keys{}, false},
+		{"dev", awsKeys, false},
+		{"staging", awsKeys, true},
+		{"prod", awsKeys, true},
+		{"prod", hetznerKeys, false},
+		{"dev", awsKeys.with(keys{KeyEtcdBackups: "true"}), true},
+		{"prod", awsKeys.with(keys{KeyEtcdBackups: "false"}), false},
+	} {
+		cfg := mustParse(t, tc.stack, tc.keys)
+		assert.Equal(t, tc.want, cfg.EtcdBackup.Enabled, "%s %v", tc.stack, tc.keys)
+		assert.Equal(t, DefaultEtcdBackupSchedule, cfg.EtcdBackup.Schedule)
+	}
+	cfg := mustParse(t, "prod", awsKeys.with(keys{KeyEtcdBackupSchedule: "0 3,15 * * 1-5", KeyEtcdBackupRecipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}))
+	assert.Equal(t, "0 3,15 * * 1-5", cfg.EtcdBackup.Schedule)
+	assert.Equal(t, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", cfg.EtcdBackup.Recipient)
 }

@@ -48,6 +48,15 @@ var awsKeys = keys{
 	KeyACMEEmail:  "sre@example.com",
 }
 
+// hetznerKeys are the keys a Hetzner stack must set.
+var hetznerKeys = keys{
+	KeyCloud:      "hetzner",
+	KeyRegion:     "fsn1",
+	KeyAdminCIDRs: `["203.0.113.7/32"]`,
+	KeyDomain:     "lab.example.com",
+	KeyACMEEmail:  "sre@example.com",
+}
+
 func prefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
 
 // configErrors flattens an error tree (errors.Join nests) into every *Error

@@ -27,6 +27,7 @@ const (
 	KeyWorkerSize          = "workerSize"
 	KeyWorkerDiskGiB       = "workerDiskGiB"
 	KeyTalosVersion        = "talosVersion"
+	KeyTalosImage          = "talosImage"
 	KeyKubernetesVersion   = "kubernetesVersion"
 	KeyNetworkCIDR         = "networkCidr"
 	KeyAdminCIDRs          = "adminCidrs"
@@ -42,6 +43,9 @@ const (
 	KeyLogCollector        = "logCollector"
 	KeyLogRetention        = "logRetention"
 	KeyLokiStorage         = "lokiStorage"
+	KeyEtcdBackups         = "etcdBackups"
+	KeyEtcdBackupSchedule  = "etcdBackupSchedule"
+	KeyEtcdBackupRecipient = "etcdBackupRecipient"
 )
 
 // Error is a configuration value that cannot be used. Its message names the
@@ -78,6 +82,7 @@ type Raw struct {
 	WorkerSize          *string
 	WorkerDiskGiB       *int
 	TalosVersion        *string
+	TalosImage          *string
 	KubernetesVersion   *string
 	NetworkCIDR         *netip.Prefix
 	AdminCIDRs          []netip.Prefix
@@ -93,6 +98,9 @@ type Raw struct {
 	LogCollector        *string
 	LogRetention        *string
 	LokiStorage         *string
+	EtcdBackups         *bool
+	EtcdBackupSchedule  *string
+	EtcdBackupRecipient *string
 }
 
 // Lookup returns the value of a key in the `sre-lab` namespace and whether
@@ -147,6 +155,18 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 			return nil
 		}
 		return &n
+	}
+	boolean := func(key string) *bool {
+		v, ok := lookup(key)
+		if !ok {
+			return nil
+		}
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			errs = append(errs, invalid(key, v, "must be true or false"))
+			return nil
+		}
+		return &b
 	}
 	list := func(key string) []string {
 		v, ok := lookup(key)
@@ -206,9 +226,13 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 	raw.PrometheusStorage = str(KeyPrometheusStorage)
 	raw.AlertmanagerStorage = str(KeyAlertmanagerStorage)
 	raw.GrafanaStorage = str(KeyGrafanaStorage)
+	raw.TalosImage = str(KeyTalosImage)
 	raw.LogCollector = str(KeyLogCollector)
 	raw.LogRetention = str(KeyLogRetention)
 	raw.LokiStorage = str(KeyLokiStorage)
+	raw.EtcdBackups = boolean(KeyEtcdBackups)
+	raw.EtcdBackupSchedule = str(KeyEtcdBackupSchedule)
+	raw.EtcdBackupRecipient = str(KeyEtcdBackupRecipient)
 	raw.Ingress = str(KeyIngress)
 	raw.Secrets = str(KeySecrets)
 	raw.ACMEEmail = str(KeyACMEEmail)

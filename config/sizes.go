@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 )
@@ -91,13 +92,43 @@ func ParseAWSSize(size string) (Shape, error) {
 	return Shape{VCPU: vcpu, MemGiB: float64(vcpu) * memPerVCPU[class]}, nil
 }
 
+// hetznerTypes are the amd64 Hetzner Cloud server types: the shared
+// cost-optimised cx (the 2025 generation cx23.. and the earlier cx22..),
+// shared AMD cpx, and dedicated ccx.
+var hetznerTypes = map[string]Shape{
+	"cx22": {2, 4}, "cx32": {4, 8}, "cx42": {8, 16}, "cx52": {16, 32},
+	"cx23": {2, 4}, "cx33": {4, 8}, "cx43": {8, 16}, "cx53": {16, 32},
+	"cpx21": {3, 4}, "cpx31": {4, 8}, "cpx41": {8, 16}, "cpx51": {16, 32},
+	"cpx22": {3, 4}, "cpx32": {4, 8}, "cpx42": {8, 16},
+	"ccx13": {2, 8}, "ccx23": {4, 16}, "ccx33": {8, 32}, "ccx43": {16, 64}, "ccx53": {32, 128}, "ccx63": {48, 192},
+}
+
+// ParseHetznerSize reads an amd64 Hetzner Cloud server type. Arm types
+// (cax) are refused: the Talos snapshot is amd64.
+func ParseHetznerSize(size string) (Shape, error) {
+	if shape, ok := hetznerTypes[size]; ok {
+		return shape, nil
+	}
+	if strings.HasPrefix(size, "cax") {
+		return Shape{}, fmt.Errorf("is an Arm (arm64) type; the Talos snapshot is amd64: use a cx, cpx or ccx type such as cx23")
+	}
+	names := make([]string, 0, len(hetznerTypes))
+	for name := range hetznerTypes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return Shape{}, fmt.Errorf("must be an amd64 Hetzner Cloud server type: %s", strings.Join(names, ", "))
+}
+
 // ParseSize reads a size for the given backend.
 func ParseSize(cloud Cloud, size string) (Shape, error) {
 	switch cloud {
-	case VirtualBox:
+	case VirtualBox, Docker:
 		return ParseLocalSize(size)
 	case AWS:
 		return ParseAWSSize(size)
+	case Hetzner:
+		return ParseHetznerSize(size)
 	}
 	return Shape{}, fmt.Errorf("no size table for backend %q", cloud)
 }

@@ -125,13 +125,32 @@ func TestParseLocalSize(t *testing.T) {
 // TestParseSizeUnbuiltBackends: a backend without a size table is an error,
 // never a zero shape that would pass as "no minimum".
 func TestParseSizeUnbuiltBackends(t *testing.T) {
-	for _, cloud := range []Cloud{Docker, GCP, Azure, Hetzner, ""} {
+	for _, cloud := range []Cloud{GCP, Azure, ""} {
 		t.Run(string(cloud), func(t *testing.T) {
 			_, err := ParseSize(cloud, "2cpu-4gb")
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "no size table")
 		})
 	}
+}
+
+func TestParseHetznerSize(t *testing.T) {
+	for size, want := range map[string]Shape{
+		"cx23": {2, 4}, "cx22": {2, 4}, "cx33": {4, 8}, "cx43": {8, 16},
+		"cpx22": {3, 4}, "ccx13": {2, 8}, "ccx63": {48, 192},
+	} {
+		got, err := ParseSize(Hetzner, size)
+		require.NoError(t, err, size)
+		assert.Equal(t, want, got, size)
+	}
+	for _, bad := range []string{"cax11", "CX23", "cx23 ", "t3.medium", "", "cx2"} {
+		_, err := ParseHetznerSize(bad)
+		assert.Error(t, err, bad)
+	}
+	// Docker sizes are the local ones.
+	got, err := ParseSize(Docker, "2cpu-4gb")
+	require.NoError(t, err)
+	assert.Equal(t, Shape{2, 4}, got)
 }
 
 // TestDefaultSizesMeetTheMinimum: every size the matrix hands out must pass

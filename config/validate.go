@@ -73,6 +73,7 @@ func Validate(cfg Config) error {
 		}
 	}
 	add(validateVersions(cfg))
+	add(validateTalosImage(cfg))
 	if !dnsLabel.MatchString(cfg.ClusterName) {
 		add(invalid(KeyClusterName, cfg.ClusterName, "must be a lowercase DNS label: a-z, 0-9 and '-', at most 63 characters"))
 	}
@@ -85,6 +86,7 @@ func Validate(cfg Config) error {
 	errs = append(errs, validateCharts(cfg)...)
 	errs = append(errs, validateMonitoring(cfg.Monitoring)...)
 	errs = append(errs, validateLogging(cfg.Logging)...)
+	errs = append(errs, validateEtcdBackup(cfg)...)
 	return errors.Join(errs...)
 }
 
@@ -139,6 +141,36 @@ func validateLogging(l Logging) []error {
 	}
 	if err := validateQuantity(KeyLokiStorage, l.Storage); err != nil {
 		errs = append(errs, err)
+	}
+	return errs
+}
+
+var (
+	// cronField is one field of a five-field cron expression: *, numbers,
+	// ranges, lists and steps.
+	cronField = regexp.MustCompile(`^(\*|[0-9]+(-[0-9]+)?)(/[0-9]+)?(,([0-9]+(-[0-9]+)?)(/[0-9]+)?)*$`)
+	// ageRecipient is an age X25519 public key: bech32 with the "age" prefix.
+	ageRecipient = regexp.MustCompile(`^age1[02-9ac-hj-np-z]{58}$`)
+)
+
+// validateEtcdBackup: snapshots need a bucket to go to, a schedule the
+// CronJob accepts, and a recipient age can encrypt to.
+func validateEtcdBackup(cfg Config) []error {
+	b := cfg.EtcdBackup
+	var errs []error
+	if b.Enabled && !cfg.Cloud.ObjectStorage() {
+		errs = append(errs, invalid(KeyEtcdBackups, "true", "needs object storage, which the %s backend does not create; take snapshots by hand with talosctl etcd snapshot (docs/runbooks/disaster-recovery.md)", cfg.Cloud))
+	}
+	fields := strings.Fields(b.Schedule)
+	valid := len(fields) == 5
+	for _, f := range fields {
+		valid = valid && cronField.MatchString(f)
+	}
+	if !valid {
+		errs = append(errs, invalid(KeyEtcdBackupSchedule, b.Schedule, "must be a five-field cron expression in UTC, such as %q", DefaultEtcdBackupSchedule))
+	}
+	if b.Recipient != "" && !ageRecipient.MatchString(b.Recipient) {
+		errs = append(errs, invalid(KeyEtcdBackupRecipient, b.Recipient, "must be an age public key (age1 followed by 58 characters), as age-keygen prints it"))
 	}
 	return errs
 }
@@ -270,10 +302,23 @@ func validateRegion(cfg Config) *Error {
 		return nil
 	}
 	if cfg.Region == "" {
-		return invalid(KeyRegion, "", "required on %s, for example eu-central-1", cfg.Cloud)
+		example := "eu-central-1"
+		if cfg.Cloud == Hetzner {
+			example = "fsn1"
+		}
+		return invalid(KeyRegion, "", "required on %s, for example %s", cfg.Cloud, example)
 	}
 	if cfg.Cloud == AWS && !awsRegion.MatchString(cfg.Region) {
 		return invalid(KeyRegion, cfg.Region, "must be an AWS region such as eu-central-1 or us-east-2")
+	}
+	if cfg.Cloud == Hetzner {
+		if _, ok := HetznerNetworkZones[cfg.Region]; !ok {
+			return invalid(KeyRegion, cfg.Region, "must be a Hetzner Cloud location: %s", strings.Join(slices.Sorted(maps.Keys(HetznerNetworkZones)), ", "))
+		}
+		if len(cfg.Zones) > 0 {
+			// A location is one site; spreading is the placement group's job.
+			return invalid(KeyZones, strings.Join(cfg.Zones, ","), "has no meaning on hetzner: a location is a single site, and control planes spread across hosts by a placement group; remove it")
+		}
 	}
 	zone := regexp.MustCompile("^" + regexp.QuoteMeta(cfg.Region) + "[a-z]$")
 	for i, z := range cfg.Zones {
@@ -286,6 +331,23 @@ func validateRegion(cfg Config) *Error {
 	}
 	if len(cfg.Zones) > MaxZones {
 		return invalid(KeyZones, strings.Join(cfg.Zones, ","), "at most %d zones: one /24 subnet is carved per zone from the smallest allowed VPC, a /22", MaxZones)
+	}
+	return nil
+}
+
+// hetznerImageID is a Hetzner image or snapshot ID.
+var hetznerImageID = regexp.MustCompile(`^[1-9][0-9]*$`)
+
+// validateTalosImage: an explicit image only exists where the user makes
+// one; elsewhere the backend finds or builds the image of talosVersion.
+func validateTalosImage(cfg Config) *Error {
+	switch {
+	case cfg.TalosImage == "":
+		return nil
+	case cfg.Cloud != Hetzner:
+		return invalid(KeyTalosImage, cfg.TalosImage, "has no meaning on %s, which boots the image of talosVersion; remove it", cfg.Cloud)
+	case !hetznerImageID.MatchString(cfg.TalosImage):
+		return invalid(KeyTalosImage, cfg.TalosImage, "must be the numeric ID of a Hetzner snapshot made from Talos %s (see docs/cloud-deployment.md)", cfg.TalosVersion)
 	}
 	return nil
 }

@@ -15,6 +15,9 @@ const (
 	SupportedTalosMinor = "v1.12"
 )
 
+// TalosBackupImage is Sidero Labs' etcd snapshot job for Talos clusters.
+const TalosBackupImage = "ghcr.io/siderolabs/talos-backup:v0.1.0-beta.3"
+
 // Chart is a Helm chart (or, for gateway-api, a release manifest) pinned to
 // a repository and an exact version.
 type Chart struct {

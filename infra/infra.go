@@ -106,6 +106,8 @@ type Platform struct {
 	// LogBucket is the object storage Loki keeps chunks in; nil where
 	// Loki keeps them on its own volume.
 	LogBucket *Bucket
+	// BackupBucket receives etcd snapshots; nil where none are scheduled.
+	BackupBucket *Bucket
 }
 
 // Bucket is object storage a backend made for the cluster, already

@@ -14,6 +14,7 @@ import (
 	"github.com/your-org/sre-lab/kube/certmanager"
 	"github.com/your-org/sre-lab/kube/cilium"
 	"github.com/your-org/sre-lab/kube/crds"
+	"github.com/your-org/sre-lab/kube/etcdbackup"
 	"github.com/your-org/sre-lab/kube/namespaces"
 	"github.com/your-org/sre-lab/kube/secrets"
 	"github.com/your-org/sre-lab/kube/storage"
@@ -154,6 +155,17 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		return nil, err
 	}
 	layer.StorageClass = st.StorageClass
+
+	if cfg.EtcdBackup.Enabled {
+		if _, err := etcdbackup.New(ctx, "etcd-backup", &etcdbackup.Args{
+			ClusterName: cfg.ClusterName,
+			Bucket:      platform.BackupBucket,
+			Backup:      cfg.EtcdBackup,
+			DependsOn:   after(etcdbackup.Namespace),
+		}, with); err != nil {
+			return nil, err
+		}
+	}
 	return layer, nil
 }
 

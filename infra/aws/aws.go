@@ -58,6 +58,8 @@ type Args struct {
 	// KeepLogs refuses to delete the log bucket while it holds logs, so
 	// destroying a staging or prod stack never takes its logs with it.
 	KeepLogs bool
+	// EtcdBackups creates the bucket etcd snapshots go to.
+	EtcdBackups bool
 }
 
 // Nodes is the `sre-lab:infra:AWSNodes` component.
@@ -154,7 +156,15 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	component.Platform.LogBucket = &infra.Bucket{Type: "s3", Name: bucket.Bucket, Region: args.Region}
 
-	profile, err := newNodeProfile(ctx, name, args, bucket, in)
+	var backups *s3.BucketV2
+	if args.EtcdBackups {
+		if backups, err = newBackupBucket(ctx, name, args, in); err != nil {
+			return nil, fmt.Errorf("aws etcd backup bucket: %w", err)
+		}
+		component.Platform.BackupBucket = &infra.Bucket{Type: "s3", Name: backups.Bucket, Region: args.Region}
+	}
+
+	profile, err := newNodeProfile(ctx, name, args, bucket, backups, in)
 	if err != nil {
 		return nil, fmt.Errorf("aws node role: %w", err)
 	}
@@ -392,6 +402,74 @@ func newLogBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.Reso
 	return bucket, nil
 }
 
+// BackupBucketPrefix is the start of the etcd snapshot bucket's name.
+func BackupBucketPrefix(environment string) string {
+	return infra.NetworkName(environment, "etcd-")
+}
+
+// Snapshot retention: current snapshots expire after SnapshotDays; a
+// snapshot overwritten or deleted stays recoverable for
+// NoncurrentSnapshotDays, as the bucket is versioned.
+const (
+	SnapshotDays           = 30
+	NoncurrentSnapshotDays = 7
+)
+
+// newBackupBucket holds etcd snapshots: private, versioned so an
+// overwrite or deletion can be undone, expiring old snapshots, and never
+// deleted with the stack while it holds any.
+func newBackupBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*s3.BucketV2, error) {
+	bucket, err := s3.NewBucketV2(ctx, name+"-etcd", &s3.BucketV2Args{
+		BucketPrefix: pulumi.String(BackupBucketPrefix(args.Environment)),
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s3.NewBucketPublicAccessBlock(ctx, name+"-etcd", &s3.BucketPublicAccessBlockArgs{
+		Bucket:                bucket.ID(),
+		BlockPublicAcls:       pulumi.Bool(true),
+		BlockPublicPolicy:     pulumi.Bool(true),
+		IgnorePublicAcls:      pulumi.Bool(true),
+		RestrictPublicBuckets: pulumi.Bool(true),
+	}, in...); err != nil {
+		return nil, err
+	}
+	versioning, err := s3.NewBucketVersioningV2(ctx, name+"-etcd", &s3.BucketVersioningV2Args{
+		Bucket:                  bucket.ID(),
+		VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
+	}, in...)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name+"-etcd", &s3.BucketLifecycleConfigurationV2Args{
+		Bucket: bucket.ID(),
+		Rules: s3.BucketLifecycleConfigurationV2RuleArray{&s3.BucketLifecycleConfigurationV2RuleArgs{
+			Id:                          pulumi.String("expire-snapshots"),
+			Status:                      pulumi.String("Enabled"),
+			Filter:                      &s3.BucketLifecycleConfigurationV2RuleFilterArgs{},
+			Expiration:                  &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(SnapshotDays)},
+			NoncurrentVersionExpiration: &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(NoncurrentSnapshotDays)},
+		}},
+	}, append(in, pulumi.DependsOn([]pulumi.Resource{versioning}))...); err != nil {
+		return nil, err
+	}
+	return bucket, nil
+}
+
+// BackupBucketPolicy lets the nodes list the snapshot bucket and add to
+// it; nothing in the cluster can read or delete a snapshot, so a
+// compromised cluster cannot destroy its own backups.
+func BackupBucketPolicy(bucketArn string) (string, error) {
+	b, err := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{
+			{"Effect": "Allow", "Action": []string{"s3:ListBucket"}, "Resource": bucketArn},
+			{"Effect": "Allow", "Action": []string{"s3:PutObject"}, "Resource": bucketArn + "/*"},
+		},
+	})
+	return string(b), err
+}
+
 // LogBucketPolicy lets the nodes list the log bucket and read, write and
 // delete its objects (the compactor deletes expired chunks), nothing more.
 func LogBucketPolicy(bucketArn string) (string, error) {
@@ -406,9 +484,9 @@ func LogBucketPolicy(bucketArn string) (string, error) {
 }
 
 // newNodeProfile is the nodes' IAM identity: the EBS CSI driver manages
-// volumes with it, Loki writes its bucket, and External Secrets reads the
-// lab's secrets.
-func newNodeProfile(ctx *pulumi.Context, name string, args *Args, logs *s3.BucketV2, in []pulumi.ResourceOption) (*iam.InstanceProfile, error) {
+// volumes with it, Loki writes its bucket, etcd snapshots land in theirs,
+// and External Secrets reads the lab's secrets.
+func newNodeProfile(ctx *pulumi.Context, name string, args *Args, logs, backups *s3.BucketV2, in []pulumi.ResourceOption) (*iam.InstanceProfile, error) {
 	role, err := iam.NewRole(ctx, name+"-node-role", &iam.RoleArgs{
 		// IAM is global: the region keeps two stacks of one environment apart.
 		Name: pulumi.String(infra.NetworkName(args.Environment, args.Region+"-node-role")),
@@ -430,6 +508,14 @@ func newNodeProfile(ctx *pulumi.Context, name string, args *Args, logs *s3.Bucke
 		Policy: logPolicy,
 	}, in...); err != nil {
 		return nil, err
+	}
+	if backups != nil {
+		if _, err := iam.NewRolePolicy(ctx, name+"-node-etcd-backups", &iam.RolePolicyArgs{
+			Role:   role.Name,
+			Policy: backups.Arn.ApplyT(BackupBucketPolicy).(pulumi.StringOutput),
+		}, in...); err != nil {
+			return nil, err
+		}
 	}
 	if args.SecretsPrefix != "" {
 		policy, err := json.Marshal(map[string]any{

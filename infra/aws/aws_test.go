@@ -43,6 +43,8 @@ const (
 	tProfile    = "aws:iam/instanceProfile:InstanceProfile"
 	tBucket     = "aws:s3/bucketV2:BucketV2"
 	tPAB        = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
+	tVersioning = "aws:s3/bucketVersioningV2:BucketVersioningV2"
+	tLifecycle  = "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"
 
 	// mockBucket is the name the mock gives the log bucket.
 	mockBucket = "sre-lab-dev-logs-abc123"
@@ -1252,6 +1254,55 @@ func TestLogBucket(t *testing.T) {
 			assert.Equal(t, mockBucket, o.logBucketName)
 		})
 	}
+}
+
+// TestBackupBucket: etcd snapshots get their own private, versioned bucket
+// with expiry, only when asked for; the nodes may add snapshots but never
+// read or delete one.
+func TestBackupBucket(t *testing.T) {
+	t.Run("off", func(t *testing.T) {
+		o := mustRun(t, baseArgs(1, 1), mockZones)
+		assert.Len(t, o.m.byType(tBucket), 1, "the log bucket only")
+		assert.Empty(t, o.m.byType(tVersioning))
+		for _, p := range o.m.byType(tRolePolicy) {
+			assert.NotContains(t, p.Name, "etcd")
+		}
+	})
+	t.Run("on", func(t *testing.T) {
+		args := baseArgs(3, 2)
+		args.EtcdBackups = true
+		o := mustRun(t, args, mockZones)
+		var backup *regRes
+		for _, b := range o.m.byType(tBucket) {
+			if b.Inputs["bucketPrefix"] == "sre-lab-dev-etcd-" {
+				backup = &b
+			}
+		}
+		require.NotNil(t, backup, "a bucket named for etcd snapshots")
+		assert.NotEqual(t, true, backup.Inputs["forceDestroy"], "never deleted while it holds snapshots")
+		assert.Len(t, o.m.byType(tPAB), 2, "both buckets are private")
+		versioning := o.m.byType(tVersioning)
+		require.Len(t, versioning, 1)
+		assert.Equal(t, "Enabled", get(versioning[0].Inputs, "versioningConfiguration", "status"))
+		lifecycle := o.m.byType(tLifecycle)
+		require.Len(t, lifecycle, 1)
+		assert.Equal(t, float64(SnapshotDays), get(lifecycle[0].Inputs, "rules", 0, "expiration", "days"))
+		assert.Equal(t, float64(NoncurrentSnapshotDays), get(lifecycle[0].Inputs, "rules", 0, "noncurrentVersionExpiration", "noncurrentDays"))
+
+		var policy *regRes
+		for _, p := range o.m.byType(tRolePolicy) {
+			if strings.HasSuffix(p.Name, "-node-etcd-backups") {
+				policy = &p
+			}
+		}
+		require.NotNil(t, policy)
+		doc := parsePolicy(t, policy.Inputs["policy"])
+		var actions []string
+		for _, st := range doc.Statement {
+			actions = append(actions, list(st["Action"])...)
+		}
+		assert.ElementsMatch(t, []string{"s3:ListBucket", "s3:PutObject"}, actions, "no read, no delete")
+	})
 }
 
 func TestNodeInstanceProfile(t *testing.T) {

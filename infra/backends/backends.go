@@ -13,6 +13,8 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/aws"
+	"github.com/your-org/sre-lab/infra/docker"
+	"github.com/your-org/sre-lab/infra/hetzner"
 	"github.com/your-org/sre-lab/infra/virtualbox"
 )
 
@@ -35,6 +37,33 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 			return infra.Platform{}, fmt.Errorf("virtualbox nodes: %w", err)
 		}
 		return nodes.Platform, nil
+	case config.Docker:
+		nodes, err := docker.NewNodes(ctx, name, &docker.Args{
+			ControlPlane: cfg.ControlPlane,
+			Workers:      cfg.Workers,
+			Network:      cfg.NetworkCIDR,
+			TalosVersion: cfg.TalosVersion,
+		})
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("docker nodes: %w", err)
+		}
+		return nodes.Platform, nil
+	case config.Hetzner:
+		nodes, err := hetzner.NewNodes(ctx, name, &hetzner.Args{
+			Environment:  string(cfg.Environment),
+			Stack:        cfg.Stack,
+			Location:     cfg.Region,
+			ControlPlane: cfg.ControlPlane,
+			Workers:      cfg.Workers,
+			Network:      cfg.NetworkCIDR,
+			AdminCIDRs:   cfg.AdminCIDRs,
+			TalosVersion: cfg.TalosVersion,
+			Image:        cfg.TalosImage,
+		})
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("hetzner nodes: %w", err)
+		}
+		return nodes.Platform, nil
 	case config.AWS:
 		nodes, err := aws.NewNodes(ctx, name, &aws.Args{
 			Environment:   string(cfg.Environment),
@@ -48,6 +77,7 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 			TalosVersion:  cfg.TalosVersion,
 			SecretsPrefix: secretsPrefix(cfg),
 			KeepLogs:      cfg.Environment.HA(),
+			EtcdBackups:   cfg.EtcdBackup.Enabled,
 		})
 		if err != nil {
 			return infra.Platform{}, fmt.Errorf("aws nodes: %w", err)

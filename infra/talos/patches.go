@@ -19,6 +19,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/types/v1alpha1"
 	"github.com/siderolabs/talos/pkg/machinery/constants"
 	"github.com/siderolabs/talos/pkg/machinery/nethelpers"
+	blockres "github.com/siderolabs/talos/pkg/machinery/resources/block"
 
 	sreconfig "github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
@@ -41,12 +42,32 @@ type PatchParams struct {
 	InstallDisk string
 	// InstallImage is the installer of the pinned Talos version.
 	InstallImage string
-	// LocalPathVolume carves a user volume for local-path-provisioner out of
-	// the system disk of workers, for backends without a cloud CSI driver.
-	LocalPathVolume bool
+	// LocalPath gives workers a user volume for local-path-provisioner,
+	// on backends without a cloud CSI driver.
+	LocalPath LocalPath
+	// EtcdBackupNamespace, when set, lets pods there take etcd snapshots
+	// through the Talos API, and nothing else.
+	EtcdBackupNamespace string
 }
 
-// Disk split on workers with LocalPathVolume: EPHEMERAL (/var: images,
+// EtcdBackupRole is the one Talos API role the snapshot job gets.
+const EtcdBackupRole = "os:etcd:backup"
+
+// LocalPath is where local-path-provisioner's volume comes from.
+type LocalPath int
+
+// The kinds of LocalPath.
+const (
+	// NoLocalPath: a cloud CSI driver provides volumes.
+	NoLocalPath LocalPath = iota
+	// LocalPathPartition carves a partition out of the system disk.
+	LocalPathPartition
+	// LocalPathDirectory is a directory on EPHEMERAL, for nodes without a
+	// disk of their own (Talos in a container).
+	LocalPathDirectory
+)
+
+// Disk split on workers with LocalPathPartition: EPHEMERAL (/var: images,
 // logs, emptyDirs) is capped so the rest of the disk is left for volumes.
 var (
 	EphemeralMaxSize = block.MustSize("20GiB")
@@ -69,14 +90,22 @@ func ControlPlanePatch(p PatchParams) (string, error) {
 		EtcdExtraArgs:         map[string]string{"listen-metrics-urls": fmt.Sprintf("http://0.0.0.0:%d", infra.EtcdMetricsPort)},
 		EtcdAdvertisedSubnets: []string{p.NetworkCIDR},
 	}
+	if p.EtcdBackupNamespace != "" {
+		// Snapshots are taken through a control plane's Talos API.
+		cfg.MachineConfig.MachineFeatures.KubernetesTalosAPIAccessConfig = &v1alpha1.KubernetesTalosAPIAccessConfig{
+			AccessEnabled:                     pointer.To(true),
+			AccessAllowedRoles:                []string{EtcdBackupRole},
+			AccessAllowedKubernetesNamespaces: []string{p.EtcdBackupNamespace},
+		}
+	}
 	return encode(cfg)
 }
 
 // WorkerPatch is applied to every worker's generated config.
 func WorkerPatch(p PatchParams) (string, error) {
 	docs := []config.Document{basePatch(p)}
-	if p.LocalPathVolume {
-		volumes, err := localPathVolume()
+	if p.LocalPath != NoLocalPath {
+		volumes, err := localPathVolume(p.LocalPath)
 		if err != nil {
 			return "", err
 		}
@@ -85,10 +114,17 @@ func WorkerPatch(p PatchParams) (string, error) {
 	return encode(docs...)
 }
 
-// localPathVolume caps EPHEMERAL and gives the rest of the system disk to a
-// user volume, which Talos mounts at infra.LocalPathDir and shares with the
-// kubelet, so the provisioner's host paths are real disk, not /var.
-func localPathVolume() ([]config.Document, error) {
+// localPathVolume is a user volume, which Talos mounts at
+// infra.LocalPathDir and shares with the kubelet. As a partition it takes
+// what EPHEMERAL, capped, leaves of the system disk, so the provisioner's
+// host paths are real disk, not /var; as a directory it lives on /var.
+func localPathVolume(kind LocalPath) ([]config.Document, error) {
+	if kind == LocalPathDirectory {
+		user := block.NewUserVolumeConfigV1Alpha1()
+		user.MetaName = infra.LocalPathVolume
+		user.VolumeType = pointer.To(blockres.VolumeTypeDirectory)
+		return []config.Document{user}, nil
+	}
 	systemDisk, err := cel.ParseBooleanExpression("system_disk", celenv.DiskLocator())
 	if err != nil {
 		return nil, fmt.Errorf("talos local-path volume: %w", err)

@@ -9,6 +9,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/config/generate"
 	"github.com/siderolabs/talos/pkg/machinery/config/machine"
 	"github.com/siderolabs/talos/pkg/machinery/config/validation"
+	blockres "github.com/siderolabs/talos/pkg/machinery/resources/block"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -157,7 +158,7 @@ func TestPatchesPassTalosValidation(t *testing.T) {
 
 func TestLocalPathVolumeOnWorkers(t *testing.T) {
 	params := localParams
-	params.LocalPathVolume = true
+	params.LocalPath = LocalPathPartition
 	patch, err := WorkerPatch(params)
 	require.NoError(t, err)
 	cfg, err := patched(t, machine.TypeWorker, metal, patch)
@@ -208,4 +209,49 @@ func TestPatchesCarryNoEmptyValues(t *testing.T) {
 		assert.NotContains(t, p, forbidden)
 	}
 	assert.NotContains(t, p, "disk:", "cloud images are installed already; no install disk")
+}
+
+// TestEtcdBackupAccess: with backups on, pods in one namespace may take
+// etcd snapshots through a control plane's Talos API, with that role only;
+// without, Kubernetes gets no Talos API access at all.
+func TestEtcdBackupAccess(t *testing.T) {
+	for _, ns := range []string{"", "kube-system"} {
+		t.Run("namespace="+ns, func(t *testing.T) {
+			params := localParams
+			params.EtcdBackupNamespace = ns
+			patch, err := ControlPlanePatch(params)
+			require.NoError(t, err)
+			cfg, err := patched(t, machine.TypeControlPlane, metal, patch)
+			require.NoError(t, err)
+			access := cfg.Machine().Features().KubernetesTalosAPIAccess()
+			assert.Equal(t, ns != "", access.Enabled())
+			if ns == "" {
+				assert.Empty(t, access.AllowedRoles())
+				return
+			}
+			assert.Equal(t, []string{EtcdBackupRole}, access.AllowedRoles())
+			assert.Equal(t, []string{ns}, access.AllowedKubernetesNamespaces())
+		})
+	}
+}
+
+// TestLocalPathDirectoryInContainers: a node without a disk (Talos in a
+// container) gets the volume as a directory, and EPHEMERAL is left alone.
+func TestLocalPathDirectoryInContainers(t *testing.T) {
+	params := localParams
+	params.LocalPath = LocalPathDirectory
+	patch, err := WorkerPatch(params)
+	require.NoError(t, err)
+	cfg, err := patched(t, machine.TypeWorker, metal, patch)
+	require.NoError(t, err)
+	var found bool
+	for _, v := range cfg.UserVolumeConfigs() {
+		if v.Name() == infra.LocalPathVolume {
+			found = true
+			assert.Equal(t, blockres.VolumeTypeDirectory, v.Type().ValueOrZero())
+		}
+	}
+	assert.True(t, found, "user volume %s", infra.LocalPathVolume)
+	_, capped := cfg.Volumes().ByName("EPHEMERAL")
+	assert.False(t, capped, "no disk to split")
 }

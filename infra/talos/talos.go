@@ -33,8 +33,11 @@ type ClusterArgs struct {
 	// ProtectSecrets keeps `pulumi destroy` and replacements away from the
 	// machine secrets, the identity of the cluster.
 	ProtectSecrets bool
-	// LocalPathVolume gives workers a user volume for local-path-provisioner.
-	LocalPathVolume bool
+	// LocalPath gives workers a user volume for local-path-provisioner.
+	LocalPath LocalPath
+	// EtcdBackupNamespace lets pods there take etcd snapshots; empty
+	// grants no Talos API access to Kubernetes.
+	EtcdBackupNamespace string
 }
 
 // Cluster is the `sre-lab:infra:TalosCluster` component.
@@ -83,11 +86,12 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		role, patch := r.role, r.patch
 		rolePatch := args.Platform.Endpoint.ApplyT(func(endpoint string) (string, error) {
 			return patch(PatchParams{
-				NetworkCIDR:     args.NetworkCIDR,
-				CertSANs:        []string{endpoint},
-				InstallDisk:     args.Platform.InstallDisk,
-				InstallImage:    infra.InstallerImage(args.TalosVersion),
-				LocalPathVolume: args.LocalPathVolume,
+				NetworkCIDR:         args.NetworkCIDR,
+				CertSANs:            []string{endpoint},
+				InstallDisk:         args.Platform.InstallDisk,
+				InstallImage:        infra.InstallerImage(args.TalosVersion),
+				LocalPath:           args.LocalPath,
+				EtcdBackupNamespace: args.EtcdBackupNamespace,
 			})
 		}).(pulumi.StringOutput)
 		configs[role] = machine.GetConfigurationOutput(ctx, machine.GetConfigurationOutputArgs{

@@ -5,6 +5,7 @@ package pulumitest
 
 import (
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,9 @@ type Invokes func(args pulumi.MockCallArgs) map[string]any
 type Mocks struct {
 	Outputs Outputs
 	Invokes Invokes
+	// IDs, when set, names a resource's ID; empty keeps name_id. Some
+	// providers (Hetzner) take IDs as numbers.
+	IDs func(args pulumi.MockResourceArgs) string
 
 	mu        sync.Mutex
 	resources []Resource
@@ -68,6 +72,11 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 	m.mu.Lock()
 	m.resources = append(m.resources, r)
 	m.mu.Unlock()
+	if m.IDs != nil {
+		if id := m.IDs(args); id != "" {
+			return id, out, nil
+		}
+	}
 	return args.Name + "_id", out, nil
 }
 
@@ -131,10 +140,18 @@ func (r Resource) At(path string) (any, bool) {
 	return At(resource.NewPropertyValue(r.Inputs), path)
 }
 
-// At walks a property value along a dotted path.
+// At walks a property value along a dotted path; a number steps into a
+// list ("containers.0.image").
 func At(v resource.PropertyValue, path string) (any, bool) {
 	for _, step := range strings.Split(path, ".") {
 		v = unwrap(v)
+		if i, err := strconv.Atoi(step); err == nil && v.IsArray() {
+			if i < 0 || i >= len(v.ArrayValue()) {
+				return nil, false
+			}
+			v = v.ArrayValue()[i]
+			continue
+		}
 		if !v.IsObject() {
 			return nil, false
 		}

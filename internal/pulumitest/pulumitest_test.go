@@ -69,11 +69,15 @@ func TestAt(t *testing.T) {
 		{path: "metadata", want: map[string]any{"labels": map[string]any{"app": "web"}, "count": float64(3)}, ok: true},
 		{path: "disabled", want: false, ok: true},
 		{path: "nothing", want: nil, ok: true},
-		// Arrays come back whole, with their elements plain; paths do not
-		// index into them.
+		// Arrays come back whole, with their elements plain; a number
+		// steps into one.
 		{path: "list", want: []any{"a", map[string]any{"k": "v"}}, ok: true},
-		{path: "list.0", ok: false},
+		{path: "list.0", want: "a", ok: true},
+		{path: "list.1.k", want: "v", ok: true},
+		{path: "list.2", ok: false},
+		{path: "list.-1", ok: false},
 		{path: "list.k", ok: false},
+		{path: "metadata.0", ok: false},
 		// Secrets and known outputs are unwrapped, at the leaf and on the way.
 		{path: "secretLeaf", want: "hunter2", ok: true},
 		{path: "secretObject.password", want: "pw", ok: true},

@@ -1,0 +1,113 @@
+// Command verify checks a running lab end to end and prints a pass/fail
+// table: Talos services, nodes Ready, Cilium, Prometheus targets, Loki and
+// Grafana. It reads everything it needs from the stack outputs.
+//
+//	go run ./cmd/verify -s dev [-timeout 30s]
+//
+// It exits 0 when every check passes, 1 when one fails or the lab cannot be
+// checked, and 2 on bad usage.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"time"
+
+	"github.com/your-org/sre-lab/verify"
+)
+
+func main() { os.Exit(run(os.Args[1:], verify.Exec, os.Stdout)) }
+
+// run is the whole command with its programs and output injected, so tests
+// drive it against a recorded lab; it returns the exit status.
+func run(args []string, runner verify.Runner, stdout io.Writer) int {
+	code, err := verifyStack(args, runner, stdout)
+	if err != nil {
+		// Were this write to fail there would be nowhere left to say
+		// so; the exit status still does.
+		_, _ = fmt.Fprintf(stdout, "verify: %v\n", err)
+	}
+	return code
+}
+
+// verifyStack parses the flags, checks the stack's lab and prints the table.
+func verifyStack(args []string, runner verify.Runner, stdout io.Writer) (int, error) {
+	flags := flag.NewFlagSet("verify", flag.ContinueOnError)
+	flags.SetOutput(stdout)
+	stack := flags.String("s", "", "Pulumi `stack` of the lab to check (required)")
+	timeout := flags.Duration("timeout", 30*time.Second, "time limit for reading the stack outputs and for each check")
+	if err := flags.Parse(args); err != nil {
+		// The flag package has printed the error and the usage.
+		if errors.Is(err, flag.ErrHelp) {
+			return 0, nil
+		}
+		return 2, nil
+	}
+	switch {
+	case *stack == "":
+		return 2, errors.New("-s <stack> is required, e.g. go run ./cmd/verify -s dev")
+	case flags.NArg() > 0:
+		return 2, fmt.Errorf("unexpected arguments %q", flags.Args())
+	case *timeout <= 0:
+		return 2, errors.New("-timeout must be positive")
+	}
+
+	// Interrupting cancels the checks instead of killing the process, so
+	// the deferred removal of the secrets still runs.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	results, err := check(ctx, runner, *stack, *timeout)
+	if results != nil {
+		err = errors.Join(err, verify.WriteTable(stdout, results))
+	}
+	if err != nil || !verify.Passed(results) {
+		return 1, err
+	}
+	return 0, nil
+}
+
+// check reads the stack's outputs and runs the checks against its lab. The
+// talosconfig exists on disk only while the checks run, owner-only in a
+// private temporary directory; the kubeconfig never touches disk, since the
+// Kubernetes client reads it from memory.
+func check(ctx context.Context, runner verify.Runner, stack string, timeout time.Duration) (results []verify.Result, err error) {
+	readCtx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	outputs, err := verify.ReadStack(readCtx, runner, stack)
+	if err != nil {
+		return nil, err
+	}
+	kube, err := verify.NewKubeClient([]byte(outputs.Kubeconfig))
+	if err != nil {
+		return nil, fmt.Errorf("stack %s: %w", stack, err)
+	}
+
+	dir, err := os.MkdirTemp("", "sre-lab-verify-")
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		// A credential left behind is a failure worth reporting, not a
+		// cleanup detail.
+		if rerr := os.RemoveAll(dir); rerr != nil {
+			err = errors.Join(err, fmt.Errorf("remove secrets: %w", rerr))
+		}
+	}()
+	talosconfig := filepath.Join(dir, "talosconfig")
+	if err = os.WriteFile(talosconfig, []byte(outputs.Talosconfig), 0o600); err != nil {
+		return nil, err
+	}
+
+	return verify.RunChecks(ctx, verify.Checks(verify.Lab{
+		Kube:        kube,
+		Run:         runner,
+		Talosconfig: talosconfig,
+		Nodes:       outputs.Nodes,
+	}), timeout), nil
+}

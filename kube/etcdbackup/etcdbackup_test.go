@@ -1,0 +1,118 @@
+package etcdbackup
+
+import (
+	"testing"
+
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/internal/pulumitest"
+)
+
+const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
+func args(recipient string) *Args {
+	return &Args{
+		ClusterName: "sre-lab-prod",
+		Bucket:      &infra.Bucket{Type: "s3", Name: pulumi.String("sre-lab-prod-etcd-abc").ToStringOutput(), Region: "eu-central-1"},
+		Backup:      config.EtcdBackup{Enabled: true, Schedule: config.DefaultEtcdBackupSchedule, Recipient: recipient},
+	}
+}
+
+// run registers the component through a Kubernetes provider under mocks.
+func run(t *testing.T, a *Args) (*pulumitest.Mocks, error) {
+	t.Helper()
+	m := &pulumitest.Mocks{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+		if err != nil {
+			return err
+		}
+		_, err = New(ctx, "etcd-backup", a, pulumi.Providers(p))
+		return err
+	}, pulumi.WithMocks("sre-lab", "prod", m))
+	return m, err
+}
+
+// env reads the job's environment as a map.
+func env(t *testing.T, job pulumitest.Resource) map[string]any {
+	t.Helper()
+	list, ok := job.At("spec.jobTemplate.spec.template.spec.containers.0.env")
+	require.True(t, ok)
+	out := map[string]any{}
+	for _, e := range list.([]any) {
+		kv := e.(map[string]any)
+		out[kv["name"].(string)] = kv["value"]
+	}
+	return out
+}
+
+// TestBackupJob: the Talos account grants the backup role only; the job
+// runs on the schedule, one at a time, unprivileged, with requests and a
+// memory limit, writing to the bucket under the cluster's name, encrypted
+// to the recipient when one is given.
+func TestBackupJob(t *testing.T) {
+	for _, tc := range []struct {
+		name, recipient string
+		want            map[string]any
+	}{
+		{"age recipient", recipient, map[string]any{"AGE_X25519_PUBLIC_KEY": recipient}},
+		{"bucket encryption only", "", map[string]any{"DISABLE_ENCRYPTION": "true"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := run(t, args(tc.recipient))
+			require.NoError(t, err)
+			assert.Len(t, m.ByType(Token), 1)
+
+			account := m.Named(t, "kubernetes:talos.dev/v1alpha1:ServiceAccount", "etcd-backup-account")
+			roles, _ := account.At("spec.roles")
+			assert.Equal(t, []any{"os:etcd:backup"}, roles)
+			ns, _ := account.At("metadata.namespace")
+			assert.Equal(t, Namespace, ns)
+
+			job := m.Named(t, "kubernetes:batch/v1:CronJob", "etcd-backup")
+			for path, want := range map[string]any{
+				"metadata.name":          Name,
+				"metadata.namespace":     Namespace,
+				"spec.schedule":          config.DefaultEtcdBackupSchedule,
+				"spec.concurrencyPolicy": "Forbid",
+				"spec.timeZone":          "Etc/UTC",
+				"spec.jobTemplate.spec.template.spec.securityContext.runAsNonRoot":                          true,
+				"spec.jobTemplate.spec.template.spec.containers.0.image":                                    config.TalosBackupImage,
+				"spec.jobTemplate.spec.template.spec.containers.0.securityContext.allowPrivilegeEscalation": false,
+				"spec.jobTemplate.spec.template.spec.containers.0.resources.requests.memory":                "64Mi",
+				"spec.jobTemplate.spec.template.spec.containers.0.resources.limits.memory":                  "512Mi",
+				"spec.jobTemplate.spec.template.spec.volumes.1.secret.secretName":                           Name,
+			} {
+				got, ok := job.At(path)
+				assert.True(t, ok, path)
+				assert.Equal(t, want, got, path)
+			}
+			assert.True(t, job.DependsOn("kubernetes:talos.dev/v1alpha1:ServiceAccount", "etcd-backup-account"),
+				"the job waits for the account whose secret it mounts")
+			e := env(t, job)
+			assert.Equal(t, "sre-lab-prod-etcd-abc", e["BUCKET"])
+			assert.Equal(t, "eu-central-1", e["AWS_REGION"])
+			assert.Equal(t, "sre-lab-prod", e["S3_PREFIX"])
+			for k, v := range tc.want {
+				assert.Equal(t, v, e[k], k)
+			}
+			assert.NotContains(t, e, "AWS_ACCESS_KEY_ID", "the node's role, never a key")
+		})
+	}
+}
+
+func TestBackupNeedsAnS3Bucket(t *testing.T) {
+	for _, a := range []*Args{
+		{ClusterName: "x", Backup: config.EtcdBackup{Schedule: "0 * * * *"}},
+		{ClusterName: "x", Bucket: &infra.Bucket{Type: "gcs"}, Backup: config.EtcdBackup{Schedule: "0 * * * *"}},
+	} {
+		m, err := run(t, a)
+		require.Error(t, err)
+		assert.Empty(t, m.ByType(Token), "nothing registered")
+	}
+}
