@@ -12,6 +12,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"gopkg.in/yaml.v3"
+
+	"github.com/your-org/sre-lab/config"
 )
 
 // readYAML parses a committed YAML file into a generic tree.
@@ -86,6 +88,13 @@ func TestDeliveryWorkflows(t *testing.T) {
 	assert.Equal(t, []any{"dev", "staging", "prod"}, dig(deploy, "jobs", "preview", "strategy", "matrix", "stack"))
 	assert.Equal(t, "github.event_name == 'pull_request'", dig(deploy, "jobs", "preview", "if"))
 	assert.Equal(t, []any{"main"}, dig(deploy, "on", "push", "branches"))
+	_, runs = steps(dig(deploy, "jobs", "up"))
+	assert.Contains(t, runs, talosctlURL(), "the runner's talosctl matches the pinned Talos version")
+}
+
+// talosctlURL is the talosctl release of the pinned Talos version.
+func talosctlURL() string {
+	return "https://github.com/siderolabs/talos/releases/download/" + config.DefaultTalosVersion + "/talosctl-linux-amd64"
 }
 
 // testSources is every test file of this package, to check names against.
@@ -154,6 +163,8 @@ func TestDeliveryDeploymentSettings(t *testing.T) {
 			require.NotNil(t, s.Operation.OIDC.AWS)
 			assert.Regexp(t, role, s.Operation.OIDC.AWS.RoleARN)
 			assert.Empty(t, s.Operation.EnvironmentVariables, "no credentials in environment variables")
+			require.Len(t, s.Operation.PreRunCommands, 1)
+			assert.Contains(t, s.Operation.PreRunCommands[0], talosctlURL())
 		})
 	}
 }

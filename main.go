@@ -69,6 +69,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		// Snapshots go through the Talos API; only the job's namespace
 		// may use it, and only when backups are on.
 		EtcdBackupNamespace: etcdBackupNamespace(cfg),
+		UpgradeInPlace:      cfg.Cloud != config.Docker,
 	})
 	if err != nil {
 		return nil, err

@@ -26,6 +26,9 @@ func expectedCounts(stack string) map[string]int {
 			"talos:machine/bootstrap:Bootstrap":                   1,
 			"talos:cluster/kubeconfig:Kubeconfig":                 1,
 			"pulumi:providers:kubernetes":                         1,
+			// One upgrade step per node and one for Kubernetes.
+			"sre-lab:infra:TalosUpgrade": 1,
+			"command:local:Command":      nodes + 1,
 			// The Kubernetes layer.
 			"sre-lab:kube:Namespaces":       1,
 			"sre-lab:kube:CRDs":             1,
@@ -86,8 +89,8 @@ func expectedCounts(stack string) map[string]int {
 	case "local":
 		m := talos(5)
 		m["sre-lab:infra:VirtualBoxNodes"] = 1
-		m["command:local:Command"] = 1 + 1 + 5 // network, ISO, VMs
-		m["kubernetes:core/v1:Namespace"]++    // local-path-storage
+		m["command:local:Command"] += 1 + 1 + 5 // network, ISO, VMs
+		m["kubernetes:core/v1:Namespace"]++     // local-path-storage
 		m["kubernetes:cert-manager.io/v1:Certificate"] = 1
 		m["kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool"] = 1
 		m["kubernetes:cilium.io/v2alpha1:CiliumL2AnnouncementPolicy"] = 1
@@ -175,7 +178,7 @@ func TestEveryResourceIsParentedUnderAComponent(t *testing.T) {
 				if strings.HasPrefix(r.Type, "sre-lab:") {
 					continue
 				}
-				assert.Regexp(t, regexp.MustCompile(`::sre-lab:(infra|kube|observability):[A-Za-z]+::`), r.Parent,
+				assert.Regexp(t, regexp.MustCompile(`[:$]sre-lab:(infra|kube|observability):[A-Za-z]+::`), r.Parent,
 					"%s %s has no component parent", r.Type, r.Name)
 			}
 		})
@@ -582,7 +585,7 @@ func TestOtherBackends(t *testing.T) {
 			counts := m.countByType()
 			assert.Equal(t, 1, counts[tc.component])
 			for typ := range counts {
-				assert.False(t, strings.HasPrefix(typ, "aws:") || strings.HasPrefix(typ, "command:"), "%s has no place here", typ)
+				assert.False(t, strings.HasPrefix(typ, "aws:"), "%s has no place here", typ)
 			}
 			var names []string
 			for _, n := range out["nodes"].Value.([]map[string]any) {
@@ -595,9 +598,39 @@ func TestOtherBackends(t *testing.T) {
 			assert.Equal(t, tc.logStore, store)
 			assert.Zero(t, counts["sre-lab:kube:EtcdBackup"], "no object storage, no scheduled snapshots")
 			if tc.component == "sre-lab:infra:DockerNodes" {
+				assert.Equal(t, 1, counts["command:local:Command"], "containers cannot upgrade Talos in place: Kubernetes only")
 				assert.Equal(t, "https://grafana.sre-lab.internal:30443", out["urls"].Value.(map[string]string)["grafana"],
 					"no LB-IPAM across a Docker bridge: the ingress answers on its node port")
 			}
 		})
 	}
+}
+
+// TestUpgradesComeBeforeConfigApply: a version change rolls through the
+// nodes (control planes first, one at a time) before any node's config is
+// applied, and the machine config keeps the version the cluster was made
+// with.
+func TestUpgradesComeBeforeConfigApply(t *testing.T) {
+	m, _, err := run(t, "staging", userConfig(t, "staging"))
+	require.NoError(t, err)
+	applies := m.byType("talos:machine/configurationApply:ConfigurationApply")
+	require.Len(t, applies, 5)
+	for _, a := range applies {
+		// Depending on the component waits for every step in it.
+		assert.True(t, a.DependsOn("command:local:Command", "sre-lab-staging-upgrade-kubernetes"), a.Name)
+		assert.True(t, a.DependsOn("command:local:Command", "sre-lab-staging-upgrade-staging-sre-worker-02"), a.Name)
+	}
+	var steps []string
+	for _, r := range m.resources {
+		if r.Type == "command:local:Command" {
+			steps = append(steps, r.Name)
+		}
+	}
+	assert.Equal(t, []string{
+		"sre-lab-staging-upgrade-staging-sre-cp-01", "sre-lab-staging-upgrade-staging-sre-cp-02", "sre-lab-staging-upgrade-staging-sre-cp-03",
+		"sre-lab-staging-upgrade-staging-sre-worker-01", "sre-lab-staging-upgrade-staging-sre-worker-02", "sre-lab-staging-upgrade-kubernetes",
+	}, steps, "registered in the order they run")
+	secrets := m.byType("talos:machine/secrets:Secrets")
+	require.Len(t, secrets, 1)
+	assert.Contains(t, secrets[0].IgnoreChanges, "talosVersion", "the config's compatibility version is fixed at creation")
 }

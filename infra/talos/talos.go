@@ -10,6 +10,7 @@ import (
 	"github.com/pulumiverse/pulumi-talos/sdk/go/talos/machine"
 
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/upgrade"
 )
 
 // Token is the component's type token.
@@ -38,6 +39,9 @@ type ClusterArgs struct {
 	// EtcdBackupNamespace lets pods there take etcd snapshots; empty
 	// grants no Talos API access to Kubernetes.
 	EtcdBackupNamespace string
+	// UpgradeInPlace upgrades Talos node by node when TalosVersion changes;
+	// Talos in a container cannot, so there only Kubernetes is upgraded.
+	UpgradeInPlace bool
 }
 
 // Cluster is the `sre-lab:infra:TalosCluster` component.
@@ -70,9 +74,12 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	parent := pulumi.Parent(component)
 
+	// The secrets record the Talos version the cluster was made with; the
+	// generated configs keep that compatibility version for life, as Talos
+	// asks, while the install image follows sre-lab:talosVersion.
 	secrets, err := machine.NewSecrets(ctx, name+"-secrets", &machine.SecretsArgs{
 		TalosVersion: pulumi.String(args.TalosVersion),
-	}, parent, pulumi.Protect(args.ProtectSecrets))
+	}, parent, pulumi.Protect(args.ProtectSecrets), pulumi.IgnoreChanges([]string{"talosVersion"}))
 	if err != nil {
 		return nil, fmt.Errorf("talos secrets: %w", err)
 	}
@@ -99,12 +106,53 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			ClusterEndpoint:   component.Endpoint,
 			MachineType:       pulumi.String(string(role)),
 			MachineSecrets:    secrets.MachineSecrets,
-			TalosVersion:      pulumi.String(args.TalosVersion),
+			TalosVersion:      secrets.TalosVersion,
 			KubernetesVersion: pulumi.String(args.KubernetesVersion),
 			ConfigPatches:     pulumi.StringArray{rolePatch},
 			Docs:              pulumi.Bool(false),
 			Examples:          pulumi.Bool(false),
 		}, parent).MachineConfiguration()
+	}
+
+	endpoints := pulumi.StringArray{}
+	for _, cp := range controlPlanes {
+		endpoints = append(endpoints, cp.TalosAddress())
+	}
+	nodes := pulumi.StringArray{}
+	for _, n := range args.Platform.Nodes {
+		nodes = append(nodes, n.TalosAddress())
+	}
+	talosconfig := client.GetConfigurationOutput(ctx, client.GetConfigurationOutputArgs{
+		ClusterName: pulumi.String(args.ClusterName),
+		ClientConfiguration: client.GetConfigurationClientConfigurationArgs{
+			CaCertificate:     secrets.ClientConfiguration.CaCertificate(),
+			ClientCertificate: secrets.ClientConfiguration.ClientCertificate(),
+			ClientKey:         secrets.ClientConfiguration.ClientKey(),
+		},
+		Endpoints: endpoints,
+		Nodes:     nodes,
+	}, parent).TalosConfig()
+	component.Talosconfig = pulumi.ToSecret(talosconfig).(pulumi.StringOutput)
+
+	// Version changes roll through the nodes before any config is applied:
+	// applying a new Kubernetes version first would restart every control
+	// plane's components at once.
+	var upgradeNodes []upgrade.Node
+	if args.UpgradeInPlace {
+		for _, n := range args.Platform.Nodes {
+			upgradeNodes = append(upgradeNodes, upgrade.Node{Name: n.Name, Role: n.Role, Address: n.TalosAddress()})
+		}
+	}
+	upgrades, err := upgrade.NewUpgrade(ctx, name+"-upgrade", &upgrade.Args{
+		Nodes:             upgradeNodes,
+		Talosconfig:       component.Talosconfig,
+		TalosVersion:      args.TalosVersion,
+		KubernetesVersion: args.KubernetesVersion,
+		InstallerImage:    infra.InstallerImage(args.TalosVersion),
+		Endpoint:          controlPlanes[0].TalosAddress(),
+	}, parent)
+	if err != nil {
+		return nil, fmt.Errorf("talos upgrades: %w", err)
 	}
 
 	var firstApply *machine.ConfigurationApply
@@ -122,7 +170,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			Node:                      address,
 			Endpoint:                  address,
 			ConfigPatches:             pulumi.StringArray{pulumi.String(nodePatch)},
-		}, parent)
+		}, parent, pulumi.DependsOn([]pulumi.Resource{upgrades}))
 		if err != nil {
 			return nil, fmt.Errorf("talos config apply %s: %w", node.Name, err)
 		}
@@ -154,26 +202,6 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		return nil, fmt.Errorf("talos kubeconfig: %w", err)
 	}
 	component.Kubeconfig = pulumi.ToSecret(kubeconfig.KubeconfigRaw).(pulumi.StringOutput)
-
-	endpoints := pulumi.StringArray{}
-	for _, cp := range controlPlanes {
-		endpoints = append(endpoints, cp.TalosAddress())
-	}
-	nodes := pulumi.StringArray{}
-	for _, n := range args.Platform.Nodes {
-		nodes = append(nodes, n.TalosAddress())
-	}
-	talosconfig := client.GetConfigurationOutput(ctx, client.GetConfigurationOutputArgs{
-		ClusterName: pulumi.String(args.ClusterName),
-		ClientConfiguration: client.GetConfigurationClientConfigurationArgs{
-			CaCertificate:     secrets.ClientConfiguration.CaCertificate(),
-			ClientCertificate: secrets.ClientConfiguration.ClientCertificate(),
-			ClientKey:         secrets.ClientConfiguration.ClientKey(),
-		},
-		Endpoints: endpoints,
-		Nodes:     nodes,
-	}, parent).TalosConfig()
-	component.Talosconfig = pulumi.ToSecret(talosconfig).(pulumi.StringOutput)
 
 	component.Provider, err = kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
 		Kubeconfig: component.Kubeconfig,
