@@ -87,7 +87,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	hosts := maps.Clone(layer.Hosts)
 	maps.Copy(hosts, obs.Hosts)
 
-	return pulumi.Map{
+	outputs := pulumi.Map{
 		"environment": pulumi.String(cfg.Environment),
 		"endpoint":    cluster.Endpoint,
 		"nodes":       nodeList(platform),
@@ -100,7 +100,11 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"grafanaAdminPassword": obs.Monitoring.GrafanaAdminPassword,
 		"commands":             commands(ctx.Stack()),
 		"estimatedMonthlyCost": pulumi.String(monthlyCost(cfg)),
-	}, nil
+	}
+	if platform.BackupBucket != nil {
+		outputs["etcdBackupBucket"] = platform.BackupBucket.Name
+	}
+	return outputs, nil
 }
 
 // commands are how a person gets the cluster's credentials onto their
@@ -124,15 +128,16 @@ func monthlyCost(cfg config.Config) string {
 }
 
 // localPath is where local volumes come from: a partition of a VM's disk,
-// a directory in a container that has no disk, or nowhere in a cloud.
+// a directory where the node has no disk to split (a container) or a fixed
+// one (a Hetzner server), or nowhere where a CSI driver provides volumes.
 func localPath(cloud config.Cloud) talos.LocalPath {
 	switch {
-	case cloud == config.Docker:
-		return talos.LocalPathDirectory
-	case cloud.Local():
+	case cloud.CSIDriver():
+		return talos.NoLocalPath
+	case cloud == config.VirtualBox:
 		return talos.LocalPathPartition
 	}
-	return talos.NoLocalPath
+	return talos.LocalPathDirectory
 }
 
 // etcdBackupNamespace is where the snapshot job runs, or empty when

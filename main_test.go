@@ -217,6 +217,7 @@ func TestOutputsForPeople(t *testing.T) {
 	require.NoError(t, err)
 	assert.Regexp(t, `^about [0-9]+ USD/month \(list prices of 2026-11-25; traffic and taxes extra\): 3 × t3.large control plane`, out["estimatedMonthlyCost"].Value)
 	assert.False(t, out["estimatedMonthlyCost"].Secret)
+	assert.Equal(t, "sre-lab-prod-etcd-0a1b2c3", out["etcdBackupBucket"].Value, "where the snapshots are")
 }
 
 func TestEndpoint(t *testing.T) {
@@ -597,6 +598,12 @@ func TestOtherBackends(t *testing.T) {
 			store, _ := m.named(t, "kubernetes:helm.sh/v3:Release", "logging-loki").At("values.loki.storage.type")
 			assert.Equal(t, tc.logStore, store)
 			assert.Zero(t, counts["sre-lab:kube:EtcdBackup"], "no object storage, no scheduled snapshots")
+			var namespaces []string
+			for _, ns := range m.byType("kubernetes:core/v1:Namespace") {
+				name, _ := ns.At("metadata.name")
+				namespaces = append(namespaces, name.(string))
+			}
+			assert.Contains(t, namespaces, "local-path-storage", "local-path runs where no CSI driver does")
 			if tc.component == "sre-lab:infra:DockerNodes" {
 				assert.Equal(t, 1, counts["command:local:Command"], "containers cannot upgrade Talos in place: Kubernetes only")
 				assert.Equal(t, "https://grafana.sre-lab.internal:30443", out["urls"].Value.(map[string]string)["grafana"],

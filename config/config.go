@@ -56,6 +56,11 @@ var HetznerNetworkZones = map[string]string{
 // Local reports whether the backend runs on the user's own machine.
 func (c Cloud) Local() bool { return c == VirtualBox || c == Docker }
 
+// CSIDriver reports whether the backend's block storage has a CSI driver
+// the lab installs (EBS on AWS); elsewhere volumes are local-path
+// directories on the nodes.
+func (c Cloud) CSIDriver() bool { return c == AWS }
+
 // ObjectStorage reports whether the backend creates the buckets logs and
 // etcd snapshots go to. Hetzner's S3-compatible storage has no resource
 // in its provider, so only AWS does today.

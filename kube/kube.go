@@ -143,7 +143,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		Values:             cfg.HelmValues[config.ChartLocalPath],
 		ControllerReplicas: replicas(cfg),
 	}
-	if cfg.Cloud == config.AWS {
+	if cfg.Cloud.CSIDriver() {
 		storageArgs.Driver = storage.AWSEBS
 		storageArgs.Chart = cfg.Charts[config.ChartEBSCSI]
 		storageArgs.Namespace = namespaces.KubeSystem
@@ -188,7 +188,7 @@ func namespaceSpecs(cfg config.Config) []namespaces.Spec {
 		{Name: namespaces.Apps, Enforce: namespaces.Baseline},
 		{Name: namespaces.CertManager, Enforce: namespaces.Baseline},
 	}
-	if cfg.Cloud.Local() {
+	if !cfg.Cloud.CSIDriver() {
 		specs = append(specs, namespaces.Spec{Name: namespaces.Storage, Enforce: namespaces.Privileged}) // provisioner helpers mount host paths
 	}
 	if cfg.Secrets == config.SecretsExternal {

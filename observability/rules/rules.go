@@ -163,6 +163,20 @@ and on (node)
 			Description: "Control-plane node {{ $labels.node }} has not been Ready for 10 minutes; its etcd member and API server may be gone, leaving etcd without failure tolerance.",
 			Runbook:     "controlplanenodenotready",
 		},
+		{
+			Alert: "EtcdBackupTooOld",
+			// The snapshot job runs every few hours (sre-lab:
+			// etcdBackupSchedule); a day without a successful one means
+			// restoring would lose at least a day. The metric exists only
+			// where backups are scheduled and once one has succeeded, so
+			// labs without backups never fire.
+			Expr:        `time() - kube_cronjob_status_last_successful_time{namespace="kube-system", cronjob="talos-backup"} > 86400`,
+			For:         "30m",
+			Severity:    SeverityWarning,
+			Summary:     "No etcd snapshot has succeeded for a day.",
+			Description: "The last successful etcd snapshot of CronJob {{ $labels.namespace }}/{{ $labels.cronjob }} is {{ $value | humanizeDuration }} old.",
+			Runbook:     "etcdbackuptooold",
+		},
 	}}
 }
 

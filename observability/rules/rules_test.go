@@ -134,6 +134,7 @@ func TestAlertsReadTheirMetrics(t *testing.T) {
 		{"loki", "LokiDiscardedSamples", []string{"loki_discarded_samples_total"}},
 		{"loki", "LogCollectorPodsNotReady", []string{"kube_daemonset_status_number_ready", "kube_daemonset_status_desired_number_scheduled"}},
 		{"loki", "LogReceiverDown", []string{"kube_deployment_status_replicas_available"}},
+		{"talos-etcd", "EtcdBackupTooOld", []string{"kube_cronjob_status_last_successful_time"}},
 		{"storage", "PersistentVolumeSpaceLow", []string{"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}},
 		{"storage", "PersistentVolumeSpaceCritical", []string{"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}},
 		{"storage", "PersistentVolumeFillingUp", []string{"kubelet_volume_stats_available_bytes", "kubelet_volume_stats_available_bytes", "kubelet_volume_stats_capacity_bytes"}},
@@ -193,6 +194,7 @@ func TestSelectorsMatchTheLab(t *testing.T) {
 		{"collector daemonsets", "LogCollectorPodsNotReady", "kube_daemonset_status_number_ready", "daemonset", []string{"alloy", "promtail"}, []string{"cilium", "alloy-extra", "loki"}},
 		{"collector desired", "LogCollectorPodsNotReady", "kube_daemonset_status_desired_number_scheduled", "daemonset", []string{"alloy", "promtail"}, []string{"cilium"}},
 		{"collector namespace", "LogCollectorPodsNotReady", "kube_daemonset_status_number_ready", "namespace", []string{"logging"}, []string{"kube-system"}},
+		{"backup cronjob", "EtcdBackupTooOld", "kube_cronjob_status_last_successful_time", "cronjob", []string{"talos-backup"}, []string{"other"}},
 		{"receiver deployment", "LogReceiverDown", "kube_deployment_status_replicas_available", "deployment", []string{"alloy-receiver"}, []string{"alloy", "hubble-relay"}},
 	}
 
