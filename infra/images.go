@@ -13,10 +13,24 @@ const (
 
 // ISOURL is the bootable metal ISO of a Talos version, for local VMs.
 func ISOURL(talosVersion string) string {
-	return fmt.Sprintf("%s/image/%s/%s/metal-amd64.iso", ImageFactory, VanillaSchematic, talosVersion)
+	return DiskImageURL("metal", talosVersion, "iso")
 }
 
 // InstallerImage is the container image Talos installs and upgrades from.
 func InstallerImage(talosVersion string) string {
 	return fmt.Sprintf("%s/%s:%s", InstallerFactory, VanillaSchematic, talosVersion)
+}
+
+// DiskImageURL is a Talos version's boot image for a platform (metal,
+// hcloud, gcp...), in the form the Image Factory serves it (iso, raw.xz,
+// raw.tar.gz...).
+func DiskImageURL(platform, talosVersion, suffix string) string {
+	return fmt.Sprintf("%s/image/%s/%s/%s-amd64.%s", ImageFactory, VanillaSchematic, talosVersion, platform, suffix)
+}
+
+// TalosSnapshotLabels label a machine image made from a Talos version, so
+// backends that cannot name images by version (Hetzner snapshots) find it
+// by selector.
+func TalosSnapshotLabels(talosVersion string) string {
+	return "os=talos,talos-version=" + talosVersion
 }

@@ -128,7 +128,7 @@ func NetworkZone(location string) (string, error) {
 // Whoever builds a snapshot (for example with Packer from the Image Factory
 // hcloud image) labels it os=talos and talos-version=<version>.
 func ImageSelector(talosVersion string) string {
-	return "os=talos,talos-version=" + talosVersion
+	return infra.TalosSnapshotLabels(talosVersion)
 }
 
 // plan is what validation derives from Args before anything is registered.
