@@ -69,7 +69,8 @@ type Slack struct {
 type Webhook struct {
 	// Name is the receiver's name.
 	Name string `json:"name"`
-	// URL is the endpoint.
+	// URL is the endpoint. It is treated as a secret: such URLs often
+	// carry a token.
 	URL string `json:"url"`
 }
 
@@ -191,7 +192,8 @@ func smarthost(s string) bool {
 // Validate reports every receiver setting that Alertmanager would reject or
 // that would fail only when an alert is sent, each error naming its key
 // (sre-lab:alertmanager.slack[0].apiUrl), its value, and what is allowed.
-// Secret values (apiUrl, routingKey, authPassword) are shown as "(secret)".
+// Secret values (apiUrl, url, routingKey, authPassword) are shown as
+// "(secret)".
 // The errors are joined with errors.Join.
 func (r Receivers) Validate() error {
 	v := &validator{names: map[string]string{}}
@@ -209,7 +211,8 @@ func (r Receivers) Validate() error {
 	for i, w := range r.Webhooks {
 		v.name("webhooks", i, w.Name)
 		if !httpURL(w.URL, "http", "https") {
-			v.add(fieldPath("webhooks", i, "url"), w.URL, false, "must be an http or https URL such as https://hooks.example.com/alertmanager")
+			// Webhook URLs often carry a token in the path or query.
+			v.add(fieldPath("webhooks", i, "url"), w.URL, true, "must be an http or https URL such as https://hooks.example.com/alertmanager")
 		}
 	}
 	for i, p := range r.PagerDuty {
