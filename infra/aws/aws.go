@@ -383,14 +383,20 @@ func LogBucketPrefix(environment string) string {
 // newLogBucket is where Loki keeps log chunks: private, and encrypted at
 // rest as every new S3 bucket is.
 func newLogBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*s3.BucketV2, error) {
-	bucket, err := s3.NewBucketV2(ctx, name+"-logs", &s3.BucketV2Args{
-		BucketPrefix: pulumi.String(LogBucketPrefix(args.Environment)),
-		ForceDestroy: pulumi.Bool(!args.KeepLogs),
+	return newPrivateBucket(ctx, name+"-logs", LogBucketPrefix(args.Environment), !args.KeepLogs, in)
+}
+
+// newPrivateBucket is a bucket nothing outside the account can reach,
+// named by AWS from prefix.
+func newPrivateBucket(ctx *pulumi.Context, name, prefix string, forceDestroy bool, in []pulumi.ResourceOption) (*s3.BucketV2, error) {
+	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
+		BucketPrefix: pulumi.String(prefix),
+		ForceDestroy: pulumi.Bool(forceDestroy),
 	}, in...)
 	if err != nil {
 		return nil, err
 	}
-	if _, err := s3.NewBucketPublicAccessBlock(ctx, name+"-logs", &s3.BucketPublicAccessBlockArgs{
+	if _, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
 		Bucket:                bucket.ID(),
 		BlockPublicAcls:       pulumi.Bool(true),
 		BlockPublicPolicy:     pulumi.Bool(true),
@@ -419,19 +425,8 @@ const (
 // overwrite or deletion can be undone, expiring old snapshots, and never
 // deleted with the stack while it holds any.
 func newBackupBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*s3.BucketV2, error) {
-	bucket, err := s3.NewBucketV2(ctx, name+"-etcd", &s3.BucketV2Args{
-		BucketPrefix: pulumi.String(BackupBucketPrefix(args.Environment)),
-	}, in...)
+	bucket, err := newPrivateBucket(ctx, name+"-etcd", BackupBucketPrefix(args.Environment), false, in)
 	if err != nil {
-		return nil, err
-	}
-	if _, err := s3.NewBucketPublicAccessBlock(ctx, name+"-etcd", &s3.BucketPublicAccessBlockArgs{
-		Bucket:                bucket.ID(),
-		BlockPublicAcls:       pulumi.Bool(true),
-		BlockPublicPolicy:     pulumi.Bool(true),
-		IgnorePublicAcls:      pulumi.Bool(true),
-		RestrictPublicBuckets: pulumi.Bool(true),
-	}, in...); err != nil {
 		return nil, err
 	}
 	versioning, err := s3.NewBucketVersioningV2(ctx, name+"-etcd", &s3.BucketVersioningV2Args{
