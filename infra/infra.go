@@ -108,6 +108,11 @@ type Platform struct {
 	LogBucket *Bucket
 	// BackupBucket receives etcd snapshots; nil where none are scheduled.
 	BackupBucket *Bucket
+	// Passthrough is set where the cloud load balancer forwards packets
+	// with its own address as destination (GCP): control planes must hold
+	// Endpoint as a local address, and the ingress Service takes
+	// IngressEndpoint as its load-balancer IP, which Cilium answers for.
+	Passthrough bool
 }
 
 // Bucket is object storage a backend made for the cluster, already

@@ -92,6 +92,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		ServiceMonitors:     true,
 		DashboardsNamespace: namespaces.Monitoring,
 		LoadBalancerRange:   platform.LoadBalancerRange,
+		IngressAddress:      ingressAddress(platform),
 		HubbleHost:          layer.Hosts["hubble"],
 		ClusterIssuer:       layer.ClusterIssuer,
 		Values:              cfg.HelmValues[config.ChartCilium],
@@ -167,6 +168,15 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		}
 	}
 	return layer, nil
+}
+
+// ingressAddress is the passthrough load balancer's address the ingress
+// must answer on, or nil where the load balancer translates addresses.
+func ingressAddress(p infra.Platform) pulumi.StringInput {
+	if !p.Passthrough {
+		return nil
+	}
+	return p.IngressEndpoint
 }
 
 // replicas of controllers that tolerate one: one in dev, two elsewhere so a

@@ -391,6 +391,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	component.Platform.Endpoint = endpoints["api"]
 	component.Platform.IngressEndpoint = endpoints["ingress"]
+	component.Platform.Passthrough = true
 
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
 		"endpoint":        component.Platform.Endpoint,

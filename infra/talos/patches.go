@@ -48,6 +48,9 @@ type PatchParams struct {
 	// EtcdBackupNamespace, when set, lets pods there take etcd snapshots
 	// through the Talos API, and nothing else.
 	EtcdBackupNamespace string
+	// LoopbackAddresses are held on lo, so packets a passthrough load
+	// balancer forwards with its own address as destination are accepted.
+	LoopbackAddresses []string
 }
 
 // EtcdBackupRole is the one Talos API role the snapshot job gets.
@@ -89,6 +92,11 @@ func ControlPlanePatch(p PatchParams) (string, error) {
 	cfg.ClusterConfig.EtcdConfig = &v1alpha1.EtcdConfig{
 		EtcdExtraArgs:         map[string]string{"listen-metrics-urls": fmt.Sprintf("http://0.0.0.0:%d", infra.EtcdMetricsPort)},
 		EtcdAdvertisedSubnets: []string{p.NetworkCIDR},
+	}
+	if len(p.LoopbackAddresses) > 0 {
+		cfg.MachineConfig.MachineNetwork = &v1alpha1.NetworkConfig{
+			NetworkInterfaces: []*v1alpha1.Device{{DeviceInterface: "lo", DeviceAddresses: p.LoopbackAddresses}},
+		}
 	}
 	if p.EtcdBackupNamespace != "" {
 		// Snapshots are taken through a control plane's Talos API.

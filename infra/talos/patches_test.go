@@ -255,3 +255,27 @@ func TestLocalPathDirectoryInContainers(t *testing.T) {
 	_, capped := cfg.Volumes().ByName("EPHEMERAL")
 	assert.False(t, capped, "no disk to split")
 }
+
+// TestLoopbackAddresses: behind a passthrough load balancer the control
+// planes hold its address on lo, and the kubelet and etcd still pick the
+// node network's address.
+func TestLoopbackAddresses(t *testing.T) {
+	params := awsParams
+	params.LoopbackAddresses = []string{"203.0.113.10/32"}
+	patch, err := ControlPlanePatch(params)
+	require.NoError(t, err)
+	cfg, err := patched(t, machine.TypeControlPlane, cloud, patch)
+	require.NoError(t, err)
+	var lo []string
+	for _, d := range cfg.Machine().Network().Devices() {
+		if d.Interface() == "lo" {
+			lo = d.Addresses()
+		}
+	}
+	assert.Equal(t, []string{"203.0.113.10/32"}, lo)
+	assert.Equal(t, []string{params.NetworkCIDR}, cfg.Machine().Kubelet().NodeIP().ValidSubnets())
+
+	without, err := ControlPlanePatch(awsParams)
+	require.NoError(t, err)
+	assert.NotContains(t, without, "interfaces", "nothing on lo without a passthrough load balancer")
+}

@@ -92,7 +92,12 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}{{infra.ControlPlane, ControlPlanePatch}, {infra.Worker, WorkerPatch}} {
 		role, patch := r.role, r.patch
 		rolePatch := args.Platform.Endpoint.ApplyT(func(endpoint string) (string, error) {
+			var loopback []string
+			if args.Platform.Passthrough && role == infra.ControlPlane {
+				loopback = []string{endpoint + "/32"}
+			}
 			return patch(PatchParams{
+				LoopbackAddresses:   loopback,
 				NetworkCIDR:         args.NetworkCIDR,
 				CertSANs:            []string{endpoint},
 				InstallDisk:         args.Platform.InstallDisk,

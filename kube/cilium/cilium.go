@@ -66,6 +66,10 @@ type Args struct {
 	// LoadBalancerRange, when set, is the LB-IPAM pool announced over L2:
 	// its first address is the ingress's.
 	LoadBalancerRange *infra.AddressRange
+	// IngressAddress, when set, is a passthrough cloud load balancer's
+	// address (GCP): the ingress takes it through LB-IPAM, unannounced,
+	// and Cilium answers packets sent to it on every node.
+	IngressAddress pulumi.StringInput
 	// HubbleHost is the Hubble UI's host name on the ingress; empty leaves
 	// the UI reachable by port-forward only.
 	HubbleHost string
@@ -211,6 +215,12 @@ func hubbleValues(args *Args) map[string]any {
 // ingressService puts the shared ingress on the pool's first address locally,
 // and on fixed node ports behind the cloud load balancer otherwise.
 func ingressService(args *Args) map[string]any {
+	if args.IngressAddress != nil {
+		return map[string]any{
+			"type":        "LoadBalancer",
+			"annotations": map[string]any{"lbipam.cilium.io/ips": args.IngressAddress},
+		}
+	}
 	if r := args.LoadBalancerRange; r != nil {
 		return map[string]any{
 			"type":        "LoadBalancer",
@@ -274,6 +284,20 @@ func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 			}},
 		}, after...); err != nil {
 			return nil, fmt.Errorf("cilium l2 policy: %w", err)
+		}
+	}
+	if args.IngressAddress != nil {
+		// One address, the load balancer's; nothing to announce, the
+		// cloud already routes it to the nodes.
+		if _, err := apiextensions.NewCustomResource(ctx, name+"-ingress-pool", &apiextensions.CustomResourceArgs{
+			ApiVersion: pulumi.String("cilium.io/v2"),
+			Kind:       pulumi.String("CiliumLoadBalancerIPPool"),
+			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("sre-lab-ingress")},
+			OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
+				"blocks": pulumi.Array{pulumi.Map{"start": args.IngressAddress, "stop": args.IngressAddress}},
+			}},
+		}, pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
+			return nil, fmt.Errorf("cilium ingress pool: %w", err)
 		}
 	}
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{}); err != nil {

@@ -552,3 +552,25 @@ func TestValuesPure(t *testing.T) {
 		})
 	}
 }
+
+// TestPassthroughIngress: behind a passthrough load balancer (GCP) the
+// ingress takes the load balancer's address through an LB-IPAM pool of
+// exactly that address, with nothing announced over L2.
+func TestPassthroughIngress(t *testing.T) {
+	args := cloudArgs()
+	args.IngressAddress = pulumi.String("203.0.113.20")
+	out := mustRun(t, args)
+	r := out.release(t)
+	typ, _ := r.At("values.ingressController.service.type")
+	assert.Equal(t, "LoadBalancer", typ)
+	annotations, _ := r.At("values.ingressController.service.annotations")
+	assert.Equal(t, map[string]any{"lbipam.cilium.io/ips": "203.0.113.20"}, annotations)
+	_, announced := r.At("values.l2announcements")
+	assert.False(t, announced, "the cloud routes the address; nothing to announce")
+
+	pools := out.mocks.ByType("kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool")
+	require.Len(t, pools, 1)
+	blocks, _ := pools[0].At("spec.blocks")
+	assert.Equal(t, []any{map[string]any{"start": "203.0.113.20", "stop": "203.0.113.20"}}, blocks)
+	assert.Empty(t, out.mocks.ByType("kubernetes:cilium.io/v2alpha1:CiliumL2AnnouncementPolicy"))
+}

@@ -1,0 +1,948 @@
+package azure
+
+import (
+	"fmt"
+	"net/netip"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/infratest"
+	"github.com/your-org/sre-lab/internal/pulumitest"
+)
+
+// Type tokens of everything the component may register.
+const (
+	tComponent = Token
+	tRG        = "azure-native:resources:ResourceGroup"
+	tVNet      = "azure-native:network:VirtualNetwork"
+	tSubnet    = "azure-native:network:Subnet"
+	tNSG       = "azure-native:network:NetworkSecurityGroup"
+	tPIP       = "azure-native:network:PublicIPAddress"
+	tNIC       = "azure-native:network:NetworkInterface"
+	tLB        = "azure-native:network:LoadBalancer"
+	tImage     = "azure-native:compute:Image"
+	tVM        = "azure-native:compute:VirtualMachine"
+	tPassword  = "random:index/randomPassword:RandomPassword"
+
+	// component is the name the tests give the component; every child's
+	// resource name starts with it.
+	component = "sre-lab-dev"
+
+	// subscription is the subscription in the IDs the mocks give.
+	subscription = "/subscriptions/00000000-0000-0000-0000-000000000000"
+
+	mockPassword = "mock-admin-password"
+	blobURL      = "https://srelabimages.blob.core.windows.net/images/talos-v1.12.4.vhd"
+	existingID   = subscription + "/resourceGroups/images/providers/Microsoft.Compute/galleries/talos/images/talos/versions/1.12.4"
+)
+
+// azureNameKey is the input that carries a resource's Azure name; the
+// provider answers it back as the name output.
+var azureNameKey = map[string]string{
+	tRG:     "resourceGroupName",
+	tVNet:   "virtualNetworkName",
+	tSubnet: "subnetName",
+	tNSG:    "networkSecurityGroupName",
+	tPIP:    "publicIpAddressName",
+	tNIC:    "networkInterfaceName",
+	tLB:     "loadBalancerName",
+	tImage:  "imageName",
+	tVM:     "vmName",
+}
+
+// publicIPOf derives a public address from a resource name: the load
+// balancer 203.0.113.10, sre-lab-dev-cp-02-pip 198.51.100.12, workers from
+// 198.51.100.101.
+func publicIPOf(name string) string {
+	if name == component+"-lb-pip" {
+		return "203.0.113.10"
+	}
+	base := strings.TrimSuffix(name, "-pip")
+	n, _ := strconv.Atoi(base[strings.LastIndex(base, "-")+1:])
+	if strings.Contains(base, "-cp-") {
+		return fmt.Sprintf("198.51.100.%d", 10+n)
+	}
+	return fmt.Sprintf("198.51.100.%d", 100+n)
+}
+
+func inputString(args pulumi.MockResourceArgs, key string) string {
+	v, _ := pulumitest.At(resource.NewPropertyValue(args.Inputs), key)
+	s, _ := v.(string)
+	return s
+}
+
+// rgID is the ID Azure gives a resource group.
+func rgID(name string) string { return subscription + "/resourceGroups/" + name }
+
+// lbID is the ID Azure gives the lab's load balancer.
+func lbID(env string) string {
+	return rgID("sre-lab-"+env+"-rg") + "/providers/Microsoft.Network/loadBalancers/sre-lab-" + env + "-lb"
+}
+
+func newMocks() *pulumitest.Mocks {
+	return &pulumitest.Mocks{
+		Outputs: func(args pulumi.MockResourceArgs) map[string]any {
+			out := map[string]any{}
+			if key, ok := azureNameKey[args.TypeToken]; ok {
+				out["name"] = inputString(args, key)
+			}
+			switch args.TypeToken {
+			case tPIP:
+				out["ipAddress"] = publicIPOf(args.Name)
+			case tPassword:
+				out["result"] = mockPassword
+			}
+			return out
+		},
+		// Azure's IDs where the component builds on them: the load balancer
+		// refers to its own parts by IDs made from the group's.
+		IDs: func(args pulumi.MockResourceArgs) string {
+			group := inputString(args, "resourceGroupName")
+			switch args.TypeToken {
+			case tRG:
+				return rgID(group)
+			case tLB:
+				return rgID(group) + "/providers/Microsoft.Network/loadBalancers/" + inputString(args, "loadBalancerName")
+			case tImage:
+				return rgID(group) + "/providers/Microsoft.Compute/images/" + inputString(args, "imageName")
+			}
+			return ""
+		},
+	}
+}
+
+// nodeOut is one node of the returned platform with its outputs resolved.
+type nodeOut struct {
+	Name, PrivateIP, PublicIP string
+	Role                      infra.Role
+}
+
+// outcome is a component run: what was registered and what it returned.
+type outcome struct {
+	m             *pulumitest.Mocks
+	componentURN  string
+	endpoint      string
+	ingress       string
+	resourceGroup string
+	imageID       string
+	installDisk   string
+	logBucket     *infra.Bucket
+	balancerRange *infra.AddressRange
+	nodes         []nodeOut
+	// waitsFor are the URNs each node's addresses depend on.
+	waitsFor map[string][]string
+	// endpointWaitsFor are the URNs the endpoint depends on.
+	endpointWaitsFor []string
+}
+
+func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, []string, error) {
+	r, err := pulumitest.Await(ctx, o)
+	if err != nil {
+		return "", nil, err
+	}
+	if !r.Known {
+		return "", nil, fmt.Errorf("output unknown")
+	}
+	s, ok := r.Value.(string)
+	if !ok {
+		return "", nil, fmt.Errorf("output is %T, not a string", r.Value)
+	}
+	var deps []string
+	for _, d := range r.Dependencies {
+		u, err := pulumitest.Await(ctx, d.URN())
+		if err != nil {
+			return "", nil, err
+		}
+		deps = append(deps, string(u.Value.(pulumi.URN)))
+	}
+	return s, deps, nil
+}
+
+// baseArgs is a dev lab of cp control planes and w workers in westeurope,
+// its image registered from an uploaded blob.
+func baseArgs(cp, w int) *Args {
+	return &Args{
+		Environment:  "dev",
+		Stack:        "dev",
+		Location:     "westeurope",
+		ControlPlane: config.NodePool{Count: cp, Size: "Standard_B2s", DiskGiB: 40},
+		Workers:      config.NodePool{Count: w, Size: "Standard_D4_v3", DiskGiB: 50},
+		Network:      netip.MustParsePrefix("10.0.0.0/16"),
+		AdminCIDRs:   []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")},
+		TalosVersion: "v1.12.4",
+		ImageBlobURL: blobURL,
+	}
+}
+
+func runNodes(t *testing.T, args *Args) (*outcome, error) {
+	t.Helper()
+	m := newMocks()
+	o := &outcome{m: m, waitsFor: map[string][]string{}}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		nodes, err := NewNodes(ctx, component, args)
+		if err != nil {
+			return err
+		}
+		urn, err := pulumitest.Await(ctx, nodes.URN())
+		if err != nil {
+			return err
+		}
+		o.componentURN = string(urn.Value.(pulumi.URN))
+		if o.endpoint, o.endpointWaitsFor, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+			return fmt.Errorf("endpoint: %w", err)
+		}
+		if nodes.Platform.IngressEndpoint.OutputState == nil {
+			return fmt.Errorf("ingress endpoint not set")
+		}
+		if o.ingress, _, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+			return fmt.Errorf("ingress endpoint: %w", err)
+		}
+		if o.resourceGroup, _, err = awaitString(ctx, nodes.ResourceGroup); err != nil {
+			return fmt.Errorf("resource group: %w", err)
+		}
+		if o.imageID, _, err = awaitString(ctx, nodes.ImageID); err != nil {
+			return fmt.Errorf("image: %w", err)
+		}
+		o.installDisk = nodes.Platform.InstallDisk
+		o.logBucket = nodes.Platform.LogBucket
+		o.balancerRange = nodes.Platform.LoadBalancerRange
+		for _, n := range nodes.Platform.Nodes {
+			out := nodeOut{Name: n.Name, Role: n.Role}
+			var privateDeps, publicDeps []string
+			if out.PrivateIP, privateDeps, err = awaitString(ctx, n.PrivateIP); err != nil {
+				return fmt.Errorf("%s private ip: %w", n.Name, err)
+			}
+			if out.PublicIP, publicDeps, err = awaitString(ctx, n.PublicIP); err != nil {
+				return fmt.Errorf("%s public ip: %w", n.Name, err)
+			}
+			o.waitsFor[n.Name+"/private"] = privateDeps
+			o.waitsFor[n.Name+"/public"] = publicDeps
+			o.nodes = append(o.nodes, out)
+		}
+		return nil
+	}, pulumi.WithMocks("sre-lab", "dev", m))
+	return o, err
+}
+
+func mustRun(t *testing.T, args *Args) *outcome {
+	t.Helper()
+	o, err := runNodes(t, args)
+	require.NoError(t, err)
+	return o
+}
+
+func (o *outcome) countByType() map[string]int {
+	c := map[string]int{}
+	for _, r := range o.m.Resources() {
+		c[r.Type]++
+	}
+	return c
+}
+
+// in reads one input of a registration, nil when it is not set.
+func in(r pulumitest.Resource, path string) any {
+	v, _ := r.At(path)
+	return v
+}
+
+// num reads a numeric input, which reaches the mock as a float64.
+func num(v any) int {
+	f, _ := v.(float64)
+	return int(f)
+}
+
+// objects reads a list of objects from an input.
+func objects(v any) []map[string]any {
+	l, _ := v.([]any)
+	out := make([]map[string]any, 0, len(l))
+	for _, e := range l {
+		m, _ := e.(map[string]any)
+		out = append(out, m)
+	}
+	return out
+}
+
+// strs turns an input list into strings.
+func strs(v any) []string {
+	l, _ := v.([]any)
+	out := make([]string, 0, len(l))
+	for _, e := range l {
+		out = append(out, fmt.Sprint(e))
+	}
+	return out
+}
+
+func prefixes(cidrs []string) []netip.Prefix {
+	var out []netip.Prefix
+	for _, c := range cidrs {
+		out = append(out, netip.MustParsePrefix(c))
+	}
+	return out
+}
+
+// resourceOf is the resource name of a node's part: dev-sre-cp-02 and
+// "-nic" give sre-lab-dev-cp-02-nic.
+func resourceOf(node, suffix string) string {
+	return component + "-" + node[strings.Index(node, "-sre-")+len("-sre-"):] + suffix
+}
+
+func TestVHDURL(t *testing.T) {
+	const prefix = "https://factory.talos.dev/image/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/"
+	for version, want := range map[string]string{
+		"v1.12.4": prefix + "v1.12.4/azure-amd64.vhd",
+		"v1.12.0": prefix + "v1.12.0/azure-amd64.vhd",
+		"v1.11.6": prefix + "v1.11.6/azure-amd64.vhd",
+	} {
+		got := VHDURL(version)
+		assert.Equal(t, want, got)
+		// Azure reads the fixed VHD only; a compressed artifact would fail
+		// when the image is made.
+		for _, compressed := range []string{".xz", ".zst", ".gz", ".tar"} {
+			assert.NotContains(t, got, compressed, "the Factory serves the VHD uncompressed without a suffix")
+		}
+		assert.Equal(t, "talos-"+version, ImageName(version))
+	}
+}
+
+func TestDiskSKU(t *testing.T) {
+	for size, want := range map[string]string{
+		"Standard_B2s":       "Premium_LRS",
+		"Standard_B2ms":      "Premium_LRS",
+		"Standard_B2als_v2":  "Premium_LRS",
+		"Standard_D4s_v5":    "Premium_LRS",
+		"Standard_D4ads_v5":  "Premium_LRS",
+		"Standard_E4-2ds_v5": "Premium_LRS",
+		"Standard_DS2_v2":    "Premium_LRS",
+		"Standard_GS5":       "Premium_LRS",
+		"Standard_D4_v3":     "StandardSSD_LRS",
+		"Standard_A2_v2":     "StandardSSD_LRS",
+		"Standard_D2d_v4":    "StandardSSD_LRS",
+		"Standard_NC6":       "StandardSSD_LRS",
+		"not-an-azure-size":  "StandardSSD_LRS",
+	} {
+		assert.Equal(t, want, DiskSKU(size), size)
+	}
+}
+
+func TestResourceCounts(t *testing.T) {
+	tests := []struct {
+		name   string
+		cp, w  int
+		image  bool // an image blob, rather than an existing image
+		admins []string
+	}{
+		{"1cp-1w", 1, 1, true, []string{"203.0.113.7/32"}},
+		{"3cp-3w", 3, 3, true, []string{"203.0.113.7/32", "198.51.100.0/24"}},
+		{"3cp-0w", 3, 0, true, []string{"203.0.113.7/32"}},
+		{"1cp-2w-existing-image-no-admins", 1, 2, false, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.AdminCIDRs = prefixes(tt.admins)
+			if !tt.image {
+				args.ImageBlobURL, args.ImageID = "", existingID
+			}
+			o := mustRun(t, args)
+			want := map[string]int{
+				tComponent: 1,
+				tRG:        1,
+				tVNet:      1,
+				tSubnet:    1,
+				tNSG:       1,
+				tLB:        1,
+				tPassword:  1,
+				// One per node, and the load balancer's.
+				tPIP: tt.cp + tt.w + 1,
+				tNIC: tt.cp + tt.w,
+				tVM:  tt.cp + tt.w,
+			}
+			if tt.image {
+				want[tImage] = 1
+			}
+			assert.Equal(t, want, o.countByType())
+
+			for _, r := range o.m.Resources() {
+				if r.Type == tComponent {
+					continue
+				}
+				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				assert.True(t, strings.HasPrefix(r.Name, component+"-"), "%s %s derives its name from the component's", r.Type, r.Name)
+				assert.Empty(t, r.Provider, "%s %s uses the default azure-native provider", r.Type, r.Name)
+			}
+		})
+	}
+}
+
+func TestNames(t *testing.T) {
+	tests := []struct {
+		env, stack string
+		wantVMs    []string
+	}{
+		{"dev", "dev", []string{"dev-sre-cp-01", "dev-sre-cp-02", "dev-sre-worker-01"}},
+		{"staging", "staging-eu", []string{"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-worker-01"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.env, func(t *testing.T) {
+			args := baseArgs(2, 1)
+			args.Environment, args.Stack = tt.env, tt.stack
+			o := mustRun(t, args)
+
+			nameOf := func(token, resourceName string) any {
+				return in(o.m.Named(t, token, resourceName), azureNameKey[token])
+			}
+			prefix := "sre-lab-" + tt.env
+			assert.Equal(t, prefix+"-rg", nameOf(tRG, component+"-rg"))
+			assert.Equal(t, prefix+"-vnet", nameOf(tVNet, component+"-vnet"))
+			assert.Equal(t, prefix+"-subnet", nameOf(tSubnet, component+"-subnet"))
+			assert.Equal(t, prefix+"-nsg", nameOf(tNSG, component+"-nsg"))
+			assert.Equal(t, prefix+"-lb", nameOf(tLB, component+"-lb"))
+			assert.Equal(t, prefix+"-lb-pip", nameOf(tPIP, component+"-lb-pip"))
+			assert.Equal(t, "talos-v1.12.4", nameOf(tImage, component+"-image"))
+
+			var vms []string
+			for _, vm := range o.m.ByType(tVM) {
+				node := fmt.Sprint(in(vm, "vmName"))
+				vms = append(vms, node)
+				assert.Equal(t, node, in(vm, "osProfile.computerName"), "the host name is the node name")
+				assert.Equal(t, node+"-osdisk", in(vm, "storageProfile.osDisk.name"))
+				assert.Equal(t, node+"-nic", nameOf(tNIC, resourceOf(node, "-nic")))
+				assert.Equal(t, node+"-pip", nameOf(tPIP, resourceOf(node, "-pip")))
+			}
+			sort.Strings(vms)
+			assert.Equal(t, tt.wantVMs, vms)
+
+			// Tags on everything that takes them; the role on VMs.
+			want := map[string]any{"project": "sre-lab", "environment": tt.env, "stack": tt.stack, "managed-by": "pulumi"}
+			for _, r := range o.m.Resources() {
+				switch r.Type {
+				case tComponent, tPassword:
+					continue
+				case tSubnet:
+					assert.Nil(t, in(r, "tags"), "subnets take no tags")
+					continue
+				}
+				tags, _ := in(r, "tags").(map[string]any)
+				if r.Type == tVM {
+					role := infra.ControlPlane
+					if strings.Contains(r.Name, "-worker-") {
+						role = infra.Worker
+					}
+					assert.Equal(t, string(role), tags["role"], r.Name)
+					delete(tags, "role")
+				}
+				assert.Equal(t, want, tags, "%s %s tags", r.Type, r.Name)
+				assert.Equal(t, "westeurope", in(r, "location"), "%s %s location", r.Type, r.Name)
+			}
+		})
+	}
+}
+
+// secRule is one security rule as the tests compare them.
+type secRule struct {
+	Name     string
+	Priority int
+	Source   string
+	Ports    string // comma-separated, in order
+}
+
+func rulesOf(t *testing.T, nsg pulumitest.Resource) []secRule {
+	t.Helper()
+	var out []secRule
+	for _, r := range objects(in(nsg, "securityRules")) {
+		name := fmt.Sprint(r["name"])
+		assert.Equal(t, "Inbound", r["direction"], name)
+		assert.Equal(t, "Allow", r["access"], name)
+		assert.Equal(t, "Tcp", r["protocol"], name)
+		assert.Equal(t, "*", r["sourcePortRange"], name)
+		assert.Equal(t, "*", r["destinationAddressPrefix"], name)
+		assert.Nil(t, r["destinationPortRange"], "%s: Azure takes one of the range and the list", name)
+		assert.Nil(t, r["sourceAddressPrefixes"], name)
+		out = append(out, secRule{
+			Name:     name,
+			Priority: num(r["priority"]),
+			Source:   fmt.Sprint(r["sourceAddressPrefix"]),
+			Ports:    strings.Join(strs(r["destinationPortRanges"]), ","),
+		})
+	}
+	return out
+}
+
+func TestSecurityRules(t *testing.T) {
+	probes := secRule{"allow-lb-probes", 200, "AzureLoadBalancer", "6443,50000,30080,30443"}
+	web := secRule{"allow-web", 210, "Internet", "30080,30443"}
+	hairpins := []secRule{
+		{"allow-hairpin-dev-sre-cp-01", 300, "198.51.100.11/32", "6443"},
+		{"allow-hairpin-dev-sre-worker-01", 301, "198.51.100.101/32", "6443"},
+	}
+	tests := []struct {
+		name   string
+		admins []string
+		want   []secRule
+	}{
+		{"one-admin", []string{"203.0.113.7/32"}, append([]secRule{
+			{"allow-admin-01", 100, "203.0.113.7/32", "6443,50000"}, probes, web,
+		}, hairpins...)},
+		{"two-admins", []string{"203.0.113.7/32", "198.51.100.0/24"}, append([]secRule{
+			{"allow-admin-01", 100, "203.0.113.7/32", "6443,50000"},
+			{"allow-admin-02", 101, "198.51.100.0/24", "6443,50000"}, probes, web,
+		}, hairpins...)},
+		// A range written with host bits reaches Azure as its network.
+		{"unmasked-admin", []string{"203.0.113.7/24"}, append([]secRule{
+			{"allow-admin-01", 100, "203.0.113.0/24", "6443,50000"}, probes, web,
+		}, hairpins...)},
+		{"open-on-purpose", []string{"0.0.0.0/0"}, append([]secRule{
+			{"allow-admin-01", 100, "0.0.0.0/0", "6443,50000"}, probes, web,
+		}, hairpins...)},
+		{"no-admins", nil, append([]secRule{probes, web}, hairpins...)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(1, 1)
+			args.AdminCIDRs = prefixes(tt.admins)
+			o := mustRun(t, args)
+
+			nsg := o.m.Named(t, tNSG, component+"-nsg")
+			rules := rulesOf(t, nsg)
+			assert.Equal(t, tt.want, rules)
+
+			priorities := map[int]bool{}
+			openOnPurpose := len(tt.admins) == 1 && tt.admins[0] == "0.0.0.0/0"
+			for _, r := range rules {
+				assert.False(t, priorities[r.Priority], "%s: priority %d is unique", r.Name, r.Priority)
+				priorities[r.Priority] = true
+				assert.True(t, r.Priority >= 100 && r.Priority <= 4096, "%s: priority %d is one Azure takes", r.Name, r.Priority)
+				for _, port := range strings.Split(r.Ports, ",") {
+					if port != "6443" && port != "50000" {
+						continue
+					}
+					// The admin ports: only the admin CIDRs, the probes, and
+					// the nodes' own addresses for the hairpin path.
+					switch {
+					case strings.HasPrefix(r.Name, "allow-admin-"):
+						var masked []netip.Prefix
+						for _, cidr := range args.AdminCIDRs {
+							masked = append(masked, cidr.Masked())
+						}
+						assert.Contains(t, masked, netip.MustParsePrefix(r.Source), r.Name)
+					case r.Name == "allow-lb-probes":
+						assert.Equal(t, "AzureLoadBalancer", r.Source)
+					default:
+						assert.True(t, strings.HasPrefix(r.Name, "allow-hairpin-"), "%s opens %s", r.Name, port)
+						assert.True(t, strings.HasSuffix(r.Source, "/32"), r.Name)
+					}
+					for _, open := range []string{"*", "Internet", "0.0.0.0/0", "Any"} {
+						if r.Source == open {
+							assert.True(t, openOnPurpose, "%s opens %s to %s", r.Name, port, open)
+						}
+					}
+				}
+			}
+
+			subnet := o.m.Named(t, tSubnet, component+"-subnet")
+			assert.Equal(t, nsg.Name+"_id", in(subnet, "networkSecurityGroup.id"), "the group guards the node subnet")
+			assert.Equal(t, "10.0.0.0/24", in(subnet, "addressPrefix"))
+			assert.Equal(t, "sre-lab-dev-vnet", in(subnet, "virtualNetworkName"))
+			for _, nic := range o.m.ByType(tNIC) {
+				assert.Nil(t, in(nic, "networkSecurityGroup"), "%s: the subnet's group is the only one", nic.Name)
+			}
+			vnet := o.m.Named(t, tVNet, component+"-vnet")
+			assert.Equal(t, []any{"10.0.0.0/16"}, in(vnet, "addressSpace.addressPrefixes"))
+			assert.Nil(t, in(vnet, "subnets"), "the subnet is its own resource, never inline")
+		})
+	}
+}
+
+// wantForwards is what the load balancer forwards, and to which pool.
+var wantForwards = []struct {
+	name             string
+	port, targetPort int
+	pool             string
+}{
+	{"kube-api", 6443, 6443, "controlplanes"},
+	{"talos-api", 50000, 50000, "controlplanes"},
+	{"http", 80, 30080, "workers"},
+	{"https", 443, 30443, "workers"},
+}
+
+func TestLoadBalancer(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   string
+		cp, w int
+	}{
+		{"dev-1cp-1w", "dev", 1, 1},
+		{"dev-3cp-3w", "dev", 3, 3},
+		{"staging-3cp-2w", "staging", 3, 2},
+		{"dev-1cp-0w", "dev", 1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Environment = tt.env
+			o := mustRun(t, args)
+			id := lbID(tt.env)
+
+			pip := o.m.Named(t, tPIP, component+"-lb-pip")
+			assert.Equal(t, map[string]any{"name": "Standard", "tier": "Regional"}, in(pip, "sku"))
+			assert.Equal(t, "Static", in(pip, "publicIPAllocationMethod"))
+			assert.Equal(t, "IPv4", in(pip, "publicIPAddressVersion"))
+			assert.Equal(t, []any{"1", "2", "3"}, in(pip, "zones"), "the frontend is zone-redundant")
+
+			lb := o.m.Named(t, tLB, component+"-lb")
+			assert.Equal(t, "sre-lab-"+tt.env+"-lb", in(lb, "loadBalancerName"))
+			assert.Equal(t, "sre-lab-"+tt.env+"-rg", in(lb, "resourceGroupName"))
+			assert.Equal(t, map[string]any{"name": "Standard", "tier": "Regional"}, in(lb, "sku"))
+			assert.Equal(t, []map[string]any{{"name": "public", "publicIPAddress": map[string]any{"id": pip.Name + "_id"}}},
+				objects(in(lb, "frontendIPConfigurations")))
+			assert.Equal(t, []map[string]any{{"name": "controlplanes"}, {"name": "workers"}}, objects(in(lb, "backendAddressPools")),
+				"pools are filled from the interfaces")
+
+			probes := map[string]map[string]any{}
+			for _, p := range objects(in(lb, "probes")) {
+				probes[fmt.Sprint(p["name"])] = p
+			}
+			assert.Len(t, probes, 4, "one probe per target port")
+
+			rules := objects(in(lb, "loadBalancingRules"))
+			require.Len(t, rules, len(wantForwards))
+			for i, f := range wantForwards {
+				r := rules[i]
+				assert.Equal(t, f.name, r["name"])
+				assert.Equal(t, "Tcp", r["protocol"], f.name)
+				assert.Equal(t, float64(f.port), r["frontendPort"], f.name)
+				assert.Equal(t, float64(f.targetPort), r["backendPort"], "%s: Azure rules translate the port", f.name)
+				// The rule's parts are the balancer's own, by the IDs Azure
+				// gives them.
+				assert.Equal(t, map[string]any{"id": id + "/frontendIPConfigurations/public"}, r["frontendIPConfiguration"], f.name)
+				assert.Equal(t, map[string]any{"id": id + "/backendAddressPools/" + f.pool}, r["backendAddressPool"], f.name)
+				probeName := fmt.Sprintf("tcp-%d", f.targetPort)
+				assert.Equal(t, map[string]any{"id": id + "/probes/" + probeName}, r["probe"], f.name)
+				assert.Equal(t, map[string]any{
+					"name": probeName, "protocol": "Tcp", "port": float64(f.targetPort),
+					"intervalInSeconds": float64(5), "numberOfProbes": float64(2), "probeThreshold": float64(2),
+				}, probes[probeName], "%s: the probe checks the port traffic goes to", f.name)
+				assert.Equal(t, true, r["disableOutboundSnat"], "%s: nodes go out through their own addresses", f.name)
+				assert.Equal(t, true, r["enableTcpReset"], f.name)
+				assert.Equal(t, float64(IdleTimeoutMinutes), r["idleTimeoutInMinutes"], f.name)
+				assert.Nil(t, r["enableFloatingIP"], "%s: floating IP would forbid the port translation", f.name)
+			}
+
+			// Every node's interface joins its role's pool, and only that one.
+			members := map[string][]string{}
+			for _, nic := range o.m.ByType(tNIC) {
+				pools := objects(in(nic, "ipConfigurations.0.loadBalancerBackendAddressPools"))
+				require.Len(t, pools, 1, nic.Name)
+				pool := strings.TrimPrefix(fmt.Sprint(pools[0]["id"]), id+"/backendAddressPools/")
+				members[pool] = append(members[pool], nic.Name)
+				assert.True(t, nic.DependsOn(tLB, lb.Name), "%s waits for the balancer and its pools", nic.Name)
+			}
+			var wantCP, wantWorkers []string
+			for i := 1; i <= tt.cp; i++ {
+				wantCP = append(wantCP, fmt.Sprintf("%s-cp-%02d-nic", component, i))
+			}
+			for i := 1; i <= tt.w; i++ {
+				wantWorkers = append(wantWorkers, fmt.Sprintf("%s-worker-%02d-nic", component, i))
+			}
+			assert.Equal(t, wantCP, members["controlplanes"])
+			assert.Equal(t, wantWorkers, members["workers"])
+			assert.Len(t, members, min(2, len(wantCP)+len(wantWorkers)), "no other pool: %v", members)
+		})
+	}
+}
+
+func TestNodes(t *testing.T) {
+	tests := []struct {
+		name      string
+		cp, w     int
+		zones     []string
+		wantZones map[string]string // node -> zone
+	}{
+		{"3cp-3w-all-zones", 3, 3, nil, map[string]string{
+			"dev-sre-cp-01": "1", "dev-sre-cp-02": "2", "dev-sre-cp-03": "3",
+			"dev-sre-worker-01": "1", "dev-sre-worker-02": "2", "dev-sre-worker-03": "3",
+		}},
+		// Counted across both pools, so a one-node pool does not put every
+		// worker in the control plane's zone.
+		{"1cp-2w-all-zones", 1, 2, nil, map[string]string{
+			"dev-sre-cp-01": "1", "dev-sre-worker-01": "2", "dev-sre-worker-02": "3",
+		}},
+		{"one-zone", 2, 1, []string{"2"}, map[string]string{
+			"dev-sre-cp-01": "2", "dev-sre-cp-02": "2", "dev-sre-worker-01": "2",
+		}},
+		{"two-zones-in-given-order", 2, 2, []string{"3", "1"}, map[string]string{
+			"dev-sre-cp-01": "3", "dev-sre-cp-02": "1", "dev-sre-worker-01": "3", "dev-sre-worker-02": "1",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Zones = tt.zones
+			o := mustRun(t, args)
+			image := o.m.Named(t, tImage, component+"-image")
+			imageID := rgID("sre-lab-dev-rg") + "/providers/Microsoft.Compute/images/talos-v1.12.4"
+
+			vms := o.m.ByType(tVM)
+			require.Len(t, vms, tt.cp+tt.w)
+			for _, vm := range vms {
+				node := fmt.Sprint(in(vm, "vmName"))
+				pool, host := args.ControlPlane, 10
+				if strings.Contains(node, "-worker-") {
+					pool, host = args.Workers, 20
+				}
+				index, _ := strconv.Atoi(node[len(node)-2:])
+
+				assert.Equal(t, []any{tt.wantZones[node]}, in(vm, "zones"), node)
+				assert.Equal(t, pool.Size, in(vm, "hardwareProfile.vmSize"), node)
+				assert.Equal(t, map[string]any{
+					"name":         node + "-osdisk",
+					"createOption": "FromImage",
+					"deleteOption": "Delete",
+					"caching":      "ReadWrite",
+					"diskSizeGB":   float64(pool.DiskGiB),
+					"managedDisk":  map[string]any{"storageAccountType": DiskSKU(pool.Size)},
+				}, in(vm, "storageProfile.osDisk"), node)
+				assert.Equal(t, map[string]any{"id": imageID}, in(vm, "storageProfile.imageReference"), node)
+				assert.True(t, vm.DependsOn(tImage, image.Name), "%s boots from the registered image", node)
+				assert.Equal(t, []string{"storageProfile.imageReference"}, vm.IgnoreChanges, "%s: Talos upgrades in place", node)
+
+				nic := o.m.Named(t, tNIC, resourceOf(node, "-nic"))
+				assert.Equal(t, []map[string]any{{"id": nic.Name + "_id", "primary": true}}, objects(in(vm, "networkProfile.networkInterfaces")), node)
+
+				// No configuration rides along: Talos waits in maintenance mode
+				// for it to arrive over its API.
+				assert.Nil(t, in(vm, "osProfile.customData"), node)
+				assert.Nil(t, in(vm, "userData"), node)
+				assert.Equal(t, "talos", in(vm, "osProfile.adminUsername"), node)
+				assert.Equal(t, mockPassword, in(vm, "osProfile.adminPassword"), node)
+				assert.True(t, vm.Inputs["osProfile"].ContainsSecrets(), "%s: the admin password stays secret", node)
+				assert.Equal(t, false, in(vm, "osProfile.linuxConfiguration.provisionVMAgent"), "%s: Talos has no VM agent", node)
+				assert.Equal(t, false, in(vm, "osProfile.allowExtensionOperations"), node)
+				assert.Equal(t, true, in(vm, "diagnosticsProfile.bootDiagnostics.enabled"), node)
+
+				wantIP := fmt.Sprintf("10.0.0.%d", host+index-1)
+				pip := o.m.Named(t, tPIP, resourceOf(node, "-pip"))
+				assert.Equal(t, map[string]any{
+					"name":                      "primary",
+					"primary":                   true,
+					"privateIPAllocationMethod": "Static",
+					"privateIPAddress":          wantIP,
+					"privateIPAddressVersion":   "IPv4",
+					"subnet":                    map[string]any{"id": component + "-subnet_id"},
+					"publicIPAddress":           map[string]any{"id": pip.Name + "_id"},
+					"loadBalancerBackendAddressPools": []any{map[string]any{
+						"id": lbID("dev") + "/backendAddressPools/" + map[bool]string{true: "controlplanes", false: "workers"}[host == 10],
+					}},
+				}, in(nic, "ipConfigurations.0"), node)
+				assert.Len(t, objects(in(nic, "ipConfigurations")), 1, node)
+
+				assert.Equal(t, []any{tt.wantZones[node]}, in(pip, "zones"), "%s: a zonal address attaches only in its zone", node)
+				assert.Equal(t, map[string]any{"name": "Standard", "tier": "Regional"}, in(pip, "sku"), node)
+				assert.Equal(t, "Static", in(pip, "publicIPAllocationMethod"), node)
+			}
+		})
+	}
+}
+
+func TestImage(t *testing.T) {
+	tests := []struct {
+		name     string
+		version  string
+		blob, id string
+		wantID   string
+	}{
+		{"blob-v1.12.4", "v1.12.4", blobURL, "", rgID("sre-lab-dev-rg") + "/providers/Microsoft.Compute/images/talos-v1.12.4"},
+		{"blob-v1.11.6", "v1.11.6", "https://x.blob.core.windows.net/images/talos-v1.11.6.VHD", "", rgID("sre-lab-dev-rg") + "/providers/Microsoft.Compute/images/talos-v1.11.6"},
+		{"existing-image", "v1.12.4", "", existingID, existingID},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(1, 2)
+			args.TalosVersion, args.ImageBlobURL, args.ImageID = tt.version, tt.blob, tt.id
+			o := mustRun(t, args)
+
+			images := o.m.ByType(tImage)
+			if tt.blob == "" {
+				assert.Empty(t, images, "an existing image is used as it is")
+			} else {
+				require.Len(t, images, 1)
+				assert.Equal(t, map[string]any{
+					"imageName":         "talos-" + tt.version,
+					"resourceGroupName": "sre-lab-dev-rg",
+					"location":          "westeurope",
+					"hyperVGeneration":  "V1",
+					"storageProfile": map[string]any{"osDisk": map[string]any{
+						"osType":  "Linux",
+						"osState": "Generalized",
+						"blobUri": tt.blob,
+					}},
+					"tags": map[string]any{"project": "sre-lab", "environment": "dev", "stack": "dev", "managed-by": "pulumi"},
+				}, pulumitest.Plain(resource.NewPropertyValue(images[0].Inputs)))
+			}
+			assert.Equal(t, tt.wantID, o.imageID)
+			for _, vm := range o.m.ByType(tVM) {
+				assert.Equal(t, tt.wantID, in(vm, "storageProfile.imageReference.id"), vm.Name)
+			}
+		})
+	}
+}
+
+func TestPlatform(t *testing.T) {
+	tests := []struct {
+		name  string
+		cp, w int
+		want  []nodeOut
+	}{
+		{"1cp-1w", 1, 1, []nodeOut{
+			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.10", PublicIP: "198.51.100.11"},
+			{Name: "dev-sre-worker-01", Role: infra.Worker, PrivateIP: "10.0.0.20", PublicIP: "198.51.100.101"},
+		}},
+		{"3cp-3w", 3, 3, []nodeOut{
+			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.10", PublicIP: "198.51.100.11"},
+			{Name: "dev-sre-cp-02", Role: infra.ControlPlane, PrivateIP: "10.0.0.11", PublicIP: "198.51.100.12"},
+			{Name: "dev-sre-cp-03", Role: infra.ControlPlane, PrivateIP: "10.0.0.12", PublicIP: "198.51.100.13"},
+			{Name: "dev-sre-worker-01", Role: infra.Worker, PrivateIP: "10.0.0.20", PublicIP: "198.51.100.101"},
+			{Name: "dev-sre-worker-02", Role: infra.Worker, PrivateIP: "10.0.0.21", PublicIP: "198.51.100.102"},
+			{Name: "dev-sre-worker-03", Role: infra.Worker, PrivateIP: "10.0.0.22", PublicIP: "198.51.100.103"},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(tt.cp, tt.w)
+			args.Network = netip.MustParsePrefix("10.0.0.0/24")
+			o := mustRun(t, args)
+			assert.Equal(t, tt.want, o.nodes)
+			for _, n := range o.nodes {
+				assert.Equal(t, publicIPOf(resourceOf(n.Name, "-pip")), n.PublicIP, "%s: the public address is the node's own", n.Name)
+				// Talos uses these addresses to configure the node: they must
+				// wait for the VM, not just for the address.
+				vm := o.m.Named(t, tVM, resourceOf(n.Name, ""))
+				vmURN := fmt.Sprintf("urn:pulumi:dev::sre-lab::%s$%s::%s", Token, tVM, vm.Name)
+				assert.Contains(t, o.waitsFor[n.Name+"/private"], vmURN, n.Name)
+				assert.Contains(t, o.waitsFor[n.Name+"/public"], vmURN, n.Name)
+			}
+			assert.Equal(t, "203.0.113.10", o.endpoint, "the endpoint is the load balancer's address")
+			assert.Contains(t, o.endpointWaitsFor, fmt.Sprintf("urn:pulumi:dev::sre-lab::%s$%s::%s-lb", Token, tLB, component),
+				"the endpoint waits for the balancer, not just its address")
+			assert.Equal(t, "203.0.113.10", o.ingress, "web traffic arrives at the same balancer")
+			assert.Equal(t, "sre-lab-dev-rg", o.resourceGroup)
+			assert.Empty(t, o.installDisk, "the image is already installed")
+			assert.Nil(t, o.balancerRange, "the cloud balancer serves LoadBalancer services")
+			assert.Nil(t, o.logBucket, "no bucket without an identity Loki could use")
+		})
+	}
+}
+
+func TestBadArgs(t *testing.T) {
+	tests := []struct {
+		name    string
+		change  func(*Args)
+		wantErr string
+	}{
+		{"no-environment", func(a *Args) { a.Environment = "" }, "environment is required"},
+		{"no-location", func(a *Args) { a.Location = "" }, `location "" must be an Azure region name such as westeurope`},
+		{"display-name-location", func(a *Args) { a.Location = "West Europe" }, `location "West Europe" must be an Azure region name`},
+		{"zone-4", func(a *Args) { a.Zones = []string{"1", "4"} }, `zones ["1" "4"]: each must be one of 1, 2, 3, once`},
+		{"aws-zone", func(a *Args) { a.Zones = []string{"westeurope-1"} }, "each must be one of 1, 2, 3"},
+		{"repeated-zone", func(a *Args) { a.Zones = []string{"2", "2"} }, "each must be one of 1, 2, 3, once"},
+		{"no-network", func(a *Args) { a.Network = netip.Prefix{} }, "must be an IPv4 range"},
+		{"network-too-small", func(a *Args) { a.Network = netip.MustParsePrefix("10.0.0.0/25") }, "network 10.0.0.0/25 must be an IPv4 range of /24 or larger"},
+		{"ipv6-network", func(a *Args) { a.Network = netip.MustParsePrefix("fd00::/48") }, "must be an IPv4 range"},
+		{"no-control-planes", func(a *Args) { a.ControlPlane.Count = 0 }, "0 controlplane nodes: from 1 to 10 fit the addresses reserved for them, 10.0.0.10 to 10.0.0.19"},
+		{"too-many-control-planes", func(a *Args) { a.ControlPlane.Count = 11 }, "11 controlplane nodes: from 1 to 10"},
+		{"too-many-workers", func(a *Args) { a.Workers.Count = 236 }, "236 worker nodes: from 0 to 235 fit the addresses reserved for them, 10.0.0.20 to 10.0.0.254"},
+		{"negative-workers", func(a *Args) { a.Workers.Count = -1 }, "-1 worker nodes"},
+		{"no-size", func(a *Args) { a.Workers.Size = "" }, `worker size "" is not an Azure VM size such as Standard_B2s`},
+		{"aws-size", func(a *Args) { a.ControlPlane.Size = "t3.medium" }, `controlplane size "t3.medium" is not an Azure VM size`},
+		{"small-disk", func(a *Args) { a.ControlPlane.DiskGiB = 10 }, "controlplane disk of 10 GiB: the Talos image needs at least 11 GiB"},
+		{"no-disk", func(a *Args) { a.Workers.DiskGiB = 0 }, "worker disk of 0 GiB"},
+		{"ipv6-admin", func(a *Args) { a.AdminCIDRs = prefixes([]string{"203.0.113.7/32", "2001:db8::/48"}) }, "admin CIDR 2001:db8::/48: the lab's Azure addresses are IPv4 only"},
+		{"too-many-admins", func(a *Args) { a.AdminCIDRs = make([]netip.Prefix, 101) }, "101 admin CIDRs: at most 100"},
+		{"no-version", func(a *Args) { a.TalosVersion = "" }, `talos version "" must be a release such as v1.12.4`},
+		{"version-without-v", func(a *Args) { a.TalosVersion = "1.12.4" }, `talos version "1.12.4"`},
+		{"no-image", func(a *Args) { a.ImageBlobURL = "" }, "set exactly one of the image blob URL and the image ID"},
+		{"both-images", func(a *Args) { a.ImageID = existingID }, "set exactly one of the image blob URL and the image ID"},
+		{"factory-url-as-blob", func(a *Args) { a.ImageBlobURL = VHDURL("v1.12.4") }, "must be the https URL of a .vhd page blob in Azure storage"},
+		{"compressed-blob", func(a *Args) { a.ImageBlobURL = blobURL + ".zst" }, "must be the https URL of a .vhd page blob"},
+		{"http-blob", func(a *Args) { a.ImageBlobURL = strings.Replace(blobURL, "https", "http", 1) }, "must be the https URL"},
+		{"image-name", func(a *Args) { a.ImageBlobURL, a.ImageID = "", "talos-v1.12.4" }, `image ID "talos-v1.12.4" must be the resource ID of an image`},
+		{"marketplace-urn", func(a *Args) { a.ImageBlobURL, a.ImageID = "", "siderolabs:talos:1.12:latest" }, "must be the resource ID of an image"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			args := baseArgs(1, 1)
+			tt.change(args)
+			o, err := runNodes(t, args)
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "azure nodes: ")
+			assert.Contains(t, err.Error(), tt.wantErr)
+			assert.Empty(t, o.m.Resources(), "nothing is registered for bad args")
+		})
+	}
+}
+
+func TestBadArgsNamesTheVHD(t *testing.T) {
+	args := baseArgs(1, 1)
+	args.ImageBlobURL = ""
+	_, err := runNodes(t, args)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), VHDURL("v1.12.4"), "the error says what to upload")
+	assert.Contains(t, err.Error(), "az storage blob upload --type page")
+}
+
+// TestContract runs the backend contract every backend answers for.
+func TestContract(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		cp, w  int
+		admins []string
+	}{
+		{"dev", 1, 1, []string{"203.0.113.7/32"}},
+		{"prod", 3, 3, []string{"203.0.113.7/32", "198.51.100.0/24"}},
+		{"open on purpose", 3, 2, []string{"0.0.0.0/0"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := baseArgs(tc.cp, tc.w)
+			args.AdminCIDRs = prefixes(tc.admins)
+			o := mustRun(t, args)
+			run := infratest.Run{
+				Environment:   args.Environment,
+				ControlPlanes: tc.cp,
+				Workers:       tc.w,
+				Endpoint:      o.endpoint,
+				ComponentURN:  o.componentURN,
+				AdminCIDRs:    tc.admins,
+				ProbeSources:  []string{LoadBalancerTag},
+			}
+			for _, n := range o.nodes {
+				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP})
+			}
+			for _, r := range o.m.Resources() {
+				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
+			}
+			// Every inbound allow rule whose source is not the virtual network
+			// is an opening from outside it.
+			for _, r := range rulesOf(t, o.m.Named(t, tNSG, component+"-nsg")) {
+				if r.Source == "VirtualNetwork" || r.Source == args.Network.String() {
+					continue
+				}
+				for _, p := range strings.Split(r.Ports, ",") {
+					port, err := strconv.Atoi(p)
+					require.NoError(t, err, r.Name)
+					run.Rules = append(run.Rules, infratest.Rule{FromPort: port, ToPort: port, Source: r.Source})
+				}
+			}
+			require.NotEmpty(t, run.Rules)
+			infratest.Check(t, run)
+		})
+	}
+}
