@@ -573,6 +573,11 @@ func TestOtherBackends(t *testing.T) {
 			"sre-lab:infra:HetznerNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
 		{"hetzner prod", "prod", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "hel1"},
 			"sre-lab:infra:HetznerNodes", []string{"prod-sre-cp-01", "prod-sre-cp-02", "prod-sre-cp-03", "prod-sre-worker-01", "prod-sre-worker-02", "prod-sre-worker-03"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
+		{"gcp dev", "dev", map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"},
+			"sre-lab:infra:GCPNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://198\.51\.100\.[0-9]+:6443$`, "gcs"},
+		{"azure staging", "staging", map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
+			"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"},
+			"sre-lab:infra:AzureNodes", []string{"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-cp-03", "staging-sre-worker-01", "staging-sre-worker-02"}, `^https://198\.51\.100\.[0-9]+:6443$`, "filesystem"},
 		{"docker local", "local", map[string]string{"sre-lab:cloud": "docker"},
 			"sre-lab:infra:DockerNodes", []string{"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"}, `^https://10\.5\.0\.10:6443$`, "filesystem"},
 	} {

@@ -43,6 +43,16 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 		}
 	case "aws:s3/bucketV2:BucketV2":
 		return map[string]any{"bucket": args.Name + "-0a1b2c3", "arn": "arn:aws:s3:::" + args.Name + "-0a1b2c3"}
+	case "gcp:compute/instance:Instance":
+		h := hash(args.Name)
+		return map[string]any{"networkInterfaces": []any{map[string]any{
+			"networkIp":     fmt.Sprintf("10.0.0.%d", 10+h%200),
+			"accessConfigs": []any{map[string]any{"natIp": fmt.Sprintf("203.0.113.%d", 1+h%250)}},
+		}}}
+	case "gcp:compute/address:Address":
+		return map[string]any{"address": fmt.Sprintf("198.51.100.%d", 1+hash(args.Name)%250)}
+	case "azure-native:network:PublicIPAddress":
+		return map[string]any{"ipAddress": fmt.Sprintf("198.51.100.%d", 1+hash(args.Name)%250)}
 	case "hcloud:index/server:Server":
 		return map[string]any{"ipv4Address": fmt.Sprintf("198.51.100.%d", 1+hash(args.Name)%250)}
 	case "hcloud:index/loadBalancer:LoadBalancer":
@@ -89,6 +99,8 @@ func invokes(args pulumi.MockCallArgs) map[string]any {
 		return map[string]any{"id": "ami-0123456789abcdef0"}
 	case "hcloud:index/getImage:getImage":
 		return map[string]any{"id": 424242}
+	case "gcp:compute/getZones:getZones":
+		return map[string]any{"names": []any{"europe-west3-a", "europe-west3-b", "europe-west3-c"}}
 	case "talos:machine/getConfiguration:getConfiguration":
 		return map[string]any{"machineConfiguration": "version: v1alpha1\nmachine:\n  type: " + args.Args["machineType"].StringValue() + "\n"}
 	case "talos:client/getConfiguration:getConfiguration":

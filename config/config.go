@@ -43,7 +43,7 @@ const (
 // Implemented lists the backends this build can deploy, in the order messages
 // print them. The others in the design are planned and rejected with a clear
 // message until their package exists.
-var Implemented = []Cloud{VirtualBox, Docker, AWS, Hetzner}
+var Implemented = []Cloud{VirtualBox, Docker, AWS, GCP, Azure, Hetzner}
 
 // HetznerNetworkZones maps each Hetzner Cloud location (sre-lab:region on
 // Hetzner) to the network zone its private networks and load balancers

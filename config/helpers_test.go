@@ -48,6 +48,26 @@ var awsKeys = keys{
 	KeyACMEEmail:  "sre@example.com",
 }
 
+// gcpKeys are the keys a GCP stack must set.
+var gcpKeys = keys{
+	KeyCloud:      "gcp",
+	KeyRegion:     "europe-west3",
+	KeyAdminCIDRs: `["203.0.113.7/32"]`,
+	KeyDomain:     "lab.example.com",
+	KeyACMEEmail:  "sre@example.com",
+}
+
+// azureKeys are the keys an Azure stack must set, the Talos image among
+// them.
+var azureKeys = keys{
+	KeyCloud:      "azure",
+	KeyRegion:     "westeurope",
+	KeyAdminCIDRs: `["203.0.113.7/32"]`,
+	KeyDomain:     "lab.example.com",
+	KeyACMEEmail:  "sre@example.com",
+	KeyTalosImage: "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd",
+}
+
 // hetznerKeys are the keys a Hetzner stack must set.
 var hetznerKeys = keys{
 	KeyCloud:      "hetzner",

@@ -120,6 +120,63 @@ func ParseHetznerSize(size string) (Shape, error) {
 	return Shape{}, fmt.Errorf("must be an amd64 Hetzner Cloud server type: %s", strings.Join(names, ", "))
 }
 
+// gcpType is a GCP machine type of the families the lab runs on.
+var gcpType = regexp.MustCompile(`^(e2|n2|n2d|n4|c3|c3d|c4)-(standard|highmem|highcpu)-([0-9]+)$`)
+
+// gcpMemPerVCPU is GiB per vCPU of each GCP shape.
+var gcpMemPerVCPU = map[string]float64{"standard": 4, "highmem": 8, "highcpu": 1}
+
+// ParseGCPSize reads an amd64 GCP machine type: e2-medium, or
+// <family>-<shape>-<vCPUs> such as e2-standard-2 or n2-highmem-4. Arm
+// families (t2a, c4a) are refused: the Talos image is amd64.
+func ParseGCPSize(size string) (Shape, error) {
+	const allowed = "must be an amd64 GCP machine type such as e2-medium, e2-standard-2 or n2-standard-4"
+	if size == "e2-medium" {
+		return Shape{2, 4}, nil
+	}
+	m := gcpType.FindStringSubmatch(size)
+	if m == nil {
+		return Shape{}, fmt.Errorf("%s", allowed)
+	}
+	vcpu, err := strconv.Atoi(m[3])
+	if err != nil || vcpu < 1 {
+		return Shape{}, fmt.Errorf("%s", allowed)
+	}
+	return Shape{VCPU: vcpu, MemGiB: float64(vcpu) * gcpMemPerVCPU[m[2]]}, nil
+}
+
+// azureB are the burstable B-series sizes the lab fits on.
+var azureB = map[string]Shape{
+	"Standard_B2s": {2, 4}, "Standard_B2ms": {2, 8}, "Standard_B4ms": {4, 16},
+	"Standard_B8ms": {8, 32}, "Standard_B12ms": {12, 48}, "Standard_B16ms": {16, 64},
+}
+
+// azureVersioned is a D (general purpose), E (memory) or F (compute) size
+// of a v4 or later generation.
+var azureVersioned = regexp.MustCompile(`^Standard_(D|E|F)([0-9]+)(a|d|s|ds|as|ads|ls|lds)?_v([0-9]+)$`)
+
+// azureMemPerVCPU is GiB per vCPU of each family.
+var azureMemPerVCPU = map[string]float64{"D": 4, "E": 8, "F": 2}
+
+// ParseAzureSize reads an amd64 Azure VM size: the B-series, or D, E and F
+// sizes of v4 and later. Arm sizes (p in the name) are refused.
+func ParseAzureSize(size string) (Shape, error) {
+	const allowed = "must be an amd64 Azure VM size such as Standard_B2s, Standard_B4ms or Standard_D4s_v5"
+	if shape, ok := azureB[size]; ok {
+		return shape, nil
+	}
+	m := azureVersioned.FindStringSubmatch(size)
+	if m == nil {
+		return Shape{}, fmt.Errorf("%s", allowed)
+	}
+	vcpu, _ := strconv.Atoi(m[2])
+	gen, _ := strconv.Atoi(m[4])
+	if vcpu < 1 || gen < 4 {
+		return Shape{}, fmt.Errorf("%s", allowed)
+	}
+	return Shape{VCPU: vcpu, MemGiB: float64(vcpu) * azureMemPerVCPU[m[1]]}, nil
+}
+
 // ParseSize reads a size for the given backend.
 func ParseSize(cloud Cloud, size string) (Shape, error) {
 	switch cloud {
@@ -129,6 +186,10 @@ func ParseSize(cloud Cloud, size string) (Shape, error) {
 		return ParseAWSSize(size)
 	case Hetzner:
 		return ParseHetznerSize(size)
+	case GCP:
+		return ParseGCPSize(size)
+	case Azure:
+		return ParseAzureSize(size)
 	}
 	return Shape{}, fmt.Errorf("no size table for backend %q", cloud)
 }

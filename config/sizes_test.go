@@ -125,7 +125,7 @@ func TestParseLocalSize(t *testing.T) {
 // TestParseSizeUnbuiltBackends: a backend without a size table is an error,
 // never a zero shape that would pass as "no minimum".
 func TestParseSizeUnbuiltBackends(t *testing.T) {
-	for _, cloud := range []Cloud{GCP, Azure, ""} {
+	for _, cloud := range []Cloud{""} {
 		t.Run(string(cloud), func(t *testing.T) {
 			_, err := ParseSize(cloud, "2cpu-4gb")
 			require.Error(t, err)
@@ -151,6 +151,40 @@ func TestParseHetznerSize(t *testing.T) {
 	got, err := ParseSize(Docker, "2cpu-4gb")
 	require.NoError(t, err)
 	assert.Equal(t, Shape{2, 4}, got)
+}
+
+func TestParseGCPAndAzureSizes(t *testing.T) {
+	for _, tc := range []struct {
+		cloud Cloud
+		size  string
+		want  Shape
+	}{
+		{GCP, "e2-medium", Shape{2, 4}},
+		{GCP, "e2-standard-4", Shape{4, 16}},
+		{GCP, "n2-highmem-2", Shape{2, 16}},
+		{GCP, "c3-highcpu-8", Shape{8, 8}},
+		{Azure, "Standard_B2s", Shape{2, 4}},
+		{Azure, "Standard_B4ms", Shape{4, 16}},
+		{Azure, "Standard_D4s_v5", Shape{4, 16}},
+		{Azure, "Standard_E2ads_v5", Shape{2, 16}},
+		{Azure, "Standard_F8s_v2", Shape{}},
+	} {
+		got, err := ParseSize(tc.cloud, tc.size)
+		if tc.want == (Shape{}) {
+			assert.Error(t, err, "%s: generation 2 is too old", tc.size)
+			continue
+		}
+		require.NoError(t, err, tc.size)
+		assert.Equal(t, tc.want, got, tc.size)
+	}
+	for _, bad := range []string{"e2-micro", "t2a-standard-2", "e2-standard-", "E2-MEDIUM"} {
+		_, err := ParseGCPSize(bad)
+		assert.Error(t, err, bad)
+	}
+	for _, bad := range []string{"Standard_D2ps_v5", "B2s", "Standard_A2_v2", "standard_b2s"} {
+		_, err := ParseAzureSize(bad)
+		assert.Error(t, err, bad)
+	}
 }
 
 // TestDefaultSizesMeetTheMinimum: every size the matrix hands out must pass

@@ -28,12 +28,14 @@ const (
 )
 
 var (
-	dnsLabel   = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
-	dnsName    = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
-	awsRegion  = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
-	talosRe    = regexp.MustCompile(`^v1\.[0-9]+\.[0-9]+$`)
-	kubeRe     = regexp.MustCompile(`^1\.[0-9]+\.[0-9]+$`)
-	privateNet = []netip.Prefix{
+	dnsLabel    = regexp.MustCompile(`^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$`)
+	dnsName     = regexp.MustCompile(`^([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$`)
+	awsRegion   = regexp.MustCompile(`^[a-z]{2}(-gov)?-[a-z]+-[0-9]$`)
+	gcpRegion   = regexp.MustCompile(`^[a-z]+-[a-z]+[0-9]+$`)
+	azureRegion = regexp.MustCompile(`^[a-z][a-z0-9]+$`)
+	talosRe     = regexp.MustCompile(`^v1\.[0-9]+\.[0-9]+$`)
+	kubeRe      = regexp.MustCompile(`^1\.[0-9]+\.[0-9]+$`)
+	privateNet  = []netip.Prefix{
 		netip.MustParsePrefix("10.0.0.0/8"),
 		netip.MustParsePrefix("172.16.0.0/12"),
 		netip.MustParsePrefix("192.168.0.0/16"),
@@ -303,10 +305,32 @@ func validateRegion(cfg Config) *Error {
 	}
 	if cfg.Region == "" {
 		example := "eu-central-1"
-		if cfg.Cloud == Hetzner {
+		switch cfg.Cloud {
+		case Hetzner:
 			example = "fsn1"
+		case GCP:
+			example = "europe-west3"
+		case Azure:
+			example = "westeurope"
 		}
 		return invalid(KeyRegion, "", "required on %s, for example %s", cfg.Cloud, example)
+	}
+	if cfg.Cloud == GCP && !gcpRegion.MatchString(cfg.Region) {
+		return invalid(KeyRegion, cfg.Region, "must be a GCP region such as europe-west3 or us-central1")
+	}
+	if cfg.Cloud == Azure {
+		if !azureRegion.MatchString(cfg.Region) {
+			return invalid(KeyRegion, cfg.Region, "must be an Azure location's programmatic name such as westeurope or eastus2")
+		}
+		for i, z := range cfg.Zones {
+			if z != "1" && z != "2" && z != "3" {
+				return invalid(KeyZones, z, "Azure availability zones are 1, 2 and 3")
+			}
+			if slices.Contains(cfg.Zones[:i], z) {
+				return invalid(KeyZones, z, "is listed twice")
+			}
+		}
+		return nil
 	}
 	if cfg.Cloud == AWS && !awsRegion.MatchString(cfg.Region) {
 		return invalid(KeyRegion, cfg.Region, "must be an AWS region such as eu-central-1 or us-east-2")
@@ -320,10 +344,15 @@ func validateRegion(cfg Config) *Error {
 			return invalid(KeyZones, strings.Join(cfg.Zones, ","), "has no meaning on hetzner: a location is a single site, and control planes spread across hosts by a placement group; remove it")
 		}
 	}
-	zone := regexp.MustCompile("^" + regexp.QuoteMeta(cfg.Region) + "[a-z]$")
+	// AWS zones append a letter to the region, GCP zones a dash and one.
+	sep := ""
+	if cfg.Cloud == GCP {
+		sep = "-"
+	}
+	zone := regexp.MustCompile("^" + regexp.QuoteMeta(cfg.Region+sep) + "[a-z]$")
 	for i, z := range cfg.Zones {
 		if !zone.MatchString(z) {
-			return invalid(KeyZones, z, "each zone must be in region %s, such as %sa", cfg.Region, cfg.Region)
+			return invalid(KeyZones, z, "each zone must be in region %s, such as %s%sa", cfg.Region, cfg.Region, sep)
 		}
 		if slices.Contains(cfg.Zones[:i], z) {
 			return invalid(KeyZones, z, "is listed twice; each zone gets one subnet")
@@ -342,6 +371,13 @@ var hetznerImageID = regexp.MustCompile(`^[1-9][0-9]*$`)
 // one; elsewhere the backend finds or builds the image of talosVersion.
 func validateTalosImage(cfg Config) *Error {
 	switch {
+	case cfg.Cloud == Azure:
+		// The azure-native provider cannot upload a page blob, so the
+		// image is made by hand once per version.
+		if !azureVHD.MatchString(cfg.TalosImage) && !azureImageID.MatchString(cfg.TalosImage) {
+			return invalid(KeyTalosImage, cfg.TalosImage, "required on azure: the https URL of the Talos %s VHD uploaded as a page blob (…/talos-%s.vhd), or an image's resource ID (/subscriptions/…/images/…); docs/cloud-deployment.md shows how", cfg.TalosVersion, cfg.TalosVersion)
+		}
+		return nil
 	case cfg.TalosImage == "":
 		return nil
 	case cfg.Cloud != Hetzner:
@@ -351,6 +387,12 @@ func validateTalosImage(cfg Config) *Error {
 	}
 	return nil
 }
+
+// The two forms an Azure Talos image takes: a VHD page blob, or an image.
+var (
+	azureVHD     = regexp.MustCompile(`^https://[a-z0-9]{3,24}\.blob\.core\.windows\.net/[^?#\s]+\.vhd$`)
+	azureImageID = regexp.MustCompile(`^/subscriptions/[^/\s]+/resourceGroups/[^/\s]+/providers/Microsoft\.Compute/images/[^/\s]+$`)
+)
 
 func validateControlPlanes(cfg Config) *Error {
 	n := cfg.ControlPlane.Count

@@ -38,10 +38,29 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyCloud, "aws", []string{"the local environment runs on virtualbox, docker"}},
 		{"virtualbox on dev", "dev", awsKeys.with(keys{KeyCloud: "virtualbox"}),
 			KeyCloud, "virtualbox", []string{"the dev environment runs on aws, gcp, azure, hetzner"}},
-		{"gcp is planned but not built", "dev", awsKeys.with(keys{KeyCloud: "gcp"}),
-			KeyCloud, "gcp", []string{"not built yet", "available now: virtualbox, docker, aws, hetzner"}},
-		{"azure is planned but not built", "prod", awsKeys.with(keys{KeyCloud: "azure"}),
-			KeyCloud, "azure", []string{"not built yet", "available now: virtualbox, docker, aws, hetzner"}},
+		// GCP.
+		{"gcp with an AWS region", "dev", awsKeys.with(keys{KeyCloud: "gcp"}),
+			KeyRegion, "eu-central-1", []string{"must be a GCP region such as europe-west3"}},
+		{"gcp zone in AWS form", "staging", gcpKeys.with(keys{KeyZones: "europe-west3a"}),
+			KeyZones, "europe-west3a", []string{"each zone must be in region europe-west3, such as europe-west3-a"}},
+		{"gcp arm machine type", "dev", gcpKeys.with(keys{KeyWorkerSize: "t2a-standard-2"}),
+			KeyWorkerSize, "t2a-standard-2", []string{"must be an amd64 GCP machine type"}},
+		{"gcp machine type below the minimum", "dev", gcpKeys.with(keys{KeyWorkerSize: "e2-small"}),
+			KeyWorkerSize, "e2-small", []string{"must be an amd64 GCP machine type"}},
+		{"gcp highcpu too small in memory", "prod", gcpKeys.with(keys{KeyWorkerSize: "e2-highcpu-2"}),
+			KeyWorkerSize, "e2-highcpu-2", []string{"4 GiB"}},
+
+		// Azure.
+		{"azure without an image", "dev", azureKeys.without(KeyTalosImage),
+			KeyTalosImage, "", []string{"required on azure", "page blob", "docs/cloud-deployment.md"}},
+		{"azure image not a VHD", "dev", azureKeys.with(keys{KeyTalosImage: "https://example.com/talos.iso"}),
+			KeyTalosImage, "https://example.com/talos.iso", []string{"required on azure"}},
+		{"azure location with spaces", "dev", azureKeys.with(keys{KeyRegion: "West Europe"}),
+			KeyRegion, "West Europe", []string{"programmatic name such as westeurope"}},
+		{"azure zone 4", "prod", azureKeys.with(keys{KeyZones: "1,4"}),
+			KeyZones, "4", []string{"zones are 1, 2 and 3"}},
+		{"azure arm size", "dev", azureKeys.with(keys{KeyWorkerSize: "Standard_D2ps_v5"}),
+			KeyWorkerSize, "Standard_D2ps_v5", []string{"must be an amd64 Azure VM size"}},
 
 		// Hetzner.
 		{"hetzner with an AWS region", "dev", awsKeys.with(keys{KeyCloud: "hetzner"}),
@@ -758,7 +777,10 @@ func TestValidate(t *testing.T) {
 		{"51 workers", func(c *Config) { c.Workers.Count = 51 }, KeyWorkerCount},
 		{"zero network", func(c *Config) { c.NetworkCIDR = netip.Prefix{} }, KeyNetworkCIDR},
 		{"no admin CIDRs", func(c *Config) { c.AdminCIDRs = nil }, KeyAdminCIDRs},
-		{"unimplemented gcp", func(c *Config) { c.Cloud = GCP }, KeyCloud},
+		{"azure without an image", func(c *Config) {
+			c.Cloud, c.Region, c.Zones, c.ControlPlane.Size, c.Workers.Size = Azure, "westeurope", nil, "Standard_B2s", "Standard_B2s"
+			c.EtcdBackup.Enabled = false
+		}, KeyTalosImage},
 		{"latest supported kubernetes patch", func(c *Config) { c.KubernetesVersion = "1.35.9" }, ""},
 		{"kubernetes without a patch", func(c *Config) { c.KubernetesVersion = "1.35" }, KeyKubernetesVersion},
 		{"talos pre-release", func(c *Config) { c.TalosVersion = "v1.12.0-beta.1" }, KeyTalosVersion},

@@ -14,8 +14,9 @@ import (
 )
 
 // PricesAsOf dates the table below. Prices are list prices for on-demand
-// use as this build knows them: AWS in eu-central-1 (USD), Hetzner Cloud
-// in Germany and Finland (EUR, without VAT). Check the vendor's calculator
+// use as this build knows them: AWS in eu-central-1, GCP in europe-west3,
+// Azure in westeurope (USD), Hetzner Cloud in Germany and Finland (EUR,
+// without VAT). Check the vendor's calculator
 // before relying on them, and update this table and its date together.
 const PricesAsOf = "2026-11-25"
 
@@ -53,6 +54,28 @@ var Table = map[config.Cloud]Prices{
 		DiskGiBMonth:     0.0952, // gp3
 		PublicIPv4Hour:   0.005,
 		LoadBalancerHour: 0.027, // one NLB for the APIs and the web
+		LoadBalancers:    1,
+	},
+	config.GCP: {
+		Currency: "USD",
+		Hourly: map[string]float64{
+			"e2-medium": 0.0436, "e2-standard-2": 0.0871, "e2-standard-4": 0.1742, "e2-standard-8": 0.3484,
+			"n2-standard-2": 0.1263, "n2-standard-4": 0.2526, "n2d-standard-2": 0.1099, "n2d-standard-4": 0.2198,
+		},
+		DiskGiBMonth:     0.13, // pd-balanced
+		PublicIPv4Hour:   0.005,
+		LoadBalancerHour: 0.025, // a forwarding rule each: APIs and web
+		LoadBalancers:    2,
+	},
+	config.Azure: {
+		Currency: "USD",
+		Hourly: map[string]float64{
+			"Standard_B2s": 0.0496, "Standard_B2ms": 0.0992, "Standard_B4ms": 0.198, "Standard_B8ms": 0.396,
+			"Standard_D2s_v5": 0.115, "Standard_D4s_v5": 0.23, "Standard_D8s_v5": 0.46,
+		},
+		DiskGiBMonth:     0.15, // premium or standard SSD, rounded up to its tier
+		PublicIPv4Hour:   0.005,
+		LoadBalancerHour: 0.025, // Standard, first five rules
 		LoadBalancers:    1,
 	},
 	config.Hetzner: {

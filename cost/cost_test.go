@@ -38,6 +38,8 @@ func TestEveryStack(t *testing.T) {
 		{"dev", "aws", "eu-central-1", "USD", 6, 60, 120},
 		{"staging", "aws", "eu-central-1", "USD", 6, 250, 450},
 		{"prod", "aws", "eu-central-1", "USD", 6, 600, 1000},
+		{"dev", "gcp", "europe-west3", "USD", 6, 60, 120},
+		{"prod", "gcp", "europe-west3", "USD", 6, 500, 900},
 		// Machines include their disk.
 		{"dev", "hetzner", "fsn1", "EUR", 4, 10, 30},
 		{"prod", "hetzner", "fsn1", "EUR", 4, 40, 120},

@@ -7,13 +7,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/aws"
+	"github.com/your-org/sre-lab/infra/azure"
 	"github.com/your-org/sre-lab/infra/docker"
+	"github.com/your-org/sre-lab/infra/gcp"
 	"github.com/your-org/sre-lab/infra/hetzner"
 	"github.com/your-org/sre-lab/infra/virtualbox"
 )
@@ -62,6 +65,46 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 		})
 		if err != nil {
 			return infra.Platform{}, fmt.Errorf("hetzner nodes: %w", err)
+		}
+		return nodes.Platform, nil
+	case config.GCP:
+		nodes, err := gcp.NewNodes(ctx, name, &gcp.Args{
+			Environment:  string(cfg.Environment),
+			Stack:        cfg.Stack,
+			Region:       cfg.Region,
+			Zones:        cfg.Zones,
+			ControlPlane: cfg.ControlPlane,
+			Workers:      cfg.Workers,
+			Network:      cfg.NetworkCIDR,
+			AdminCIDRs:   cfg.AdminCIDRs,
+			TalosVersion: cfg.TalosVersion,
+			KeepLogs:     cfg.Environment.HA(),
+		})
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("gcp nodes: %w", err)
+		}
+		return nodes.Platform, nil
+	case config.Azure:
+		args := &azure.Args{
+			Environment:  string(cfg.Environment),
+			Stack:        cfg.Stack,
+			Location:     cfg.Region,
+			Zones:        cfg.Zones,
+			ControlPlane: cfg.ControlPlane,
+			Workers:      cfg.Workers,
+			Network:      cfg.NetworkCIDR,
+			AdminCIDRs:   cfg.AdminCIDRs,
+			TalosVersion: cfg.TalosVersion,
+		}
+		// Validation allows exactly these two forms.
+		if strings.HasPrefix(cfg.TalosImage, "https://") {
+			args.ImageBlobURL = cfg.TalosImage
+		} else {
+			args.ImageID = cfg.TalosImage
+		}
+		nodes, err := azure.NewNodes(ctx, name, args)
+		if err != nil {
+			return infra.Platform{}, fmt.Errorf("azure nodes: %w", err)
 		}
 		return nodes.Platform, nil
 	case config.AWS:
