@@ -180,7 +180,7 @@ func Tags(args *Args) map[string]string {
 // (qemu-img subformat=fixed,force_size), as Azure requires. Its own links
 // point at azure-amd64.vhd.zst, which Azure cannot read.
 func VHDURL(talosVersion string) string {
-	return fmt.Sprintf("%s/image/%s/%s/azure-amd64.vhd", infra.ImageFactory, infra.VanillaSchematic, talosVersion)
+	return infra.DiskImageURL("azure", talosVersion, "vhd")
 }
 
 // ImageName is the name of the image the component registers.

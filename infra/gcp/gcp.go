@@ -147,7 +147,7 @@ func labelValue(s string) string {
 // vanilla schematic: a gzipped tar holding disk.raw, the layout Compute
 // Engine imports.
 func ImageURL(talosVersion string) string {
-	return fmt.Sprintf("%s/image/%s/%s/gcp-amd64.raw.tar.gz", infra.ImageFactory, infra.VanillaSchematic, talosVersion)
+	return infra.DiskImageURL("gcp", talosVersion, "raw.tar.gz")
 }
 
 // ObjectName is the artifact's name in the images bucket. It carries the
