@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"testing"
 
+	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
@@ -322,4 +323,23 @@ func TestNamed(t *testing.T) {
 			assert.Equal(t, Resource{}, r)
 		})
 	}
+}
+
+// TestInCluster: the component is built through the provider it is given,
+// after the namespaces it depends on, and its URN comes back.
+func TestInCluster(t *testing.T) {
+	m, urn, err := InCluster("dev", []string{"monitoring"}, func(ctx *pulumi.Context, with pulumi.ResourceOption, deps []pulumi.Resource) (pulumi.Resource, error) {
+		require.Len(t, deps, 1)
+		return corev1.NewConfigMap(ctx, "cm", &corev1.ConfigMapArgs{}, with, pulumi.DependsOn(deps))
+	})
+	require.NoError(t, err)
+	assert.Equal(t, "urn:pulumi:dev::sre-lab::kubernetes:core/v1:ConfigMap::cm", urn)
+	cm := m.Named(t, "kubernetes:core/v1:ConfigMap", "cm")
+	assert.Contains(t, cm.Provider, "pulumi:providers:kubernetes::k8s::")
+	assert.True(t, cm.DependsOn("kubernetes:core/v1:Namespace", "monitoring"))
+
+	_, _, err = InCluster("dev", nil, func(*pulumi.Context, pulumi.ResourceOption, []pulumi.Resource) (pulumi.Resource, error) {
+		return nil, assert.AnError
+	})
+	assert.ErrorIs(t, err, assert.AnError)
 }

@@ -1,14 +1,11 @@
 package cilium
 
 import (
-	"fmt"
 	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -71,31 +68,17 @@ type outcome struct {
 // to args.DependsOn), and the component through the provider.
 func run(t *testing.T, args *Args, deps ...string) (outcome, error) {
 	t.Helper()
-	out := outcome{mocks: &pulumitest.Mocks{}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+	var out outcome
+	var err error
+	out.mocks, out.urn, err = pulumitest.InCluster("local", deps, func(ctx *pulumi.Context, with pulumi.ResourceOption, ready []pulumi.Resource) (pulumi.Resource, error) {
+		args.DependsOn = append(args.DependsOn, ready...)
+		c, err := NewCNI(ctx, component, args, with)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, name := range deps {
-			ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{}, pulumi.Provider(p))
-			if err != nil {
-				return err
-			}
-			args.DependsOn = append(args.DependsOn, ns)
-		}
-		cni, err := NewCNI(ctx, component, args, pulumi.Providers(p))
-		if err != nil {
-			return err
-		}
-		out.cni = cni
-		urn, err := pulumitest.Await(ctx, cni.URN())
-		if err != nil {
-			return err
-		}
-		out.urn = fmt.Sprint(urn.Value)
-		return nil
-	}, pulumi.WithMocks("sre-lab", "local", out.mocks))
+		out.cni = c
+		return c, nil
+	})
 	return out, err
 }
 

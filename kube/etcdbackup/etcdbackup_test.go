@@ -3,7 +3,6 @@ package etcdbackup
 import (
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,15 +25,9 @@ func args(recipient string) *Args {
 // run registers the component through a Kubernetes provider under mocks.
 func run(t *testing.T, a *Args) (*pulumitest.Mocks, error) {
 	t.Helper()
-	m := &pulumitest.Mocks{}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
-		if err != nil {
-			return err
-		}
-		_, err = New(ctx, "etcd-backup", a, pulumi.Providers(p))
-		return err
-	}, pulumi.WithMocks("sre-lab", "prod", m))
+	m, _, err := pulumitest.InCluster("prod", nil, func(ctx *pulumi.Context, with pulumi.ResourceOption, _ []pulumi.Resource) (pulumi.Resource, error) {
+		return New(ctx, "etcd-backup", a, with)
+	})
 	return m, err
 }
 

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,24 +44,16 @@ type outcome struct {
 // run registers a Kubernetes provider and the component under mocks.
 func run(t *testing.T, args *Args) (outcome, error) {
 	t.Helper()
-	out := outcome{mocks: &pulumitest.Mocks{}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+	var out outcome
+	var err error
+	out.mocks, out.urn, err = pulumitest.InCluster("dev", nil, func(ctx *pulumi.Context, with pulumi.ResourceOption, _ []pulumi.Resource) (pulumi.Resource, error) {
+		s, err := NewStorage(ctx, "storage", args, with)
 		if err != nil {
-			return err
-		}
-		s, err := NewStorage(ctx, "storage", args, pulumi.Providers(p))
-		if err != nil {
-			return err
+			return nil, err
 		}
 		out.storage = s
-		urn, err := pulumitest.Await(ctx, s.URN())
-		if err != nil {
-			return err
-		}
-		out.urn = fmt.Sprint(urn.Value)
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", out.mocks))
+		return s, nil
+	})
 	return out, err
 }
 

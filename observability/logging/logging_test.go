@@ -12,8 +12,6 @@ import (
 	"github.com/grafana/alloy/syntax/ast"
 	"github.com/grafana/alloy/syntax/parser"
 	"github.com/grafana/alloy/syntax/vm"
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
-	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
@@ -104,31 +102,17 @@ type outcome struct {
 // main.go wires it.
 func run(t *testing.T, args *Args, deps ...string) (outcome, error) {
 	t.Helper()
-	out := outcome{mocks: &pulumitest.Mocks{}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+	var out outcome
+	var err error
+	out.mocks, out.urn, err = pulumitest.InCluster("dev", deps, func(ctx *pulumi.Context, with pulumi.ResourceOption, ready []pulumi.Resource) (pulumi.Resource, error) {
+		args.DependsOn = append(args.DependsOn, ready...)
+		c, err := NewStack(ctx, component, args, with)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		for _, name := range deps {
-			ns, err := corev1.NewNamespace(ctx, name, &corev1.NamespaceArgs{}, pulumi.Provider(p))
-			if err != nil {
-				return err
-			}
-			args.DependsOn = append(args.DependsOn, ns)
-		}
-		s, err := NewStack(ctx, component, args, pulumi.Providers(p))
-		if err != nil {
-			return err
-		}
-		out.stack = s
-		urn, err := pulumitest.Await(ctx, s.URN())
-		if err != nil {
-			return err
-		}
-		out.urn = fmt.Sprint(urn.Value)
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", out.mocks))
+		out.stack = c
+		return c, nil
+	})
 	return out, err
 }
 
