@@ -113,6 +113,10 @@ type Platform struct {
 	// Endpoint as a local address, and the ingress Service takes
 	// IngressEndpoint as its load-balancer IP, which Cilium answers for.
 	Passthrough bool
+	// DHCPOnEveryLink asks DHCP for an address on every physical network
+	// card, for clouds whose private network card is attached after boot
+	// and absent from the metadata Talos configures links from (Hetzner).
+	DHCPOnEveryLink bool
 }
 
 // Bucket is object storage a backend made for the cluster, already

@@ -1075,3 +1075,11 @@ func portRange(t *testing.T, port string) (from, to int) {
 	require.NoError(t, err, port)
 	return from, to
 }
+
+// TestPassthroughPlatform: GCP's load balancers keep their own address as
+// destination, which the layers above must know to accept the packets.
+func TestPassthroughPlatform(t *testing.T) {
+	o := mustRun(t, baseArgs(1, 1))
+	assert.True(t, o.platform.Passthrough)
+	assert.False(t, o.platform.DHCPOnEveryLink)
+}

@@ -316,6 +316,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		}
 		endpoints[b.purpose] = lb.Ipv4
 	}
+	component.Platform.DHCPOnEveryLink = true
 	component.Platform.Endpoint = endpoints["api"]
 	component.Platform.IngressEndpoint = endpoints["ingress"]
 

@@ -142,7 +142,9 @@ type outcome struct {
 	networkID    string
 	installDisk  string
 	logBucket    *infra.Bucket
-	nodes        []nodeOut
+	// dhcpOnEveryLink is the platform flag for the late private card.
+	dhcpOnEveryLink bool
+	nodes           []nodeOut
 }
 
 func await(ctx *pulumi.Context, o pulumi.Output) (any, error) {
@@ -212,6 +214,7 @@ func runNodes(t *testing.T, args *Args) (*outcome, error) {
 		o.networkID = string(id.(pulumi.ID))
 		o.installDisk = nodes.Platform.InstallDisk
 		o.logBucket = nodes.Platform.LogBucket
+		o.dhcpOnEveryLink = nodes.Platform.DHCPOnEveryLink
 		for _, n := range nodes.Platform.Nodes {
 			out := nodeOut{Name: n.Name, Role: n.Role}
 			if out.PrivateIP, err = awaitString(ctx, n.PrivateIP); err != nil {
@@ -922,4 +925,12 @@ func portRange(t *testing.T, port string) (from, to int) {
 	to, err = strconv.Atoi(hi)
 	require.NoError(t, err, port)
 	return from, to
+}
+
+// TestPrivateCardByDHCP: servers join the private network after boot and
+// Hetzner's metadata leaves that card out, so the platform asks Talos to
+// configure every physical link by DHCP.
+func TestPrivateCardByDHCP(t *testing.T) {
+	o := mustRun(t, baseArgs(1, 1))
+	assert.True(t, o.dhcpOnEveryLink)
 }

@@ -51,6 +51,9 @@ type PatchParams struct {
 	// LoopbackAddresses are held on lo, so packets a passthrough load
 	// balancer forwards with its own address as destination are accepted.
 	LoopbackAddresses []string
+	// DHCPOnEveryLink configures every physical link by DHCP, including
+	// one attached after boot.
+	DHCPOnEveryLink bool
 }
 
 // EtcdBackupRole is the one Talos API role the snapshot job gets.
@@ -92,11 +95,6 @@ func ControlPlanePatch(p PatchParams) (string, error) {
 	cfg.ClusterConfig.EtcdConfig = &v1alpha1.EtcdConfig{
 		EtcdExtraArgs:         map[string]string{"listen-metrics-urls": fmt.Sprintf("http://0.0.0.0:%d", infra.EtcdMetricsPort)},
 		EtcdAdvertisedSubnets: []string{p.NetworkCIDR},
-	}
-	if len(p.LoopbackAddresses) > 0 {
-		cfg.MachineConfig.MachineNetwork = &v1alpha1.NetworkConfig{
-			NetworkInterfaces: []*v1alpha1.Device{{DeviceInterface: "lo", DeviceAddresses: p.LoopbackAddresses}},
-		}
 	}
 	if p.EtcdBackupNamespace != "" {
 		// Snapshots are taken through a control plane's Talos API.
@@ -170,6 +168,7 @@ func basePatch(p PatchParams) *v1alpha1.Config {
 				},
 			},
 			MachineInstall: install,
+			MachineNetwork: networkPatch(p),
 		},
 		ClusterConfig: &v1alpha1.ClusterConfig{
 			ClusterNetwork: &v1alpha1.ClusterNetworkConfig{
@@ -180,6 +179,25 @@ func basePatch(p PatchParams) *v1alpha1.Config {
 			ProxyConfig: &v1alpha1.ProxyConfig{Disabled: pointer.To(true)},
 		},
 	}
+}
+
+// networkPatch adds to what the platform configures: addresses on lo
+// behind a passthrough load balancer, DHCP where a link appears late.
+func networkPatch(p PatchParams) *v1alpha1.NetworkConfig {
+	var devices []*v1alpha1.Device
+	if len(p.LoopbackAddresses) > 0 {
+		devices = append(devices, &v1alpha1.Device{DeviceInterface: "lo", DeviceAddresses: p.LoopbackAddresses})
+	}
+	if p.DHCPOnEveryLink {
+		devices = append(devices, &v1alpha1.Device{
+			DeviceSelector: &v1alpha1.NetworkDeviceSelector{NetworkDevicePhysical: pointer.To(true)},
+			DeviceDHCP:     pointer.To(true),
+		})
+	}
+	if devices == nil {
+		return nil
+	}
+	return &v1alpha1.NetworkConfig{NetworkInterfaces: devices}
 }
 
 // NodePatch names one node, labels it, and ships its service and kernel

@@ -279,3 +279,30 @@ func TestLoopbackAddresses(t *testing.T) {
 	require.NoError(t, err)
 	assert.NotContains(t, without, "interfaces", "nothing on lo without a passthrough load balancer")
 }
+
+// TestDHCPOnEveryLink: where the private network card is attached after
+// boot (Hetzner), every physical link is configured by DHCP, on both roles.
+func TestDHCPOnEveryLink(t *testing.T) {
+	for _, tc := range []struct {
+		role  machine.Type
+		patch func(PatchParams) (string, error)
+	}{{machine.TypeControlPlane, ControlPlanePatch}, {machine.TypeWorker, WorkerPatch}} {
+		params := awsParams
+		params.DHCPOnEveryLink = true
+		patch, err := tc.patch(params)
+		require.NoError(t, err)
+		cfg, err := patched(t, tc.role, cloud, patch)
+		require.NoError(t, err)
+		var found bool
+		for _, d := range cfg.Machine().Network().Devices() {
+			if s := d.Selector(); s != nil && s.Physical() != nil && *s.Physical() {
+				found = true
+				assert.True(t, d.DHCP(), tc.role)
+			}
+		}
+		assert.True(t, found, "%s: a physical-link selector", tc.role)
+	}
+	without, err := WorkerPatch(awsParams)
+	require.NoError(t, err)
+	assert.NotContains(t, without, "deviceSelector")
+}

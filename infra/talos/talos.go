@@ -98,6 +98,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			}
 			return patch(PatchParams{
 				LoopbackAddresses:   loopback,
+				DHCPOnEveryLink:     args.Platform.DHCPOnEveryLink,
 				NetworkCIDR:         args.NetworkCIDR,
 				CertSANs:            []string{endpoint},
 				InstallDisk:         args.Platform.InstallDisk,
