@@ -12,13 +12,13 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
-	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/infratest"
+	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
 // Type tokens of everything the component registers.
@@ -224,29 +224,6 @@ type outcome struct {
 	logBucketName string
 }
 
-func await(ctx *pulumi.Context, o pulumi.Output) (any, error) {
-	r, err := internals.UnsafeAwaitOutput(ctx.Context(), o)
-	if err != nil {
-		return nil, err
-	}
-	if !r.Known {
-		return nil, fmt.Errorf("output unknown")
-	}
-	return r.Value, nil
-}
-
-func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
-	v, err := await(ctx, o)
-	if err != nil {
-		return "", err
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("output is %T, not a string", v)
-	}
-	return s, nil
-}
-
 // baseArgs is a dev lab of cp control planes and w workers, zones looked up.
 func baseArgs(cp, w int) *Args {
 	return &Args{
@@ -271,21 +248,21 @@ func runNodes(t *testing.T, args *Args, zones []string) (*outcome, error) {
 		if err != nil {
 			return err
 		}
-		urn, err := await(ctx, nodes.URN().ToURNOutput())
+		urn, err := pulumitest.AwaitKnown(ctx, nodes.URN().ToURNOutput())
 		if err != nil {
 			return err
 		}
 		o.componentURN = string(urn.(pulumi.URN))
-		if o.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+		if o.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
 		}
 		if nodes.Platform.IngressEndpoint.OutputState == nil {
 			return fmt.Errorf("ingress endpoint not set")
 		}
-		if o.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+		if o.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
 			return fmt.Errorf("ingress endpoint: %w", err)
 		}
-		vpcID, err := await(ctx, nodes.VpcID)
+		vpcID, err := pulumitest.AwaitKnown(ctx, nodes.VpcID)
 		if err != nil {
 			return fmt.Errorf("vpc id: %w", err)
 		}
@@ -293,16 +270,16 @@ func runNodes(t *testing.T, args *Args, zones []string) (*outcome, error) {
 		o.ami = nodes.AMI
 		o.installDisk = nodes.Platform.InstallDisk
 		if o.logBucket = nodes.Platform.LogBucket; o.logBucket != nil {
-			if o.logBucketName, err = awaitString(ctx, o.logBucket.Name); err != nil {
+			if o.logBucketName, err = pulumitest.AwaitString(ctx, o.logBucket.Name); err != nil {
 				return fmt.Errorf("log bucket: %w", err)
 			}
 		}
 		for _, n := range nodes.Platform.Nodes {
 			out := nodeOut{Name: n.Name, Role: n.Role}
-			if out.PrivateIP, err = awaitString(ctx, n.PrivateIP); err != nil {
+			if out.PrivateIP, err = pulumitest.AwaitString(ctx, n.PrivateIP); err != nil {
 				return fmt.Errorf("%s private ip: %w", n.Name, err)
 			}
-			if out.PublicIP, err = awaitString(ctx, n.PublicIP); err != nil {
+			if out.PublicIP, err = pulumitest.AwaitString(ctx, n.PublicIP); err != nil {
 				return fmt.Errorf("%s public ip: %w", n.Name, err)
 			}
 			o.nodes = append(o.nodes, out)

@@ -63,21 +63,6 @@ type awaited struct {
 	platform   infra.Platform
 }
 
-func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
-	r, err := pulumitest.Await(ctx, o)
-	if err != nil {
-		return "", err
-	}
-	if !r.Known {
-		return "", fmt.Errorf("output unknown")
-	}
-	s, ok := r.Value.(string)
-	if !ok {
-		return "", fmt.Errorf("output is %T, not a string", r.Value)
-	}
-	return s, nil
-}
-
 // deploy runs NewNodes under mocks and resolves every output the layers
 // above consume.
 func deploy(t *testing.T, name string, args *Args) (*pulumitest.Mocks, awaited, error) {
@@ -99,18 +84,18 @@ func deploy(t *testing.T, name string, args *Args) (*pulumitest.Mocks, awaited, 
 			return err
 		}
 		got.urn = string(urn.Value.(pulumi.URN))
-		if got.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+		if got.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
 		}
-		if got.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+		if got.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
 			return fmt.Errorf("ingress endpoint: %w", err)
 		}
 		for _, n := range nodes.Platform.Nodes {
-			private, err := awaitString(ctx, n.PrivateIP)
+			private, err := pulumitest.AwaitString(ctx, n.PrivateIP)
 			if err != nil {
 				return fmt.Errorf("%s private IP: %w", n.Name, err)
 			}
-			public, err := awaitString(ctx, n.PublicIP)
+			public, err := pulumitest.AwaitString(ctx, n.PublicIP)
 			if err != nil {
 				return fmt.Errorf("%s public IP: %w", n.Name, err)
 			}

@@ -173,21 +173,6 @@ type outcome struct {
 	platform      infra.Platform
 }
 
-func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
-	r, err := pulumitest.Await(ctx, o)
-	if err != nil {
-		return "", err
-	}
-	if !r.Known {
-		return "", fmt.Errorf("output unknown")
-	}
-	s, ok := r.Value.(string)
-	if !ok {
-		return "", fmt.Errorf("output is %T, not a string", r.Value)
-	}
-	return s, nil
-}
-
 // baseArgs is a dev lab of cp control planes and w workers in
 // europe-west3, zones looked up.
 func baseArgs(cp, w int) *Args {
@@ -232,26 +217,26 @@ func runNodes(t *testing.T, args *Args, r run) (*outcome, error) {
 		}
 		o.componentURN = string(urn.Value.(pulumi.URN))
 		o.platform = nodes.Platform
-		if o.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+		if o.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
 		}
 		if nodes.Platform.IngressEndpoint.OutputState == nil {
 			return fmt.Errorf("ingress endpoint not set")
 		}
-		if o.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+		if o.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
 			return fmt.Errorf("ingress endpoint: %w", err)
 		}
 		if o.logBucket = nodes.Platform.LogBucket; o.logBucket != nil {
-			if o.logBucketName, err = awaitString(ctx, o.logBucket.Name); err != nil {
+			if o.logBucketName, err = pulumitest.AwaitString(ctx, o.logBucket.Name); err != nil {
 				return fmt.Errorf("log bucket: %w", err)
 			}
 		}
 		for _, n := range nodes.Platform.Nodes {
 			out := nodeOut{Name: n.Name, Role: n.Role}
-			if out.PrivateIP, err = awaitString(ctx, n.PrivateIP); err != nil {
+			if out.PrivateIP, err = pulumitest.AwaitString(ctx, n.PrivateIP); err != nil {
 				return fmt.Errorf("%s private ip: %w", n.Name, err)
 			}
-			if out.PublicIP, err = awaitString(ctx, n.PublicIP); err != nil {
+			if out.PublicIP, err = pulumitest.AwaitString(ctx, n.PublicIP); err != nil {
 				return fmt.Errorf("%s public ip: %w", n.Name, err)
 			}
 			o.nodes = append(o.nodes, out)

@@ -147,29 +147,6 @@ type outcome struct {
 	nodes           []nodeOut
 }
 
-func await(ctx *pulumi.Context, o pulumi.Output) (any, error) {
-	r, err := pulumitest.Await(ctx, o)
-	if err != nil {
-		return nil, err
-	}
-	if !r.Known {
-		return nil, fmt.Errorf("output unknown")
-	}
-	return r.Value, nil
-}
-
-func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
-	v, err := await(ctx, o)
-	if err != nil {
-		return "", err
-	}
-	s, ok := v.(string)
-	if !ok {
-		return "", fmt.Errorf("output is %T, not a string", v)
-	}
-	return s, nil
-}
-
 // baseArgs is a dev lab of cp control planes and w workers in fsn1.
 func baseArgs(cp, w int) *Args {
 	return &Args{
@@ -193,21 +170,21 @@ func runNodes(t *testing.T, args *Args) (*outcome, error) {
 		if err != nil {
 			return err
 		}
-		urn, err := await(ctx, nodes.URN().ToURNOutput())
+		urn, err := pulumitest.AwaitKnown(ctx, nodes.URN().ToURNOutput())
 		if err != nil {
 			return err
 		}
 		o.componentURN = string(urn.(pulumi.URN))
-		if o.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+		if o.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
 		}
 		if nodes.Platform.IngressEndpoint.OutputState == nil {
 			return fmt.Errorf("ingress endpoint not set")
 		}
-		if o.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+		if o.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
 			return fmt.Errorf("ingress endpoint: %w", err)
 		}
-		id, err := await(ctx, nodes.NetworkID)
+		id, err := pulumitest.AwaitKnown(ctx, nodes.NetworkID)
 		if err != nil {
 			return fmt.Errorf("network id: %w", err)
 		}
@@ -217,10 +194,10 @@ func runNodes(t *testing.T, args *Args) (*outcome, error) {
 		o.dhcpOnEveryLink = nodes.Platform.DHCPOnEveryLink
 		for _, n := range nodes.Platform.Nodes {
 			out := nodeOut{Name: n.Name, Role: n.Role}
-			if out.PrivateIP, err = awaitString(ctx, n.PrivateIP); err != nil {
+			if out.PrivateIP, err = pulumitest.AwaitString(ctx, n.PrivateIP); err != nil {
 				return fmt.Errorf("%s private ip: %w", n.Name, err)
 			}
-			if out.PublicIP, err = awaitString(ctx, n.PublicIP); err != nil {
+			if out.PublicIP, err = pulumitest.AwaitString(ctx, n.PublicIP); err != nil {
 				return fmt.Errorf("%s public ip: %w", n.Name, err)
 			}
 			o.nodes = append(o.nodes, out)

@@ -21,6 +21,7 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/infratest"
+	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
 const commandToken = "command:local:Command"
@@ -126,21 +127,6 @@ type awaited struct {
 	ingress    string
 }
 
-func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
-	r, err := internals.UnsafeAwaitOutput(ctx.Context(), o)
-	if err != nil {
-		return "", err
-	}
-	if !r.Known {
-		return "", fmt.Errorf("output unknown")
-	}
-	s, ok := r.Value.(string)
-	if !ok {
-		return "", fmt.Errorf("output is %T, not a string", r.Value)
-	}
-	return s, nil
-}
-
 // deployVBox runs NewNodes under mocks and resolves every output the layers
 // above consume.
 func deployVBox(t *testing.T, name string, args Args) (*vboxMocks, awaited, error) {
@@ -157,22 +143,22 @@ func deployVBox(t *testing.T, name string, args Args) (*vboxMocks, awaited, erro
 			return err
 		}
 		got.urn = string(urn.Value.(pulumi.URN))
-		if got.hostOnlyIf, err = awaitString(ctx, nodes.HostOnlyInterface); err != nil {
+		if got.hostOnlyIf, err = pulumitest.AwaitString(ctx, nodes.HostOnlyInterface); err != nil {
 			return fmt.Errorf("hostOnlyInterface: %w", err)
 		}
-		if got.endpoint, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
+		if got.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
 		}
 		got.lbRange = nodes.Platform.LoadBalancerRange
-		if got.ingress, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
+		if got.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
 			return fmt.Errorf("ingress endpoint: %w", err)
 		}
 		for _, n := range nodes.Platform.Nodes {
-			private, err := awaitString(ctx, n.PrivateIP)
+			private, err := pulumitest.AwaitString(ctx, n.PrivateIP)
 			if err != nil {
 				return fmt.Errorf("%s private IP: %w", n.Name, err)
 			}
-			public, err := awaitString(ctx, n.PublicIP)
+			public, err := pulumitest.AwaitString(ctx, n.PublicIP)
 			if err != nil {
 				return fmt.Errorf("%s public IP: %w", n.Name, err)
 			}

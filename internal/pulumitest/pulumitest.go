@@ -4,6 +4,7 @@
 package pulumitest
 
 import (
+	"fmt"
 	"sort"
 	"strconv"
 	"strings"
@@ -198,6 +199,32 @@ func Plain(v resource.PropertyValue) any {
 		return nil
 	}
 	return v.V
+}
+
+// AwaitKnown resolves an output and fails when it is unknown, as an
+// output the mocks never answer would be.
+func AwaitKnown(ctx *pulumi.Context, o pulumi.Output) (any, error) {
+	r, err := Await(ctx, o)
+	if err != nil {
+		return nil, err
+	}
+	if !r.Known {
+		return nil, fmt.Errorf("output unknown")
+	}
+	return r.Value, nil
+}
+
+// AwaitString is AwaitKnown for an output that must be a string.
+func AwaitString(ctx *pulumi.Context, o pulumi.Output) (string, error) {
+	v, err := AwaitKnown(ctx, o)
+	if err != nil {
+		return "", err
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("output is %T, not a string", v)
+	}
+	return s, nil
 }
 
 // Await resolves an output inside a mocked program.
