@@ -176,7 +176,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			Node:                      address,
 			Endpoint:                  address,
 			ConfigPatches:             pulumi.StringArray{pulumi.String(nodePatch)},
-		}, parent, pulumi.DependsOn([]pulumi.Resource{upgrades}))
+		}, parent, pulumi.DependsOn([]pulumi.Resource{upgrades.Done}))
 		if err != nil {
 			return nil, fmt.Errorf("talos config apply %s: %w", node.Name, err)
 		}

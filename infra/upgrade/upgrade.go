@@ -97,6 +97,11 @@ type Args struct {
 // waits for every step.
 type Upgrade struct {
 	pulumi.ResourceState
+
+	// Done is the last step, which waits for every other: depend on it to
+	// run after the whole rollout. Depending on the component itself only
+	// covers the children registered by then.
+	Done pulumi.Resource
 }
 
 // withDefaults fills what Args leaves empty and puts control planes first,
@@ -175,13 +180,15 @@ func NewUpgrade(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		}
 		previous = []pulumi.Resource{step}
 	}
-	if _, err := newStep(ctx, name+"-kubernetes", "kubernetes-created.sh", "kubernetes-upgrade.sh", pulumi.StringMap{
+	done, err := newStep(ctx, name+"-kubernetes", "kubernetes-created.sh", "kubernetes-upgrade.sh", pulumi.StringMap{
 		"SRE_KUBERNETES_VERSION": pulumi.String(a.KubernetesVersion),
 		"SRE_CONTROL_PLANE":      a.Endpoint,
 		"SRE_TALOSCONFIG":        talosconfig,
-	}, parent, pulumi.DependsOn(previous)); err != nil {
+	}, parent, pulumi.DependsOn(previous))
+	if err != nil {
 		return nil, fmt.Errorf("kubernetes upgrade: %w", err)
 	}
+	component.Done = done
 
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{}); err != nil {
 		return nil, err

@@ -738,3 +738,21 @@ func merge(base, over map[string]string) map[string]string {
 	}
 	return env
 }
+
+// TestDoneIsTheLastStep: what waits for the rollout depends on Done, the
+// Kubernetes step, which waits for every node's step in turn.
+func TestDoneIsTheLastStep(t *testing.T) {
+	m := &pulumitest.Mocks{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		args := labArgs()
+		up, err := NewUpgrade(ctx, "upgrade", &args)
+		if err != nil {
+			return err
+		}
+		var after pulumi.CustomResourceState
+		return ctx.RegisterResource(applyToken, "after", pulumi.Map{}, &after, pulumi.DependsOn([]pulumi.Resource{up.Done}))
+	}, pulumi.WithMocks("sre-lab", "dev", m))
+	require.NoError(t, err)
+	after := m.Named(t, applyToken, "after")
+	assert.True(t, after.DependsOn("command:local:Command", "upgrade-kubernetes"))
+}
