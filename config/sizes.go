@@ -120,19 +120,54 @@ func ParseHetznerSize(size string) (Shape, error) {
 	return Shape{}, fmt.Errorf("must be an amd64 Hetzner Cloud server type: %s", strings.Join(names, ", "))
 }
 
-// gcpType is a GCP machine type of the families the lab runs on.
-var gcpType = regexp.MustCompile(`^(e2|n2|n2d|n4|c3|c3d|c4)-(standard|highmem|highcpu)-([0-9]+)$`)
+// GCP machine families are judged against the image infra/gcp registers and
+// boots: a pd-balanced boot disk, and VIRTIO_SCSI_MULTIQUEUE as the only
+// guest OS feature, so instances get virtio-net (infra/gcp GuestOSFeatures).
+// Google's third-generation series and later offer gVNIC as their only
+// network interface, and Compute Engine refuses to boot them from an image
+// that does not declare GVNIC (siderolabs/talos#12004); the fourth-generation
+// N4, N4D, C4 and C4D take no Persistent Disk either, only Hyperdisk. A
+// family is accepted when it takes both virtio-net and pd-balanced. See
+// https://cloud.google.com/compute/docs/machine-resource (machine series
+// comparison) and https://cloud.google.com/compute/docs/networking/using-gvnic.
+//
+// gcpType is a GCP machine type of the families that pass that rule.
+var gcpType = regexp.MustCompile(`^(e2|n2|n2d)-(standard|highmem|highcpu)-([0-9]+)$`)
+
+// gcpRefused says why each family the lab's image cannot boot on is refused,
+// so the user learns the reason rather than only the allowed list.
+var gcpRefused = map[string]string{
+	"c3":  "C3 machines need gVNIC",
+	"c3d": "C3D machines need gVNIC",
+	"h3":  "H3 machines need gVNIC",
+	"m3":  "M3 machines need gVNIC",
+	"z3":  "Z3 machines need gVNIC",
+	"n4":  "N4 machines boot only from Hyperdisk and need gVNIC",
+	"n4d": "N4D machines boot only from Hyperdisk and need gVNIC",
+	"c4":  "C4 machines boot only from Hyperdisk and need gVNIC",
+	"c4d": "C4D machines boot only from Hyperdisk and need gVNIC",
+}
+
+// gcpArm are the Arm families: the Talos image is amd64.
+var gcpArm = map[string]bool{"t2a": true, "c4a": true, "n4a": true}
 
 // gcpMemPerVCPU is GiB per vCPU of each GCP shape.
 var gcpMemPerVCPU = map[string]float64{"standard": 4, "highmem": 8, "highcpu": 1}
 
-// ParseGCPSize reads an amd64 GCP machine type: e2-medium, or
-// <family>-<shape>-<vCPUs> such as e2-standard-2 or n2-highmem-4. Arm
-// families (t2a, c4a) are refused: the Talos image is amd64.
+// ParseGCPSize reads an amd64 GCP machine type that boots the lab's image:
+// e2-medium, or <family>-<shape>-<vCPUs> of the e2, n2 and n2d families,
+// such as e2-standard-2 or n2-highmem-4.
 func ParseGCPSize(size string) (Shape, error) {
-	const allowed = "must be an amd64 GCP machine type such as e2-medium, e2-standard-2 or n2-standard-4"
+	const allowed = "must be an amd64 GCP machine type of the e2, n2 or n2d family, such as e2-medium, e2-standard-2 or n2-standard-4"
 	if size == "e2-medium" {
 		return Shape{2, 4}, nil
+	}
+	family, _, _ := strings.Cut(size, "-")
+	if reason, ok := gcpRefused[family]; ok {
+		return Shape{}, fmt.Errorf("%s, while the lab's Talos image boots from a pd-balanced disk with virtio-net: use an e2, n2 or n2d machine type such as e2-standard-2", reason)
+	}
+	if gcpArm[family] {
+		return Shape{}, fmt.Errorf("is an Arm (arm64) machine type and the Talos image is amd64; %s", allowed)
 	}
 	m := gcpType.FindStringSubmatch(size)
 	if m == nil {
@@ -155,11 +190,23 @@ var azureB = map[string]Shape{
 // of a v4 or later generation.
 var azureVersioned = regexp.MustCompile(`^Standard_(D|E|F)([0-9]+)(a|d|s|ds|as|ads|ls|lds)?_v([0-9]+)$`)
 
-// azureMemPerVCPU is GiB per vCPU of each family.
+// azureMemPerVCPU is GiB per vCPU of each family; the l (low memory) sizes,
+// such as Standard_D2ls_v5, have 2.
 var azureMemPerVCPU = map[string]float64{"D": 4, "E": 8, "F": 2}
 
-// ParseAzureSize reads an amd64 Azure VM size: the B-series, or D, E and F
-// sizes of v4 and later. Arm sizes (p in the name) are refused.
+// azureLastGen1 is the newest D, E and F version that still runs Generation
+// 1 VMs. The lab registers its Talos image as Hyper-V Generation V1
+// (infra/azure HyperVGeneration), and from v6 on these sizes run Generation
+// 2 VMs only, some (Dasv6) with an NVMe disk controller only: "Generation 1
+// VMs: Not Supported" in articles/virtual-machines/sizes/general-purpose/
+// dsv6-series.md and dasv6-series.md of MicrosoftDocs/azure-compute-docs.
+// Booting them takes a V2 image registration in infra/azure, not a config
+// change, so config refuses them.
+const azureLastGen1 = 5
+
+// ParseAzureSize reads an amd64 Azure VM size that boots a Generation 1
+// image: the B-series, or D, E and F sizes of v4 and v5. Arm sizes (p in the
+// name) are refused.
 func ParseAzureSize(size string) (Shape, error) {
 	const allowed = "must be an amd64 Azure VM size such as Standard_B2s, Standard_B4ms or Standard_D4s_v5"
 	if shape, ok := azureB[size]; ok {
@@ -174,7 +221,14 @@ func ParseAzureSize(size string) (Shape, error) {
 	if vcpu < 1 || gen < 4 {
 		return Shape{}, fmt.Errorf("%s", allowed)
 	}
-	return Shape{VCPU: vcpu, MemGiB: float64(vcpu) * azureMemPerVCPU[m[1]]}, nil
+	if gen > azureLastGen1 {
+		return Shape{}, fmt.Errorf("is a v%d size, which runs Generation 2 VMs only, while the lab registers its Talos image as Hyper-V Generation 1: use a B-series size or a D, E or F size of v4 or v5, such as Standard_D4s_v5", gen)
+	}
+	memPerVCPU := azureMemPerVCPU[m[1]]
+	if strings.Contains(m[3], "l") {
+		memPerVCPU = 2
+	}
+	return Shape{VCPU: vcpu, MemGiB: float64(vcpu) * memPerVCPU}, nil
 }
 
 // ParseSize reads a size for the given backend.

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -162,11 +163,15 @@ func TestParseGCPAndAzureSizes(t *testing.T) {
 		{GCP, "e2-medium", Shape{2, 4}},
 		{GCP, "e2-standard-4", Shape{4, 16}},
 		{GCP, "n2-highmem-2", Shape{2, 16}},
-		{GCP, "c3-highcpu-8", Shape{8, 8}},
+		{GCP, "n2d-highcpu-8", Shape{8, 8}},
 		{Azure, "Standard_B2s", Shape{2, 4}},
 		{Azure, "Standard_B4ms", Shape{4, 16}},
 		{Azure, "Standard_D4s_v5", Shape{4, 16}},
 		{Azure, "Standard_E2ads_v5", Shape{2, 16}},
+		{Azure, "Standard_D4as_v4", Shape{4, 16}},
+		// l is the low-memory variant: 2 GiB per vCPU.
+		{Azure, "Standard_D2ls_v5", Shape{2, 4}},
+		{Azure, "Standard_D8lds_v5", Shape{8, 16}},
 		{Azure, "Standard_F8s_v2", Shape{}},
 	} {
 		got, err := ParseSize(tc.cloud, tc.size)
@@ -184,6 +189,74 @@ func TestParseGCPAndAzureSizes(t *testing.T) {
 	for _, bad := range []string{"Standard_D2ps_v5", "B2s", "Standard_A2_v2", "standard_b2s"} {
 		_, err := ParseAzureSize(bad)
 		assert.Error(t, err, bad)
+	}
+}
+
+// TestParseGCPSizeRefusesWhatTheImageCannotBoot: the lab's GCP image boots
+// from pd-balanced with virtio-net, so families that need gVNIC or boot only
+// from Hyperdisk are refused with that reason and the families that work.
+func TestParseGCPSizeRefusesWhatTheImageCannotBoot(t *testing.T) {
+	const works = "use an e2, n2 or n2d machine type such as e2-standard-2"
+	for _, tc := range []struct {
+		size string
+		want []string
+	}{
+		{"n4-standard-2", []string{"N4 machines boot only from Hyperdisk and need gVNIC", "pd-balanced disk with virtio-net", works}},
+		{"n4-highmem-4", []string{"N4 machines", "Hyperdisk"}},
+		{"n4d-standard-2", []string{"N4D machines boot only from Hyperdisk and need gVNIC", works}},
+		{"c4-standard-2", []string{"C4 machines boot only from Hyperdisk and need gVNIC", works}},
+		{"c4d-standard-2", []string{"C4D machines boot only from Hyperdisk and need gVNIC", works}},
+		{"c3-standard-4", []string{"C3 machines need gVNIC", "pd-balanced disk with virtio-net", works}},
+		{"c3-highcpu-8", []string{"C3 machines need gVNIC"}},
+		{"c3-standard-4-lssd", []string{"C3 machines need gVNIC"}},
+		{"c3d-standard-4", []string{"C3D machines need gVNIC", works}},
+		{"h3-standard-88", []string{"H3 machines need gVNIC"}},
+		{"z3-highmem-88", []string{"Z3 machines need gVNIC"}},
+		{"m3-ultramem-32", []string{"M3 machines need gVNIC"}},
+		{"c4a-standard-2", []string{"Arm (arm64)", "e2, n2 or n2d"}},
+		{"n4a-standard-2", []string{"Arm (arm64)"}},
+		{"t2a-standard-2", []string{"Arm (arm64)", "must be an amd64 GCP machine type"}},
+	} {
+		t.Run(tc.size, func(t *testing.T) {
+			got, err := ParseSize(GCP, tc.size)
+			require.Error(t, err)
+			assert.Zero(t, got)
+			for _, phrase := range tc.want {
+				assert.Contains(t, err.Error(), phrase)
+			}
+
+			// Validation names the key and the value with the reason.
+			verr := validateSize(GCP, KeyWorkerSize, tc.size)
+			require.NotNil(t, verr)
+			assert.Equal(t, KeyWorkerSize, verr.Key)
+			assert.Equal(t, tc.size, verr.Value)
+			assert.Contains(t, verr.Error(), fmt.Sprintf("%s:%s = %q: %s", Namespace, KeyWorkerSize, tc.size, err.Error()))
+		})
+	}
+}
+
+// TestParseAzureSizeRefusesGeneration2Only: v6 and later D, E and F sizes
+// run Generation 2 VMs only and the lab registers a Generation 1 image, so
+// they are refused with that reason and a size that works.
+func TestParseAzureSizeRefusesGeneration2Only(t *testing.T) {
+	for _, size := range []string{
+		"Standard_D2s_v6", "Standard_D2as_v6", "Standard_D2ads_v6", "Standard_D4ds_v6",
+		"Standard_E2s_v6", "Standard_E4as_v6", "Standard_F2as_v6", "Standard_D2s_v7",
+	} {
+		t.Run(size, func(t *testing.T) {
+			got, err := ParseSize(Azure, size)
+			require.Error(t, err)
+			assert.Zero(t, got)
+			for _, phrase := range []string{"runs Generation 2 VMs only", "Talos image as Hyper-V Generation 1", "v4 or v5, such as Standard_D4s_v5"} {
+				assert.Contains(t, err.Error(), phrase)
+			}
+
+			verr := validateSize(Azure, KeyControlPlaneSize, size)
+			require.NotNil(t, verr)
+			assert.Equal(t, KeyControlPlaneSize, verr.Key)
+			assert.Equal(t, size, verr.Value)
+			assert.Contains(t, verr.Allowed, "Generation 2 VMs only")
+		})
 	}
 }
 
