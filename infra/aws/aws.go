@@ -174,6 +174,8 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		role infra.Role
 		pool config.NodePool
 	}{{infra.ControlPlane, args.ControlPlane}, {infra.Worker, args.Workers}} {
+		// previous chains the pool's nodes: see rollOneAtATime.
+		var previous *ec2.Instance
 		for n := 1; n <= pool.pool.Count; n++ {
 			nodeName := infra.CloudNodeName(args.Environment, pool.role, n)
 			instance, err := ec2.NewInstance(ctx, fmt.Sprintf("%s-%s-%02d", name, pool.role.Short(), n), &ec2.InstanceArgs{
@@ -199,10 +201,12 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			}, append(in,
 				// A new Talos version reaches running nodes by upgrade, not by
 				// replacing them; only new nodes boot the new AMI.
-				pulumi.IgnoreChanges([]string{"ami"}))...)
+				pulumi.IgnoreChanges([]string{"ami"}),
+				pulumi.DependsOn(rollOneAtATime(net.internet, previous)))...)
 			if err != nil {
 				return nil, fmt.Errorf("aws instance %s: %w", nodeName, err)
 			}
+			previous = instance
 			i++
 			if pool.role == infra.ControlPlane {
 				controlPlanes = append(controlPlanes, instance)
@@ -217,6 +221,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 				Role:      pool.role,
 				PrivateIP: instance.PrivateIp,
 				PublicIP:  instance.PublicIp,
+				Machine:   instance,
 			})
 		}
 	}
@@ -242,6 +247,33 @@ type network struct {
 	vpc     *ec2.Vpc
 	subnets []*ec2.Subnet
 	nodes   *ec2.SecurityGroup
+	// internet is the subnets' way out: the gateway, the route table holding
+	// the default route through it, and each subnet's association with that
+	// table. Nothing internet-facing refers to them by input, so they are
+	// ordered explicitly: a public load balancer in a subnet whose VPC has no
+	// attached gateway is refused with InvalidSubnet, and a node with a
+	// public address is unreachable until they exist. On destroy the order
+	// reverses, so the gateway detaches only once no public address is
+	// mapped. The gateway resource attaches itself to the VPC before its
+	// create returns, and its detach retries on DependencyViolation
+	// (terraform-provider-aws internal/service/ec2/vpc_internet_gateway.go).
+	internet []pulumi.Resource
+}
+
+// rollOneAtATime is what an instance waits for: the internet path, and the
+// previous node of its pool. The engine creates or updates a resource only
+// after its dependencies are done, so a change of instance type, which
+// pulumi-aws applies in place by stopping, modifying and starting the
+// instance (instanceType in sdk/v6 go/aws/ec2/instance.go), takes down one
+// node of a pool at a time instead of the whole pool; each pool is its own
+// chain, so control planes and workers still start side by side. See
+// https://www.pulumi.com/docs/iac/concepts/options/dependson/.
+func rollOneAtATime(internet []pulumi.Resource, previous *ec2.Instance) []pulumi.Resource {
+	deps := append([]pulumi.Resource(nil), internet...)
+	if previous != nil {
+		deps = append(deps, previous)
+	}
+	return deps
 }
 
 func newNetwork(ctx *pulumi.Context, name string, args *Args, zones []string, in []pulumi.ResourceOption) (*network, error) {
@@ -270,7 +302,7 @@ func newNetwork(ctx *pulumi.Context, name string, args *Args, zones []string, in
 	if err != nil {
 		return nil, err
 	}
-	net := &network{vpc: v}
+	net := &network{vpc: v, internet: []pulumi.Resource{igw, routes}}
 	for i, zone := range zones {
 		subnetName := infra.NetworkName(args.Environment, "node-subnet-"+zone)
 		s, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-node-subnet-%s", name, zone), &ec2.SubnetArgs{
@@ -282,13 +314,15 @@ func newNetwork(ctx *pulumi.Context, name string, args *Args, zones []string, in
 		if err != nil {
 			return nil, err
 		}
-		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-node-subnet-%s", name, zone), &ec2.RouteTableAssociationArgs{
+		assoc, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-node-subnet-%s", name, zone), &ec2.RouteTableAssociationArgs{
 			SubnetId:     s.ID(),
 			RouteTableId: routes.ID(),
-		}, in...); err != nil {
+		}, in...)
+		if err != nil {
 			return nil, err
 		}
 		net.subnets = append(net.subnets, s)
+		net.internet = append(net.internet, assoc)
 	}
 
 	net.nodes, err = ec2.NewSecurityGroup(ctx, name+"-nodes-sg", &ec2.SecurityGroupArgs{
@@ -567,7 +601,7 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network,
 		Internal:                     pulumi.Bool(false),
 		Subnets:                      subnetIDs,
 		EnableCrossZoneLoadBalancing: pulumi.Bool(true),
-	}, in...)
+	}, append(in, pulumi.DependsOn(net.internet))...)
 	if err != nil {
 		return nil, err
 	}

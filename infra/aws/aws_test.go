@@ -70,6 +70,13 @@ type regRes struct {
 	Parent        string
 	Provider      string
 	IgnoreChanges []string
+	Dependencies  []string
+}
+
+// dependsOn reports whether r lists the resource of that type and name
+// among its dependencies, directly.
+func (r regRes) dependsOn(token, name string) bool {
+	return pulumitest.Resource{Dependencies: r.Dependencies}.DependsOn(token, name)
 }
 
 // regInvoke is one invoke the mock monitor saw.
@@ -113,6 +120,7 @@ func (m *awsMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.P
 		r.Parent = rpc.GetParent()
 		r.Provider = rpc.GetProvider()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
+		r.Dependencies = rpc.GetDependencies()
 	}
 	m.mu.Lock()
 	m.resources = append(m.resources, r)
@@ -968,6 +976,81 @@ func TestLoadBalancer(t *testing.T) {
 					assert.Equal(t, tgArn, a.Inputs["targetGroupArn"], name)
 					assert.Equal(t, id, a.Inputs["targetId"], name)
 					assert.Equal(t, f.target, num(a.Inputs["port"]), name)
+				}
+			}
+		})
+	}
+}
+
+// TestInternetFacingWaitsForTheGateway: the load balancer and every node
+// (each has a public address) wait for the gateway, the public route table
+// and every subnet's association with it. Without that order AWS refuses the
+// public load balancer (InvalidSubnet: the VPC has no internet gateway), and
+// on destroy the gateway cannot detach while nodes still hold public
+// addresses.
+func TestInternetFacingWaitsForTheGateway(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cp, w int
+		zones []string
+	}{
+		{"dev-1cp-1w-looked-up-zones", 1, 1, nil},
+		{"prod-3cp-3w-two-zones", 3, 3, []string{"eu-west-3a", "eu-west-3b"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := baseArgs(tc.cp, tc.w)
+			args.Zones = tc.zones
+			o := mustRun(t, args, mockZones)
+
+			var path []regRes
+			for _, token := range []string{tIgw, tRouteTable, tRTAssoc} {
+				found := o.m.byType(token)
+				require.NotEmpty(t, found, token)
+				path = append(path, found...)
+			}
+			require.Len(t, o.m.byType(tRTAssoc), len(o.m.byType(tSubnet)), "one association per subnet")
+
+			facing := append(o.m.byType(tLB), o.m.byType(tInstance)...)
+			require.Len(t, facing, 1+tc.cp+tc.w)
+			for _, r := range facing {
+				for _, p := range path {
+					assert.True(t, r.dependsOn(p.Type, p.Name), "%s %s does not wait for %s %s", r.Type, r.Name, p.Type, p.Name)
+				}
+			}
+		})
+	}
+}
+
+// TestInstancesRollOneAtATime: each node depends on the previous node of its
+// pool and on no other node, so a size change (an in-place stop, modify,
+// start) reaches one control plane and one worker at a time, while the two
+// pools still proceed side by side.
+func TestInstancesRollOneAtATime(t *testing.T) {
+	for _, tc := range []struct{ cp, w int }{{1, 1}, {3, 3}, {3, 2}, {1, 0}} {
+		t.Run(fmt.Sprintf("%dcp-%dw", tc.cp, tc.w), func(t *testing.T) {
+			o := mustRun(t, baseArgs(tc.cp, tc.w), mockZones)
+			instances := o.m.byType(tInstance)
+			require.Len(t, instances, tc.cp+tc.w)
+			want := map[string]string{} // instance -> the one instance it waits for
+			for _, pool := range []struct {
+				short string
+				count int
+			}{{infra.ControlPlane.Short(), tc.cp}, {infra.Worker.Short(), tc.w}} {
+				for n := 2; n <= pool.count; n++ {
+					want[fmt.Sprintf("sre-lab-dev-%s-%02d", pool.short, n)] = fmt.Sprintf("sre-lab-dev-%s-%02d", pool.short, n-1)
+				}
+			}
+			for _, in := range instances {
+				var got []string
+				for _, other := range instances {
+					if in.dependsOn(tInstance, other.Name) {
+						got = append(got, other.Name)
+					}
+				}
+				if prev, ok := want[in.Name]; ok {
+					assert.Equal(t, []string{prev}, got, "%s waits for the previous node of its pool only", in.Name)
+				} else {
+					assert.Empty(t, got, "%s heads its pool's chain", in.Name)
 				}
 			}
 		})
