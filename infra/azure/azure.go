@@ -334,7 +334,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 
 	nodes := lab.plannedNodes()
 	for i := range nodes {
-		if nodes[i].pip, err = lab.publicIP(ctx, name+"-"+nodes[i].suffix+"-pip", nodes[i].name+"-pip", []string{nodes[i].zone}); err != nil {
+		if nodes[i].pip, err = lab.publicIP(ctx, name+"-"+nodes[i].suffix+"-pip", nodes[i].name+"-pip"); err != nil {
 			return nil, fmt.Errorf("azure public address of %s: %w", nodes[i].name, err)
 		}
 	}
@@ -360,11 +360,13 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		return nil, fmt.Errorf("azure admin password: %w", err)
 	}
 
+	previous := map[infra.Role]pulumi.Resource{}
 	for _, n := range nodes {
-		node, err := lab.node(ctx, n, subnet, lb, component.ImageID, password.Result)
+		node, err := lab.node(ctx, n, subnet, lb, component.ImageID, password.Result, previous[n.role])
 		if err != nil {
 			return nil, fmt.Errorf("azure node %s: %w", n.name, err)
 		}
+		previous[n.role] = node.Machine
 		component.Platform.Nodes = append(component.Platform.Nodes, node)
 	}
 	component.Platform.Endpoint = lbIP
@@ -457,9 +459,12 @@ func (l *lab) image(ctx *pulumi.Context) (pulumi.StringOutput, error) {
 }
 
 // publicIP is a static Standard address. Standard addresses keep their
-// address for their whole life and fit a Standard load balancer; a zonal
-// one may only attach to a VM in its zone.
-func (l *lab) publicIP(ctx *pulumi.Context, resourceName, azureName string, zones []string) (*network.PublicIPAddress, error) {
+// address for their whole life and fit a Standard load balancer. It is
+// zone-redundant: it survives the loss of any zone, and a node's address
+// attaches to the node in whatever zone, so moving the node to another
+// zone replaces its VM only, never the address its interface holds, which
+// Azure would refuse to delete.
+func (l *lab) publicIP(ctx *pulumi.Context, resourceName, azureName string) (*network.PublicIPAddress, error) {
 	return network.NewPublicIPAddress(ctx, resourceName, &network.PublicIPAddressArgs{
 		PublicIpAddressName:      pulumi.String(azureName),
 		ResourceGroupName:        l.rg.Name,
@@ -467,7 +472,7 @@ func (l *lab) publicIP(ctx *pulumi.Context, resourceName, azureName string, zone
 		Sku:                      &network.PublicIPAddressSkuArgs{Name: pulumi.String("Standard"), Tier: pulumi.String("Regional")},
 		PublicIPAllocationMethod: pulumi.String("Static"),
 		PublicIPAddressVersion:   pulumi.String("IPv4"),
-		Zones:                    pulumi.ToStringArray(zones),
+		Zones:                    pulumi.ToStringArray(AllZones),
 		Tags:                     pulumi.ToStringMap(l.tags),
 	}, l.parent)
 }
@@ -615,8 +620,7 @@ const IdleTimeoutMinutes = 30
 // them; the nodes join its pools from their interfaces.
 func (l *lab) loadBalancer(ctx *pulumi.Context) (*network.LoadBalancer, pulumi.StringOutput, error) {
 	lbName := infra.NetworkName(l.args.Environment, "lb")
-	// The frontend address survives the loss of any zone.
-	ip, err := l.publicIP(ctx, l.name+"-lb-pip", lbName+"-pip", AllZones)
+	ip, err := l.publicIP(ctx, l.name+"-lb-pip", lbName+"-pip")
 	if err != nil {
 		return nil, pulumi.StringOutput{}, err
 	}
@@ -678,8 +682,9 @@ func (l *lab) loadBalancer(ctx *pulumi.Context) (*network.LoadBalancer, pulumi.S
 }
 
 // node creates one node: its interface with the fixed private address, its
-// public address and its pool in the load balancer, and the VM.
-func (l *lab) node(ctx *pulumi.Context, n plannedNode, subnet *network.Subnet, lb *network.LoadBalancer, imageID, password pulumi.StringOutput) (infra.Node, error) {
+// public address and its pool in the load balancer, and the VM, after the
+// VM of the node before it of the same role (previous, nil for the first).
+func (l *lab) node(ctx *pulumi.Context, n plannedNode, subnet *network.Subnet, lb *network.LoadBalancer, imageID, password pulumi.StringOutput, previous pulumi.Resource) (infra.Node, error) {
 	resourceName := l.name + "-" + n.suffix
 	nic, err := network.NewNetworkInterface(ctx, resourceName+"-nic", &network.NetworkInterfaceArgs{
 		NetworkInterfaceName: pulumi.String(n.name + "-nic"),
@@ -705,6 +710,31 @@ func (l *lab) node(ctx *pulumi.Context, n plannedNode, subnet *network.Subnet, l
 	}
 	tags := pulumi.ToStringMap(l.tags)
 	tags["role"] = pulumi.String(string(n.role))
+	// What a change does is decided by azure-native from Azure's API
+	// description (pulumi-azure-native provider/pkg/gen/properties.go and
+	// replacement.go): a new name, resource group or location replaces the
+	// VM, as do the properties Azure sets only at creation. A VM stays in
+	// the zone it was created in, and a node moves zone when the counts or
+	// zones change, as nodes are spread over both pools: a new zone
+	// replaces the VM too. The OS disk is deleted with the VM and made
+	// anew; the interface and the address outlive it. A new VM size is an
+	// update that Azure applies by restarting the VM; the image is ignored.
+	//
+	// The VM and its OS disk have fixed names, and azure-native refuses to
+	// create a resource whose name is taken, so a replacement deletes the
+	// old VM first. Each VM waits for the one before it of its role, so a
+	// change to a pool reaches its VMs one at a time.
+	opts := []pulumi.ResourceOption{l.parent,
+		// A new Talos version reaches running nodes by upgrade, not by
+		// replacing them; only new nodes boot the new image.
+		pulumi.IgnoreChanges([]string{"storageProfile.imageReference"}),
+		// Whatever the provider's diff says of the zone, Azure moves no VM
+		// between zones in place.
+		pulumi.ReplaceOnChanges([]string{"zones"}),
+		pulumi.DeleteBeforeReplace(true)}
+	if previous != nil {
+		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{previous}))
+	}
 	vm, err := compute.NewVirtualMachine(ctx, resourceName, &compute.VirtualMachineArgs{
 		VmName:            pulumi.String(n.name),
 		ResourceGroupName: l.rg.Name,
@@ -749,10 +779,7 @@ func (l *lab) node(ctx *pulumi.Context, n plannedNode, subnet *network.Subnet, l
 			BootDiagnostics: &compute.BootDiagnosticsArgs{Enabled: pulumi.Bool(true)},
 		},
 		Tags: tags,
-	}, l.parent,
-		// A new Talos version reaches running nodes by upgrade, not by
-		// replacing them; only new nodes boot the new image.
-		pulumi.IgnoreChanges([]string{"storageProfile.imageReference"}))
+	}, opts...)
 	if err != nil {
 		return infra.Node{}, err
 	}
@@ -763,6 +790,7 @@ func (l *lab) node(ctx *pulumi.Context, n plannedNode, subnet *network.Subnet, l
 		// its configuration at them, must wait for the machine.
 		PrivateIP: once(vm, pulumi.String(n.ip.String()).ToStringOutput()),
 		PublicIP:  once(vm, n.pip.IpAddress.Elem()),
+		Machine:   vm,
 	}, nil
 }
 

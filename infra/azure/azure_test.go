@@ -120,53 +120,6 @@ func newMocks() *pulumitest.Mocks {
 	}
 }
 
-// nodeOut is one node of the returned platform with its outputs resolved.
-type nodeOut struct {
-	Name, PrivateIP, PublicIP string
-	Role                      infra.Role
-}
-
-// outcome is a component run: what was registered and what it returned.
-type outcome struct {
-	m             *pulumitest.Mocks
-	componentURN  string
-	endpoint      string
-	ingress       string
-	resourceGroup string
-	imageID       string
-	installDisk   string
-	logBucket     *infra.Bucket
-	balancerRange *infra.AddressRange
-	nodes         []nodeOut
-	// waitsFor are the URNs each node's addresses depend on.
-	waitsFor map[string][]string
-	// endpointWaitsFor are the URNs the endpoint depends on.
-	endpointWaitsFor []string
-}
-
-func awaitString(ctx *pulumi.Context, o pulumi.Output) (string, []string, error) {
-	r, err := pulumitest.Await(ctx, o)
-	if err != nil {
-		return "", nil, err
-	}
-	if !r.Known {
-		return "", nil, fmt.Errorf("output unknown")
-	}
-	s, ok := r.Value.(string)
-	if !ok {
-		return "", nil, fmt.Errorf("output is %T, not a string", r.Value)
-	}
-	var deps []string
-	for _, d := range r.Dependencies {
-		u, err := pulumitest.Await(ctx, d.URN())
-		if err != nil {
-			return "", nil, err
-		}
-		deps = append(deps, string(u.Value.(pulumi.URN)))
-	}
-	return s, deps, nil
-}
-
 // baseArgs is a dev lab of cp control planes and w workers in westeurope,
 // its image registered from an uploaded blob.
 func baseArgs(cp, w int) *Args {
@@ -183,111 +136,28 @@ func baseArgs(cp, w int) *Args {
 	}
 }
 
-func runNodes(t *testing.T, args *Args) (*outcome, error) {
-	t.Helper()
-	m := newMocks()
-	o := &outcome{m: m, waitsFor: map[string][]string{}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+func runNodes(args *Args) (*infratest.Outcome, error) {
+	return infratest.RunBackend(newMocks(), nil, func(ctx *pulumi.Context) (infratest.Component, error) {
 		nodes, err := NewNodes(ctx, component, args)
 		if err != nil {
-			return err
+			return infratest.Component{}, err
 		}
-		urn, err := pulumitest.Await(ctx, nodes.URN())
-		if err != nil {
-			return err
-		}
-		o.componentURN = string(urn.Value.(pulumi.URN))
-		if o.endpoint, o.endpointWaitsFor, err = awaitString(ctx, nodes.Platform.Endpoint); err != nil {
-			return fmt.Errorf("endpoint: %w", err)
-		}
-		if nodes.Platform.IngressEndpoint.OutputState == nil {
-			return fmt.Errorf("ingress endpoint not set")
-		}
-		if o.ingress, _, err = awaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
-			return fmt.Errorf("ingress endpoint: %w", err)
-		}
-		if o.resourceGroup, _, err = awaitString(ctx, nodes.ResourceGroup); err != nil {
-			return fmt.Errorf("resource group: %w", err)
-		}
-		if o.imageID, _, err = awaitString(ctx, nodes.ImageID); err != nil {
-			return fmt.Errorf("image: %w", err)
-		}
-		o.installDisk = nodes.Platform.InstallDisk
-		o.logBucket = nodes.Platform.LogBucket
-		o.balancerRange = nodes.Platform.LoadBalancerRange
-		for _, n := range nodes.Platform.Nodes {
-			out := nodeOut{Name: n.Name, Role: n.Role}
-			var privateDeps, publicDeps []string
-			if out.PrivateIP, privateDeps, err = awaitString(ctx, n.PrivateIP); err != nil {
-				return fmt.Errorf("%s private ip: %w", n.Name, err)
-			}
-			if out.PublicIP, publicDeps, err = awaitString(ctx, n.PublicIP); err != nil {
-				return fmt.Errorf("%s public ip: %w", n.Name, err)
-			}
-			o.waitsFor[n.Name+"/private"] = privateDeps
-			o.waitsFor[n.Name+"/public"] = publicDeps
-			o.nodes = append(o.nodes, out)
-		}
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", m))
-	return o, err
+		return infratest.Component{Resource: nodes, Platform: nodes.Platform, Outputs: map[string]pulumi.Output{
+			"resourceGroup": nodes.ResourceGroup,
+			"imageID":       nodes.ImageID,
+		}}, nil
+	})
 }
 
-func mustRun(t *testing.T, args *Args) *outcome {
+func mustRun(t *testing.T, args *Args) *infratest.Outcome {
 	t.Helper()
-	o, err := runNodes(t, args)
+	o, err := runNodes(args)
 	require.NoError(t, err)
 	return o
 }
 
-func (o *outcome) countByType() map[string]int {
-	c := map[string]int{}
-	for _, r := range o.m.Resources() {
-		c[r.Type]++
-	}
-	return c
-}
-
 // in reads one input of a registration, nil when it is not set.
-func in(r pulumitest.Resource, path string) any {
-	v, _ := r.At(path)
-	return v
-}
-
-// num reads a numeric input, which reaches the mock as a float64.
-func num(v any) int {
-	f, _ := v.(float64)
-	return int(f)
-}
-
-// objects reads a list of objects from an input.
-func objects(v any) []map[string]any {
-	l, _ := v.([]any)
-	out := make([]map[string]any, 0, len(l))
-	for _, e := range l {
-		m, _ := e.(map[string]any)
-		out = append(out, m)
-	}
-	return out
-}
-
-// strs turns an input list into strings.
-func strs(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, e := range l {
-		out = append(out, fmt.Sprint(e))
-	}
-	return out
-}
-
-func prefixes(cidrs []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, c := range cidrs {
-		out = append(out, netip.MustParsePrefix(c))
-	}
-	return out
-}
+var in = infratest.Input
 
 // resourceOf is the resource name of a node's part: dev-sre-cp-02 and
 // "-nic" give sre-lab-dev-cp-02-nic.
@@ -348,7 +218,7 @@ func TestResourceCounts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
-			args.AdminCIDRs = prefixes(tt.admins)
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			if !tt.image {
 				args.ImageBlobURL, args.ImageID = "", existingID
 			}
@@ -369,13 +239,13 @@ func TestResourceCounts(t *testing.T) {
 			if tt.image {
 				want[tImage] = 1
 			}
-			assert.Equal(t, want, o.countByType())
+			assert.Equal(t, want, o.Mocks.CountByType())
 
-			for _, r := range o.m.Resources() {
+			for _, r := range o.Mocks.Resources() {
 				if r.Type == tComponent {
 					continue
 				}
-				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
 				assert.True(t, strings.HasPrefix(r.Name, component+"-"), "%s %s derives its name from the component's", r.Type, r.Name)
 				assert.Empty(t, r.Provider, "%s %s uses the default azure-native provider", r.Type, r.Name)
 			}
@@ -398,7 +268,7 @@ func TestNames(t *testing.T) {
 			o := mustRun(t, args)
 
 			nameOf := func(token, resourceName string) any {
-				return in(o.m.Named(t, token, resourceName), azureNameKey[token])
+				return in(o.Mocks.Named(t, token, resourceName), azureNameKey[token])
 			}
 			prefix := "sre-lab-" + tt.env
 			assert.Equal(t, prefix+"-rg", nameOf(tRG, component+"-rg"))
@@ -410,7 +280,7 @@ func TestNames(t *testing.T) {
 			assert.Equal(t, "talos-v1.12.4", nameOf(tImage, component+"-image"))
 
 			var vms []string
-			for _, vm := range o.m.ByType(tVM) {
+			for _, vm := range o.Mocks.ByType(tVM) {
 				node := fmt.Sprint(in(vm, "vmName"))
 				vms = append(vms, node)
 				assert.Equal(t, node, in(vm, "osProfile.computerName"), "the host name is the node name")
@@ -423,7 +293,7 @@ func TestNames(t *testing.T) {
 
 			// Tags on everything that takes them; the role on VMs.
 			want := map[string]any{"project": "sre-lab", "environment": tt.env, "stack": tt.stack, "managed-by": "pulumi"}
-			for _, r := range o.m.Resources() {
+			for _, r := range o.Mocks.Resources() {
 				switch r.Type {
 				case tComponent, tPassword:
 					continue
@@ -458,7 +328,7 @@ type secRule struct {
 func rulesOf(t *testing.T, nsg pulumitest.Resource) []secRule {
 	t.Helper()
 	var out []secRule
-	for _, r := range objects(in(nsg, "securityRules")) {
+	for _, r := range infratest.Objects(in(nsg, "securityRules")) {
 		name := fmt.Sprint(r["name"])
 		assert.Equal(t, "Inbound", r["direction"], name)
 		assert.Equal(t, "Allow", r["access"], name)
@@ -469,9 +339,9 @@ func rulesOf(t *testing.T, nsg pulumitest.Resource) []secRule {
 		assert.Nil(t, r["sourceAddressPrefixes"], name)
 		out = append(out, secRule{
 			Name:     name,
-			Priority: num(r["priority"]),
+			Priority: infratest.Number(r["priority"]),
 			Source:   fmt.Sprint(r["sourceAddressPrefix"]),
-			Ports:    strings.Join(strs(r["destinationPortRanges"]), ","),
+			Ports:    strings.Join(infratest.Strings(r["destinationPortRanges"]), ","),
 		})
 	}
 	return out
@@ -508,10 +378,10 @@ func TestSecurityRules(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
-			args.AdminCIDRs = prefixes(tt.admins)
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			o := mustRun(t, args)
 
-			nsg := o.m.Named(t, tNSG, component+"-nsg")
+			nsg := o.Mocks.Named(t, tNSG, component+"-nsg")
 			rules := rulesOf(t, nsg)
 			assert.Equal(t, tt.want, rules)
 
@@ -548,14 +418,14 @@ func TestSecurityRules(t *testing.T) {
 				}
 			}
 
-			subnet := o.m.Named(t, tSubnet, component+"-subnet")
+			subnet := o.Mocks.Named(t, tSubnet, component+"-subnet")
 			assert.Equal(t, nsg.Name+"_id", in(subnet, "networkSecurityGroup.id"), "the group guards the node subnet")
 			assert.Equal(t, "10.0.0.0/24", in(subnet, "addressPrefix"))
 			assert.Equal(t, "sre-lab-dev-vnet", in(subnet, "virtualNetworkName"))
-			for _, nic := range o.m.ByType(tNIC) {
+			for _, nic := range o.Mocks.ByType(tNIC) {
 				assert.Nil(t, in(nic, "networkSecurityGroup"), "%s: the subnet's group is the only one", nic.Name)
 			}
-			vnet := o.m.Named(t, tVNet, component+"-vnet")
+			vnet := o.Mocks.Named(t, tVNet, component+"-vnet")
 			assert.Equal(t, []any{"10.0.0.0/16"}, in(vnet, "addressSpace.addressPrefixes"))
 			assert.Nil(t, in(vnet, "subnets"), "the subnet is its own resource, never inline")
 		})
@@ -592,28 +462,28 @@ func TestLoadBalancer(t *testing.T) {
 			o := mustRun(t, args)
 			id := lbID(tt.env)
 
-			pip := o.m.Named(t, tPIP, component+"-lb-pip")
+			pip := o.Mocks.Named(t, tPIP, component+"-lb-pip")
 			assert.Equal(t, map[string]any{"name": "Standard", "tier": "Regional"}, in(pip, "sku"))
 			assert.Equal(t, "Static", in(pip, "publicIPAllocationMethod"))
 			assert.Equal(t, "IPv4", in(pip, "publicIPAddressVersion"))
 			assert.Equal(t, []any{"1", "2", "3"}, in(pip, "zones"), "the frontend is zone-redundant")
 
-			lb := o.m.Named(t, tLB, component+"-lb")
+			lb := o.Mocks.Named(t, tLB, component+"-lb")
 			assert.Equal(t, "sre-lab-"+tt.env+"-lb", in(lb, "loadBalancerName"))
 			assert.Equal(t, "sre-lab-"+tt.env+"-rg", in(lb, "resourceGroupName"))
 			assert.Equal(t, map[string]any{"name": "Standard", "tier": "Regional"}, in(lb, "sku"))
 			assert.Equal(t, []map[string]any{{"name": "public", "publicIPAddress": map[string]any{"id": pip.Name + "_id"}}},
-				objects(in(lb, "frontendIPConfigurations")))
-			assert.Equal(t, []map[string]any{{"name": "controlplanes"}, {"name": "workers"}}, objects(in(lb, "backendAddressPools")),
+				infratest.Objects(in(lb, "frontendIPConfigurations")))
+			assert.Equal(t, []map[string]any{{"name": "controlplanes"}, {"name": "workers"}}, infratest.Objects(in(lb, "backendAddressPools")),
 				"pools are filled from the interfaces")
 
 			probes := map[string]map[string]any{}
-			for _, p := range objects(in(lb, "probes")) {
+			for _, p := range infratest.Objects(in(lb, "probes")) {
 				probes[fmt.Sprint(p["name"])] = p
 			}
 			assert.Len(t, probes, 4, "one probe per target port")
 
-			rules := objects(in(lb, "loadBalancingRules"))
+			rules := infratest.Objects(in(lb, "loadBalancingRules"))
 			require.Len(t, rules, len(wantForwards))
 			for i, f := range wantForwards {
 				r := rules[i]
@@ -639,8 +509,8 @@ func TestLoadBalancer(t *testing.T) {
 
 			// Every node's interface joins its role's pool, and only that one.
 			members := map[string][]string{}
-			for _, nic := range o.m.ByType(tNIC) {
-				pools := objects(in(nic, "ipConfigurations.0.loadBalancerBackendAddressPools"))
+			for _, nic := range o.Mocks.ByType(tNIC) {
+				pools := infratest.Objects(in(nic, "ipConfigurations.0.loadBalancerBackendAddressPools"))
 				require.Len(t, pools, 1, nic.Name)
 				pool := strings.TrimPrefix(fmt.Sprint(pools[0]["id"]), id+"/backendAddressPools/")
 				members[pool] = append(members[pool], nic.Name)
@@ -688,10 +558,10 @@ func TestNodes(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
 			args.Zones = tt.zones
 			o := mustRun(t, args)
-			image := o.m.Named(t, tImage, component+"-image")
+			image := o.Mocks.Named(t, tImage, component+"-image")
 			imageID := rgID("sre-lab-dev-rg") + "/providers/Microsoft.Compute/images/talos-v1.12.4"
 
-			vms := o.m.ByType(tVM)
+			vms := o.Mocks.ByType(tVM)
 			require.Len(t, vms, tt.cp+tt.w)
 			for _, vm := range vms {
 				node := fmt.Sprint(in(vm, "vmName"))
@@ -715,8 +585,8 @@ func TestNodes(t *testing.T) {
 				assert.True(t, vm.DependsOn(tImage, image.Name), "%s boots from the registered image", node)
 				assert.Equal(t, []string{"storageProfile.imageReference"}, vm.IgnoreChanges, "%s: Talos upgrades in place", node)
 
-				nic := o.m.Named(t, tNIC, resourceOf(node, "-nic"))
-				assert.Equal(t, []map[string]any{{"id": nic.Name + "_id", "primary": true}}, objects(in(vm, "networkProfile.networkInterfaces")), node)
+				nic := o.Mocks.Named(t, tNIC, resourceOf(node, "-nic"))
+				assert.Equal(t, []map[string]any{{"id": nic.Name + "_id", "primary": true}}, infratest.Objects(in(vm, "networkProfile.networkInterfaces")), node)
 
 				// No configuration rides along: Talos waits in maintenance mode
 				// for it to arrive over its API.
@@ -730,7 +600,7 @@ func TestNodes(t *testing.T) {
 				assert.Equal(t, true, in(vm, "diagnosticsProfile.bootDiagnostics.enabled"), node)
 
 				wantIP := fmt.Sprintf("10.0.0.%d", host+index-1)
-				pip := o.m.Named(t, tPIP, resourceOf(node, "-pip"))
+				pip := o.Mocks.Named(t, tPIP, resourceOf(node, "-pip"))
 				assert.Equal(t, map[string]any{
 					"name":                      "primary",
 					"primary":                   true,
@@ -743,9 +613,9 @@ func TestNodes(t *testing.T) {
 						"id": lbID("dev") + "/backendAddressPools/" + map[bool]string{true: "controlplanes", false: "workers"}[host == 10],
 					}},
 				}, in(nic, "ipConfigurations.0"), node)
-				assert.Len(t, objects(in(nic, "ipConfigurations")), 1, node)
+				assert.Len(t, infratest.Objects(in(nic, "ipConfigurations")), 1, node)
 
-				assert.Equal(t, []any{tt.wantZones[node]}, in(pip, "zones"), "%s: a zonal address attaches only in its zone", node)
+				assert.Equal(t, []any{"1", "2", "3"}, in(pip, "zones"), "%s: a zone-redundant address outlives a move of its VM to another zone", node)
 				assert.Equal(t, map[string]any{"name": "Standard", "tier": "Regional"}, in(pip, "sku"), node)
 				assert.Equal(t, "Static", in(pip, "publicIPAllocationMethod"), node)
 			}
@@ -770,7 +640,7 @@ func TestImage(t *testing.T) {
 			args.TalosVersion, args.ImageBlobURL, args.ImageID = tt.version, tt.blob, tt.id
 			o := mustRun(t, args)
 
-			images := o.m.ByType(tImage)
+			images := o.Mocks.ByType(tImage)
 			if tt.blob == "" {
 				assert.Empty(t, images, "an existing image is used as it is")
 			} else {
@@ -788,8 +658,8 @@ func TestImage(t *testing.T) {
 					"tags": map[string]any{"project": "sre-lab", "environment": "dev", "stack": "dev", "managed-by": "pulumi"},
 				}, pulumitest.Plain(resource.NewPropertyValue(images[0].Inputs)))
 			}
-			assert.Equal(t, tt.wantID, o.imageID)
-			for _, vm := range o.m.ByType(tVM) {
+			assert.Equal(t, tt.wantID, o.Outputs["imageID"])
+			for _, vm := range o.Mocks.ByType(tVM) {
 				assert.Equal(t, tt.wantID, in(vm, "storageProfile.imageReference.id"), vm.Name)
 			}
 		})
@@ -800,13 +670,13 @@ func TestPlatform(t *testing.T) {
 	tests := []struct {
 		name  string
 		cp, w int
-		want  []nodeOut
+		want  []infratest.Node
 	}{
-		{"1cp-1w", 1, 1, []nodeOut{
+		{"1cp-1w", 1, 1, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.10", PublicIP: "198.51.100.11"},
 			{Name: "dev-sre-worker-01", Role: infra.Worker, PrivateIP: "10.0.0.20", PublicIP: "198.51.100.101"},
 		}},
-		{"3cp-3w", 3, 3, []nodeOut{
+		{"3cp-3w", 3, 3, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.10", PublicIP: "198.51.100.11"},
 			{Name: "dev-sre-cp-02", Role: infra.ControlPlane, PrivateIP: "10.0.0.11", PublicIP: "198.51.100.12"},
 			{Name: "dev-sre-cp-03", Role: infra.ControlPlane, PrivateIP: "10.0.0.12", PublicIP: "198.51.100.13"},
@@ -820,24 +690,24 @@ func TestPlatform(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
 			args.Network = netip.MustParsePrefix("10.0.0.0/24")
 			o := mustRun(t, args)
-			assert.Equal(t, tt.want, o.nodes)
-			for _, n := range o.nodes {
+			assert.Equal(t, tt.want, o.Nodes)
+			for _, n := range o.Nodes {
 				assert.Equal(t, publicIPOf(resourceOf(n.Name, "-pip")), n.PublicIP, "%s: the public address is the node's own", n.Name)
 				// Talos uses these addresses to configure the node: they must
 				// wait for the VM, not just for the address.
-				vm := o.m.Named(t, tVM, resourceOf(n.Name, ""))
+				vm := o.Mocks.Named(t, tVM, resourceOf(n.Name, ""))
 				vmURN := fmt.Sprintf("urn:pulumi:dev::sre-lab::%s$%s::%s", Token, tVM, vm.Name)
-				assert.Contains(t, o.waitsFor[n.Name+"/private"], vmURN, n.Name)
-				assert.Contains(t, o.waitsFor[n.Name+"/public"], vmURN, n.Name)
+				assert.Contains(t, o.Waits[n.Name+"/private"], vmURN, n.Name)
+				assert.Contains(t, o.Waits[n.Name+"/public"], vmURN, n.Name)
 			}
-			assert.Equal(t, "203.0.113.10", o.endpoint, "the endpoint is the load balancer's address")
-			assert.Contains(t, o.endpointWaitsFor, fmt.Sprintf("urn:pulumi:dev::sre-lab::%s$%s::%s-lb", Token, tLB, component),
+			assert.Equal(t, "203.0.113.10", o.Endpoint, "the endpoint is the load balancer's address")
+			assert.Contains(t, o.Waits["endpoint"], fmt.Sprintf("urn:pulumi:dev::sre-lab::%s$%s::%s-lb", Token, tLB, component),
 				"the endpoint waits for the balancer, not just its address")
-			assert.Equal(t, "203.0.113.10", o.ingress, "web traffic arrives at the same balancer")
-			assert.Equal(t, "sre-lab-dev-rg", o.resourceGroup)
-			assert.Empty(t, o.installDisk, "the image is already installed")
-			assert.Nil(t, o.balancerRange, "the cloud balancer serves LoadBalancer services")
-			assert.Nil(t, o.logBucket, "no bucket without an identity Loki could use")
+			assert.Equal(t, "203.0.113.10", o.Ingress, "web traffic arrives at the same balancer")
+			assert.Equal(t, "sre-lab-dev-rg", o.Outputs["resourceGroup"])
+			assert.Empty(t, o.Platform.InstallDisk, "the image is already installed")
+			assert.Nil(t, o.Platform.LoadBalancerRange, "the cloud balancer serves LoadBalancer services")
+			assert.Nil(t, o.Platform.LogBucket, "no bucket without an identity Loki could use")
 		})
 	}
 }
@@ -865,7 +735,7 @@ func TestBadArgs(t *testing.T) {
 		{"aws-size", func(a *Args) { a.ControlPlane.Size = "t3.medium" }, `controlplane size "t3.medium" is not an Azure VM size`},
 		{"small-disk", func(a *Args) { a.ControlPlane.DiskGiB = 10 }, "controlplane disk of 10 GiB: the Talos image needs at least 11 GiB"},
 		{"no-disk", func(a *Args) { a.Workers.DiskGiB = 0 }, "worker disk of 0 GiB"},
-		{"ipv6-admin", func(a *Args) { a.AdminCIDRs = prefixes([]string{"203.0.113.7/32", "2001:db8::/48"}) }, "admin CIDR 2001:db8::/48: the lab's Azure addresses are IPv4 only"},
+		{"ipv6-admin", func(a *Args) { a.AdminCIDRs = infratest.Prefixes([]string{"203.0.113.7/32", "2001:db8::/48"}) }, "admin CIDR 2001:db8::/48: the lab's Azure addresses are IPv4 only"},
 		{"too-many-admins", func(a *Args) { a.AdminCIDRs = make([]netip.Prefix, 101) }, "101 admin CIDRs: at most 100"},
 		{"no-version", func(a *Args) { a.TalosVersion = "" }, `talos version "" must be a release such as v1.12.4`},
 		{"version-without-v", func(a *Args) { a.TalosVersion = "1.12.4" }, `talos version "1.12.4"`},
@@ -881,11 +751,11 @@ func TestBadArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
 			tt.change(args)
-			o, err := runNodes(t, args)
+			o, err := runNodes(args)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "azure nodes: ")
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Empty(t, o.m.Resources(), "nothing is registered for bad args")
+			assert.Empty(t, o.Mocks.Resources(), "nothing is registered for bad args")
 		})
 	}
 }
@@ -893,7 +763,7 @@ func TestBadArgs(t *testing.T) {
 func TestBadArgsNamesTheVHD(t *testing.T) {
 	args := baseArgs(1, 1)
 	args.ImageBlobURL = ""
-	_, err := runNodes(t, args)
+	_, err := runNodes(args)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), VHDURL("v1.12.4"), "the error says what to upload")
 	assert.Contains(t, err.Error(), "az storage blob upload --type page")
@@ -912,26 +782,15 @@ func TestContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := baseArgs(tc.cp, tc.w)
-			args.AdminCIDRs = prefixes(tc.admins)
+			args.AdminCIDRs = infratest.Prefixes(tc.admins)
 			o := mustRun(t, args)
-			run := infratest.Run{
-				Environment:   args.Environment,
-				ControlPlanes: tc.cp,
-				Workers:       tc.w,
-				Endpoint:      o.endpoint,
-				ComponentURN:  o.componentURN,
-				AdminCIDRs:    tc.admins,
-				ProbeSources:  []string{LoadBalancerTag},
-			}
-			for _, n := range o.nodes {
-				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP})
-			}
-			for _, r := range o.m.Resources() {
-				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
-			}
+			run := o.Contract()
+			run.Environment, run.ControlPlanes, run.Workers = args.Environment, tc.cp, tc.w
+			run.AdminCIDRs = tc.admins
+			run.ProbeSources = []string{LoadBalancerTag}
 			// Every inbound allow rule whose source is not the virtual network
 			// is an opening from outside it.
-			for _, r := range rulesOf(t, o.m.Named(t, tNSG, component+"-nsg")) {
+			for _, r := range rulesOf(t, o.Mocks.Named(t, tNSG, component+"-nsg")) {
 				if r.Source == "VirtualNetwork" || r.Source == args.Network.String() {
 					continue
 				}
@@ -943,6 +802,43 @@ func TestContract(t *testing.T) {
 			}
 			require.NotEmpty(t, run.Rules)
 			infratest.Check(t, run)
+			infratest.CheckRolling(t, run)
+		})
+	}
+}
+
+// TestReplacement: a VM keeps its fixed name and OS disk name, so a
+// replaced one is deleted before its successor is created, and a new zone
+// replaces it whatever the provider says; its interface and address are
+// not replaced with it, as Azure deletes neither while in use; each role's
+// VMs form one chain, so a change to a pool reaches them one at a time.
+func TestReplacement(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cp, w int
+	}{
+		{"1cp-1w", 1, 1},
+		{"3cp-3w", 3, 3},
+		{"3cp-0w", 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tc.cp, tc.w))
+			vms := o.Mocks.ByType(tVM)
+			require.Len(t, vms, tc.cp+tc.w)
+			for _, vm := range vms {
+				assert.True(t, vm.DeleteBeforeReplace, "%s: a second VM of its name is refused", vm.Name)
+				assert.Equal(t, "Delete", in(vm, "storageProfile.osDisk.deleteOption"), "%s: the OS disk, of a fixed name too, goes with the VM", vm.Name)
+				assert.Contains(t, o.Mocks.ReplaceOnChanges(vm), "zones", "%s: Azure moves no VM between zones", vm.Name)
+				nic := o.Mocks.Named(t, tNIC, vm.Name+"-nic")
+				pip := o.Mocks.Named(t, tPIP, vm.Name+"-pip")
+				assert.False(t, nic.DeleteBeforeReplace, "%s outlives the VM; deleted first, a renamed lab would fail on it", nic.Name)
+				assert.False(t, pip.DeleteBeforeReplace, "%s outlives the VM; deleted first, a renamed lab would fail on it", pip.Name)
+			}
+			for i := 2; i <= tc.cp; i++ {
+				cp := o.Mocks.Named(t, tVM, fmt.Sprintf("%s-cp-%02d", component, i))
+				assert.True(t, cp.DependsOn(tVM, fmt.Sprintf("%s-cp-%02d", component, i-1)), "%s waits for the control plane before it", cp.Name)
+			}
+			infratest.CheckRolling(t, o.Contract())
 		})
 	}
 }

@@ -355,17 +355,20 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		role infra.Role
 		pool config.NodePool
 	}{{infra.ControlPlane, args.ControlPlane}, {infra.Worker, args.Workers}} {
+		var previous *compute.Instance
 		for n := 1; n <= pool.pool.Count; n++ {
 			nodeName := infra.CloudNodeName(args.Environment, pool.role, n)
 			// Round robin over all nodes, not per role, as on AWS: with one
 			// control plane and one worker they still land in two zones.
 			zone := zones[i%len(zones)]
 			i++
-			instance, err := newInstance(ctx, fmt.Sprintf("%s-%s-%02d", name, pool.role.Short(), n), nodeName, zone, pool.role, pool.pool, args, net, image, account, in)
+			suffix := fmt.Sprintf("%s-%02d", pool.role.Short(), n)
+			instance, err := newInstance(ctx, name+"-"+suffix, nodeName, zone, pool.role, pool.pool, args, net, image, account, previous, in)
 			if err != nil {
 				return nil, fmt.Errorf("gcp instance %s: %w", nodeName, err)
 			}
-			members[pool.role] = append(members[pool.role], member{zone: zone, instance: instance})
+			previous = instance
+			members[pool.role] = append(members[pool.role], member{suffix: suffix, zone: zone, instance: instance})
 			nic := instance.NetworkInterfaces.Index(pulumi.Int(0))
 			publicIP := nic.AccessConfigs().Index(pulumi.Int(0)).NatIp().Elem()
 			publicIPs = append(publicIPs, pulumi.Sprintf("%s/32", publicIP))
@@ -374,6 +377,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 				Role:      pool.role,
 				PrivateIP: nic.NetworkIp().Elem(),
 				PublicIP:  publicIP,
+				Machine:   instance,
 			})
 		}
 	}
@@ -412,6 +416,7 @@ type network struct {
 
 // member is one node and the zone it is in: instance groups are zonal.
 type member struct {
+	suffix   string // of its resource names: cp-01
 	zone     string
 	instance *compute.Instance
 }
@@ -636,7 +641,31 @@ func newLogBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.Reso
 	return bucket, account, nil
 }
 
-func newInstance(ctx *pulumi.Context, resourceName, nodeName, zone string, role infra.Role, pool config.NodePool, args *Args, net *network, image *compute.Image, account *serviceaccount.Account, in []pulumi.ResourceOption) (*compute.Instance, error) {
+// newInstance creates one node, after the node before it of the same role
+// (previous, nil for the first), so a change to a pool reaches its
+// instances one at a time.
+//
+// What a change does is the schema of terraform-provider-google v5, which
+// pulumi-gcp v7 wraps (google/services/compute/resource_compute_instance.go).
+// A new name or zone replaces the instance, and a node moves zone when the
+// counts or zones change, as nodes are spread over both pools; so does a
+// new boot disk size, type or label, and the labels carry the environment
+// and the stack. A new machine type or service account is an update: with
+// allowStoppingForUpdate the provider stops the instance, changes it and
+// starts it again. Instance tags and labels change in place.
+//
+// The name is fixed and Compute Engine refuses a second instance of that
+// name in the zone, so a replacement deletes the old instance first, and
+// its instance group memberships with it (see newLoadBalancer).
+func newInstance(ctx *pulumi.Context, resourceName, nodeName, zone string, role infra.Role, pool config.NodePool, args *Args, net *network, image *compute.Image, account *serviceaccount.Account, previous *compute.Instance, in []pulumi.ResourceOption) (*compute.Instance, error) {
+	opts := append(slices.Clone(in),
+		// A new Talos version reaches running nodes by upgrade, not by
+		// replacing them; only new nodes boot the new image.
+		pulumi.IgnoreChanges([]string{"bootDisk.initializeParams.image"}),
+		pulumi.DeleteBeforeReplace(true))
+	if previous != nil {
+		opts = append(opts, pulumi.DependsOn([]pulumi.Resource{previous}))
+	}
 	return compute.NewInstance(ctx, resourceName, &compute.InstanceArgs{
 		Name:        pulumi.String(nodeName),
 		MachineType: pulumi.String(pool.Size),
@@ -668,10 +697,7 @@ func newInstance(ctx *pulumi.Context, resourceName, nodeName, zone string, role 
 		AllowStoppingForUpdate: pulumi.Bool(true),
 		// No metadata: Talos boots into maintenance mode and receives its
 		// configuration over its API, like on every other backend.
-	}, append(in,
-		// A new Talos version reaches running nodes by upgrade, not by
-		// replacing them; only new nodes boot the new image.
-		pulumi.IgnoreChanges([]string{"bootDisk.initializeParams.image"}))...)
+	}, opts...)
 }
 
 func withRole(labels map[string]string, role infra.Role) map[string]string {
@@ -684,6 +710,16 @@ func withRole(labels map[string]string, role infra.Role) map[string]string {
 // an address, a TCP health check, one unmanaged instance group per zone
 // holding the role's nodes there, a backend service over the groups and a
 // forwarding rule for the ports. It returns the address.
+//
+// Each node joins its group through a membership of its own rather than
+// the group's instance list. Compute Engine drops a deleted instance from
+// its groups, and a replacement has the same self link, so a list would
+// show no change and the new node would stay outside the load balancer
+// (the note on InstanceGroupMembership in pulumi-gcp, from
+// terraform-provider-google's google_compute_instance_group_membership).
+// A membership names the instance, which forces a new membership, so a
+// replaced instance takes its memberships down with it and the new
+// instance joins again.
 func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network, b balancer, members []member, in []pulumi.ResourceOption) (pulumi.StringOutput, error) {
 	prefix := name + "-" + b.purpose
 	lbName := infra.NetworkName(args.Environment, b.purpose)
@@ -710,9 +746,9 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network,
 		return pulumi.StringOutput{}, err
 	}
 
-	byZone := map[string]pulumi.StringArray{}
+	byZone := map[string][]member{}
 	for _, m := range members {
-		byZone[m.zone] = append(byZone[m.zone], m.instance.SelfLink)
+		byZone[m.zone] = append(byZone[m.zone], m)
 	}
 	zones := slices.Collect(maps.Keys(byZone))
 	sort.Strings(zones)
@@ -722,11 +758,23 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, net *network,
 			Name:        pulumi.String(infra.NetworkName(args.Environment, b.role.Short()+"-"+zone)),
 			Zone:        pulumi.String(zone),
 			Network:     net.network.ID(),
-			Instances:   byZone[zone],
 			Description: pulumi.String("sre-lab " + args.Environment + " " + string(b.role) + " nodes in " + zone),
 		}, in...)
 		if err != nil {
 			return pulumi.StringOutput{}, fmt.Errorf("instance group %s: %w", zone, err)
+		}
+		for _, m := range byZone[zone] {
+			if _, err := compute.NewInstanceGroupMembership(ctx, name+"-"+m.suffix+"-membership", &compute.InstanceGroupMembershipArgs{
+				Instance:      m.instance.SelfLink,
+				InstanceGroup: group.Name,
+				Zone:          pulumi.String(zone),
+			}, append(slices.Clone(in),
+				// A membership is the pair of instance and group: one created
+				// before its predecessor is deleted would be undone by that
+				// delete.
+				pulumi.DeleteBeforeReplace(true))...); err != nil {
+				return pulumi.StringOutput{}, fmt.Errorf("instance group %s member %s: %w", zone, m.suffix, err)
+			}
 		}
 		backends = append(backends, &compute.RegionBackendServiceBackendArgs{
 			Group: group.SelfLink,

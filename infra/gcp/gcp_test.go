@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -38,6 +37,7 @@ const (
 	tAddress       = "gcp:compute/address:Address"
 	tHealthCheck   = "gcp:compute/regionHealthCheck:RegionHealthCheck"
 	tInstanceGroup = "gcp:compute/instanceGroup:InstanceGroup"
+	tMembership    = "gcp:compute/instanceGroupMembership:InstanceGroupMembership"
 	tBackend       = "gcp:compute/regionBackendService:RegionBackendService"
 	tForwarding    = "gcp:compute/forwardingRule:ForwardingRule"
 
@@ -83,24 +83,8 @@ func addressOf(purpose string) string {
 	return map[string]string{"api": "203.0.113.10", "ingress": "203.0.113.20"}[purpose]
 }
 
-// invoke is one function call the mocks answered.
-type invoke struct {
-	Token    string
-	Args     map[string]any
-	Provider string
-}
-
-// mocks records like pulumitest.Mocks and answers the zone lookup.
-type mocks struct {
-	*pulumitest.Mocks
-
-	mu      sync.Mutex
-	invokes []invoke
-}
-
-func newMocks(zones []string) *mocks {
-	m := &mocks{}
-	m.Mocks = &pulumitest.Mocks{
+func newMocks(zones []string) *pulumitest.Mocks {
+	return &pulumitest.Mocks{
 		Outputs: func(args pulumi.MockResourceArgs) map[string]any {
 			out := map[string]any{"selfLink": selfLinkOf(args.Name)}
 			str := func(k string) string { s, _ := args.Inputs[resource.PropertyKey(k)].V.(string); return s }
@@ -125,9 +109,6 @@ func newMocks(zones []string) *mocks {
 			return out
 		},
 		Invokes: func(args pulumi.MockCallArgs) map[string]any {
-			m.mu.Lock()
-			m.invokes = append(m.invokes, invoke{Token: args.Token, Args: args.Args.Mappable(), Provider: args.Provider})
-			m.mu.Unlock()
 			if args.Token == invokeZones {
 				names := []any{}
 				for _, z := range zones {
@@ -138,39 +119,6 @@ func newMocks(zones []string) *mocks {
 			return nil
 		},
 	}
-	return m
-}
-
-func (m *mocks) calls() []invoke {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]invoke(nil), m.invokes...)
-}
-
-func (m *mocks) countByType() map[string]int {
-	c := map[string]int{}
-	for _, r := range m.Resources() {
-		c[r.Type]++
-	}
-	return c
-}
-
-// nodeOut is one node of the returned platform with its outputs resolved.
-type nodeOut struct {
-	Name, PrivateIP, PublicIP string
-	Role                      infra.Role
-}
-
-// outcome is a component run: what was registered and what it returned.
-type outcome struct {
-	m             *mocks
-	componentURN  string
-	endpoint      string
-	ingress       string
-	logBucket     *infra.Bucket
-	logBucketName string
-	nodes         []nodeOut
-	platform      infra.Platform
 }
 
 // baseArgs is a dev lab of cp control planes and w workers in
@@ -195,87 +143,31 @@ type run struct {
 	config map[string]string // stack configuration
 }
 
-func runNodes(t *testing.T, args *Args, r run) (*outcome, error) {
-	t.Helper()
+func runNodes(args *Args, r run) (*infratest.Outcome, error) {
 	if r.name == "" {
 		r.name = component
 	}
 	if r.zones == nil {
 		r.zones = mockZones
 	}
-	m := newMocks(r.zones)
-	o := &outcome{m: m}
-	withConfig := func(info *pulumi.RunInfo) { info.Config = r.config }
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+	return infratest.RunBackend(newMocks(r.zones), r.config, func(ctx *pulumi.Context) (infratest.Component, error) {
 		nodes, err := NewNodes(ctx, r.name, args)
 		if err != nil {
-			return err
+			return infratest.Component{}, err
 		}
-		urn, err := pulumitest.Await(ctx, nodes.URN().ToURNOutput())
-		if err != nil {
-			return err
-		}
-		o.componentURN = string(urn.Value.(pulumi.URN))
-		o.platform = nodes.Platform
-		if o.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
-			return fmt.Errorf("endpoint: %w", err)
-		}
-		if nodes.Platform.IngressEndpoint.OutputState == nil {
-			return fmt.Errorf("ingress endpoint not set")
-		}
-		if o.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
-			return fmt.Errorf("ingress endpoint: %w", err)
-		}
-		if o.logBucket = nodes.Platform.LogBucket; o.logBucket != nil {
-			if o.logBucketName, err = pulumitest.AwaitString(ctx, o.logBucket.Name); err != nil {
-				return fmt.Errorf("log bucket: %w", err)
-			}
-		}
-		for _, n := range nodes.Platform.Nodes {
-			out := nodeOut{Name: n.Name, Role: n.Role}
-			if out.PrivateIP, err = pulumitest.AwaitString(ctx, n.PrivateIP); err != nil {
-				return fmt.Errorf("%s private ip: %w", n.Name, err)
-			}
-			if out.PublicIP, err = pulumitest.AwaitString(ctx, n.PublicIP); err != nil {
-				return fmt.Errorf("%s public ip: %w", n.Name, err)
-			}
-			o.nodes = append(o.nodes, out)
-		}
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", m), withConfig)
-	return o, err
+		return infratest.Component{Resource: nodes, Platform: nodes.Platform}, nil
+	})
 }
 
-func mustRun(t *testing.T, args *Args) *outcome {
+func mustRun(t *testing.T, args *Args) *infratest.Outcome {
 	t.Helper()
-	o, err := runNodes(t, args, run{})
+	o, err := runNodes(args, run{})
 	require.NoError(t, err)
 	return o
 }
 
 // in reads one input of a registration, nil when it is not set.
-func in(r pulumitest.Resource, path string) any {
-	v, _ := r.At(path)
-	return v
-}
-
-// strs turns an input list into strings.
-func strs(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, e := range l {
-		out = append(out, fmt.Sprint(e))
-	}
-	return out
-}
-
-func prefixes(cidrs []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, c := range cidrs {
-		out = append(out, netip.MustParsePrefix(c))
-	}
-	return out
-}
+var in = infratest.Input
 
 // zoneCount is how many zones a run spreads across.
 func zoneCount(args *Args) int {
@@ -320,7 +212,7 @@ func TestImageNames(t *testing.T) {
 			args := baseArgs(1, 1)
 			args.Environment, args.TalosVersion = tt.env, tt.version
 			o := mustRun(t, args)
-			img := o.m.Named(t, tImage, component+"-talos-image")
+			img := o.Mocks.Named(t, tImage, component+"-talos-image")
 			assert.Equal(t, tt.wantImage, in(img, "name"))
 			assert.Equal(t, tt.wantFamily, in(img, "family"))
 		})
@@ -357,7 +249,7 @@ func TestResourceCounts(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
 			args.Zones = tt.zones
-			args.AdminCIDRs = prefixes(tt.admins)
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			o := mustRun(t, args)
 			z := zoneCount(args)
 			firewalls := 5 // internal, two health-check rules, web, hairpin
@@ -383,16 +275,18 @@ func TestResourceCounts(t *testing.T) {
 				tHealthCheck: 2,
 				tBackend:     2,
 				tForwarding:  2,
-				// One group per role and zone the role has nodes in.
+				// One group per role and zone the role has nodes in, and one
+				// membership per node.
 				tInstanceGroup: min(tt.cp, z) + min(tt.w, z),
+				tMembership:    tt.cp + tt.w,
 			}
-			assert.Equal(t, want, o.m.countByType())
+			assert.Equal(t, want, o.Mocks.CountByType())
 
-			for _, r := range o.m.Resources() {
+			for _, r := range o.Mocks.Resources() {
 				if r.Type == tComponent {
 					continue
 				}
-				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
 				assert.True(t, strings.HasPrefix(r.Name, component+"-"), "%s %s derives its name from the component's", r.Type, r.Name)
 			}
 		})
@@ -415,10 +309,10 @@ func TestProvider(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
 			args.Environment, args.Stack, args.Project = tt.env, tt.stack, tt.project
-			o, err := runNodes(t, args, run{config: tt.config})
+			o, err := runNodes(args, run{config: tt.config})
 			require.NoError(t, err)
 
-			providers := o.m.ByType(tProvider)
+			providers := o.Mocks.ByType(tProvider)
 			require.Len(t, providers, 1)
 			p := providers[0]
 			assert.Equal(t, "europe-west3", in(p, "region"))
@@ -434,15 +328,15 @@ func TestProvider(t *testing.T) {
 				"project": "sre-lab", "environment": tt.env, "stack": tt.wantStackLabel, "managed-by": "pulumi",
 			}, labels)
 
-			providerURN := string(resource.NewURN("dev", "sre-lab", resource.URN(o.componentURN).QualifiedType(), tProvider, p.Name))
-			for _, r := range o.m.Resources() {
+			providerURN := string(resource.NewURN("dev", "sre-lab", resource.URN(o.ComponentURN).QualifiedType(), tProvider, p.Name))
+			for _, r := range o.Mocks.Resources() {
 				if r.Type == tComponent || r.Type == tProvider {
 					continue
 				}
 				assert.True(t, strings.HasPrefix(r.Provider, providerURN+"::"),
 					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, providerURN)
 			}
-			calls := o.m.calls()
+			calls := o.Mocks.Calls()
 			require.NotEmpty(t, calls)
 			for _, c := range calls {
 				assert.True(t, strings.HasPrefix(c.Provider, providerURN+"::"), "invoke %s uses provider %q", c.Token, c.Provider)
@@ -458,7 +352,7 @@ func TestNames(t *testing.T) {
 			args.Environment = env
 			o := mustRun(t, args)
 			nameOf := func(token, resourceName string) any {
-				return in(o.m.Named(t, token, resourceName), "name")
+				return in(o.Mocks.Named(t, token, resourceName), "name")
 			}
 			p := "sre-lab-" + env + "-"
 			assert.Equal(t, p+"vpc", nameOf(tNetwork, component+"-vpc"))
@@ -468,7 +362,7 @@ func TestNames(t *testing.T) {
 			}
 			assert.Equal(t, p+"talos-v1-12-4", nameOf(tImage, component+"-talos-image"))
 			assert.Equal(t, "talos-v1.12.4-gcp-amd64.raw.tar.gz", nameOf(tObject, component+"-talos-artifact"))
-			assert.Equal(t, p+"nodes", in(o.m.Named(t, tAccount, component+"-nodes"), "accountId"))
+			assert.Equal(t, p+"nodes", in(o.Mocks.Named(t, tAccount, component+"-nodes"), "accountId"))
 			for _, purpose := range []string{"api", "ingress"} {
 				assert.Equal(t, p+purpose, nameOf(tAddress, component+"-"+purpose+"-address"))
 				assert.Equal(t, p+purpose, nameOf(tHealthCheck, component+"-"+purpose+"-health"))
@@ -477,19 +371,19 @@ func TestNames(t *testing.T) {
 			}
 			// Buckets are named by Pulumi from their resource names, which
 			// start with the component's: sre-lab-dev-logs-<random>.
-			for _, b := range o.m.ByType(tBucket) {
+			for _, b := range o.Mocks.ByType(tBucket) {
 				assert.Nil(t, in(b, "name"), "%s: bucket names are global, so Pulumi adds a random suffix", b.Name)
 			}
-			assert.Equal(t, component+"-logs"+bucketSuffix, o.logBucketName)
+			assert.Equal(t, component+"-logs"+bucketSuffix, o.LogBucket)
 
 			var nodes []string
-			for _, s := range o.m.ByType(tInstance) {
+			for _, s := range o.Mocks.ByType(tInstance) {
 				nodes = append(nodes, fmt.Sprint(in(s, "name")))
 			}
 			assert.Equal(t, []string{env + "-sre-cp-01", env + "-sre-cp-02", env + "-sre-worker-01"}, nodes)
 
 			var groups []string
-			for _, g := range o.m.ByType(tInstanceGroup) {
+			for _, g := range o.Mocks.ByType(tInstanceGroup) {
 				groups = append(groups, fmt.Sprint(in(g, "name")))
 			}
 			sort.Strings(groups)
@@ -512,13 +406,13 @@ func TestNetwork(t *testing.T) {
 			args := baseArgs(1, 1)
 			args.Network = netip.MustParsePrefix(tt.network)
 			o := mustRun(t, args)
-			vpc := o.m.Named(t, tNetwork, component+"-vpc")
+			vpc := o.Mocks.Named(t, tNetwork, component+"-vpc")
 			assert.Equal(t, false, in(vpc, "autoCreateSubnetworks"))
-			subnet := o.m.Named(t, tSubnet, component+"-subnet")
+			subnet := o.Mocks.Named(t, tSubnet, component+"-subnet")
 			assert.Equal(t, tt.wantRange, in(subnet, "ipCidrRange"))
 			assert.Equal(t, "europe-west3", in(subnet, "region"))
 			assert.Equal(t, component+"-vpc_id", in(subnet, "network"))
-			assert.Equal(t, tt.wantRange, in(o.m.Named(t, tFirewall, component+"-fw-internal"), "sourceRanges.0"))
+			assert.Equal(t, tt.wantRange, in(o.Mocks.Named(t, tFirewall, component+"-fw-internal"), "sourceRanges.0"))
 		})
 	}
 }
@@ -537,13 +431,13 @@ func ruleOf(r pulumitest.Resource) fwRule {
 	for _, a := range allows {
 		m, _ := a.(map[string]any)
 		protocols = append(protocols, fmt.Sprint(m["protocol"]))
-		ports = append(ports, strs(m["ports"])...)
+		ports = append(ports, infratest.Strings(m["ports"])...)
 	}
 	return fwRule{
 		Protocol: strings.Join(protocols, ","),
 		Ports:    strings.Join(ports, ","),
-		Sources:  strings.Join(strs(in(r, "sourceRanges")), ","),
-		Targets:  strings.Join(strs(in(r, "targetTags")), ","),
+		Sources:  strings.Join(infratest.Strings(in(r, "sourceRanges")), ","),
+		Targets:  strings.Join(infratest.Strings(in(r, "targetTags")), ","),
 	}
 }
 
@@ -578,7 +472,7 @@ func TestFirewalls(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(3, 2)
-			args.AdminCIDRs = prefixes(tt.admins)
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			o := mustRun(t, args)
 
 			want := map[string]fwRule{}
@@ -589,12 +483,12 @@ func TestFirewalls(t *testing.T) {
 				want["admin"] = *tt.wantAdmin
 			}
 			got := map[string]fwRule{}
-			for _, r := range o.m.ByType(tFirewall) {
+			for _, r := range o.Mocks.ByType(tFirewall) {
 				got[strings.TrimPrefix(r.Name, component+"-fw-")] = ruleOf(r)
 				assert.Equal(t, "INGRESS", in(r, "direction"), r.Name)
 				assert.Equal(t, component+"-vpc_id", in(r, "network"), r.Name)
-				assert.NotEmpty(t, strs(in(r, "sourceRanges")), "%s: a rule without sources admits everyone", r.Name)
-				assert.NotEmpty(t, strs(in(r, "targetTags")), "%s applies by role", r.Name)
+				assert.NotEmpty(t, infratest.Strings(in(r, "sourceRanges")), "%s: a rule without sources admits everyone", r.Name)
+				assert.NotEmpty(t, infratest.Strings(in(r, "targetTags")), "%s applies by role", r.Name)
 			}
 			assert.Equal(t, want, got)
 
@@ -619,13 +513,13 @@ func TestImage(t *testing.T) {
 			args.TalosVersion = version
 			o := mustRun(t, args)
 
-			bucket := o.m.Named(t, tBucket, component+"-images")
+			bucket := o.Mocks.Named(t, tBucket, component+"-images")
 			assert.Equal(t, true, in(bucket, "forceDestroy"), "a copy of a public artifact")
 			assert.Equal(t, true, in(bucket, "uniformBucketLevelAccess"))
 			assert.Equal(t, "enforced", in(bucket, "publicAccessPrevention"))
 			assert.Equal(t, "EUROPE-WEST3", in(bucket, "location"))
 
-			object := o.m.Named(t, tObject, component+"-talos-artifact")
+			object := o.Mocks.Named(t, tObject, component+"-talos-artifact")
 			bucketName := component + "-images" + bucketSuffix
 			assert.Equal(t, bucketName, in(object, "bucket"))
 			assert.Equal(t, ObjectName(version), in(object, "name"))
@@ -634,13 +528,13 @@ func TestImage(t *testing.T) {
 			assert.Equal(t, ImageURL(version), source.AssetValue().URI)
 			assert.Contains(t, source.AssetValue().URI, "/"+version+"/gcp-amd64.raw.tar.gz")
 
-			img := o.m.Named(t, tImage, component+"-talos-image")
+			img := o.Mocks.Named(t, tImage, component+"-talos-image")
 			assert.Equal(t, "https://storage.googleapis.com/"+bucketName+"/"+ObjectName(version), in(img, "rawDisk.source"))
 			assert.Equal(t, []any{map[string]any{"type": "VIRTIO_SCSI_MULTIQUEUE"}}, in(img, "guestOsFeatures"))
 			assert.True(t, img.DependsOn(tObject, object.Name), "the image waits for the upload")
 			images[version] = fmt.Sprint(in(img, "name"))
 
-			for _, s := range o.m.ByType(tInstance) {
+			for _, s := range o.Mocks.ByType(tInstance) {
 				assert.Equal(t, selfLinkOf(img.Name), in(s, "bootDisk.initializeParams.image"), s.Name)
 				assert.Equal(t, []string{"bootDisk.initializeParams.image"}, s.IgnoreChanges, "%s: Talos upgrades in place", s.Name)
 			}
@@ -657,18 +551,18 @@ func TestLogBucket(t *testing.T) {
 			args.KeepLogs = keep
 			o := mustRun(t, args)
 
-			logs := o.m.Named(t, tBucket, component+"-logs")
+			logs := o.Mocks.Named(t, tBucket, component+"-logs")
 			assert.Equal(t, !keep, in(logs, "forceDestroy"), "forceDestroy is !KeepLogs")
 			assert.Equal(t, true, in(logs, "uniformBucketLevelAccess"))
 			assert.Equal(t, "enforced", in(logs, "publicAccessPrevention"))
 			assert.Equal(t, "EUROPE-WEST3", in(logs, "location"))
 
-			require.NotNil(t, o.logBucket)
-			assert.Equal(t, "gcs", o.logBucket.Type)
-			assert.Equal(t, component+"-logs"+bucketSuffix, o.logBucketName)
+			require.NotNil(t, o.Platform.LogBucket)
+			assert.Equal(t, "gcs", o.Platform.LogBucket.Type)
+			assert.Equal(t, component+"-logs"+bucketSuffix, o.LogBucket)
 
 			// The nodes' only grant: objects of the log bucket.
-			members := o.m.ByType(tBucketMember)
+			members := o.Mocks.ByType(tBucketMember)
 			require.Len(t, members, 1)
 			email := "sre-lab-dev-nodes@" + mockProject + ".iam.gserviceaccount.com"
 			assert.Equal(t, map[string]any{
@@ -678,7 +572,7 @@ func TestLogBucket(t *testing.T) {
 			}, pulumitest.Plain(resource.NewPropertyValue(members[0].Inputs)))
 			assert.NotEqual(t, component+"-images"+bucketSuffix, in(members[0], "bucket"), "the images bucket is not shared")
 
-			for _, s := range o.m.ByType(tInstance) {
+			for _, s := range o.Mocks.ByType(tInstance) {
 				assert.Equal(t, map[string]any{"email": email, "scopes": []any{"cloud-platform"}}, in(s, "serviceAccount"), s.Name)
 			}
 		})
@@ -719,7 +613,7 @@ func TestInstances(t *testing.T) {
 
 			got := map[string]string{}
 			sizes := map[string]int{}
-			for _, s := range o.m.ByType(tInstance) {
+			for _, s := range o.Mocks.ByType(tInstance) {
 				node := fmt.Sprint(in(s, "name"))
 				got[node] = fmt.Sprint(in(s, "zone"))
 				sizes[fmt.Sprint(in(s, "machineType"))]++
@@ -764,8 +658,8 @@ func TestZoneLookup(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(3, 3)
 			args.Zones = tt.zones
-			o, err := runNodes(t, args, run{zones: tt.answer})
-			calls := o.m.calls()
+			o, err := runNodes(args, run{zones: tt.answer})
+			calls := o.Mocks.Calls()
 			if tt.wantLookup {
 				require.Len(t, calls, 1)
 				assert.Equal(t, invokeZones, calls[0].Token)
@@ -776,12 +670,12 @@ func TestZoneLookup(t *testing.T) {
 			if tt.wantErr != "" {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), tt.wantErr)
-				assert.Empty(t, o.m.ByType(tInstance), "no nodes without zones")
+				assert.Empty(t, o.Mocks.ByType(tInstance), "no nodes without zones")
 				return
 			}
 			require.NoError(t, err)
 			var zones []string
-			for _, s := range o.m.ByType(tInstance) {
+			for _, s := range o.Mocks.ByType(tInstance) {
 				if z := fmt.Sprint(in(s, "zone")); !slices.Contains(zones, z) {
 					zones = append(zones, z)
 				}
@@ -822,29 +716,39 @@ func TestLoadBalancers(t *testing.T) {
 
 			// Where each node is, by self link.
 			zoneOf, roleOf := map[string]string{}, map[string]infra.Role{}
-			for _, s := range o.m.ByType(tInstance) {
+			for _, s := range o.Mocks.ByType(tInstance) {
 				zoneOf[selfLinkOf(s.Name)] = fmt.Sprint(in(s, "zone"))
 				roleOf[selfLinkOf(s.Name)] = infra.Worker
 				if strings.Contains(s.Name, "-cp-") {
 					roleOf[selfLinkOf(s.Name)] = infra.ControlPlane
 				}
 			}
-			groupOf := map[string]pulumitest.Resource{}
-			for _, g := range o.m.ByType(tInstanceGroup) {
-				groupOf[selfLinkOf(g.Name)] = g
+			groupOf, groupNamed := map[string]pulumitest.Resource{}, map[any]pulumitest.Resource{}
+			for _, g := range o.Mocks.ByType(tInstanceGroup) {
+				groupOf[selfLinkOf(g.Name)], groupNamed[in(g, "name")] = g, g
+				assert.Nil(t, in(g, "instances"), "%s: nodes join by membership, which follows their replacement", g.Name)
+			}
+			// The nodes each group holds, by group name.
+			membersOf := map[string][]string{}
+			for _, m := range o.Mocks.ByType(tMembership) {
+				group, ok := groupNamed[in(m, "instanceGroup")]
+				require.True(t, ok, "%s joins no group of the lab", m.Name)
+				assert.Equal(t, in(group, "zone"), in(m, "zone"), "%s names its group's zone", m.Name)
+				name := fmt.Sprint(in(group, "name"))
+				membersOf[name] = append(membersOf[name], fmt.Sprint(in(m, "instance")))
 			}
 
 			for _, b := range wantBalancers {
 				prefix := component + "-" + b.purpose
-				address := o.m.Named(t, tAddress, prefix+"-address")
+				address := o.Mocks.Named(t, tAddress, prefix+"-address")
 				assert.Equal(t, "europe-west3", in(address, "region"))
 				assert.Equal(t, "EXTERNAL", in(address, "addressType"))
 
-				health := o.m.Named(t, tHealthCheck, prefix+"-health")
+				health := o.Mocks.Named(t, tHealthCheck, prefix+"-health")
 				assert.Equal(t, "europe-west3", in(health, "region"))
 				assert.Equal(t, b.healthPort, in(health, "tcpHealthCheck.port"))
 
-				backend := o.m.Named(t, tBackend, prefix+"-backend")
+				backend := o.Mocks.Named(t, tBackend, prefix+"-backend")
 				assert.Equal(t, "EXTERNAL", in(backend, "loadBalancingScheme"))
 				assert.Equal(t, "TCP", in(backend, "protocol"))
 				assert.Equal(t, "europe-west3", in(backend, "region"))
@@ -860,7 +764,7 @@ func TestLoadBalancers(t *testing.T) {
 					group, ok := groupOf[fmt.Sprint(m["group"])]
 					require.True(t, ok, "%s backend %v is no instance group of the lab", b.purpose, m["group"])
 					assert.Equal(t, component+"-vpc_id", in(group, "network"))
-					for _, link := range strs(in(group, "instances")) {
+					for _, link := range membersOf[fmt.Sprint(in(group, "name"))] {
 						assert.Equal(t, b.role, roleOf[link], "%s in the %s group", link, b.purpose)
 						assert.Equal(t, in(group, "zone"), zoneOf[link], "%s is in its group's zone", link)
 						members = append(members, link)
@@ -870,7 +774,7 @@ func TestLoadBalancers(t *testing.T) {
 				assert.Len(t, members, count, "%s members", b.purpose)
 				assert.Len(t, backends, min(count, zoneCount(args)), "%s: one group per zone with nodes", b.purpose)
 
-				rule := o.m.Named(t, tForwarding, prefix+"-forwarding")
+				rule := o.Mocks.Named(t, tForwarding, prefix+"-forwarding")
 				assert.Equal(t, map[string]any{
 					"name":                "sre-lab-dev-" + b.purpose,
 					"region":              "europe-west3",
@@ -890,13 +794,13 @@ func TestPlatform(t *testing.T) {
 	tests := []struct {
 		name  string
 		cp, w int
-		want  []nodeOut
+		want  []infratest.Node
 	}{
-		{"1cp-1w", 1, 1, []nodeOut{
+		{"1cp-1w", 1, 1, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.11", PublicIP: "198.51.100.11"},
 			{Name: "dev-sre-worker-01", Role: infra.Worker, PrivateIP: "10.0.0.101", PublicIP: "198.51.100.101"},
 		}},
-		{"3cp-3w", 3, 3, []nodeOut{
+		{"3cp-3w", 3, 3, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.11", PublicIP: "198.51.100.11"},
 			{Name: "dev-sre-cp-02", Role: infra.ControlPlane, PrivateIP: "10.0.0.12", PublicIP: "198.51.100.12"},
 			{Name: "dev-sre-cp-03", Role: infra.ControlPlane, PrivateIP: "10.0.0.13", PublicIP: "198.51.100.13"},
@@ -908,12 +812,12 @@ func TestPlatform(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := mustRun(t, baseArgs(tt.cp, tt.w))
-			assert.Equal(t, tt.want, o.nodes, "control planes first, addresses from the first interface")
-			assert.Equal(t, addressOf("api"), o.endpoint, "the endpoint is the API load balancer's address")
-			assert.Equal(t, addressOf("ingress"), o.ingress, "web traffic arrives at the ingress address")
-			assert.Empty(t, o.platform.InstallDisk, "the image is already installed")
-			assert.Nil(t, o.platform.LoadBalancerRange, "a cloud load balancer, no LB-IPAM pool")
-			assert.Nil(t, o.platform.BackupBucket)
+			assert.Equal(t, tt.want, o.Nodes, "control planes first, addresses from the first interface")
+			assert.Equal(t, addressOf("api"), o.Endpoint, "the endpoint is the API load balancer's address")
+			assert.Equal(t, addressOf("ingress"), o.Ingress, "web traffic arrives at the ingress address")
+			assert.Empty(t, o.Platform.InstallDisk, "the image is already installed")
+			assert.Nil(t, o.Platform.LoadBalancerRange, "a cloud load balancer, no LB-IPAM pool")
+			assert.Nil(t, o.Platform.BackupBucket)
 		})
 	}
 }
@@ -944,7 +848,7 @@ func TestBadArgs(t *testing.T) {
 		{"no-network", "", func(a *Args) { a.Network = netip.Prefix{} }, "must be an IPv4 range from /8 to /29"},
 		{"ipv6-network", "", func(a *Args) { a.Network = netip.MustParsePrefix("fd00::/48") }, "network fd00::/48 must be an IPv4 range"},
 		{"tiny-network", "", func(a *Args) { a.Network = netip.MustParsePrefix("10.0.0.0/30") }, "network 10.0.0.0/30"},
-		{"ipv6-admin", "", func(a *Args) { a.AdminCIDRs = prefixes([]string{"203.0.113.7/32", "2001:db8::/48"}) }, "admin CIDR 2001:db8::/48: the GCP nodes have IPv4 addresses only"},
+		{"ipv6-admin", "", func(a *Args) { a.AdminCIDRs = infratest.Prefixes([]string{"203.0.113.7/32", "2001:db8::/48"}) }, "admin CIDR 2001:db8::/48: the GCP nodes have IPv4 addresses only"},
 		{"no-version", "", func(a *Args) { a.TalosVersion = "" }, `talos version "" must look like v1.12.4`},
 		{"version-without-v", "", func(a *Args) { a.TalosVersion = "1.12.4" }, `talos version "1.12.4"`},
 		{"version-latest", "", func(a *Args) { a.TalosVersion = "latest" }, `talos version "latest"`},
@@ -955,12 +859,12 @@ func TestBadArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
 			tt.change(args)
-			o, err := runNodes(t, args, run{name: tt.component})
+			o, err := runNodes(args, run{name: tt.component})
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "gcp nodes: ")
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Empty(t, o.m.Resources(), "nothing is registered for bad args")
-			assert.Empty(t, o.m.calls(), "nothing is looked up for bad args")
+			assert.Empty(t, o.Mocks.Resources(), "nothing is registered for bad args")
+			assert.Empty(t, o.Mocks.Calls(), "nothing is looked up for bad args")
 		})
 	}
 }
@@ -982,7 +886,7 @@ func TestGoodEdgeArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
 			tt.change(args)
-			_, err := runNodes(t, args, run{})
+			_, err := runNodes(args, run{})
 			require.NoError(t, err)
 		})
 	}
@@ -1002,40 +906,29 @@ func TestContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := baseArgs(tc.cp, tc.w)
-			args.AdminCIDRs = prefixes(tc.admins)
+			args.AdminCIDRs = infratest.Prefixes(tc.admins)
 			o := mustRun(t, args)
-			run := infratest.Run{
-				Environment:   args.Environment,
-				ControlPlanes: tc.cp,
-				Workers:       tc.w,
-				Endpoint:      o.endpoint,
-				ComponentURN:  o.componentURN,
-				AdminCIDRs:    tc.admins,
-				// Google's documented sources, not the package's list: a
-				// widened HealthCheckRanges must fail here.
-				ProbeSources: googleProbes,
-			}
-			for _, n := range o.nodes {
-				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP})
-			}
-			for _, r := range o.m.Resources() {
-				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
-			}
-			for _, fw := range o.m.ByType(tFirewall) {
+			run := o.Contract()
+			run.Environment, run.ControlPlanes, run.Workers = args.Environment, tc.cp, tc.w
+			run.AdminCIDRs = tc.admins
+			// Google's documented sources, not the package's list: a
+			// widened HealthCheckRanges must fail here.
+			run.ProbeSources = googleProbes
+			for _, fw := range o.Mocks.ByType(tFirewall) {
 				allows, _ := in(fw, "allows").([]any)
-				for _, source := range strs(in(fw, "sourceRanges")) {
+				for _, source := range infratest.Strings(in(fw, "sourceRanges")) {
 					if p := netip.MustParsePrefix(source); p.Bits() >= args.Network.Bits() && args.Network.Contains(p.Addr()) {
 						continue // inside the node network
 					}
 					for _, a := range allows {
 						m, _ := a.(map[string]any)
-						ports := strs(m["ports"])
+						ports := infratest.Strings(m["ports"])
 						if m["protocol"] == "all" || len(ports) == 0 {
 							run.Rules = append(run.Rules, infratest.Rule{FromPort: 0, ToPort: 65535, Source: source})
 							continue
 						}
 						for _, port := range ports {
-							from, to := portRange(t, port)
+							from, to := infratest.PortRange(t, port)
 							run.Rules = append(run.Rules, infratest.Rule{FromPort: from, ToPort: to, Source: source})
 						}
 					}
@@ -1043,28 +936,47 @@ func TestContract(t *testing.T) {
 			}
 			require.NotEmpty(t, run.Rules)
 			infratest.Check(t, run)
+			infratest.CheckRolling(t, run)
 		})
 	}
-}
-
-// portRange reads a GCP firewall port: "6443" or "30000-32767".
-func portRange(t *testing.T, port string) (from, to int) {
-	t.Helper()
-	lo, hi, ok := strings.Cut(port, "-")
-	if !ok {
-		hi = lo
-	}
-	from, err := strconv.Atoi(lo)
-	require.NoError(t, err, port)
-	to, err = strconv.Atoi(hi)
-	require.NoError(t, err, port)
-	return from, to
 }
 
 // TestPassthroughPlatform: GCP's load balancers keep their own address as
 // destination, which the layers above must know to accept the packets.
 func TestPassthroughPlatform(t *testing.T) {
 	o := mustRun(t, baseArgs(1, 1))
-	assert.True(t, o.platform.Passthrough)
-	assert.False(t, o.platform.DHCPOnEveryLink)
+	assert.True(t, o.Platform.Passthrough)
+	assert.False(t, o.Platform.DHCPOnEveryLink)
+}
+
+// TestReplacement: instances keep their fixed names, so a replaced one is
+// deleted before its successor is created, and takes its group
+// memberships with it; each role's instances form one chain, so a change
+// to a pool reaches them one at a time.
+func TestReplacement(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cp, w int
+	}{
+		{"1cp-1w", 1, 1},
+		{"3cp-3w", 3, 3},
+		{"3cp-0w", 3, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tc.cp, tc.w))
+			instances := o.Mocks.ByType(tInstance)
+			require.Len(t, instances, tc.cp+tc.w)
+			for _, s := range instances {
+				assert.True(t, s.DeleteBeforeReplace, "%s: a second instance of its name is refused", s.Name)
+				m := o.Mocks.Named(t, tMembership, s.Name+"-membership")
+				assert.True(t, m.DependsOn(tInstance, s.Name), "%s: replacing the instance replaces its membership", m.Name)
+				assert.True(t, m.DeleteBeforeReplace, "%s leaves before it rejoins", m.Name)
+			}
+			for i := 2; i <= tc.cp; i++ {
+				cp := o.Mocks.Named(t, tInstance, fmt.Sprintf("%s-cp-%02d", component, i))
+				assert.True(t, cp.DependsOn(tInstance, fmt.Sprintf("%s-cp-%02d", component, i-1)), "%s waits for the control plane before it", cp.Name)
+			}
+			infratest.CheckRolling(t, o.Contract())
+		})
+	}
 }

@@ -258,6 +258,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		{infra.ControlPlane, args.ControlPlane, controlPlaneHost},
 		{infra.Worker, args.Workers, workerHost},
 	} {
+		var previous *hcloud.Server
 		for n := 1; n <= pool.pool.Count; n++ {
 			nodeName := infra.CloudNodeName(args.Environment, pool.role, n)
 			resourceName := fmt.Sprintf("%s-%s-%02d", name, pool.role.Short(), n)
@@ -278,21 +279,43 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			if pool.role == infra.ControlPlane {
 				serverArgs.PlacementGroupId = intID(spread.ID())
 			}
-			server, err := hcloud.NewServer(ctx, resourceName, serverArgs, parent,
+			// What a change does is the schema of terraform-provider-hcloud,
+			// which pulumi-hcloud wraps (internal/server/resource.go). A new
+			// location replaces the server, and so would a new image, which
+			// is ignored, or user data or SSH keys, which Talos takes none
+			// of. A new name, server type, firewall, placement group or
+			// label is an update: for a server type the provider powers the
+			// server off, changes the type and, as keep_disk is unset,
+			// grows the disk, after which no type with a smaller disk fits.
+			//
+			// Hetzner refuses a second server of the same name in the
+			// project, so a replacement deletes the old server first. Each
+			// server waits for the one before it of its role, so a change to
+			// a pool reaches its servers one at a time.
+			serverOpts := []pulumi.ResourceOption{parent,
 				// A new Talos version reaches running nodes by upgrade, not
 				// by replacing them; only new nodes boot the new snapshot.
-				pulumi.IgnoreChanges([]string{"image"}))
+				pulumi.IgnoreChanges([]string{"image"}),
+				pulumi.DeleteBeforeReplace(true)}
+			if previous != nil {
+				serverOpts = append(serverOpts, pulumi.DependsOn([]pulumi.Resource{previous}))
+			}
+			server, err := hcloud.NewServer(ctx, resourceName, serverArgs, serverOpts...)
 			if err != nil {
 				return nil, fmt.Errorf("hetzner server %s: %w", nodeName, err)
 			}
+			previous = server
 			// The node's fixed private address. The load balancer targets
 			// and, through PrivateIP, Talos wait for this attachment, not
-			// just for the server.
+			// just for the server. The provider takes an attachment of a
+			// server already in the network as made
+			// (internal/server/resource_network.go), so one created before
+			// its predecessor is deleted would be undone by that delete.
 			attachment, err := hcloud.NewServerNetwork(ctx, resourceName+"-network", &hcloud.ServerNetworkArgs{
 				ServerId: intID(server.ID()),
 				SubnetId: net.subnet.ID().ToStringOutput(),
 				Ip:       pulumi.String(hostIP(p.subnet, pool.first+n-1).String()),
-			}, parent)
+			}, parent, pulumi.DeleteBeforeReplace(true))
 			if err != nil {
 				return nil, fmt.Errorf("hetzner server %s network: %w", nodeName, err)
 			}
@@ -304,6 +327,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 				// waits until the node has it.
 				PrivateIP: attachment.Ip,
 				PublicIP:  server.Ipv4Address,
+				Machine:   server,
 			})
 		}
 	}
@@ -486,7 +510,12 @@ func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, p plan, net *
 		}, parent,
 			// A private target is refused until both the load balancer and
 			// the server are in the network.
-			pulumi.DependsOn([]pulumi.Resource{attached, target.attachment})); err != nil {
+			pulumi.DependsOn([]pulumi.Resource{attached, target.attachment}),
+			// As with the attachment, the provider takes a target the
+			// balancer already has as made (internal/loadbalancer/
+			// resource_target.go): a replacement must not overlap its
+			// predecessor.
+			pulumi.DeleteBeforeReplace(true)); err != nil {
 			return nil, err
 		}
 	}

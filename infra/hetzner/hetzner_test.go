@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -67,25 +66,11 @@ func publicIPOf(name string) string {
 	return fmt.Sprintf("198.51.100.%d", 100+n)
 }
 
-// invoke is one function call the mocks answered.
-type invoke struct {
-	Token string
-	Args  map[string]any
-}
-
-// mocks records like pulumitest.Mocks, but with numeric IDs, as Hetzner
-// gives them: the component turns IDs into the integers the provider's
-// references take, and would fail on the usual name_id.
-type mocks struct {
-	*pulumitest.Mocks
-
-	mu      sync.Mutex
-	invokes []invoke
-}
-
-func newMocks() *mocks {
-	m := &mocks{}
-	m.Mocks = &pulumitest.Mocks{
+// newMocks answers with numeric IDs, as Hetzner gives them: the component
+// turns IDs into the integers the provider's references take, and would
+// fail on the usual name_id.
+func newMocks() *pulumitest.Mocks {
+	return &pulumitest.Mocks{
 		Outputs: func(args pulumi.MockResourceArgs) map[string]any {
 			switch args.TypeToken {
 			case tServer:
@@ -96,55 +81,13 @@ func newMocks() *mocks {
 			return nil
 		},
 		Invokes: func(args pulumi.MockCallArgs) map[string]any {
-			m.mu.Lock()
-			m.invokes = append(m.invokes, invoke{Token: args.Token, Args: args.Args.Mappable()})
-			m.mu.Unlock()
 			if args.Token == invokeImage {
 				return map[string]any{"id": mockImage}
 			}
 			return nil
 		},
+		IDs: func(args pulumi.MockResourceArgs) string { return strconv.Itoa(idOf(args.TypeToken, args.Name)) },
 	}
-	return m
-}
-
-func (m *mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	_, out, err := m.Mocks.NewResource(args)
-	return strconv.Itoa(idOf(args.TypeToken, args.Name)), out, err
-}
-
-func (m *mocks) calls() []invoke {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return append([]invoke(nil), m.invokes...)
-}
-
-func (m *mocks) countByType() map[string]int {
-	c := map[string]int{}
-	for _, r := range m.Resources() {
-		c[r.Type]++
-	}
-	return c
-}
-
-// nodeOut is one node of the returned platform with its outputs resolved.
-type nodeOut struct {
-	Name, PrivateIP, PublicIP string
-	Role                      infra.Role
-}
-
-// outcome is a component run: what was registered and what it returned.
-type outcome struct {
-	m            *mocks
-	componentURN string
-	endpoint     string
-	ingress      string
-	networkID    string
-	installDisk  string
-	logBucket    *infra.Bucket
-	// dhcpOnEveryLink is the platform flag for the late private card.
-	dhcpOnEveryLink bool
-	nodes           []nodeOut
 }
 
 // baseArgs is a dev lab of cp control planes and w workers in fsn1.
@@ -161,99 +104,26 @@ func baseArgs(cp, w int) *Args {
 	}
 }
 
-func runNodes(t *testing.T, args *Args) (*outcome, error) {
-	t.Helper()
-	m := newMocks()
-	o := &outcome{m: m}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+func runNodes(args *Args) (*infratest.Outcome, error) {
+	return infratest.RunBackend(newMocks(), nil, func(ctx *pulumi.Context) (infratest.Component, error) {
 		nodes, err := NewNodes(ctx, component, args)
 		if err != nil {
-			return err
+			return infratest.Component{}, err
 		}
-		urn, err := pulumitest.AwaitKnown(ctx, nodes.URN().ToURNOutput())
-		if err != nil {
-			return err
-		}
-		o.componentURN = string(urn.(pulumi.URN))
-		if o.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
-			return fmt.Errorf("endpoint: %w", err)
-		}
-		if nodes.Platform.IngressEndpoint.OutputState == nil {
-			return fmt.Errorf("ingress endpoint not set")
-		}
-		if o.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
-			return fmt.Errorf("ingress endpoint: %w", err)
-		}
-		id, err := pulumitest.AwaitKnown(ctx, nodes.NetworkID)
-		if err != nil {
-			return fmt.Errorf("network id: %w", err)
-		}
-		o.networkID = string(id.(pulumi.ID))
-		o.installDisk = nodes.Platform.InstallDisk
-		o.logBucket = nodes.Platform.LogBucket
-		o.dhcpOnEveryLink = nodes.Platform.DHCPOnEveryLink
-		for _, n := range nodes.Platform.Nodes {
-			out := nodeOut{Name: n.Name, Role: n.Role}
-			if out.PrivateIP, err = pulumitest.AwaitString(ctx, n.PrivateIP); err != nil {
-				return fmt.Errorf("%s private ip: %w", n.Name, err)
-			}
-			if out.PublicIP, err = pulumitest.AwaitString(ctx, n.PublicIP); err != nil {
-				return fmt.Errorf("%s public ip: %w", n.Name, err)
-			}
-			o.nodes = append(o.nodes, out)
-		}
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", m))
-	return o, err
+		return infratest.Component{Resource: nodes, Platform: nodes.Platform,
+			Outputs: map[string]pulumi.Output{"networkID": nodes.NetworkID}}, nil
+	})
 }
 
-func mustRun(t *testing.T, args *Args) *outcome {
+func mustRun(t *testing.T, args *Args) *infratest.Outcome {
 	t.Helper()
-	o, err := runNodes(t, args)
+	o, err := runNodes(args)
 	require.NoError(t, err)
 	return o
 }
 
 // in reads one input of a registration, nil when it is not set.
-func in(r pulumitest.Resource, path string) any {
-	v, _ := r.At(path)
-	return v
-}
-
-// num reads a numeric input, which reaches the mock as a float64.
-func num(v any) int {
-	f, _ := v.(float64)
-	return int(f)
-}
-
-// objects reads a list of objects from an input.
-func objects(v any) []map[string]any {
-	l, _ := v.([]any)
-	out := make([]map[string]any, 0, len(l))
-	for _, e := range l {
-		m, _ := e.(map[string]any)
-		out = append(out, m)
-	}
-	return out
-}
-
-// strs turns an input list into strings.
-func strs(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, e := range l {
-		out = append(out, fmt.Sprint(e))
-	}
-	return out
-}
-
-func prefixes(cidrs []string) []netip.Prefix {
-	var out []netip.Prefix
-	for _, c := range cidrs {
-		out = append(out, netip.MustParsePrefix(c))
-	}
-	return out
-}
+var in = infratest.Input
 
 func TestNetworkZone(t *testing.T) {
 	tests := []struct {
@@ -311,7 +181,7 @@ func TestResourceCounts(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
-			args.AdminCIDRs = prefixes(tt.admins)
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			o := mustRun(t, args)
 			want := map[string]int{
 				tComponent: 1,
@@ -331,13 +201,13 @@ func TestResourceCounts(t *testing.T) {
 				// ingress.
 				tLBTarget: tt.cp + tt.w,
 			}
-			assert.Equal(t, want, o.m.countByType())
+			assert.Equal(t, want, o.Mocks.CountByType())
 
-			for _, r := range o.m.Resources() {
+			for _, r := range o.Mocks.Resources() {
 				if r.Type == tComponent {
 					continue
 				}
-				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
 				assert.True(t, strings.HasPrefix(r.Name, component+"-"), "%s %s derives its name from the component's", r.Type, r.Name)
 			}
 		})
@@ -359,7 +229,7 @@ func TestNames(t *testing.T) {
 			o := mustRun(t, args)
 
 			nameOf := func(token, resourceName string) any {
-				return in(o.m.Named(t, token, resourceName), "name")
+				return in(o.Mocks.Named(t, token, resourceName), "name")
 			}
 			assert.Equal(t, "sre-lab-"+tt.env+"-network", nameOf(tNetwork, component+"-network"))
 			assert.Equal(t, "sre-lab-"+tt.env+"-firewall", nameOf(tFirewall, component+"-firewall"))
@@ -368,7 +238,7 @@ func TestNames(t *testing.T) {
 			assert.Equal(t, "sre-lab-"+tt.env+"-ingress", nameOf(tLB, component+"-ingress-lb"))
 
 			var nodes []string
-			for _, s := range o.m.ByType(tServer) {
+			for _, s := range o.Mocks.ByType(tServer) {
 				nodes = append(nodes, fmt.Sprint(in(s, "name")))
 			}
 			sort.Strings(nodes)
@@ -378,13 +248,13 @@ func TestNames(t *testing.T) {
 			want := map[string]any{"project": "sre-lab", "environment": tt.env, "stack": tt.stack, "managed-by": "pulumi"}
 			labelled := 0
 			for _, token := range []string{tNetwork, tFirewall, tPlacement, tLB} {
-				for _, r := range o.m.ByType(token) {
+				for _, r := range o.Mocks.ByType(token) {
 					assert.Equal(t, want, in(r, "labels"), "%s %s", r.Type, r.Name)
 					labelled++
 				}
 			}
 			assert.Equal(t, 5, labelled)
-			for _, s := range o.m.ByType(tServer) {
+			for _, s := range o.Mocks.ByType(tServer) {
 				role := string(infra.Worker)
 				if strings.Contains(s.Name, "-cp-") {
 					role = string(infra.ControlPlane)
@@ -452,7 +322,7 @@ func TestPrivateNetwork(t *testing.T) {
 			args.Network, args.Location = netip.MustParsePrefix(tt.network), tt.location
 			o := mustRun(t, args)
 
-			network := o.m.Named(t, tNetwork, component+"-network")
+			network := o.Mocks.Named(t, tNetwork, component+"-network")
 			wantRange := tt.wantRange
 			if wantRange == "" {
 				wantRange = tt.network
@@ -460,19 +330,19 @@ func TestPrivateNetwork(t *testing.T) {
 			assert.Equal(t, wantRange, in(network, "ipRange"))
 			networkID := float64(idOf(tNetwork, network.Name))
 
-			subnet := o.m.Named(t, tSubnet, component+"-subnet")
+			subnet := o.Mocks.Named(t, tSubnet, component+"-subnet")
 			assert.Equal(t, map[string]any{
 				"networkId": networkID, "type": "cloud", "networkZone": tt.wantZone, "ipRange": tt.wantSubnet,
 			}, pulumitest.Plain(resource.NewPropertyValue(subnet.Inputs)))
 
-			placement := o.m.Named(t, tPlacement, component+"-cp-placement")
+			placement := o.Mocks.Named(t, tPlacement, component+"-cp-placement")
 			assert.Equal(t, "spread", in(placement, "type"))
 
 			got := map[string]string{}
-			for _, s := range o.m.ByType(tServer) {
+			for _, s := range o.Mocks.ByType(tServer) {
 				node := fmt.Sprint(in(s, "name"))
 				assert.Nil(t, in(s, "networks"), "%s joins the network through its own attachment", node)
-				attachment := o.m.Named(t, tServerNetwork, s.Name+"-network")
+				attachment := o.Mocks.Named(t, tServerNetwork, s.Name+"-network")
 				assert.Equal(t, float64(idOf(tServer, s.Name)), in(attachment, "serverId"), node)
 				assert.Equal(t, strconv.Itoa(idOf(tSubnet, subnet.Name)), in(attachment, "subnetId"), "%s joins the subnet, which must exist first", node)
 				assert.Nil(t, in(attachment, "networkId"), node)
@@ -492,7 +362,7 @@ func TestPrivateNetwork(t *testing.T) {
 
 			subnetRange := netip.MustParsePrefix(tt.wantSubnet)
 			seen := map[string]bool{}
-			for _, n := range o.nodes {
+			for _, n := range o.Nodes {
 				assert.Equal(t, got[n.Name], n.PrivateIP, "the platform carries %s's fixed address", n.Name)
 				assert.True(t, subnetRange.Contains(netip.MustParseAddr(n.PrivateIP)), n.Name)
 				assert.False(t, seen[n.PrivateIP], "%s is given twice", n.PrivateIP)
@@ -510,13 +380,13 @@ type fwRule struct {
 
 func rulesOf(fw pulumitest.Resource) []fwRule {
 	var out []fwRule
-	for _, r := range objects(in(fw, "rules")) {
+	for _, r := range infratest.Objects(in(fw, "rules")) {
 		port, _ := r["port"].(string)
 		out = append(out, fwRule{
 			Direction: fmt.Sprint(r["direction"]),
 			Protocol:  fmt.Sprint(r["protocol"]),
 			Port:      port,
-			Sources:   strings.Join(strs(r["sourceIps"]), ","),
+			Sources:   strings.Join(infratest.Strings(r["sourceIps"]), ","),
 		})
 	}
 	return out
@@ -544,10 +414,10 @@ func TestFirewall(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(3, 2)
-			args.AdminCIDRs = prefixes(tt.admins)
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			o := mustRun(t, args)
 
-			fws := o.m.ByType(tFirewall)
+			fws := o.Mocks.ByType(tFirewall)
 			require.Len(t, fws, 1)
 			rules := rulesOf(fws[0])
 			assert.Equal(t, tt.want, rules)
@@ -562,7 +432,7 @@ func TestFirewall(t *testing.T) {
 			}
 
 			fwID := float64(idOf(tFirewall, fws[0].Name))
-			for _, s := range o.m.ByType(tServer) {
+			for _, s := range o.Mocks.ByType(tServer) {
 				assert.Equal(t, []any{fwID}, in(s, "firewallIds"), s.Name)
 			}
 		})
@@ -587,7 +457,7 @@ func TestImage(t *testing.T) {
 			args.TalosVersion, args.Image = tt.version, tt.image
 			o := mustRun(t, args)
 
-			calls := o.m.calls()
+			calls := o.Mocks.Calls()
 			if tt.wantLookup == "" {
 				assert.Empty(t, calls, "an explicit image is not looked up")
 			} else {
@@ -601,7 +471,7 @@ func TestImage(t *testing.T) {
 				}, calls[0].Args)
 			}
 
-			servers := o.m.ByType(tServer)
+			servers := o.Mocks.ByType(tServer)
 			require.Len(t, servers, 4)
 			for _, s := range servers {
 				assert.Equal(t, tt.wantImage, in(s, "image"), s.Name)
@@ -629,7 +499,7 @@ func TestServers(t *testing.T) {
 			o := mustRun(t, args)
 
 			sizes := map[string]int{}
-			for _, s := range o.m.ByType(tServer) {
+			for _, s := range o.Mocks.ByType(tServer) {
 				sizes[fmt.Sprint(in(s, "serverType"))]++
 				assert.Equal(t, tt.location, in(s, "location"), s.Name)
 				assert.Equal(t, []any{map[string]any{"ipv4Enabled": true, "ipv6Enabled": true}}, in(s, "publicNets"), s.Name)
@@ -693,17 +563,17 @@ func TestLoadBalancers(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
 			args.Environment, args.Location = tt.env, tt.location
 			o := mustRun(t, args)
-			subnet := o.m.Named(t, tSubnet, component+"-subnet")
+			subnet := o.Mocks.Named(t, tSubnet, component+"-subnet")
 			count := map[infra.Role]int{infra.ControlPlane: tt.cp, infra.Worker: tt.w}
 			serverOf := map[float64]string{} // ID -> resource name
-			for _, s := range o.m.ByType(tServer) {
+			for _, s := range o.Mocks.ByType(tServer) {
 				serverOf[float64(idOf(tServer, s.Name))] = s.Name
 			}
 
 			services := 0
 			for _, b := range wantBalancers {
 				prefix := component + "-" + b.purpose
-				lb := o.m.Named(t, tLB, prefix+"-lb")
+				lb := o.Mocks.Named(t, tLB, prefix+"-lb")
 				lbID := idOf(tLB, lb.Name)
 				assert.Equal(t, "sre-lab-"+tt.env+"-"+b.purpose, in(lb, "name"))
 				wantType := "lb11"
@@ -714,7 +584,7 @@ func TestLoadBalancers(t *testing.T) {
 				assert.Equal(t, tt.location, in(lb, "location"))
 				assert.Nil(t, in(lb, "targets"), "targets are separate resources")
 
-				attached := o.m.Named(t, tLBNetwork, prefix+"-lb-network")
+				attached := o.Mocks.Named(t, tLBNetwork, prefix+"-lb-network")
 				assert.Equal(t, map[string]any{
 					"loadBalancerId": float64(lbID),
 					"subnetId":       strconv.Itoa(idOf(tSubnet, subnet.Name)),
@@ -722,7 +592,7 @@ func TestLoadBalancers(t *testing.T) {
 				}, pulumitest.Plain(resource.NewPropertyValue(attached.Inputs)))
 
 				for _, p := range b.ports {
-					svc := o.m.Named(t, tLBService, fmt.Sprintf("%s-%d", prefix, p[0]))
+					svc := o.Mocks.Named(t, tLBService, fmt.Sprintf("%s-%d", prefix, p[0]))
 					services++
 					assert.Equal(t, map[string]any{
 						"loadBalancerId":  strconv.Itoa(lbID),
@@ -742,8 +612,8 @@ func TestLoadBalancers(t *testing.T) {
 				for i := 1; i <= count[b.role]; i++ {
 					wantServers = append(wantServers, float64(idOf(tServer, fmt.Sprintf("%s-%s-%02d", component, b.role.Short(), i))))
 				}
-				for _, target := range o.m.ByType(tLBTarget) {
-					if num(in(target, "loadBalancerId")) != lbID {
+				for _, target := range o.Mocks.ByType(tLBTarget) {
+					if infratest.Number(in(target, "loadBalancerId")) != lbID {
 						continue
 					}
 					assert.True(t, strings.HasPrefix(target.Name, prefix+"-"+b.role.Short()+"-"), target.Name)
@@ -767,13 +637,13 @@ func TestPlatform(t *testing.T) {
 	tests := []struct {
 		name  string
 		cp, w int
-		want  []nodeOut
+		want  []infratest.Node
 	}{
-		{"1cp-1w", 1, 1, []nodeOut{
+		{"1cp-1w", 1, 1, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.10", PublicIP: "198.51.100.11"},
 			{Name: "dev-sre-worker-01", Role: infra.Worker, PrivateIP: "10.0.0.20", PublicIP: "198.51.100.101"},
 		}},
-		{"3cp-3w", 3, 3, []nodeOut{
+		{"3cp-3w", 3, 3, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane, PrivateIP: "10.0.0.10", PublicIP: "198.51.100.11"},
 			{Name: "dev-sre-cp-02", Role: infra.ControlPlane, PrivateIP: "10.0.0.11", PublicIP: "198.51.100.12"},
 			{Name: "dev-sre-cp-03", Role: infra.ControlPlane, PrivateIP: "10.0.0.12", PublicIP: "198.51.100.13"},
@@ -785,18 +655,18 @@ func TestPlatform(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			o := mustRun(t, baseArgs(tt.cp, tt.w))
-			assert.Equal(t, tt.want, o.nodes)
+			assert.Equal(t, tt.want, o.Nodes)
 			// The public addresses are the servers' own.
-			for _, n := range o.nodes {
-				s := o.m.Named(t, tServer, fmt.Sprintf("%s-%s", component, strings.TrimPrefix(n.Name, "dev-sre-")))
+			for _, n := range o.Nodes {
+				s := o.Mocks.Named(t, tServer, fmt.Sprintf("%s-%s", component, strings.TrimPrefix(n.Name, "dev-sre-")))
 				assert.Equal(t, n.Name, in(s, "name"))
 				assert.Equal(t, publicIPOf(s.Name), n.PublicIP)
 			}
-			assert.Equal(t, "203.0.113.10", o.endpoint, "the endpoint is the API balancer's address")
-			assert.Equal(t, "203.0.113.20", o.ingress, "web traffic arrives at the ingress balancer")
-			assert.Empty(t, o.installDisk, "the snapshot is already installed")
-			assert.Nil(t, o.logBucket, "the hcloud provider has no object storage")
-			assert.Equal(t, strconv.Itoa(idOf(tNetwork, component+"-network")), o.networkID)
+			assert.Equal(t, "203.0.113.10", o.Endpoint, "the endpoint is the API balancer's address")
+			assert.Equal(t, "203.0.113.20", o.Ingress, "web traffic arrives at the ingress balancer")
+			assert.Empty(t, o.Platform.InstallDisk, "the snapshot is already installed")
+			assert.Nil(t, o.Platform.LogBucket, "the hcloud provider has no object storage")
+			assert.Equal(t, strconv.Itoa(idOf(tNetwork, component+"-network")), o.Outputs["networkID"])
 		})
 	}
 }
@@ -826,12 +696,12 @@ func TestBadArgs(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
 			tt.change(args)
-			o, err := runNodes(t, args)
+			o, err := runNodes(args)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "hetzner nodes: ")
 			assert.Contains(t, err.Error(), tt.wantErr)
-			assert.Empty(t, o.m.Resources(), "nothing is registered for bad args")
-			assert.Empty(t, o.m.calls(), "nothing is looked up for bad args")
+			assert.Empty(t, o.Mocks.Resources(), "nothing is registered for bad args")
+			assert.Empty(t, o.Mocks.Calls(), "nothing is looked up for bad args")
 		})
 	}
 }
@@ -849,25 +719,14 @@ func TestContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := baseArgs(tc.cp, tc.w)
-			args.AdminCIDRs = prefixes(tc.admins)
+			args.AdminCIDRs = infratest.Prefixes(tc.admins)
 			o := mustRun(t, args)
-			run := infratest.Run{
-				Environment:   args.Environment,
-				ControlPlanes: tc.cp,
-				Workers:       tc.w,
-				Endpoint:      o.endpoint,
-				ComponentURN:  o.componentURN,
-				AdminCIDRs:    tc.admins,
-			}
-			for _, n := range o.nodes {
-				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP})
-			}
-			for _, r := range o.m.Resources() {
-				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
-			}
+			run := o.Contract()
+			run.Environment, run.ControlPlanes, run.Workers = args.Environment, tc.cp, tc.w
+			run.AdminCIDRs = tc.admins
 			// Hetzner firewalls filter only the public interfaces: every
 			// rule is an opening from outside the node network.
-			for _, fw := range o.m.ByType(tFirewall) {
+			for _, fw := range o.Mocks.ByType(tFirewall) {
 				for _, r := range rulesOf(fw) {
 					if r.Direction != "in" {
 						continue
@@ -880,6 +739,7 @@ func TestContract(t *testing.T) {
 			}
 			require.NotEmpty(t, run.Rules)
 			infratest.Check(t, run)
+			infratest.CheckRolling(t, run)
 		})
 	}
 }
@@ -893,15 +753,7 @@ func portRange(t *testing.T, port string) (from, to int) {
 	case "any":
 		return 1, 65535
 	}
-	lo, hi, ok := strings.Cut(port, "-")
-	if !ok {
-		hi = lo
-	}
-	from, err := strconv.Atoi(lo)
-	require.NoError(t, err, port)
-	to, err = strconv.Atoi(hi)
-	require.NoError(t, err, port)
-	return from, to
+	return infratest.PortRange(t, port)
 }
 
 // TestPrivateCardByDHCP: servers join the private network after boot and
@@ -909,5 +761,43 @@ func portRange(t *testing.T, port string) (from, to int) {
 // configure every physical link by DHCP.
 func TestPrivateCardByDHCP(t *testing.T) {
 	o := mustRun(t, baseArgs(1, 1))
-	assert.True(t, o.dhcpOnEveryLink)
+	assert.True(t, o.Platform.DHCPOnEveryLink)
+}
+
+// TestReplacement: a server keeps its fixed name, so a replaced one is
+// deleted before its successor is created; its network attachment and
+// load balancer target name the server and go with it, each gone before it
+// is made again; each role's servers form one chain, so a change to a pool
+// reaches them one at a time.
+func TestReplacement(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		cp, w int
+	}{
+		{"1cp-1w", 1, 1},
+		{"3cp-3w", 3, 3},
+		{"1cp-0w", 1, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tc.cp, tc.w))
+			servers := o.Mocks.ByType(tServer)
+			require.Len(t, servers, tc.cp+tc.w)
+			for _, s := range servers {
+				assert.True(t, s.DeleteBeforeReplace, "%s: a second server of its name is refused", s.Name)
+				attachment := o.Mocks.Named(t, tServerNetwork, s.Name+"-network")
+				assert.True(t, attachment.DependsOn(tServer, s.Name), "%s: replacing the server replaces its attachment", attachment.Name)
+				assert.True(t, attachment.DeleteBeforeReplace, "%s must not overlap its predecessor", attachment.Name)
+			}
+			targets := o.Mocks.ByType(tLBTarget)
+			require.Len(t, targets, tc.cp+tc.w)
+			for _, target := range targets {
+				assert.True(t, target.DeleteBeforeReplace, "%s must not overlap its predecessor", target.Name)
+			}
+			for i := 2; i <= tc.w; i++ {
+				w := o.Mocks.Named(t, tServer, fmt.Sprintf("%s-worker-%02d", component, i))
+				assert.True(t, w.DependsOn(tServer, fmt.Sprintf("%s-worker-%02d", component, i-1)), "%s waits for the worker before it", w.Name)
+			}
+			infratest.CheckRolling(t, o.Contract())
+		})
+	}
 }

@@ -1,8 +1,8 @@
 // Package infratest is the backend contract as a test: every backend's
 // tests run Check on what one mocked run of the backend produced, so all
 // of them answer for the same promises (node counts and names, an
-// endpoint, every child under the component, the admin ports closed to
-// everyone but the admin CIDRs).
+// endpoint, every child under the component, each node a machine of its
+// own, the admin ports closed to everyone but the admin CIDRs).
 package infratest
 
 import (
@@ -31,6 +31,8 @@ type Registration struct {
 	Type, Name string
 	// Parent is the parent's URN.
 	Parent string
+	// Dependencies are the URNs the resource waits for.
+	Dependencies []string
 }
 
 // Rule is one firewall opening from outside the node network: a port
@@ -50,6 +52,9 @@ type Run struct {
 	// Nodes and Endpoint are the platform with outputs resolved.
 	Nodes    []Node
 	Endpoint string
+	// Machines are the URNs of the nodes' Machine resources, in node order.
+	// Empty leaves the machines unchecked.
+	Machines []string
 	// ComponentURN is the backend component's URN.
 	ComponentURN string
 	// Registrations is everything the run registered.
@@ -80,6 +85,7 @@ func Check(t T, r Run) {
 	checkNodes(t, r)
 	assert.NotEmpty(t, r.Endpoint, "the platform has an endpoint")
 	checkParents(t, r)
+	checkMachines(t, r)
 	checkAdminPorts(t, r)
 }
 
@@ -151,6 +157,26 @@ func checkParents(t T, r Run) {
 			}
 			seen[p] = true
 		}
+	}
+}
+
+// checkMachines: each node is a machine of its own, registered by the
+// backend, so checkParents has seen it reach the component.
+func checkMachines(t T, r Run) {
+	t.Helper()
+	if len(r.Machines) == 0 {
+		return
+	}
+	assert.Len(t, r.Machines, len(r.Nodes), "one machine per node")
+	registered := map[string]bool{}
+	for _, reg := range r.Registrations {
+		registered[urnOf(reg)] = true
+	}
+	seen := map[string]bool{}
+	for _, m := range r.Machines {
+		assert.True(t, registered[m], "machine %s is registered by the backend", m)
+		assert.False(t, seen[m], "machine %s is one node's only", m)
+		seen[m] = true
 	}
 }
 

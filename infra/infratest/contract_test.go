@@ -20,6 +20,11 @@ func (r *recorder) Errorf(format string, args ...any) {
 
 const component = "urn:pulumi:dev::sre-lab::sre-lab:infra:TestNodes::lab"
 
+// machine is the URN of a machine registered under the component.
+func machine(name string) string {
+	return "urn:pulumi:dev::sre-lab::sre-lab:infra:TestNodes$cloud:index:Machine::" + name
+}
+
 // good is a run that keeps every promise.
 func good() Run {
 	return Run{
@@ -35,7 +40,11 @@ func good() Run {
 			{Type: "sre-lab:infra:TestNodes", Name: "lab", Parent: "urn:pulumi:dev::sre-lab::pulumi:pulumi:Stack::sre-lab-dev"},
 			{Type: "cloud:index:Network", Name: "net", Parent: component},
 			{Type: "cloud:index:Subnet", Name: "sub", Parent: "urn:pulumi:dev::sre-lab::sre-lab:infra:TestNodes$cloud:index:Network::net"},
+			{Type: "cloud:index:Machine", Name: "cp-01", Parent: component},
+			{Type: "cloud:index:Machine", Name: "worker-01", Parent: component},
+			{Type: "cloud:index:Machine", Name: "worker-02", Parent: component, Dependencies: []string{machine("worker-01")}},
 		},
+		Machines: []string{machine("cp-01"), machine("worker-01"), machine("worker-02")},
 		Rules: []Rule{
 			{6443, 6443, "203.0.113.7/32"}, {50000, 50000, "203.0.113.7/32"},
 			{6443, 6443, "198.51.100.1/32"}, {30080, 30443, "0.0.0.0/0"},
@@ -71,6 +80,10 @@ func TestCheck(t *testing.T) {
 			r.Rules = append(r.Rules, Rule{6443, 6443, "35.191.0.0/16"})
 		}, ""},
 		{"health check range undeclared", func(r *Run) { r.Rules = append(r.Rules, Rule{6443, 6443, "35.191.0.0/16"}) }, "neither an admin CIDR"},
+		{"machine the backend never registered", func(r *Run) { r.Machines[1] = machine("elsewhere") }, "is registered by the backend"},
+		{"two nodes on one machine", func(r *Run) { r.Machines[2] = r.Machines[1] }, "one node's only"},
+		{"a node without machine", func(r *Run) { r.Machines = r.Machines[:2] }, "one machine per node"},
+		{"machines unchecked when not given", func(r *Run) { r.Machines = nil }, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			run := good()
@@ -94,4 +107,34 @@ func TestCheck(t *testing.T) {
 		Check(rec, run)
 		assert.Empty(t, rec.errors)
 	})
+}
+
+// TestCheckRolling: the machines of each role form one chain, and a chain
+// that is broken, crosses roles or is missing is reported.
+func TestCheckRolling(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		change func(*Run)
+		want   string
+	}{
+		{"kept", func(*Run) {}, ""},
+		{"all workers at once", func(r *Run) { r.Registrations[5].Dependencies = nil },
+			"dev-sre-worker-02 depends on dev-sre-worker-01's machine: want true"},
+		{"workers wait for the control plane", func(r *Run) { r.Registrations[4].Dependencies = []string{machine("cp-01")} },
+			"dev-sre-worker-01 depends on dev-sre-cp-01's machine: want false"},
+		{"a machine registered elsewhere", func(r *Run) { r.Machines[0] = machine("elsewhere") }, "is registered"},
+		{"no machines", func(r *Run) { r.Machines = nil }, "one machine per node"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			run := good()
+			tc.change(&run)
+			rec := &recorder{}
+			CheckRolling(rec, run)
+			if tc.want == "" {
+				assert.Empty(t, rec.errors)
+				return
+			}
+			assert.True(t, strings.Contains(strings.Join(rec.errors, "\n"), tc.want), "want %q in %v", tc.want, rec.errors)
+		})
+	}
 }
