@@ -2,6 +2,7 @@ package virtualbox
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -13,64 +14,6 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeVBoxManage records every call and keeps just enough state in files
-// under $FAKE_VBOX_STATE to answer the queries the scripts make:
-// ifs/<name> holds an interface's address, dhcp/<name> marks its DHCP
-// server, vms/<name> holds a VM's VMState. A call whose argv starts with
-// $FAKE_VBOX_FAIL fails before touching any state. Commands that change
-// something print progress on stdout, as VBoxManage does, so the tests catch
-// a script that lets it reach its own stdout.
-const fakeVBoxManage = `#!/bin/sh
-s=$FAKE_VBOX_STATE
-echo "VBoxManage $*" >>"$s/calls"
-case "$*" in "${FAKE_VBOX_FAIL:-no failure injected}"*)
-	echo "VBoxManage: error: injected failure" >&2
-	exit 1 ;;
-esac
-case "$1" in
-list)
-	for f in "$s"/ifs/*; do
-		[ -e "$f" ] || continue
-		printf 'Name:            %s\nGUID:            786f6276-656e-4074-8000-0a0027000000\nDHCP:            Disabled\nIPAddress:       %s\nNetworkMask:     255.255.255.0\n\n' "${f##*/}" "$(cat "$f")"
-	done
-	exit 0 ;;
-showvminfo)
-	if [ ! -f "$s/vms/$2" ]; then
-		echo "VBoxManage: error: Could not find a registered machine named '$2'" >&2
-		exit 1
-	fi
-	state=$(cat "$s/vms/$2")
-	printf 'name="%s"\nCfgFile="%s"\nVMState="%s"\n' "$2" "$s/machines/$2/$2.vbox" "$state"
-	# A VM being powered off is seen stopping exactly once.
-	if [ "$state" = stopping ]; then echo poweroff >"$s/vms/$2"; fi
-	exit 0 ;;
-esac
-echo "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%"
-case "$1" in
-hostonlyif)
-	case "$2" in
-	create)
-		name=${FAKE_VBOX_NEW_IF:-vboxnet3}
-		echo 0.0.0.0 >"$s/ifs/$name"
-		echo "Interface '$name' was successfully created" ;;
-	ipconfig) echo "$5" >"$s/ifs/$3" ;;
-	remove) rm "$s/ifs/$3" || exit 1 ;;
-	esac ;;
-dhcpserver)
-	iface=${3#--interface=}
-	case "$2" in
-	add) : >"$s/dhcp/$iface" ;;
-	remove) rm "$s/dhcp/$iface" || exit 1 ;;
-	modify) [ -e "$s/dhcp/$iface" ] || exit 1 ;;
-	esac ;;
-createvm) echo poweroff >"$s/vms/$3" ;;
-startvm) echo running >"$s/vms/$2" ;;
-controlvm) echo stopping >"$s/vms/$2" ;;
-unregistervm) rm "$s/vms/$2" || exit 1 ;;
-esac
-exit 0
-`
 
 // fakeCurl writes a small file where -o points, or a partial one and fails
 // when $FAKE_CURL_FAIL is set, as an interrupted download would.
@@ -94,34 +37,91 @@ const fakeSleep = `#!/bin/sh
 echo "sleep $*" >>"$FAKE_VBOX_STATE/calls"
 `
 
-var fakes = map[string]string{"VBoxManage": fakeVBoxManage, "curl": fakeCurl, "sleep": fakeSleep}
+// fakeUname names the host's system: Linux unless $FAKE_UNAME says
+// otherwise, so a test can be a Mac.
+const fakeUname = `#!/bin/sh
+echo "${FAKE_UNAME:-Linux}"
+`
+
+var fakes = map[string]string{"curl": fakeCurl, "sleep": fakeSleep}
 
 // hostTools are the only real programs on the scripts' PATH, so a host
 // that happens to have VirtualBox or curl installed cannot leak into a test,
 // and a script starting to need another tool shows up here.
 var hostTools = []string{"awk", "cat", "dirname", "grep", "mkdir", "mv", "rm", "sed", "tr"}
 
+// The VM the single-VM tests create, and the lab's second planned VM, with
+// the MACs Plan derives from their addresses.
 const (
-	vmName = "talos-cp-01"
-	vmMAC  = "08002738380a"
-	vmIP   = "192.168.56.10"
-	netIF  = "vboxnet0"
+	vmName   = "talos-cp-01"
+	vmMAC    = "080027a8380a"
+	vmIP     = "192.168.56.10"
+	netIF    = "vboxnet0"
+	cpRes    = "08:00:27:a8:38:0a=192.168.56.10"
+	workRes  = "08:00:27:a8:38:14=192.168.56.20"
+	work2Res = "08:00:27:a8:38:15=192.168.56.21"
 )
 
-// host is what VirtualBox knows before a script runs.
-type host struct {
-	ifs  map[string]string // host-only interface name to its address
-	dhcp []string          // interfaces that have a DHCP server
-	vms  map[string]string // VM name to its VMState
+// standIn is the built VBoxManage stand-in.
+var standIn string
+
+// TestMain builds the VBoxManage stand-in once for every test: a binary of
+// the standard library alone starts in milliseconds, where re-running the
+// test binary, which carries the Pulumi SDK, takes a hundred, and the scripts
+// call VBoxManage hundreds of times.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "sre-lab-vboxmanage")
+	if err == nil {
+		standIn, err = buildStandIn(dir)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building the VBoxManage stand-in: %v\n", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// buildStandIn compiles fakevbox_test.go as a program of its own in dir.
+func buildStandIn(dir string) (string, error) {
+	src, err := os.ReadFile("fakevbox_test.go")
+	if err != nil {
+		return "", err
+	}
+	program := strings.Replace(string(src), "package virtualbox", "package main", 1) +
+		"\nfunc main() { os.Exit(fakeVBoxManage(os.Args[1:])) }\n"
+	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(program), 0o644); err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module vboxmanage\n\ngo 1.23\n"), 0o644); err != nil {
+		return "", err
+	}
+	goTool, err := exec.LookPath("go")
+	if err != nil {
+		goTool = filepath.Join(os.Getenv("GOROOT"), "bin", "go")
+	}
+	bin := filepath.Join(dir, "VBoxManage")
+	cmd := exec.Command(goTool, "build", "-o", bin, ".")
+	cmd.Dir = dir
+	// The stand-in is a module of its own with no dependency: nothing of
+	// the caller's module or workspace settings applies to it.
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("%w\n%s", err, out)
+	}
+	return bin, nil
 }
 
 // lab is one isolated run environment: $LAB/bin is the whole PATH and
-// $LAB/state the fakes' state.
+// $LAB/state the stand-ins' state.
 type lab struct {
 	t     *testing.T
 	root  string
 	state string
 	bin   string
+	// env is added to every run, after the run's own.
+	env map[string]string
 }
 
 type result struct {
@@ -129,11 +129,13 @@ type result struct {
 	code           int
 }
 
-func newLab(t *testing.T, h host, fakeNames ...string) *lab {
+// newLab prepares a lab whose VirtualBox is h; VBoxManage names the
+// stand-in among the other fakes to install.
+func newLab(t *testing.T, h *vboxHost, fakeNames ...string) *lab {
 	t.Helper()
 	root := t.TempDir()
-	l := &lab{t: t, root: root, state: filepath.Join(root, "state"), bin: filepath.Join(root, "bin")}
-	for _, dir := range []string{l.bin, filepath.Join(l.state, "ifs"), filepath.Join(l.state, "dhcp"), filepath.Join(l.state, "vms")} {
+	l := &lab{t: t, root: root, state: filepath.Join(root, "state"), bin: filepath.Join(root, "bin"), env: map[string]string{}}
+	for _, dir := range []string{l.bin, l.state} {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 	}
 	for _, tool := range hostTools {
@@ -141,51 +143,54 @@ func newLab(t *testing.T, h host, fakeNames ...string) *lab {
 		require.NoError(t, err)
 		require.NoError(t, os.Symlink(path, filepath.Join(l.bin, tool)))
 	}
+	require.NoError(t, os.WriteFile(filepath.Join(l.bin, "uname"), []byte(fakeUname), 0o755))
 	for _, name := range fakeNames {
+		if name == "VBoxManage" {
+			require.NoError(t, os.Symlink(standIn, filepath.Join(l.bin, "VBoxManage")))
+			continue
+		}
 		require.NoError(t, os.WriteFile(filepath.Join(l.bin, name), []byte(fakes[name]), 0o755))
 	}
-	for name, ip := range h.ifs {
-		l.write("ifs/"+name, ip+"\n")
-	}
-	for _, name := range h.dhcp {
-		l.write("dhcp/"+name, "")
-	}
-	for name, state := range h.vms {
-		l.write("vms/"+name, state+"\n")
-	}
+	h.init()
+	require.NoError(t, saveHost(l.state, h))
 	return l
 }
 
-func (l *lab) write(rel, content string) {
+// host is what VirtualBox knows now.
+func (l *lab) host() *vboxHost {
 	l.t.Helper()
-	require.NoError(l.t, os.WriteFile(filepath.Join(l.state, rel), []byte(content), 0o644))
+	h, err := loadHost(l.state)
+	require.NoError(l.t, err)
+	return h
 }
 
-func (l *lab) exists(rel string) bool {
-	_, err := os.Stat(filepath.Join(l.state, rel))
-	return err == nil
-}
-
-// run executes the script as the command provider does: its text passed to
-// /bin/sh -c, configured only through the environment.
+// run executes a script as the command provider does: the text vbox.go
+// hands it, passed to /bin/sh -c, configured only through the environment.
 func (l *lab) run(script string, env map[string]string) result {
 	l.t.Helper()
-	text, err := os.ReadFile(filepath.Join("scripts", script))
+	text, err := commandText(script)
 	require.NoError(l.t, err)
-	cmd := exec.Command("/bin/sh", "-c", string(text))
+	return l.runText(script, text, env)
+}
+
+func (l *lab) runText(name, text string, env map[string]string) result {
+	l.t.Helper()
+	cmd := exec.Command("/bin/sh", "-c", text)
 	cmd.Env = []string{"PATH=" + l.bin, "FAKE_VBOX_STATE=" + l.state}
-	for k, v := range env {
-		cmd.Env = append(cmd.Env, k+"="+v)
+	for _, m := range []map[string]string{env, l.env} {
+		for k, v := range m {
+			cmd.Env = append(cmd.Env, k+"="+v)
+		}
 	}
 	var stdout, stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	code := 0
 	if err := cmd.Run(); err != nil {
 		var exit *exec.ExitError
-		require.True(l.t, errors.As(err, &exit), "running %s: %v", script, err)
+		require.True(l.t, errors.As(err, &exit), "running %s: %v", name, err)
 		code = exit.ExitCode()
 	}
-	l.t.Logf("%s stderr:\n%s", script, stderr.String())
+	l.t.Logf("%s stderr:\n%s", name, stderr.String())
 	return result{stdout: stdout.String(), stderr: stderr.String(), code: code}
 }
 
@@ -199,6 +204,15 @@ func (l *lab) calls() []string {
 	}
 	require.NoError(l.t, err)
 	return strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), l.root, "$LAB"), "\n"), "\n")
+}
+
+// forgetCalls starts the call log afresh.
+func (l *lab) forgetCalls() {
+	l.t.Helper()
+	err := os.Remove(filepath.Join(l.state, "calls"))
+	if !errors.Is(err, os.ErrNotExist) {
+		require.NoError(l.t, err)
+	}
 }
 
 func count(calls []string, prefix string) int {
@@ -225,12 +239,13 @@ func merge(base, over map[string]string) map[string]string {
 
 func networkEnv() map[string]string {
 	return map[string]string{
-		"SRE_NET_CIDR":       "192.168.56.0/24",
-		"SRE_NET_IP":         "192.168.56.1",
-		"SRE_NET_MASK":       "255.255.255.0",
-		"SRE_DHCP_SERVER_IP": "192.168.56.2",
-		"SRE_DHCP_LOWER":     "192.168.56.200",
-		"SRE_DHCP_UPPER":     "192.168.56.250",
+		"SRE_NET_CIDR":          "192.168.56.0/24",
+		"SRE_NET_IP":            "192.168.56.1",
+		"SRE_NET_MASK":          "255.255.255.0",
+		"SRE_DHCP_SERVER_IP":    "192.168.56.2",
+		"SRE_DHCP_LOWER":        "192.168.56.200",
+		"SRE_DHCP_UPPER":        "192.168.56.250",
+		"SRE_DHCP_RESERVATIONS": cpRes + " " + workRes,
 	}
 }
 
@@ -247,17 +262,68 @@ func vmEnv(l *lab) map[string]string {
 	}
 }
 
+// record is the network command's output for an interface.
+func record(name, how, before, reserved string) string {
+	return fmt.Sprintf("%s\ninterface: %s\ndhcp-before: %s\nreserved: %s\n", name, how, before, reserved)
+}
+
+// The fresh install's vboxnet0 DHCP server, as dhcp_server prints it.
+const freshServer = "192.168.56.100 255.255.255.0 192.168.56.101 192.168.56.254 Yes"
+
+// labServer is the DHCP server network-create.sh sets up, with fixed saved
+// reservations ("mac=ip" words).
+func labServer(fixed ...string) *dhcpServer {
+	s := &dhcpServer{IP: "192.168.56.2", Mask: "255.255.255.0", Lower: "192.168.56.200", Upper: "192.168.56.250", Enabled: true,
+		Fixed: map[string]string{}, Leases: map[string]string{}}
+	for _, r := range fixed {
+		mac, ip, _ := strings.Cut(r, "=")
+		s.Fixed[mac] = ip
+	}
+	return s
+}
+
+// labHost is a host where network-create.sh made vboxnet0 and its server.
+func labHost(fixed ...string) *vboxHost {
+	return &vboxHost{
+		Interfaces: map[string]*hostOnlyIf{netIF: {IP: "192.168.56.1", Mask: "255.255.255.0"}},
+		DHCP:       map[string]*dhcpServer{vboxnet0Network: labServer(fixed...)},
+	}
+}
+
+// clone copies a host through its JSON form.
+func clone(h *vboxHost) *vboxHost {
+	data, err := json.Marshal(h)
+	if err != nil {
+		panic(err)
+	}
+	var c vboxHost
+	if err := json.Unmarshal(data, &c); err != nil {
+		panic(err)
+	}
+	c.init()
+	return &c
+}
+
 // scriptCase is one run of a script against a prepared host.
 type scriptCase struct {
 	name       string
-	host       host
+	host       *vboxHost
 	env        map[string]string
 	fail       string // argv prefix of the VBoxManage call that fails
 	wantCode   int
 	wantStdout string
 	wantCalls  []string
-	wantStderr []string        // substrings
-	wantState  map[string]bool // state file to whether it must exist
+	wantStderr []string // substrings
+	// wantHost is VirtualBox's settings after the run; nil: the host the
+	// case started from.
+	wantHost *vboxHost
+}
+
+func (c scriptCase) start() *vboxHost {
+	if c.host == nil {
+		return emptyHost()
+	}
+	return clone(c.host)
 }
 
 func (c scriptCase) check(t *testing.T, l *lab, r result) {
@@ -268,133 +334,387 @@ func (c scriptCase) check(t *testing.T, l *lab, r result) {
 	for _, s := range c.wantStderr {
 		assert.Contains(t, r.stderr, s)
 	}
-	for rel, want := range c.wantState {
-		assert.Equal(t, want, l.exists(rel), "state %s exists", rel)
+	want := c.wantHost
+	if want == nil {
+		want = c.start()
 	}
+	assert.Equal(t, clone(want).settings(), l.host().settings(), "VirtualBox settings")
+}
+
+// VBoxManage calls the network scripts make.
+const (
+	listIfs  = "VBoxManage list hostonlyifs"
+	listDHCP = "VBoxManage list dhcpservers"
+	createIf = "VBoxManage hostonlyif create"
+)
+
+func ipconfigCall(name string) string {
+	return "VBoxManage hostonlyif ipconfig " + name + " --ip 192.168.56.1 --netmask 255.255.255.0"
+}
+
+func removeIfCall(name string) string { return "VBoxManage hostonlyif remove " + name }
+
+// labDHCPCall gives a network's server the lab's settings.
+func labDHCPCall(verb, name string) string {
+	return "VBoxManage dhcpserver " + verb + " --network=HostInterfaceNetworking-" + name +
+		" --server-ip=192.168.56.2 --netmask=255.255.255.0 --lower-ip=192.168.56.200 --upper-ip=192.168.56.250 --enable"
+}
+
+// freshDHCPCall gives vboxnet0's server back the settings of a fresh install.
+const freshDHCPCall = "VBoxManage dhcpserver modify --network=HostInterfaceNetworking-vboxnet0" +
+	" --server-ip=192.168.56.100 --netmask=255.255.255.0 --lower-ip=192.168.56.101 --upper-ip=192.168.56.254 --enable"
+
+func reserveCall(name, res string) string {
+	mac, ip, _ := strings.Cut(res, "=")
+	return "VBoxManage dhcpserver modify --network=HostInterfaceNetworking-" + name + " --mac-address=" + mac + " --fixed-address=" + ip
+}
+
+func unreserveCall(name, res string) string {
+	mac, _, _ := strings.Cut(res, "=")
+	return "VBoxManage dhcpserver modify --network=HostInterfaceNetworking-" + name + " --mac-address=" + mac + " --remove-config"
+}
+
+func restartCall(name string) string {
+	return "VBoxManage dhcpserver restart --network=HostInterfaceNetworking-" + name
+}
+
+func removeDHCPCall(name string) string {
+	return "VBoxManage dhcpserver remove --network=HostInterfaceNetworking-" + name
+}
+
+// vagrantHost has vboxnet0 at the lab's host address, as Vagrant leaves it,
+// with the default DHCP server already serving a VM of the user's.
+func vagrantHost() *vboxHost {
+	h := freshInstall()
+	h.Interfaces = map[string]*hostOnlyIf{netIF: {IP: "192.168.56.1", Mask: "255.255.255.0"}}
+	h.init()
+	s := h.DHCP[vboxnet0Network]
+	s.start()
+	s.Leases["08:00:27:00:00:01"] = "192.168.56.101"
+	h.VMs["vagrant-box"] = &fakeVM{State: "running", Adapter: netIF, MAC: "08:00:27:00:00:01", Address: "192.168.56.101"}
+	return h
+}
+
+// with returns h changed by f, leaving h as it was.
+func with(h *vboxHost, f func(*vboxHost)) *vboxHost {
+	c := clone(h)
+	f(c)
+	return c
 }
 
 func TestScriptNetworkCreate(t *testing.T) {
-	const (
-		list      = "VBoxManage list hostonlyifs"
-		create    = "VBoxManage hostonlyif create"
-		ipconfig  = "VBoxManage hostonlyif ipconfig vboxnet3 --ip 192.168.56.1 --netmask 255.255.255.0"
-		dhcpAdd   = "VBoxManage dhcpserver add --interface=vboxnet3 --server-ip=192.168.56.2 --netmask=255.255.255.0 --lower-ip=192.168.56.200 --upper-ip=192.168.56.250 --enable"
-		removeNew = "VBoxManage hostonlyif remove vboxnet3"
-	)
+	both := cpRes + " " + workRes
+	lab0 := labHost(cpRes, workRes)
 	for _, c := range []scriptCase{
 		{
-			name: "creates the interface and its DHCP server",
-			// 192.168.56.10 shares a prefix with the host address but is no clash.
-			host:       host{ifs: map[string]string{"vboxnet0": "192.168.56.10", "vboxnet1": "10.0.0.1"}},
-			wantStdout: "vboxnet3\n",
-			wantCalls:  []string{list, create, ipconfig, dhcpAdd},
-			wantState:  map[string]bool{"ifs/vboxnet3": true, "dhcp/vboxnet3": true},
+			// VirtualBox's own default server for vboxnet0 makes
+			// 'dhcpserver add' fail; it is modified instead.
+			name:       "fresh install: takes over the default DHCP server of vboxnet0",
+			host:       freshInstall(),
+			wantStdout: record(netIF, "created", freshServer, both),
+			wantCalls: []string{listIfs, createIf, ipconfigCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+			wantStderr: []string{"not running"},
+			wantHost:   lab0,
 		},
 		{
-			name:       "host address already on an interface",
-			host:       host{ifs: map[string]string{"vboxnet0": "192.168.56.1"}},
-			wantCode:   1,
-			wantCalls:  []string{list},
-			wantStderr: []string{"vboxnet0", "192.168.56.0/24", "VBoxManage hostonlyif remove vboxnet0", "sre-lab:networkCidr"},
+			// 192.168.56.10 shares a prefix with the host address but is no clash.
+			name: "other interfaces: takes the lowest free name and adds a server",
+			host: with(freshInstall(), func(h *vboxHost) {
+				h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.10", Mask: "255.255.255.0"}
+				h.Interfaces["vboxnet2"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"}
+			}),
+			wantStdout: record("vboxnet1", "created", "none", both),
+			wantCalls: []string{listIfs, createIf, ipconfigCall("vboxnet1"), listDHCP, listDHCP, labDHCPCall("add", "vboxnet1"),
+				reserveCall("vboxnet1", cpRes), reserveCall("vboxnet1", workRes), restartCall("vboxnet1")},
+			wantHost: with(freshInstall(), func(h *vboxHost) {
+				h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.10", Mask: "255.255.255.0"}
+				h.Interfaces["vboxnet2"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"}
+				h.Interfaces["vboxnet1"] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"}
+				h.DHCP["HostInterfaceNetworking-vboxnet1"] = labServer(cpRes, workRes)
+			}),
+		},
+		{
+			name:       "vboxnet0 already at the host address is adopted",
+			host:       vagrantHost(),
+			wantStdout: record(netIF, "adopted", freshServer, both),
+			wantCalls: []string{listIfs, listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+			wantStderr: []string{"using host-only interface vboxnet0", "destroy will leave it"},
+			wantHost: with(vagrantHost(), func(h *vboxHost) {
+				h.DHCP[vboxnet0Network] = labServer(cpRes, workRes)
+			}),
+		},
+		{
+			name:      "host address with another mask is refused",
+			host:      with(freshInstall(), func(h *vboxHost) { h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.0.0"} }),
+			wantCode:  1,
+			wantCalls: []string{listIfs},
+			wantStderr: []string{"vboxnet0", "255.255.0.0", "255.255.255.0", "192.168.56.0/24",
+				"VBoxManage hostonlyif ipconfig vboxnet0 --ip 192.168.56.1 --netmask 255.255.255.0",
+				"VBoxManage hostonlyif remove vboxnet0", "sre-lab:networkCidr"},
 		},
 		{
 			name:      "interface creation fails",
+			host:      freshInstall(),
 			fail:      "hostonlyif create",
 			wantCode:  1,
-			wantCalls: []string{list, create},
-			wantState: map[string]bool{"ifs/vboxnet3": false},
+			wantCalls: []string{listIfs, createIf},
 		},
 		{
 			name:       "ipconfig fails removes the interface",
+			host:       freshInstall(),
 			fail:       "hostonlyif ipconfig",
 			wantCode:   1,
-			wantCalls:  []string{list, create, ipconfig, removeNew},
+			wantCalls:  []string{listIfs, createIf, ipconfigCall(netIF), removeIfCall(netIF)},
 			wantStderr: []string{"/etc/vbox/networks.conf", "192.168.56.0/21"},
-			wantState:  map[string]bool{"ifs/vboxnet3": false},
 		},
 		{
-			name:       "DHCP server fails removes the interface",
-			fail:       "dhcpserver add",
+			name:     "DHCP setup fails: interface removed, default server given back",
+			host:     freshInstall(),
+			fail:     "dhcpserver modify --network=HostInterfaceNetworking-vboxnet0 --server-ip=192.168.56.2",
+			wantCode: 1,
+			wantCalls: []string{listIfs, createIf, ipconfigCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
+				removeIfCall(netIF)},
+			wantStderr: []string{"DHCP server of vboxnet0"},
+		},
+		{
+			name:     "reservation fails: everything undone",
+			host:     freshInstall(),
+			fail:     "dhcpserver modify --network=HostInterfaceNetworking-vboxnet0 --mac-address=08:00:27:a8:38:14 --fixed",
+			wantCode: 1,
+			wantCalls: []string{listIfs, createIf, ipconfigCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes),
+				listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
+				removeIfCall(netIF)},
+			wantStderr: []string{"reservations"},
+		},
+		{
+			name:     "adopted interface without a server: a failure removes only the server",
+			host:     with(emptyHost(), func(h *vboxHost) { h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"} }),
+			fail:     "dhcpserver modify --network=HostInterfaceNetworking-vboxnet0 --mac-address=08:00:27:a8:38:14 --fixed",
+			wantCode: 1,
+			wantCalls: []string{listIfs, listDHCP, listDHCP, labDHCPCall("add", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), listDHCP, removeDHCPCall(netIF)},
+		},
+		{
+			name:       "malformed reservations",
+			host:       freshInstall(),
+			env:        map[string]string{"SRE_DHCP_RESERVATIONS": "080027a8380a=192.168.56.10"},
 			wantCode:   1,
-			wantCalls:  []string{list, create, ipconfig, dhcpAdd, removeNew},
-			wantStderr: []string{"DHCP", "vboxnet3"},
-			wantState:  map[string]bool{"ifs/vboxnet3": false, "dhcp/vboxnet3": false},
+			wantStderr: []string{"SRE_DHCP_RESERVATIONS", "080027a8380a=192.168.56.10"},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newLab(t, c.host, "VBoxManage")
-			c.check(t, l, l.run("network-create.sh", merge(networkEnv(), map[string]string{"FAKE_VBOX_FAIL": c.fail})))
+			l := newLab(t, c.start(), "VBoxManage")
+			env := merge(networkEnv(), c.env)
+			env["FAKE_VBOX_FAIL"] = c.fail
+			c.check(t, l, l.run("network-create.sh", env))
+		})
+	}
+}
+
+// The regression for the first real run on a fresh host: a failed run
+// leaves the host as it found it, so the next one succeeds.
+func TestScriptNetworkCreateRetry(t *testing.T) {
+	l := newLab(t, freshInstall(), "VBoxManage")
+	failed := l.run("network-create.sh", merge(networkEnv(), map[string]string{
+		"FAKE_VBOX_FAIL": "dhcpserver modify --network=HostInterfaceNetworking-vboxnet0 --mac-address=08:00:27:a8:38:14 --fixed",
+	}))
+	require.Equal(t, 1, failed.code)
+	assert.Equal(t, freshInstall().settings(), l.host().settings(), "the failed run is undone")
+
+	retried := l.run("network-create.sh", networkEnv())
+	require.Equal(t, 0, retried.code)
+	assert.Equal(t, record(netIF, "created", freshServer, cpRes+" "+workRes), retried.stdout)
+	assert.Equal(t, clone(labHost(cpRes, workRes)).settings(), l.host().settings())
+}
+
+func TestScriptNetworkUpdate(t *testing.T) {
+	running := func(h *vboxHost) *vboxHost {
+		h.init()
+		h.DHCP[vboxnet0Network].start()
+		return h
+	}
+	for _, c := range []struct {
+		scriptCase
+		wantRunning []string // reservations the running server serves; nil: not running
+	}{
+		{
+			scriptCase: scriptCase{
+				name: "adds a worker's reservation and restarts the running server",
+				host: running(labHost(cpRes, workRes)),
+				env: map[string]string{
+					"PULUMI_COMMAND_STDOUT": strings.TrimSuffix(record(netIF, "created", "none", cpRes+" "+workRes), "\n"),
+					"SRE_DHCP_RESERVATIONS": cpRes + " " + workRes + " " + work2Res,
+				},
+				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes+" "+work2Res),
+				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF),
+					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), reserveCall(netIF, work2Res), restartCall(netIF)},
+				wantHost: labHost(cpRes, workRes, work2Res),
+			},
+			wantRunning: []string{cpRes, workRes, work2Res},
+		},
+		{
+			scriptCase: scriptCase{
+				name: "drops the reservation of a removed worker",
+				host: running(labHost(cpRes, workRes, work2Res)),
+				env: map[string]string{
+					"PULUMI_COMMAND_STDOUT": strings.TrimSuffix(record(netIF, "created", "none", cpRes+" "+workRes+" "+work2Res), "\n"),
+					"SRE_DHCP_RESERVATIONS": cpRes + " " + workRes,
+				},
+				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
+				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF), unreserveCall(netIF, work2Res),
+					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+				wantHost: labHost(cpRes, workRes),
+			},
+			wantRunning: []string{cpRes, workRes},
+		},
+		{
+			scriptCase: scriptCase{
+				name: "a server that is not running is left for the first VM to start",
+				host: labHost(cpRes),
+				env: map[string]string{
+					"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, cpRes),
+				},
+				wantStdout: record(netIF, "adopted", freshServer, cpRes+" "+workRes),
+				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF),
+					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+				wantStderr: []string{"not running"},
+				wantHost:   labHost(cpRes, workRes),
+			},
+		},
+		{
+			// Before the network owned the reservations, its output was
+			// the interface name and each VM made its own.
+			scriptCase: scriptCase{
+				name:       "record of an older create holding only the name",
+				host:       running(labHost(cpRes)),
+				env:        map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet0"},
+				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
+				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF),
+					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+				wantHost: labHost(cpRes, workRes),
+			},
+			wantRunning: []string{cpRes, workRes},
+		},
+		{
+			scriptCase: scriptCase{
+				name: "a server removed by hand is added again",
+				host: with(labHost(), func(h *vboxHost) { delete(h.DHCP, vboxnet0Network) }),
+				env: map[string]string{
+					"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", cpRes+" "+workRes),
+				},
+				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
+				wantCalls: []string{listDHCP, labDHCPCall("add", netIF),
+					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+				wantHost: labHost(cpRes, workRes),
+			},
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLab(t, c.start(), "VBoxManage")
+			c.check(t, l, l.run("network-update.sh", merge(networkEnv(), c.env)))
+			got := l.host().DHCP[vboxnet0Network]
+			require.NotNil(t, got)
+			if c.wantRunning == nil {
+				assert.Nil(t, got.Running, "running config")
+				return
+			}
+			require.NotNil(t, got.Running, "the server must run")
+			assert.Equal(t, labServer(c.wantRunning...).Fixed, got.Running.Fixed, "reservations the running server serves")
 		})
 	}
 }
 
 func TestScriptNetworkDelete(t *testing.T) {
-	const (
-		dhcpRemove = "VBoxManage dhcpserver remove --interface=vboxnet3"
-		list       = "VBoxManage list hostonlyifs"
-		remove     = "VBoxManage hostonlyif remove vboxnet3"
-	)
+	both := cpRes + " " + workRes
 	for _, c := range []scriptCase{
 		{
-			name:      "removes the DHCP server and the interface",
-			host:      host{ifs: map[string]string{"vboxnet3": "192.168.56.1", "vboxnet0": "10.0.0.1"}, dhcp: []string{"vboxnet3"}},
-			env:       map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet3\n"},
-			wantCalls: []string{dhcpRemove, list, remove},
-			wantState: map[string]bool{"ifs/vboxnet3": false, "dhcp/vboxnet3": false, "ifs/vboxnet0": true},
+			name:      "interface and server the lab added are removed",
+			host:      with(labHost(cpRes, workRes), func(h *vboxHost) { h.Interfaces["vboxnet1"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"} }),
+			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both)},
+			wantCalls: []string{listDHCP, removeDHCPCall(netIF), listIfs, removeIfCall(netIF)},
+			wantHost:  with(emptyHost(), func(h *vboxHost) { h.Interfaces["vboxnet1"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"} }),
 		},
 		{
-			name:      "interface without a DHCP server",
-			host:      host{ifs: map[string]string{"vboxnet3": "192.168.56.1"}},
-			env:       map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet3"},
-			wantCalls: []string{dhcpRemove, list, remove},
-			wantState: map[string]bool{"ifs/vboxnet3": false},
+			name: "fresh install: the default server is given back",
+			host: labHost(cpRes, workRes),
+			env:  map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", freshServer, both)},
+			wantCalls: []string{listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
+				listIfs, removeIfCall(netIF)},
+			wantHost: freshInstall(),
+		},
+		{
+			name:       "an adopted interface stays, with its server as it was",
+			host:       labHost(cpRes, workRes),
+			env:        map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, both)},
+			wantCalls:  []string{listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF)},
+			wantStderr: []string{"leaving host-only interface vboxnet0"},
+			wantHost:   with(freshInstall(), func(h *vboxHost) { h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"} }),
+		},
+		{
+			name:      "record of an older create holding only the name",
+			host:      labHost(cpRes),
+			env:       map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet0"},
+			wantCalls: []string{listDHCP, removeDHCPCall(netIF), listIfs, removeIfCall(netIF)},
+			wantHost:  emptyHost(),
 		},
 		{
 			name:      "everything already gone",
-			env:       map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet3"},
-			wantCalls: []string{dhcpRemove, list},
+			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both)},
+			wantCalls: []string{listDHCP, listIfs},
 		},
 		{
 			name: "create never printed a name",
+			host: labHost(cpRes),
 			env:  map[string]string{"PULUMI_COMMAND_STDOUT": ""},
 		},
 		{
 			name:      "interface removal fails",
-			host:      host{ifs: map[string]string{"vboxnet3": "192.168.56.1"}},
-			env:       map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet3"},
+			host:      with(labHost(), func(h *vboxHost) { delete(h.DHCP, vboxnet0Network) }),
+			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both)},
 			fail:      "hostonlyif remove",
 			wantCode:  1,
-			wantCalls: []string{dhcpRemove, list, remove},
-			wantState: map[string]bool{"ifs/vboxnet3": true},
+			wantCalls: []string{listDHCP, listIfs, removeIfCall(netIF)},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newLab(t, c.host, "VBoxManage")
+			l := newLab(t, c.start(), "VBoxManage")
 			c.check(t, l, l.run("network-delete.sh", merge(c.env, map[string]string{"FAKE_VBOX_FAIL": c.fail})))
 		})
 	}
 }
 
 func TestScriptNetworkDeleteTwice(t *testing.T) {
-	l := newLab(t, host{ifs: map[string]string{"vboxnet3": "192.168.56.1"}, dhcp: []string{"vboxnet3"}}, "VBoxManage")
-	env := map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet3"}
+	l := newLab(t, labHost(cpRes), "VBoxManage")
+	env := map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", cpRes)}
 	for i := range 2 {
 		r := l.run("network-delete.sh", env)
 		require.Equal(t, 0, r.code, "run %d", i+1)
 		assert.Empty(t, r.stdout)
 	}
 	assert.Equal(t, 1, count(l.calls(), "VBoxManage hostonlyif remove"))
-	assert.False(t, l.exists("ifs/vboxnet3"))
+	assert.Equal(t, emptyHost().settings(), l.host().settings())
 }
 
+// Create then delete gives every kind of host back as it was.
 func TestScriptNetworkRoundTrip(t *testing.T) {
-	l := newLab(t, host{}, "VBoxManage")
-	created := l.run("network-create.sh", networkEnv())
-	require.Equal(t, 0, created.code)
-	deleted := l.run("network-delete.sh", map[string]string{"PULUMI_COMMAND_STDOUT": created.stdout})
-	require.Equal(t, 0, deleted.code)
-	assert.False(t, l.exists("ifs/vboxnet3"))
-	assert.False(t, l.exists("dhcp/vboxnet3"))
+	for name, h := range map[string]*vboxHost{
+		"fresh install":      freshInstall(),
+		"no DHCP server":     emptyHost(),
+		"Vagrant's vboxnet0": vagrantHost(),
+	} {
+		t.Run(name, func(t *testing.T) {
+			l := newLab(t, clone(h), "VBoxManage")
+			created := l.run("network-create.sh", networkEnv())
+			require.Equal(t, 0, created.code)
+			deleted := l.run("network-delete.sh", map[string]string{"PULUMI_COMMAND_STDOUT": strings.TrimSuffix(created.stdout, "\n")})
+			require.Equal(t, 0, deleted.code)
+			assert.Equal(t, clone(h).settings(), l.host().settings())
+		})
+	}
 }
 
 func TestScriptISOFetch(t *testing.T) {
@@ -420,7 +740,7 @@ func TestScriptISOFetch(t *testing.T) {
 			if c.noCurl {
 				fakeNames = nil
 			}
-			l := newLab(t, host{}, fakeNames...)
+			l := newLab(t, emptyHost(), fakeNames...)
 			iso := filepath.Join(l.root, "cache", "talos", "v1.12.4", "metal-amd64.iso")
 			if c.existing != nil {
 				require.NoError(t, os.MkdirAll(filepath.Dir(iso), 0o755))
@@ -459,97 +779,136 @@ func ptr(s string) *string { return &s }
 
 // vmCalls names the VBoxManage calls vm-create.sh can make.
 var vmCalls = struct {
-	showvminfo, createvm, modifyvm, storagectl, createmedium, attachDisk, attachISO, reserve, start, closeDisk, unregister string
+	showvminfo, createvm, modifyvm, storagectl, createmedium, attachDisk, attachISO, start, closeDisk, unregister string
 }{
 	showvminfo:   "VBoxManage showvminfo talos-cp-01 --machinereadable",
 	createvm:     "VBoxManage createvm --name talos-cp-01 --ostype Linux_64 --register",
-	modifyvm:     "VBoxManage modifyvm talos-cp-01 --cpus 2 --memory 4096 --nic1 hostonly --hostonlyadapter1 vboxnet0 --macaddress1 08002738380a --nic2 nat --boot1 disk --boot2 dvd --boot3 none --boot4 none --ioapic on --rtcuseutc on",
+	modifyvm:     "VBoxManage modifyvm talos-cp-01 --cpus 2 --memory 4096 --nic1 hostonly --hostonlyadapter1 vboxnet0 --macaddress1 080027a8380a --nic2 nat --boot1 disk --boot2 dvd --boot3 none --boot4 none --ioapic on --rtcuseutc on",
 	storagectl:   "VBoxManage storagectl talos-cp-01 --name SATA --add sata --portcount 2",
 	createmedium: "VBoxManage createmedium disk --filename $LAB/state/machines/talos-cp-01/talos-cp-01.vdi --size 40960 --format VDI",
 	attachDisk:   "VBoxManage storageattach talos-cp-01 --storagectl SATA --port 0 --device 0 --type hdd --medium $LAB/state/machines/talos-cp-01/talos-cp-01.vdi",
 	attachISO:    "VBoxManage storageattach talos-cp-01 --storagectl SATA --port 1 --device 0 --type dvddrive --medium $LAB/cache/talos.iso",
-	reserve:      "VBoxManage dhcpserver modify --interface=vboxnet0 --mac-address=08:00:27:38:38:0a --fixed-address=192.168.56.10",
 	start:        "VBoxManage startvm talos-cp-01 --type headless",
 	closeDisk:    "VBoxManage closemedium disk $LAB/state/machines/talos-cp-01/talos-cp-01.vdi --delete",
 	unregister:   "VBoxManage unregistervm talos-cp-01 --delete",
 }
 
+// withVM adds talos-cp-01 on vboxnet0 in the given state.
+func withVM(h *vboxHost, state string) *vboxHost {
+	return with(h, func(h *vboxHost) {
+		h.VMs[vmName] = &fakeVM{State: state, Adapter: netIF, MAC: "08:00:27:a8:38:0a"}
+	})
+}
+
 func TestScriptVMCreate(t *testing.T) {
 	v := vmCalls
-	network := []string{netIF}
-	for _, c := range []scriptCase{
+	reserved := labHost(cpRes)
+	for _, c := range []struct {
+		scriptCase
+		wantAddress string // what the VM got from DHCP; empty: not started
+	}{
 		{
-			name:       "creates and starts a new VM",
-			host:       host{dhcp: network},
-			wantStdout: vmIP + "\n",
-			wantCalls: []string{v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
-				v.createmedium, v.attachDisk, v.attachISO, v.reserve, v.start},
+			scriptCase: scriptCase{
+				name:       "creates and starts a new VM at its reserved address",
+				host:       reserved,
+				wantStdout: vmIP + "\n",
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
+					v.createmedium, v.attachDisk, v.attachISO, v.start},
+				wantHost: withVM(reserved, "running"),
+			},
+			wantAddress: vmIP,
 		},
 		{
-			name:       "running VM only gets its reservation",
-			host:       host{dhcp: network, vms: map[string]string{vmName: "running"}},
-			wantStdout: vmIP + "\n",
-			wantCalls:  []string{v.showvminfo, v.reserve},
+			scriptCase: scriptCase{
+				name:       "no reservation: stops before making anything",
+				host:       labHost(workRes),
+				wantCode:   1,
+				wantCalls:  []string{listDHCP},
+				wantStderr: []string{"no reservation of 192.168.56.10 for 08:00:27:a8:38:0a", "pulumi up"},
+			},
 		},
 		{
-			name:       "stopped VM is started",
-			host:       host{dhcp: network, vms: map[string]string{vmName: "poweroff"}},
-			env:        map[string]string{"SRE_VM_MAC": "08002738380A"},
-			wantStdout: vmIP + "\n",
-			wantCalls:  []string{v.showvminfo, v.reserve, v.start},
+			scriptCase: scriptCase{
+				name:       "running VM is left as it is",
+				host:       withVM(reserved, "running"),
+				wantStdout: vmIP + "\n",
+				wantCalls:  []string{listDHCP, v.showvminfo},
+			},
 		},
 		{
-			name: "disk creation fails unregisters the VM",
-			host: host{dhcp: network},
-			fail: "createmedium",
-			wantCalls: []string{v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
-				v.createmedium, v.unregister},
-			wantCode:   1,
-			wantStderr: []string{"talos-cp-01.vdi"},
-			wantState:  map[string]bool{"vms/" + vmName: false},
+			scriptCase: scriptCase{
+				name:       "stopped VM is started",
+				host:       withVM(reserved, "poweroff"),
+				env:        map[string]string{"SRE_VM_MAC": "080027A8380A"},
+				wantStdout: vmIP + "\n",
+				wantCalls:  []string{listDHCP, v.showvminfo, v.start},
+				wantHost:   withVM(reserved, "running"),
+			},
+			wantAddress: vmIP,
 		},
 		{
-			name: "disk attach fails deletes the disk and the VM",
-			host: host{dhcp: network},
-			fail: "storageattach talos-cp-01 --storagectl SATA --port 0",
-			wantCalls: []string{v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
-				v.createmedium, v.attachDisk, v.closeDisk, v.unregister},
-			wantCode:  1,
-			wantState: map[string]bool{"vms/" + vmName: false},
+			scriptCase: scriptCase{
+				name: "disk creation fails unregisters the VM",
+				host: reserved,
+				fail: "createmedium",
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
+					v.createmedium, v.unregister},
+				wantCode:   1,
+				wantStderr: []string{"talos-cp-01.vdi"},
+			},
 		},
 		{
-			name:      "modifyvm fails unregisters the VM",
-			host:      host{dhcp: network},
-			fail:      "modifyvm",
-			wantCalls: []string{v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.unregister},
-			wantCode:  1,
-			wantState: map[string]bool{"vms/" + vmName: false},
+			scriptCase: scriptCase{
+				name: "disk attach fails deletes the disk and the VM",
+				host: reserved,
+				fail: "storageattach talos-cp-01 --storagectl SATA --port 0",
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
+					v.createmedium, v.attachDisk, v.closeDisk, v.unregister},
+				wantCode: 1,
+			},
 		},
 		{
-			name:      "reservation fails after creation",
-			host:      host{dhcp: network, vms: map[string]string{vmName: "poweroff"}},
-			fail:      "dhcpserver modify",
-			wantCalls: []string{v.showvminfo, v.reserve},
-			wantCode:  1,
+			scriptCase: scriptCase{
+				name:      "modifyvm fails unregisters the VM",
+				host:      reserved,
+				fail:      "modifyvm",
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.unregister},
+				wantCode:  1,
+			},
 		},
 		{
-			name:       "malformed MAC",
-			env:        map[string]string{"SRE_VM_MAC": "08:00:27:38:38:0a"},
-			wantCode:   1,
-			wantStderr: []string{"SRE_VM_MAC"},
+			scriptCase: scriptCase{
+				name:       "start fails when the interface is gone",
+				host:       withVM(with(reserved, func(h *vboxHost) { delete(h.Interfaces, netIF) }), "poweroff"),
+				wantCalls:  []string{listDHCP, v.showvminfo, v.start},
+				wantCode:   1,
+				wantStderr: []string{"Nonexistent host networking interface"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "malformed MAC",
+				host:       reserved,
+				env:        map[string]string{"SRE_VM_MAC": "08:00:27:a8:38:0a"},
+				wantCode:   1,
+				wantStderr: []string{"SRE_VM_MAC"},
+			},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newLab(t, c.host, "VBoxManage")
+			l := newLab(t, c.start(), "VBoxManage")
 			env := merge(vmEnv(l), c.env)
 			env["FAKE_VBOX_FAIL"] = c.fail
 			c.check(t, l, l.run("vm-create.sh", env))
+			if c.wantAddress != "" {
+				assert.Equal(t, c.wantAddress, l.host().VMs[vmName].Address, "address the VM got")
+			}
 		})
 	}
 }
 
 func TestScriptVMCreateTwice(t *testing.T) {
-	l := newLab(t, host{dhcp: []string{netIF}}, "VBoxManage")
+	l := newLab(t, labHost(cpRes), "VBoxManage")
 	for i := range 2 {
 		r := l.run("vm-create.sh", vmEnv(l))
 		require.Equal(t, 0, r.code, "run %d", i+1)
@@ -558,7 +917,7 @@ func TestScriptVMCreateTwice(t *testing.T) {
 	calls := l.calls()
 	assert.Equal(t, 1, count(calls, "VBoxManage createvm"))
 	assert.Equal(t, 1, count(calls, "VBoxManage startvm"))
-	assert.Equal(t, 2, count(calls, vmCalls.reserve))
+	assert.Zero(t, count(calls, "VBoxManage dhcpserver"), "reservations are the network's")
 }
 
 func TestScriptVMDelete(t *testing.T) {
@@ -567,7 +926,6 @@ func TestScriptVMDelete(t *testing.T) {
 		poweroff   = "VBoxManage controlvm talos-cp-01 poweroff"
 		detach     = "VBoxManage storageattach talos-cp-01 --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive"
 		unregister = "VBoxManage unregistervm talos-cp-01 --delete"
-		unreserve  = "VBoxManage dhcpserver modify --interface=vboxnet0 --mac-address=08:00:27:38:38:0a --remove-config"
 	)
 	// A VM that ignores poweroff is checked 30 times, with a sleep between.
 	stuck := []string{showvminfo, poweroff}
@@ -577,55 +935,56 @@ func TestScriptVMDelete(t *testing.T) {
 		}
 		stuck = append(stuck, showvminfo)
 	}
-	network := []string{netIF}
+	// The reservation stays with the network in every case: a replaced VM
+	// comes back with the same MAC and must find it.
+	reserved := labHost(cpRes)
 	for _, c := range []scriptCase{
 		{
 			name:      "powers off a running VM and deletes it",
-			host:      host{dhcp: network, vms: map[string]string{vmName: "running"}},
-			wantCalls: []string{showvminfo, poweroff, showvminfo, "sleep 1", showvminfo, detach, unregister, unreserve},
-			wantState: map[string]bool{"vms/" + vmName: false},
+			host:      withVM(reserved, "running"),
+			wantCalls: []string{showvminfo, poweroff, showvminfo, "sleep 1", showvminfo, detach, unregister},
+			wantHost:  reserved,
 		},
 		{
 			name:      "deletes a stopped VM",
-			host:      host{dhcp: network, vms: map[string]string{vmName: "poweroff"}},
-			wantCalls: []string{showvminfo, showvminfo, detach, unregister, unreserve},
-			wantState: map[string]bool{"vms/" + vmName: false},
+			host:      withVM(reserved, "poweroff"),
+			wantCalls: []string{showvminfo, showvminfo, detach, unregister},
+			wantHost:  reserved,
 		},
 		{
 			name:      "DVD detach failure is ignored",
-			host:      host{dhcp: network, vms: map[string]string{vmName: "poweroff"}},
+			host:      withVM(reserved, "poweroff"),
 			fail:      "storageattach",
-			wantCalls: []string{showvminfo, showvminfo, detach, unregister, unreserve},
-			wantState: map[string]bool{"vms/" + vmName: false},
+			wantCalls: []string{showvminfo, showvminfo, detach, unregister},
+			wantHost:  reserved,
 		},
 		{
-			name:      "VM already gone only drops the reservation",
-			host:      host{dhcp: network},
-			wantCalls: []string{showvminfo, unreserve},
+			name:      "VM already gone",
+			host:      reserved,
+			wantCalls: []string{showvminfo},
 		},
 		{
 			name:      "VM and network already gone",
-			wantCalls: []string{showvminfo, unreserve},
+			wantCalls: []string{showvminfo},
 		},
 		{
 			name:       "VM that will not stop",
-			host:       host{dhcp: network, vms: map[string]string{vmName: "running"}},
+			host:       withVM(reserved, "running"),
 			fail:       "controlvm",
 			wantCode:   1,
 			wantCalls:  stuck,
 			wantStderr: []string{"still running"},
-			wantState:  map[string]bool{"vms/" + vmName: true},
 		},
 		{
 			name:      "unregister fails",
-			host:      host{dhcp: network, vms: map[string]string{vmName: "poweroff"}},
+			host:      withVM(reserved, "poweroff"),
 			fail:      "unregistervm",
 			wantCode:  1,
 			wantCalls: []string{showvminfo, showvminfo, detach, unregister},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newLab(t, c.host, "VBoxManage", "sleep")
+			l := newLab(t, c.start(), "VBoxManage", "sleep")
 			env := vmEnv(l)
 			env["FAKE_VBOX_FAIL"] = c.fail
 			c.check(t, l, l.run("vm-delete.sh", env))
@@ -633,13 +992,18 @@ func TestScriptVMDelete(t *testing.T) {
 	}
 }
 
+// scriptEnv is an environment every script accepts.
+func scriptEnv(l *lab) map[string]string {
+	env := merge(networkEnv(), vmEnv(l))
+	env["PULUMI_COMMAND_STDOUT"] = record("vboxnet3", "created", "none", cpRes)
+	return env
+}
+
 func TestScriptsWithoutVBoxManage(t *testing.T) {
-	for _, script := range []string{"network-create.sh", "network-delete.sh", "vm-create.sh", "vm-delete.sh"} {
+	for _, script := range []string{"network-create.sh", "network-update.sh", "network-delete.sh", "vm-create.sh", "vm-delete.sh"} {
 		t.Run(script, func(t *testing.T) {
-			l := newLab(t, host{}, "sleep")
-			env := merge(networkEnv(), vmEnv(l))
-			env["PULUMI_COMMAND_STDOUT"] = "vboxnet3"
-			r := l.run(script, env)
+			l := newLab(t, emptyHost(), "sleep")
+			r := l.run(script, scriptEnv(l))
 			assert.Equal(t, 1, r.code)
 			assert.Empty(t, r.stdout)
 			assert.Contains(t, r.stderr, "VBoxManage")
@@ -649,19 +1013,38 @@ func TestScriptsWithoutVBoxManage(t *testing.T) {
 	}
 }
 
+// Scripts that need a host-only interface stop on macOS before touching
+// VirtualBox, whose hostonlyif is missing there.
+func TestScriptsOnMacOS(t *testing.T) {
+	for _, script := range []string{"network-create.sh", "network-update.sh", "vm-create.sh"} {
+		t.Run(script, func(t *testing.T) {
+			l := newLab(t, freshInstall(), "VBoxManage")
+			r := l.run(script, merge(scriptEnv(l), map[string]string{"FAKE_UNAME": "Darwin"}))
+			assert.Equal(t, 1, r.code)
+			assert.Empty(t, r.stdout)
+			assert.Contains(t, r.stderr, "macOS is not supported yet")
+			assert.Contains(t, r.stderr, "hostonlynet")
+			assert.Empty(t, l.calls())
+			assert.Equal(t, freshInstall().settings(), l.host().settings())
+		})
+	}
+}
+
 // Every script names the variables it needs when one is missing, instead of
 // acting on an empty value.
 func TestScriptsRequireTheirEnvironment(t *testing.T) {
+	network := []string{"SRE_NET_CIDR", "SRE_NET_IP", "SRE_NET_MASK", "SRE_DHCP_SERVER_IP", "SRE_DHCP_LOWER", "SRE_DHCP_UPPER", "SRE_DHCP_RESERVATIONS"}
 	for script, vars := range map[string][]string{
-		"network-create.sh": {"SRE_NET_CIDR", "SRE_NET_IP", "SRE_NET_MASK", "SRE_DHCP_SERVER_IP", "SRE_DHCP_LOWER", "SRE_DHCP_UPPER"},
+		"network-create.sh": network,
+		"network-update.sh": network,
 		"iso-fetch.sh":      {"SRE_ISO_URL", "SRE_ISO_PATH"},
 		"vm-create.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_NET_IF", "SRE_ISO_PATH"},
-		"vm-delete.sh":      {"SRE_VM_NAME", "SRE_VM_MAC", "SRE_NET_IF"},
+		"vm-delete.sh":      {"SRE_VM_NAME"},
 	} {
 		for _, missing := range vars {
 			t.Run(fmt.Sprintf("%s/%s", script, missing), func(t *testing.T) {
-				l := newLab(t, host{}, "VBoxManage", "curl", "sleep")
-				env := merge(networkEnv(), vmEnv(l))
+				l := newLab(t, freshInstall(), "VBoxManage", "curl", "sleep")
+				env := scriptEnv(l)
 				env["SRE_ISO_URL"] = "https://example.invalid/talos.iso"
 				delete(env, missing)
 				r := l.run(script, env)

@@ -2,6 +2,12 @@
 // host-only network, driven through VBoxManage by the Pulumi command
 // provider. Each VM gets a fixed MAC and a DHCP reservation, so Talos is
 // configured in maintenance mode at an address known before the VM boots.
+//
+// The network command owns every reservation and saves them all before any
+// VM starts: VBoxNetDHCP reads them once, when the first VM on the network
+// starts (src/VBox/Main/src-server/DHCPServerImpl.cpp), so a reservation made
+// by each VM as it is created would reach the running server too late for
+// all but the first.
 package virtualbox
 
 import (
@@ -62,7 +68,9 @@ type Nodes struct {
 
 	// Platform is the backend contract.
 	Platform infra.Platform
-	// HostOnlyInterface is the name VirtualBox gave the network (vboxnetN).
+	// HostOnlyInterface is the host-only interface the lab runs on
+	// (vboxnetN): one the lab created, or one already at the lab's host
+	// address that it adopted and leaves in place on destroy.
 	HostOnlyInterface pulumi.StringOutput
 }
 
@@ -140,21 +148,25 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	parent := pulumi.Parent(component)
 
 	netmask := net4Mask(args.Network.Bits())
-	network, err := run(ctx, name+"-network", "network-create.sh", "network-delete.sh", map[string]string{
-		"SRE_NET_CIDR":       args.Network.String(),
-		"SRE_NET_IP":         nth(args.Network, hostOffset).String(),
-		"SRE_NET_MASK":       netmask,
-		"SRE_DHCP_SERVER_IP": nth(args.Network, dhcpServerOffset).String(),
-		"SRE_DHCP_LOWER":     nth(args.Network, dhcpPoolFirst).String(),
-		"SRE_DHCP_UPPER":     nth(args.Network, dhcpPoolLast).String(),
+	// The reservations are environment, not triggers: a worker added later
+	// updates the network in place (network-update.sh) instead of replacing
+	// it, and every VM with it.
+	network, err := run(ctx, name+"-network", networkScripts, map[string]string{
+		"SRE_NET_CIDR":          args.Network.String(),
+		"SRE_NET_IP":            nth(args.Network, hostOffset).String(),
+		"SRE_NET_MASK":          netmask,
+		"SRE_DHCP_SERVER_IP":    nth(args.Network, dhcpServerOffset).String(),
+		"SRE_DHCP_LOWER":        nth(args.Network, dhcpPoolFirst).String(),
+		"SRE_DHCP_UPPER":        nth(args.Network, dhcpPoolLast).String(),
+		"SRE_DHCP_RESERVATIONS": dhcpReservations(vms),
 	}, pulumi.Array{pulumi.String(args.Network.String())}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("virtualbox network: %w", err)
 	}
-	component.HostOnlyInterface = trimmed(network.Stdout)
+	component.HostOnlyInterface = network.Stdout.ApplyT(interfaceName).(pulumi.StringOutput)
 
 	isoPath := filepath.Join(args.CacheDir, fmt.Sprintf("talos-%s-metal-amd64.iso", args.TalosVersion))
-	iso, err := run(ctx, name+"-iso", "iso-fetch.sh", "", map[string]string{
+	iso, err := run(ctx, name+"-iso", isoScripts, map[string]string{
 		"SRE_ISO_URL":  infra.ISOURL(args.TalosVersion),
 		"SRE_ISO_PATH": isoPath,
 	}, nil, parent)
@@ -180,7 +192,10 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			pulumi.Int(vm.CPUs), pulumi.Int(vm.MemoryMB), pulumi.Int(vm.DiskMB),
 			pulumi.String(vm.IP.String()), pulumi.String(vm.MAC), network.ID(),
 		}
-		cmd, err := runWith(ctx, name+"-"+vm.Name, "vm-create.sh", "vm-delete.sh", env, triggers, parent)
+		// The explicit dependency orders the VM after the network's update
+		// too, when a plan change adds this VM's reservation.
+		cmd, err := runWith(ctx, name+"-"+vm.Name, vmScripts, env, triggers,
+			parent, pulumi.DependsOn([]pulumi.Resource{network}))
 		if err != nil {
 			return nil, fmt.Errorf("virtualbox vm %s: %w", vm.Name, err)
 		}
@@ -191,6 +206,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			// Derived from the command's output so Talos waits for the VM.
 			PrivateIP: cmd.Stdout.ApplyT(func(string) string { return ip }).(pulumi.StringOutput),
 			PublicIP:  pulumi.String("").ToStringOutput(),
+			Machine:   cmd,
 		})
 	}
 	// The first control plane is the endpoint: see docs/architecture.md for
@@ -212,36 +228,96 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	return component, nil
 }
 
-func run(ctx *pulumi.Context, name, create, remove string, env map[string]string, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
+// scriptSet names the scripts of one command; an empty update re-runs
+// create, an empty remove leaves what create made on destroy.
+type scriptSet struct {
+	create, update, remove string
+}
+
+var (
+	networkScripts = scriptSet{create: "network-create.sh", update: "network-update.sh", remove: "network-delete.sh"}
+	isoScripts     = scriptSet{create: "iso-fetch.sh"}
+	vmScripts      = scriptSet{create: "vm-create.sh", remove: "vm-delete.sh"}
+)
+
+func run(ctx *pulumi.Context, name string, set scriptSet, env map[string]string, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
 	m := pulumi.StringMap{}
 	for k, v := range env {
 		m[k] = pulumi.String(v)
 	}
-	return runWith(ctx, name, create, remove, m, triggers, opts...)
+	return runWith(ctx, name, set, m, triggers, opts...)
 }
 
-func runWith(ctx *pulumi.Context, name, create, remove string, env pulumi.StringMap, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
-	createScript, err := scripts.ReadFile("scripts/" + create)
+func runWith(ctx *pulumi.Context, name string, set scriptSet, env pulumi.StringMap, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
+	create, err := commandText(set.create)
 	if err != nil {
 		return nil, err
 	}
 	args := &local.CommandArgs{
 		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
-		Create:      pulumi.String(createScript),
+		Create:      pulumi.String(create),
 		Environment: env,
 		Triggers:    triggers,
 	}
-	if remove != "" {
-		deleteScript, err := scripts.ReadFile("scripts/" + remove)
+	if set.update != "" {
+		update, err := commandText(set.update)
 		if err != nil {
 			return nil, err
 		}
-		args.Delete = pulumi.String(deleteScript)
+		args.Update = pulumi.String(update)
+	}
+	if set.remove != "" {
+		remove, err := commandText(set.remove)
+		if err != nil {
+			return nil, err
+		}
+		args.Delete = pulumi.String(remove)
 		// What the command makes has a fixed name (talos-cp-01, the host-only
 		// address): the old one must be gone before its replacement is made.
 		opts = append(opts, pulumi.DeleteBeforeReplace(true))
 	}
 	return local.NewCommand(ctx, name, args, opts...)
+}
+
+// commandText is the text the command provider runs for one of the embedded
+// scripts: the shared helpers of scripts/lib.sh, then the script. The script
+// tests run exactly this text, so what they prove holds for what ships.
+func commandText(script string) (string, error) {
+	lib, err := scripts.ReadFile("scripts/lib.sh")
+	if err != nil {
+		return "", err
+	}
+	body, err := scripts.ReadFile("scripts/" + script)
+	if err != nil {
+		return "", err
+	}
+	return string(lib) + "\n" + string(body), nil
+}
+
+// dhcpReservations is the DHCP reservation list of the plan as the network
+// scripts take it: "mac=ip" words, the MAC lower-case and colon-separated as
+// 'VBoxManage list dhcpservers' prints it, in plan order.
+func dhcpReservations(vms []VM) string {
+	words := make([]string, 0, len(vms))
+	for _, vm := range vms {
+		var mac strings.Builder
+		for i := 0; i < len(vm.MAC); i += 2 {
+			if i > 0 {
+				mac.WriteByte(':')
+			}
+			mac.WriteString(strings.ToLower(vm.MAC[i : i+2]))
+		}
+		words = append(words, mac.String()+"="+vm.IP.String())
+	}
+	return strings.Join(words, " ")
+}
+
+// interfaceName reads the host-only interface name from the network
+// command's output, whose first line it is; the lines after it are the
+// record network-delete.sh puts the host back from.
+func interfaceName(stdout string) string {
+	first, _, _ := strings.Cut(strings.TrimLeft(stdout, "\r\n"), "\n")
+	return strings.TrimSpace(first)
 }
 
 func trimmed(s pulumi.StringOutput) pulumi.StringOutput {

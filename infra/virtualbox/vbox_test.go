@@ -9,7 +9,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -38,80 +37,26 @@ func labArgs(cacheDir string) Args {
 	}
 }
 
-// vboxRecord is one resource registration as the mocks saw it.
-type vboxRecord struct {
-	Type                string
-	Name                string
-	Parent              string
-	DeleteBeforeReplace bool
-	Inputs              resource.PropertyMap
-}
-
-// vboxMocks records registrations and answers the command provider the way
-// the scripts do: a VM prints its address, the ISO fetch its path and the
-// network its interface name, each with a trailing newline.
-type vboxMocks struct {
-	mu      sync.Mutex
-	records []vboxRecord
-}
-
-func (m *vboxMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	rec := vboxRecord{Type: args.TypeToken, Name: args.Name, Inputs: args.Inputs}
-	if args.RegisterRPC != nil {
-		rec.Parent = args.RegisterRPC.GetParent()
-		rec.DeleteBeforeReplace = args.RegisterRPC.GetDeleteBeforeReplace()
-	}
-	m.mu.Lock()
-	m.records = append(m.records, rec)
-	m.mu.Unlock()
-
-	out := args.Inputs.Copy()
-	if args.TypeToken == commandToken {
-		stdout := "vboxnet0\n"
+// vboxMocks answers the command provider the way the scripts do, with the
+// trailing newline pulumi-command trims: a VM prints its address, the ISO
+// fetch its path and the network the record network-create.sh prints.
+func vboxMocks() *pulumitest.Mocks {
+	return &pulumitest.Mocks{Outputs: func(args pulumi.MockResourceArgs) map[string]any {
+		if args.TypeToken != commandToken {
+			return nil
+		}
+		stdout := "vboxnet0\ninterface: created\ndhcp-before: none\nreserved: 08:00:27:a8:38:0a=192.168.56.10"
 		if env := args.Inputs["environment"]; env.IsObject() {
 			obj := env.ObjectValue()
 			switch {
 			case obj.HasValue("SRE_VM_IP"):
-				stdout = obj["SRE_VM_IP"].StringValue() + "\n"
+				stdout = obj["SRE_VM_IP"].StringValue()
 			case obj.HasValue("SRE_ISO_PATH"):
-				stdout = obj["SRE_ISO_PATH"].StringValue() + "\n"
+				stdout = obj["SRE_ISO_PATH"].StringValue()
 			}
 		}
-		out["stdout"] = resource.NewProperty(stdout)
-	}
-	return args.Name + "_id", out, nil
-}
-
-func (m *vboxMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	return args.Args.Copy(), nil
-}
-
-// ofType returns the registrations of a type token, in registration order.
-func (m *vboxMocks) ofType(token string) []vboxRecord {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []vboxRecord
-	for _, r := range m.records {
-		if r.Type == token {
-			out = append(out, r)
-		}
-	}
-	return out
-}
-
-// named returns the one registration called name.
-func (m *vboxMocks) named(t *testing.T, name string) vboxRecord {
-	t.Helper()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var found []vboxRecord
-	for _, r := range m.records {
-		if r.Name == name {
-			found = append(found, r)
-		}
-	}
-	require.Len(t, found, 1, "registrations named %s", name)
-	return found[0]
+		return map[string]any{"stdout": stdout}
+	}}
 }
 
 // awaited is what NewNodes produced, resolved inside the run.
@@ -129,9 +74,16 @@ type awaited struct {
 
 // deployVBox runs NewNodes under mocks and resolves every output the layers
 // above consume.
-func deployVBox(t *testing.T, name string, args Args) (*vboxMocks, awaited, error) {
+func deployVBox(t *testing.T, name string, args Args) (*pulumitest.Mocks, awaited, error) {
 	t.Helper()
-	m := &vboxMocks{}
+	m := vboxMocks()
+	got, err := deployWith(t, name, args, m)
+	return m, got, err
+}
+
+// deployWith runs NewNodes against the given mocks.
+func deployWith(t *testing.T, name string, args Args, m pulumi.MockResourceMonitor) (awaited, error) {
+	t.Helper()
 	var got awaited
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		nodes, err := NewNodes(ctx, name, &args)
@@ -169,11 +121,11 @@ func deployVBox(t *testing.T, name string, args Args) (*vboxMocks, awaited, erro
 		got.disk = nodes.Platform.InstallDisk
 		return nil
 	}, pulumi.WithMocks("sre-lab", "local", m))
-	return m, got, err
+	return got, err
 }
 
 // envOf flattens a command's environment input to strings.
-func envOf(t *testing.T, r vboxRecord) map[string]string {
+func envOf(t *testing.T, r pulumitest.Resource) map[string]string {
 	t.Helper()
 	env := r.Inputs["environment"]
 	require.True(t, env.IsObject(), "%s has no environment", r.Name)
@@ -185,10 +137,9 @@ func envOf(t *testing.T, r vboxRecord) map[string]string {
 	return out
 }
 
-// triggersOf flattens a command's triggers input to numbers.
 // triggersOf returns a command's triggers: numbers as float64, the rest as
 // strings (outputs such as the network's ID are resolved by the mocks).
-func triggersOf(t *testing.T, r vboxRecord) []any {
+func triggersOf(t *testing.T, r pulumitest.Resource) []any {
 	t.Helper()
 	v, ok := r.Inputs["triggers"]
 	if !ok || v.IsNull() {
@@ -209,11 +160,20 @@ func triggersOf(t *testing.T, r vboxRecord) []any {
 	return out
 }
 
+// commands returns the command registrations by name.
+func commands(m *pulumitest.Mocks) map[string]pulumitest.Resource {
+	out := map[string]pulumitest.Resource{}
+	for _, r := range m.ByType(commandToken) {
+		out[r.Name] = r
+	}
+	return out
+}
+
 func scriptText(t *testing.T, name string) string {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("scripts", name))
+	text, err := commandText(name)
 	require.NoError(t, err)
-	return string(b)
+	return text
 }
 
 func TestPlanLayout2024Topology(t *testing.T) {
@@ -356,8 +316,8 @@ func TestPlanRejectsBadSize(t *testing.T) {
 			m, _, runErr := deployVBox(t, "lab", args)
 			require.Error(t, runErr, "NewNodes must refuse the size")
 			assert.Contains(t, runErr.Error(), c.wantSize)
-			assert.Empty(t, m.ofType(commandToken), "nothing is created for a bad size")
-			assert.Empty(t, m.ofType(Token))
+			assert.Empty(t, m.ByType(commandToken), "nothing is created for a bad size")
+			assert.Empty(t, m.ByType(Token))
 		})
 	}
 }
@@ -366,13 +326,13 @@ func TestNewNodesRegistersCommandsUnderComponent(t *testing.T) {
 	m, got, err := deployVBox(t, "lab", labArgs(t.TempDir()))
 	require.NoError(t, err)
 
-	components := m.ofType(Token)
+	components := m.ByType(Token)
 	require.Len(t, components, 1)
 	assert.Equal(t, "lab", components[0].Name)
 	assert.Equal(t, "urn:pulumi:local::sre-lab::"+Token+"::lab", got.urn)
 
 	var names []string
-	for _, r := range m.ofType(commandToken) {
+	for _, r := range m.ByType(commandToken) {
 		names = append(names, r.Name)
 		assert.Equal(t, got.urn, r.Parent, "%s must be parented under the component", r.Name)
 	}
@@ -391,7 +351,7 @@ func TestNewNodesCommandCountsFollowPools(t *testing.T) {
 			m, got, err := deployVBox(t, "lab", args)
 			require.NoError(t, err)
 			var network, iso, vms int
-			for _, r := range m.ofType(commandToken) {
+			for _, r := range m.ByType(commandToken) {
 				env := envOf(t, r)
 				switch {
 				case env["SRE_VM_NAME"] != "":
@@ -416,7 +376,7 @@ func TestNewNodesVMEnvironment(t *testing.T) {
 	cache := t.TempDir()
 	m, _, err := deployVBox(t, "lab", labArgs(cache))
 	require.NoError(t, err)
-	iso := envOf(t, m.named(t, "lab-iso"))["SRE_ISO_PATH"]
+	iso := envOf(t, m.Named(t, commandToken, "lab-iso"))["SRE_ISO_PATH"]
 	require.NotEmpty(t, iso)
 
 	for _, c := range []struct {
@@ -438,7 +398,7 @@ func TestNewNodesVMEnvironment(t *testing.T) {
 				"SRE_VM_IP":        c.ip,
 				"SRE_NET_IF":       "vboxnet0",
 				"SRE_ISO_PATH":     iso,
-			}, envOf(t, m.named(t, "lab-"+c.name)))
+			}, envOf(t, m.Named(t, commandToken, "lab-"+c.name)))
 		})
 	}
 }
@@ -455,6 +415,8 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			"SRE_DHCP_SERVER_IP": "192.168.56.2",
 			"SRE_DHCP_LOWER":     "192.168.56.200",
 			"SRE_DHCP_UPPER":     "192.168.56.250",
+			"SRE_DHCP_RESERVATIONS": "08:00:27:a8:38:0a=192.168.56.10 08:00:27:a8:38:0b=192.168.56.11 08:00:27:a8:38:0c=192.168.56.12" +
+				" 08:00:27:a8:38:14=192.168.56.20 08:00:27:a8:38:15=192.168.56.21",
 		}},
 		{"10.20.30.0/24", map[string]string{
 			"SRE_NET_CIDR":       "10.20.30.0/24",
@@ -463,6 +425,8 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			"SRE_DHCP_SERVER_IP": "10.20.30.2",
 			"SRE_DHCP_LOWER":     "10.20.30.200",
 			"SRE_DHCP_UPPER":     "10.20.30.250",
+			"SRE_DHCP_RESERVATIONS": "08:00:27:14:1e:0a=10.20.30.10 08:00:27:14:1e:0b=10.20.30.11 08:00:27:14:1e:0c=10.20.30.12" +
+				" 08:00:27:14:1e:14=10.20.30.20 08:00:27:14:1e:15=10.20.30.21",
 		}},
 		{"172.16.0.0/16", map[string]string{
 			"SRE_NET_CIDR":       "172.16.0.0/16",
@@ -471,6 +435,8 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			"SRE_DHCP_SERVER_IP": "172.16.0.2",
 			"SRE_DHCP_LOWER":     "172.16.0.200",
 			"SRE_DHCP_UPPER":     "172.16.0.250",
+			"SRE_DHCP_RESERVATIONS": "08:00:27:10:00:0a=172.16.0.10 08:00:27:10:00:0b=172.16.0.11 08:00:27:10:00:0c=172.16.0.12" +
+				" 08:00:27:10:00:14=172.16.0.20 08:00:27:10:00:15=172.16.0.21",
 		}},
 	} {
 		t.Run(c.network, func(t *testing.T) {
@@ -478,8 +444,8 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			args.Network = netip.MustParsePrefix(c.network)
 			m, _, err := deployVBox(t, "lab", args)
 			require.NoError(t, err)
-			assert.Equal(t, c.want, envOf(t, m.named(t, "lab-network")))
-			for _, r := range m.ofType(commandToken) {
+			assert.Equal(t, c.want, envOf(t, m.Named(t, commandToken, "lab-network")))
+			for _, r := range m.ByType(commandToken) {
 				if ip := envOf(t, r)["SRE_VM_IP"]; ip != "" {
 					assert.True(t, args.Network.Contains(netip.MustParseAddr(ip)), "%s at %s outside %s", r.Name, ip, c.network)
 				}
@@ -492,7 +458,7 @@ func TestNewNodesISO(t *testing.T) {
 	cache := t.TempDir()
 	m, _, err := deployVBox(t, "lab", labArgs(cache))
 	require.NoError(t, err)
-	env := envOf(t, m.named(t, "lab-iso"))
+	env := envOf(t, m.Named(t, commandToken, "lab-iso"))
 
 	assert.Equal(t, []string{"SRE_ISO_PATH", "SRE_ISO_URL"}, slices.Sorted(maps.Keys(env)))
 	assert.Equal(t, infra.ISOURL("v1.12.4"), env["SRE_ISO_URL"])
@@ -506,7 +472,7 @@ func TestNewNodesISO(t *testing.T) {
 	assert.True(t, strings.HasSuffix(path, ".iso"), path)
 
 	// Every VM boots the ISO the fetch command reported.
-	for _, r := range m.ofType(commandToken) {
+	for _, r := range m.ByType(commandToken) {
 		if vm := envOf(t, r); vm["SRE_VM_NAME"] != "" {
 			assert.Equal(t, path, vm["SRE_ISO_PATH"], r.Name)
 		}
@@ -522,13 +488,13 @@ func TestNewNodesTalosVersionMovesISO(t *testing.T) {
 		args.TalosVersion = version
 		m, _, err := deployVBox(t, "lab", args)
 		require.NoError(t, err)
-		env := envOf(t, m.named(t, "lab-iso"))
+		env := envOf(t, m.Named(t, commandToken, "lab-iso"))
 		isoEnv[version] = env
 		assert.Equal(t, infra.ISOURL(version), env["SRE_ISO_URL"])
 		assert.Contains(t, env["SRE_ISO_URL"], "/"+version+"/")
 		assert.Contains(t, filepath.Base(env["SRE_ISO_PATH"]), version)
-		assert.Equal(t, env["SRE_ISO_PATH"], envOf(t, m.named(t, "lab-talos-cp-01"))["SRE_ISO_PATH"])
-		vmTriggers[version] = triggersOf(t, m.named(t, "lab-talos-cp-01"))
+		assert.Equal(t, env["SRE_ISO_PATH"], envOf(t, m.Named(t, commandToken, "lab-talos-cp-01"))["SRE_ISO_PATH"])
+		vmTriggers[version] = triggersOf(t, m.Named(t, commandToken, "lab-talos-cp-01"))
 	}
 	assert.NotEqual(t, isoEnv["v1.12.4"]["SRE_ISO_URL"], isoEnv["v1.12.5"]["SRE_ISO_URL"])
 	assert.NotEqual(t, isoEnv["v1.12.4"]["SRE_ISO_PATH"], isoEnv["v1.12.5"]["SRE_ISO_PATH"])
@@ -539,19 +505,21 @@ func TestNewNodesTalosVersionMovesISO(t *testing.T) {
 func TestNewNodesScripts(t *testing.T) {
 	m, _, err := deployVBox(t, "lab", labArgs(t.TempDir()))
 	require.NoError(t, err)
+	lib, err := os.ReadFile(filepath.Join("scripts", "lib.sh"))
+	require.NoError(t, err)
 	for _, c := range []struct {
-		command, create, remove string // remove empty: no delete script
+		command, create, update, remove string // update, remove empty: none
 	}{
-		{"lab-network", "network-create.sh", "network-delete.sh"},
-		{"lab-iso", "iso-fetch.sh", ""},
-		{"lab-talos-cp-01", "vm-create.sh", "vm-delete.sh"},
-		{"lab-talos-cp-02", "vm-create.sh", "vm-delete.sh"},
-		{"lab-talos-cp-03", "vm-create.sh", "vm-delete.sh"},
-		{"lab-talos-worker-01", "vm-create.sh", "vm-delete.sh"},
-		{"lab-talos-worker-02", "vm-create.sh", "vm-delete.sh"},
+		{"lab-network", "network-create.sh", "network-update.sh", "network-delete.sh"},
+		{"lab-iso", "iso-fetch.sh", "", ""},
+		{"lab-talos-cp-01", "vm-create.sh", "", "vm-delete.sh"},
+		{"lab-talos-cp-02", "vm-create.sh", "", "vm-delete.sh"},
+		{"lab-talos-cp-03", "vm-create.sh", "", "vm-delete.sh"},
+		{"lab-talos-worker-01", "vm-create.sh", "", "vm-delete.sh"},
+		{"lab-talos-worker-02", "vm-create.sh", "", "vm-delete.sh"},
 	} {
 		t.Run(c.command, func(t *testing.T) {
-			r := m.named(t, c.command)
+			r := m.Named(t, commandToken, c.command)
 			interp := r.Inputs["interpreter"]
 			require.True(t, interp.IsArray(), "interpreter is %v", interp)
 			var argv []string
@@ -560,18 +528,110 @@ func TestNewNodesScripts(t *testing.T) {
 			}
 			assert.Equal(t, []string{"/bin/sh", "-c"}, argv)
 
-			create := r.Inputs["create"]
-			require.True(t, create.IsString(), "create is %v", create)
-			assert.Equal(t, scriptText(t, c.create), create.StringValue())
-
-			del, hasDelete := r.Inputs["delete"]
-			if c.remove == "" {
-				assert.True(t, !hasDelete || del.IsNull(), "%s must keep its result on destroy, has delete %v", c.command, del)
-				return
+			// The script tests run commandText's text: the command must
+			// carry exactly that, helpers included.
+			for _, s := range []struct{ input, script, why string }{
+				{"create", c.create, "runs on create"},
+				{"update", c.update, "runs on update; without it create runs again"},
+				{"delete", c.remove, "runs on destroy; without it the result is kept"},
+			} {
+				v, ok := r.Inputs[resource.PropertyKey(s.input)]
+				if s.script == "" {
+					assert.True(t, !ok || v.IsNull(), "%s has %s %v", c.command, s.input, v)
+					continue
+				}
+				require.True(t, ok && v.IsString(), "%s has no %s script, which %s", c.command, s.input, s.why)
+				assert.Equal(t, scriptText(t, s.script), v.StringValue(), "%s %s", c.command, s.input)
+				assert.True(t, strings.HasPrefix(v.StringValue(), string(lib)), "%s %s starts with the helpers", c.command, s.input)
 			}
-			require.True(t, hasDelete && del.IsString(), "%s has no delete script", c.command)
-			assert.Equal(t, scriptText(t, c.remove), del.StringValue())
 		})
+	}
+}
+
+// Every VM's MAC and address are in the network's reservation list, which
+// is what lets network-create.sh save them all before any VM starts.
+func TestNewNodesNetworkReservesEveryVM(t *testing.T) {
+	for _, c := range []struct{ cps, workers int }{{1, 1}, {3, 2}, {5, 4}} {
+		t.Run(fmt.Sprintf("%dcp-%dworkers", c.cps, c.workers), func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.ControlPlane.Count, args.Workers.Count = c.cps, c.workers
+			m, _, err := deployVBox(t, "lab", args)
+			require.NoError(t, err)
+			var want []string
+			for _, r := range m.ByType(commandToken) {
+				env := envOf(t, r)
+				if env["SRE_VM_NAME"] == "" {
+					continue
+				}
+				mac := strings.ToLower(env["SRE_VM_MAC"])
+				var pairs []string
+				for i := 0; i < len(mac); i += 2 {
+					pairs = append(pairs, mac[i:i+2])
+				}
+				want = append(want, strings.Join(pairs, ":")+"="+env["SRE_VM_IP"])
+			}
+			got := strings.Fields(envOf(t, m.Named(t, commandToken, "lab-network"))["SRE_DHCP_RESERVATIONS"])
+			assert.ElementsMatch(t, want, got)
+		})
+	}
+}
+
+// A worker added later changes only the network's reservation list: the
+// network is updated in place, not replaced with every VM, and the VMs
+// already there see no change.
+func TestNewNodesWorkerAddedUpdatesNetworkInPlace(t *testing.T) {
+	cache := t.TempDir()
+	before, _, err := deployVBox(t, "lab", labArgs(cache))
+	require.NoError(t, err)
+	args := labArgs(cache)
+	args.Workers.Count = 3
+	after, _, err := deployVBox(t, "lab", args)
+	require.NoError(t, err)
+
+	oldNet, newNet := before.Named(t, commandToken, "lab-network"), after.Named(t, commandToken, "lab-network")
+	assert.Equal(t, triggersOf(t, oldNet), triggersOf(t, newNet), "the network must not be replaced")
+	oldEnv, newEnv := envOf(t, oldNet), envOf(t, newNet)
+	assert.Equal(t, oldEnv["SRE_DHCP_RESERVATIONS"]+" 08:00:27:a8:38:16=192.168.56.22", newEnv["SRE_DHCP_RESERVATIONS"])
+	delete(oldEnv, "SRE_DHCP_RESERVATIONS")
+	delete(newEnv, "SRE_DHCP_RESERVATIONS")
+	assert.Equal(t, oldEnv, newEnv, "only the reservations change")
+
+	old := commands(before)
+	for name, r := range commands(after) {
+		if name == "lab-network" {
+			continue
+		}
+		prev, existed := old[name]
+		if !existed {
+			assert.Equal(t, "lab-talos-worker-03", name)
+			continue
+		}
+		assert.Equal(t, prev.Inputs, r.Inputs, "%s must not change", name)
+	}
+}
+
+// Every VM waits for the network command, so it starts after the network
+// saved (or, on a later run, updated) the reservations.
+func TestNewNodesVMsDependOnNetwork(t *testing.T) {
+	m, _, err := deployVBox(t, "lab", labArgs(t.TempDir()))
+	require.NoError(t, err)
+	for _, r := range m.ByType(commandToken) {
+		if envOf(t, r)["SRE_VM_NAME"] == "" {
+			continue
+		}
+		assert.True(t, r.DependsOn(commandToken, "lab-network"), "%s depends on %v", r.Name, r.Dependencies)
+	}
+}
+
+func TestInterfaceName(t *testing.T) {
+	for _, c := range []struct{ stdout, want string }{
+		{"vboxnet0\ninterface: created\ndhcp-before: none\nreserved: 08:00:27:a8:38:0a=192.168.56.10", "vboxnet0"},
+		{"vboxnet3", "vboxnet3"},
+		{"vboxnet3\n", "vboxnet3"},
+		{"\r\nvboxnet1\r\ninterface: adopted", "vboxnet1"},
+		{"", ""},
+	} {
+		assert.Equal(t, c.want, interfaceName(c.stdout), "%q", c.stdout)
 	}
 }
 
@@ -594,7 +654,7 @@ func TestNewNodesVMTriggersFollowShape(t *testing.T) {
 			args.ControlPlane.DiskGiB, args.Workers.DiskGiB = c.cpDisk, c.workerDisk
 			m, _, err := deployVBox(t, "lab", args)
 			require.NoError(t, err)
-			network := m.named(t, "lab-network")
+			network := m.Named(t, commandToken, "lab-network")
 			vms, err := Plan(args)
 			require.NoError(t, err)
 			for _, vm := range vms {
@@ -605,7 +665,7 @@ func TestNewNodesVMTriggersFollowShape(t *testing.T) {
 				// Shape, then address, MAC and network: a change to any of
 				// them replaces the VM.
 				want = append(append([]any{}, want...), vm.IP.String(), vm.MAC, network.Name+"_id")
-				assert.Equal(t, want, triggersOf(t, m.named(t, "lab-"+vm.Name)), vm.Name)
+				assert.Equal(t, want, triggersOf(t, m.Named(t, commandToken, "lab-"+vm.Name)), vm.Name)
 			}
 		})
 	}
@@ -615,10 +675,10 @@ func TestNewNodesReplacementsDeleteFirst(t *testing.T) {
 	m, _, err := deployVBox(t, "lab", labArgs(t.TempDir()))
 	require.NoError(t, err)
 	for _, name := range []string{"lab-network", "lab-talos-cp-01", "lab-talos-worker-02"} {
-		assert.True(t, m.named(t, name).DeleteBeforeReplace, "%s has a fixed name in VirtualBox", name)
+		assert.True(t, m.Named(t, commandToken, name).DeleteBeforeReplace, "%s has a fixed name in VirtualBox", name)
 	}
-	assert.False(t, m.named(t, "lab-iso").DeleteBeforeReplace, "the ISO is a shared cache, never deleted")
-	assert.Equal(t, []any{"192.168.56.0/24"}, triggersOf(t, m.named(t, "lab-network")), "a new range replaces the network")
+	assert.False(t, m.Named(t, commandToken, "lab-iso").DeleteBeforeReplace, "the ISO is a shared cache, never deleted")
+	assert.Equal(t, []any{"192.168.56.0/24"}, triggersOf(t, m.Named(t, commandToken, "lab-network")), "a new range replaces the network")
 }
 
 func TestNewNodesPlatform(t *testing.T) {
@@ -676,7 +736,7 @@ func TestContract(t *testing.T) {
 			for i, n := range got.nodes {
 				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: got.privateIPs[i], PublicIP: got.publicIPs[i]})
 			}
-			for _, r := range m.records {
+			for _, r := range m.Resources() {
 				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
 			}
 			infratest.Check(t, run)

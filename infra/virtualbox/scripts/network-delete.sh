@@ -1,22 +1,34 @@
 #!/bin/sh
-# Removes the host-only network named by the create script's output. Safe to
-# run again after a partial or manual removal.
+# Puts the host back as network-create.sh found it, from the record it
+# printed: the lab's reservations dropped, the DHCP server given back its
+# earlier settings (or removed when the lab added it), and the interface
+# removed only when the lab created it. An adopted interface, such as the
+# vboxnet0 Vagrant leaves, is the user's and stays. Safe to run again after a
+# partial or manual removal.
 set -eu
 
-name=$(printf '%s' "${PULUMI_COMMAND_STDOUT:-}" | tr -d '\r\n')
-# An empty output means create never got as far as an interface.
+name=$(record_name)
+# An empty record means create never got as far as an interface.
 [ -n "$name" ] || exit 0
 
-if ! command -v VBoxManage >/dev/null 2>&1; then
-	echo "network-delete: VBoxManage was not found: install VirtualBox 7.x and put VBoxManage on PATH" >&2
-	exit 1
+need_vboxmanage network-delete
+
+how=$(record_field interface)
+before=$(record_field dhcp-before)
+made=$(record_field reserved)
+# A record holding only a name comes from a create that always made both the
+# interface and its DHCP server.
+[ -n "$how" ] || how=created
+[ -n "$before" ] || before=none
+
+# VirtualBox keeps a DHCP server's settings after its interface is gone, so
+# the server is dealt with on its own.
+restore_dhcp network-delete "$(dhcp_network "$name")" "$before" "$made"
+
+if [ "$how" != created ]; then
+	echo "network-delete: leaving host-only interface $name, which was there before the lab" >&2
+	exit 0
 fi
-
-# VirtualBox keeps a DHCP server's config after its interface is gone, so it
-# is removed on its own; failing here means it was already removed.
-VBoxManage dhcpserver remove --interface="$name" >&2 ||
-	echo "network-delete: no DHCP server on $name, nothing to remove" >&2
-
 ifs=$(VBoxManage list hostonlyifs)
 if printf '%s\n' "$ifs" | awk -v n="$name" '
 	/^Name:/ { v = $0; sub(/^Name:[ \t]*/, "", v); if (v == n) found = 1 }

@@ -1,23 +1,32 @@
 #!/bin/sh
-# Creates and starts one Talos VM booting the ISO, with a DHCP reservation so
-# it comes up at SRE_VM_IP; prints that address. Re-running it against an
-# existing VM only refreshes the reservation and starts the VM if stopped.
+# Creates and starts one Talos VM booting the ISO; the DHCP reservation the
+# network command saved for its MAC brings it up at SRE_VM_IP, which it
+# prints. Re-running it against an existing VM only starts it if stopped.
 set -eu
 : "${SRE_VM_NAME:?}" "${SRE_VM_CPUS:?}" "${SRE_VM_MEMORY_MB:?}" "${SRE_VM_DISK_MB:?}" \
 	"${SRE_VM_MAC:?}" "${SRE_VM_IP:?}" "${SRE_NET_IF:?}" "${SRE_ISO_PATH:?}"
 
-if ! command -v VBoxManage >/dev/null 2>&1; then
-	echo "vm-create: VBoxManage was not found: install VirtualBox 7.x and put VBoxManage on PATH" >&2
-	exit 1
-fi
+refuse_macos vm-create
+need_vboxmanage vm-create
 
-# modifyvm wants the MAC bare, the DHCP server wants it colon-separated;
+# modifyvm wants the MAC bare, the DHCP server lists it colon-separated;
 # checking it here keeps a bad value from reaching either.
 if ! printf '%s\n' "$SRE_VM_MAC" | grep -Eq '^[0-9A-Fa-f]{12}$'; then
 	echo "vm-create: SRE_VM_MAC must be 12 hex digits, got '$SRE_VM_MAC'" >&2
 	exit 1
 fi
 mac=$(printf '%s\n' "$SRE_VM_MAC" | tr 'A-F' 'a-f' | sed 's/../&:/g; s/:$//')
+
+# VBoxNetDHCP reads its reservations once, when the first VM on the network
+# starts (DHCPServer::start in src/VBox/Main/src-server/DHCPServerImpl.cpp), so
+# the network command saves every VM's reservation before any VM exists.
+# Without one the VM would take a pool address Talos is never told about, and
+# wait there.
+if ! dhcp_fixed "$(dhcp_network "$SRE_NET_IF")" | grep -qxF "$mac=$SRE_VM_IP"; then
+	echo "vm-create: the DHCP server of $SRE_NET_IF has no reservation of $SRE_VM_IP for $mac, so $SRE_VM_NAME would boot at an address Talos does not expect;" \
+		"run pulumi up again so the network command saves it" >&2
+	exit 1
+fi
 
 field() {
 	printf '%s\n' "$info" | sed -n "s/^$1=\"\(.*\)\"\$/\1/p"
@@ -57,9 +66,6 @@ if ! info=$(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null);
 	VBoxManage storageattach "$SRE_VM_NAME" --storagectl SATA --port 1 --device 0 --type dvddrive --medium "$SRE_ISO_PATH" >&2 ||
 		rollback "attaching $SRE_ISO_PATH failed"
 fi
-
-# Done on every run so a reservation lost with a recreated network comes back.
-VBoxManage dhcpserver modify --interface="$SRE_NET_IF" --mac-address="$mac" --fixed-address="$SRE_VM_IP" >&2
 
 if [ "$(field VMState)" != running ]; then
 	VBoxManage startvm "$SRE_VM_NAME" --type headless >&2

@@ -1,15 +1,12 @@
 #!/bin/sh
-# Powers off and deletes one VM with its disk, then drops its DHCP
-# reservation. Safe to run when the VM is already gone.
+# Powers off and deletes one VM with its disk. Safe to run when the VM is
+# already gone. Its DHCP reservation belongs to the network command and
+# stays: a replaced VM is deleted and created again without the network
+# changing, and must find its reservation in place.
 set -eu
-: "${SRE_VM_NAME:?}" "${SRE_VM_MAC:?}" "${SRE_NET_IF:?}"
+: "${SRE_VM_NAME:?}"
 
-if ! command -v VBoxManage >/dev/null 2>&1; then
-	echo "vm-delete: VBoxManage was not found: install VirtualBox 7.x and put VBoxManage on PATH" >&2
-	exit 1
-fi
-
-mac=$(printf '%s\n' "$SRE_VM_MAC" | tr 'A-F' 'a-f' | sed 's/../&:/g; s/:$//')
+need_vboxmanage vm-delete
 
 vmstate() {
 	sed -n 's/^VMState="\(.*\)"$/\1/p'
@@ -44,7 +41,3 @@ if info=$(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null); t
 else
 	echo "vm-delete: $SRE_VM_NAME is already gone" >&2
 fi
-
-# A failure here means the network, and the reservation with it, is gone.
-VBoxManage dhcpserver modify --interface="$SRE_NET_IF" --mac-address="$mac" --remove-config >&2 ||
-	echo "vm-delete: no DHCP reservation for $mac on $SRE_NET_IF" >&2

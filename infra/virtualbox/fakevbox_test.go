@@ -1,0 +1,735 @@
+package virtualbox
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"maps"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// This file is the VBoxManage stand-in the script tests put first on PATH.
+// TestMain builds it on its own, as package main with a main calling
+// fakeVBoxManage, so it must use nothing but the standard library and
+// what this file defines; the tests share its types to set up and read the
+// state. It keeps what VirtualBox would know in $FAKE_VBOX_STATE/vbox.json
+// and behaves as VirtualBox's own source says; each behaviour names the
+// upstream file it comes from (paths in the VirtualBox tree,
+// github.com/VirtualBox/virtualbox).
+
+// vboxHost is the VirtualBox state the scripts touch.
+type vboxHost struct {
+	// Interfaces are the host-only interfaces by name.
+	Interfaces map[string]*hostOnlyIf `json:"interfaces"`
+	// DHCP holds the DHCP servers by network name, which for a host-only
+	// interface is HostInterfaceNetworking-<name>
+	// (HostNetworkInterface::i_composeNetworkName,
+	// src/VBox/Main/src-server/HostNetworkInterfaceImpl.cpp).
+	DHCP map[string]*dhcpServer `json:"dhcp"`
+	// VMs are the registered machines by name.
+	VMs map[string]*fakeVM `json:"vms"`
+}
+
+type hostOnlyIf struct {
+	IP   string `json:"ip"`
+	Mask string `json:"mask"`
+}
+
+// dhcpServer is a DHCP server's saved settings and, apart from them, the
+// configuration its VBoxNetDHCP process read when it last started.
+type dhcpServer struct {
+	IP      string `json:"ip"`
+	Mask    string `json:"mask"`
+	Lower   string `json:"lower"`
+	Upper   string `json:"upper"`
+	Enabled bool   `json:"enabled"`
+	// Fixed are the saved MAC reservations, MAC to address.
+	Fixed map[string]string `json:"fixed,omitempty"`
+	// Running is nil while no VBoxNetDHCP runs for the network.
+	Running *dhcpdConfig `json:"running,omitempty"`
+	// Leases are the addresses the process handed out, by MAC.
+	Leases map[string]string `json:"leases,omitempty"`
+}
+
+// dhcpdConfig is the file DHCPServer::i_writeDhcpdConfig writes for the
+// process when it starts (src/VBox/Main/src-server/DHCPServerImpl.cpp); the
+// process serves from it until it is restarted.
+type dhcpdConfig struct {
+	Lower string            `json:"lower"`
+	Upper string            `json:"upper"`
+	Fixed map[string]string `json:"fixed,omitempty"`
+}
+
+type fakeVM struct {
+	State   string `json:"state"`
+	Adapter string `json:"adapter,omitempty"`
+	MAC     string `json:"mac,omitempty"`
+	// Address is what DHCP gave the VM when it last started; empty when
+	// nothing answered.
+	Address string `json:"address,omitempty"`
+}
+
+// networkPrefix and the interface name make the network name of a host-only
+// interface's DHCP server.
+const (
+	networkPrefix   = "HostInterfaceNetworking-"
+	vboxnet0Network = networkPrefix + "vboxnet0"
+)
+
+// freshInstall is VirtualBox as first installed: no interface, no VM, and
+// the DHCP server for vboxnet0 that MainConfigFile's constructor puts in a
+// new VirtualBox.xml (src/VBox/Main/xml/Settings.cpp).
+func freshInstall() *vboxHost {
+	return &vboxHost{DHCP: map[string]*dhcpServer{vboxnet0Network: {
+		IP: "192.168.56.100", Mask: "255.255.255.0",
+		Lower: "192.168.56.101", Upper: "192.168.56.254", Enabled: true,
+	}}}
+}
+
+// emptyHost has no interface, DHCP server or VM.
+func emptyHost() *vboxHost { return &vboxHost{} }
+
+func (h *vboxHost) init() {
+	if h.Interfaces == nil {
+		h.Interfaces = map[string]*hostOnlyIf{}
+	}
+	if h.DHCP == nil {
+		h.DHCP = map[string]*dhcpServer{}
+	}
+	if h.VMs == nil {
+		h.VMs = map[string]*fakeVM{}
+	}
+	for _, s := range h.DHCP {
+		if s.Fixed == nil {
+			s.Fixed = map[string]string{}
+		}
+		if s.Leases == nil {
+			s.Leases = map[string]string{}
+		}
+	}
+}
+
+// settings is the host without what only lives in running processes, which
+// is what a destroy must give back.
+func (h *vboxHost) settings() *vboxHost {
+	data, err := json.Marshal(h)
+	if err != nil {
+		panic(err)
+	}
+	var c vboxHost
+	if err := json.Unmarshal(data, &c); err != nil {
+		panic(err)
+	}
+	c.init()
+	for _, s := range c.DHCP {
+		s.Running, s.Leases = nil, map[string]string{}
+	}
+	for _, vm := range c.VMs {
+		vm.Address = ""
+	}
+	return &c
+}
+
+// vboxError is what VBoxManage reports on stderr before exiting non-zero;
+// syntax errors exit 2 (RTEXITCODE_SYNTAX), the rest 1.
+type vboxError struct {
+	msg    string
+	syntax bool
+}
+
+func (e *vboxError) Error() string { return e.msg }
+
+func failf(format string, args ...any) error {
+	return &vboxError{msg: fmt.Sprintf(format, args...)}
+}
+
+func syntaxf(format string, args ...any) error {
+	return &vboxError{msg: fmt.Sprintf(format, args...), syntax: true}
+}
+
+// progress is the progress bar VBoxManage prints on stdout while it changes
+// something; it is printed for every change so a script that lets it reach
+// its own stdout (Pulumi's output) is caught.
+const progress = "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%\n"
+
+func fakeVBoxManage(args []string) int {
+	dir := os.Getenv("FAKE_VBOX_STATE")
+	line := strings.Join(args, " ")
+	calls, err := os.OpenFile(filepath.Join(dir, "calls"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		fmt.Fprintf(calls, "VBoxManage %s\n", line)
+		calls.Close()
+	}
+	if fail := os.Getenv("FAKE_VBOX_FAIL"); fail != "" && strings.HasPrefix(line, fail) {
+		fmt.Fprintln(os.Stderr, "VBoxManage: error: injected failure")
+		return 1
+	}
+	h, err := loadHost(dir)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fake VBoxManage: %v\n", err)
+		return 99
+	}
+	out, runErr := h.run(dir, args)
+	// VirtualBox saves each change as it is made, so a command that fails
+	// half-way keeps what it did before failing.
+	if err := saveHost(dir, h); err != nil {
+		fmt.Fprintf(os.Stderr, "fake VBoxManage: %v\n", err)
+		return 99
+	}
+	fmt.Print(out)
+	if runErr != nil {
+		fmt.Fprintf(os.Stderr, "VBoxManage: error: %v\n", runErr)
+		var ve *vboxError
+		if errors.As(runErr, &ve) && ve.syntax {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+func loadHost(dir string) (*vboxHost, error) {
+	h := &vboxHost{}
+	data, err := os.ReadFile(filepath.Join(dir, "vbox.json"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	if err == nil {
+		if err := json.Unmarshal(data, h); err != nil {
+			return nil, err
+		}
+	}
+	h.init()
+	return h, nil
+}
+
+func saveHost(dir string, h *vboxHost) error {
+	data, err := json.MarshalIndent(h, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "vbox.json"), data, 0o644)
+}
+
+func (h *vboxHost) run(dir string, args []string) (string, error) {
+	if len(args) == 0 {
+		return "", syntaxf("no command")
+	}
+	switch args[0] {
+	case "list":
+		return h.list(args[1:])
+	case "hostonlyif":
+		// VBoxManage only has hostonlyif where host-only interfaces exist
+		// (VBOX_WITH_NETFLT, src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp);
+		// VirtualBox 7 on macOS has host-only networks instead.
+		if os.Getenv("FAKE_UNAME") == "Darwin" {
+			return "", syntaxf("Invalid command 'hostonlyif'")
+		}
+		return h.hostOnlyIf(args[1:])
+	case "dhcpserver":
+		return h.dhcpServerCmd(args[1:])
+	case "showvminfo":
+		return h.showVMInfo(dir, args[1:])
+	case "createvm", "modifyvm", "storagectl", "createmedium", "storageattach", "closemedium",
+		"startvm", "controlvm", "unregistervm":
+		return h.machineCmd(args)
+	}
+	return "", syntaxf("Invalid command '%s'", args[0])
+}
+
+// list prints what listNetworkInterfaces and listDhcpServers print
+// (src/VBox/Frontends/VBoxManage/VBoxManageList.cpp).
+func (h *vboxHost) list(args []string) (string, error) {
+	if len(args) != 1 {
+		return "", syntaxf("list takes one kind")
+	}
+	var b strings.Builder
+	switch args[0] {
+	case "hostonlyifs":
+		for i, name := range slices.Sorted(maps.Keys(h.Interfaces)) {
+			ifc := h.Interfaces[name]
+			fmt.Fprintf(&b, "Name:            %s\n", name)
+			fmt.Fprintf(&b, "GUID:            786f6276-656e-4%03d-8000-0a0027000000\n", i)
+			fmt.Fprintf(&b, "DHCP:            Disabled\n")
+			fmt.Fprintf(&b, "IPAddress:       %s\n", ifc.IP)
+			fmt.Fprintf(&b, "NetworkMask:     %s\n", ifc.Mask)
+			fmt.Fprintf(&b, "IPV6Address:     \nIPV6NetworkMaskPrefixLength: 0\n")
+			fmt.Fprintf(&b, "HardwareAddress: 0a:00:27:00:00:%02x\n", i)
+			fmt.Fprintf(&b, "MediumType:      Ethernet\nWireless:        No\nStatus:          Up\n")
+			fmt.Fprintf(&b, "VBoxNetworkName: %s%s\n\n", networkPrefix, name)
+		}
+	case "dhcpservers":
+		for i, network := range slices.Sorted(maps.Keys(h.DHCP)) {
+			s := h.DHCP[network]
+			if i > 0 {
+				b.WriteString("\n")
+			}
+			enabled := "No"
+			if s.Enabled {
+				enabled = "Yes"
+			}
+			fmt.Fprintf(&b, "NetworkName:    %s\nDhcpd IP:       %s\nLowerIPAddress: %s\nUpperIPAddress: %s\nNetworkMask:    %s\nEnabled:        %s\n",
+				network, s.IP, s.Lower, s.Upper, s.Mask, enabled)
+			fmt.Fprintf(&b, "Global Configuration:\n    minLeaseTime:     default\n    defaultLeaseTime: default\n    maxLeaseTime:     default\n")
+			fmt.Fprintf(&b, "    Forced options:   None\n    Suppressed opts.: None\n        1/legacy: %s\n", s.Mask)
+			b.WriteString("Groups:               None\n")
+			if len(s.Fixed) == 0 {
+				b.WriteString("Individual Configs:   None\n")
+			}
+			for _, mac := range slices.Sorted(maps.Keys(s.Fixed)) {
+				fmt.Fprintf(&b, "Individual Config:    MAC %s\n    Fixed Address:    %s\n", mac, s.Fixed[mac])
+				b.WriteString("    minLeaseTime:     default\n    defaultLeaseTime: default\n    maxLeaseTime:     default\n")
+				b.WriteString("    Forced options:   None\n    Suppressed opts.: None\n")
+			}
+		}
+	default:
+		return "", syntaxf("Unknown list kind '%s'", args[0])
+	}
+	return b.String(), nil
+}
+
+func (h *vboxHost) hostOnlyIf(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", syntaxf("hostonlyif needs a subcommand")
+	}
+	switch args[0] {
+	case "create":
+		// The vboxnetadp driver gives a new interface the first free unit
+		// (vboxNetAdpGetNextAvailableUnit,
+		// src/VBox/HostDrivers/VBoxNetAdp/VBoxNetAdp.c); VBoxNetAdpCtl add
+		// reports its name (src/VBox/Main/src-server/generic/NetIf-generic.cpp).
+		name := ""
+		for n := 0; ; n++ {
+			name = fmt.Sprintf("vboxnet%d", n)
+			if _, taken := h.Interfaces[name]; !taken {
+				break
+			}
+		}
+		h.Interfaces[name] = &hostOnlyIf{IP: "0.0.0.0", Mask: "0.0.0.0"}
+		return progress + fmt.Sprintf("Interface '%s' was successfully created\n", name), nil
+	case "ipconfig":
+		if len(args) != 6 || args[2] != "--ip" || args[4] != "--netmask" {
+			return "", syntaxf("hostonlyif ipconfig <name> --ip <ip> --netmask <mask>")
+		}
+		ifc, err := h.findInterface(args[1])
+		if err != nil {
+			return "", err
+		}
+		ifc.IP, ifc.Mask = args[3], args[5]
+		return "", nil
+	case "remove":
+		if len(args) != 2 {
+			return "", syntaxf("hostonlyif remove <name>")
+		}
+		if _, err := h.findInterface(args[1]); err != nil {
+			return "", err
+		}
+		// Removing an interface leaves its DHCP server in the settings
+		// (Host::removeHostOnlyNetworkInterface only drops the interface's
+		// extra data, src/VBox/Main/src-server/HostImpl.cpp).
+		delete(h.Interfaces, args[1])
+		return progress, nil
+	}
+	return "", syntaxf("Invalid hostonlyif subcommand '%s'", args[0])
+}
+
+// findInterface fails as Host::findHostNetworkInterfaceByName does
+// (src/VBox/Main/src-server/HostImpl.cpp).
+func (h *vboxHost) findInterface(name string) (*hostOnlyIf, error) {
+	ifc, ok := h.Interfaces[name]
+	if !ok {
+		return nil, failf("The host network interface named '%s' could not be found", name)
+	}
+	return ifc, nil
+}
+
+// dhcpServerCmd follows src/VBox/Frontends/VBoxManage/VBoxManageDHCPServer.cpp:
+// --interface is looked up as a host-only interface first, so it fails once
+// the interface is gone; add refuses a network that has a server; the others
+// refuse one that has none.
+func (h *vboxHost) dhcpServerCmd(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", syntaxf("dhcpserver needs a subcommand")
+	}
+	sub, opts := args[0], args[1:]
+	network, rest, err := h.dhcpTarget(sub, opts)
+	if err != nil {
+		return "", err
+	}
+	s := h.DHCP[network]
+	switch sub {
+	case "add", "modify":
+		if sub == "add" {
+			if s != nil {
+				return "", failf("DHCP server already exists")
+			}
+			s = &dhcpServer{Fixed: map[string]string{}, Leases: map[string]string{}}
+		} else if s == nil {
+			return "", failf("DHCP server does not exist")
+		}
+		if err := h.addOrModify(network, s, sub == "add", rest); err != nil {
+			return "", err
+		}
+		return "", nil
+	case "remove":
+		if len(rest) > 0 {
+			return "", syntaxf("unknown option %s", rest[0])
+		}
+		if s == nil {
+			return "", failf("Failed to find DHCP server for network '%s'", network)
+		}
+		// The settings go, and the process with them.
+		delete(h.DHCP, network)
+		return "", nil
+	case "restart":
+		if len(rest) > 0 {
+			return "", syntaxf("unknown option %s", rest[0])
+		}
+		if s == nil {
+			return "", failf("Failed to find DHCP server for network '%s'", network)
+		}
+		// DHCPServer::restart refuses a server that is not running, stops
+		// it, and starts it again only if it is enabled
+		// (src/VBox/Main/src-server/DHCPServerImpl.cpp).
+		if s.Running == nil {
+			return "", failf("Failed to restart the server\nVBoxManage: error: not running")
+		}
+		s.Running = nil
+		if s.Enabled {
+			s.start()
+		}
+		return "", nil
+	}
+	return "", syntaxf("Invalid dhcpserver subcommand '%s'", sub)
+}
+
+// dhcpTarget finds the network a dhcpserver command names, returning the
+// options left over.
+func (h *vboxHost) dhcpTarget(sub string, opts []string) (string, []string, error) {
+	var network, iface string
+	var rest []string
+	for i := 0; i < len(opts); i++ {
+		key, value, hasValue := strings.Cut(opts[i], "=")
+		switch key {
+		case "--network", "--netname", "--interface", "--ifname":
+			if !hasValue {
+				if i+1 >= len(opts) {
+					return "", nil, syntaxf("%s needs a value", key)
+				}
+				i++
+				value = opts[i]
+			}
+			if key == "--network" || key == "--netname" {
+				network = value
+			} else {
+				iface = value
+			}
+		default:
+			rest = append(rest, opts[i])
+		}
+	}
+	switch {
+	case network != "" && iface != "":
+		return "", nil, syntaxf("Either --network or --interface, not both")
+	case network != "":
+		return network, rest, nil
+	case iface != "":
+		if _, ok := h.Interfaces[iface]; !ok {
+			if sub == "add" || sub == "modify" {
+				return "", nil, failf("Could not find interface '%s'", iface)
+			}
+			return "", nil, failf("Failed to locate host-only interface '%s'", iface)
+		}
+		return networkPrefix + iface, rest, nil
+	}
+	return "", nil, syntaxf("You need to specify either --network or --interface to identify the DHCP server")
+}
+
+// addOrModify applies the options of dhcpserver add or modify in order, as
+// dhcpdHandleAddAndModify does: server settings through
+// DHCPServer::setConfiguration, which insists on a pool inside the server's
+// network (src/VBox/Main/src-server/DHCPServerImpl.cpp), and a --mac-address
+// selecting the config that --fixed-address and --remove-config act on.
+func (h *vboxHost) addOrModify(network string, s *dhcpServer, add bool, opts []string) error {
+	settings := map[string]string{}
+	enabled := -1
+	mac := ""
+	type change struct{ mac, fixed string }
+	var changes []change
+	for i := 0; i < len(opts); i++ {
+		key, value, hasValue := strings.Cut(opts[i], "=")
+		needValue := func() error {
+			if hasValue {
+				return nil
+			}
+			if i+1 >= len(opts) {
+				return syntaxf("%s needs a value", key)
+			}
+			i++
+			value = opts[i]
+			return nil
+		}
+		switch key {
+		case "--server-ip", "--netmask", "--lower-ip", "--upper-ip":
+			if err := needValue(); err != nil {
+				return err
+			}
+			settings[key] = value
+		case "--enable":
+			enabled = 1
+		case "--disable":
+			enabled = 0
+		case "--mac-address":
+			if err := needValue(); err != nil {
+				return err
+			}
+			m, err := normalMAC(value)
+			if err != nil {
+				return err
+			}
+			mac = m
+		case "--fixed-address":
+			if err := needValue(); err != nil {
+				return err
+			}
+			if mac == "" {
+				return syntaxf("--fixed-address can only be applied to a VM NIC or an MAC address")
+			}
+			if _, err := netip.ParseAddr(value); err != nil {
+				return failf("Invalid IPv4 address: %s", value)
+			}
+			changes = append(changes, change{mac, value})
+		case "--remove-config":
+			if add {
+				return syntaxf("--remove-config does not apply to the 'add' subcommand")
+			}
+			if mac == "" {
+				return syntaxf("--remove-config cannot be applied to the global config")
+			}
+			changes = append(changes, change{mac: mac})
+			mac = ""
+		default:
+			return syntaxf("Unknown option: %s", opts[i])
+		}
+	}
+	if add {
+		for _, k := range []string{"--server-ip", "--netmask", "--lower-ip", "--upper-ip"} {
+			if settings[k] == "" {
+				return syntaxf("Missing required option: %s", k)
+			}
+		}
+		h.DHCP[network] = s
+	}
+	if len(settings) > 0 {
+		next := *s
+		for k, dst := range map[string]*string{"--server-ip": &next.IP, "--netmask": &next.Mask, "--lower-ip": &next.Lower, "--upper-ip": &next.Upper} {
+			if v, ok := settings[k]; ok {
+				*dst = v
+			}
+		}
+		if err := validDHCPSettings(next.IP, next.Mask, next.Lower, next.Upper); err != nil {
+			return err
+		}
+		s.IP, s.Mask, s.Lower, s.Upper = next.IP, next.Mask, next.Lower, next.Upper
+	}
+	if enabled >= 0 {
+		s.Enabled = enabled == 1
+	}
+	for _, c := range changes {
+		if c.fixed == "" {
+			delete(s.Fixed, c.mac)
+		} else {
+			s.Fixed[c.mac] = c.fixed
+		}
+	}
+	return nil
+}
+
+func validDHCPSettings(ip, mask, lower, upper string) error {
+	parse := func(s string) (uint32, error) {
+		a, err := netip.ParseAddr(s)
+		if err != nil || !a.Is4() {
+			return 0, failf("Invalid address: %s", s)
+		}
+		b := a.As4()
+		return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3]), nil
+	}
+	var v [4]uint32
+	for i, s := range []string{ip, mask, lower, upper} {
+		n, err := parse(s)
+		if err != nil {
+			return err
+		}
+		v[i] = n
+	}
+	if v[2]&v[1] != v[0]&v[1] || v[3]&v[1] != v[0]&v[1] {
+		return failf("Invalid range address (mask %s)", mask)
+	}
+	if v[2] > v[3] {
+		return failf("Lower bound must be less or equal than the upper: %s vs %s", lower, upper)
+	}
+	return nil
+}
+
+// normalMAC accepts a MAC as RTGETOPT_REQ_MACADDR does, with or without
+// colons, and gives it as VBoxManage lists it.
+func normalMAC(s string) (string, error) {
+	hex := strings.ToLower(strings.ReplaceAll(s, ":", ""))
+	if len(hex) != 12 || strings.Trim(hex, "0123456789abcdef") != "" {
+		return "", syntaxf("Invalid MAC address '%s'", s)
+	}
+	var parts []string
+	for i := 0; i < 12; i += 2 {
+		parts = append(parts, hex[i:i+2])
+	}
+	return strings.Join(parts, ":"), nil
+}
+
+// start runs VBoxNetDHCP: DHCPServer::start writes the saved settings and
+// reservations to the file the process reads, once
+// (i_writeDhcpdConfig, src/VBox/Main/src-server/DHCPServerImpl.cpp).
+func (s *dhcpServer) start() {
+	s.Running = &dhcpdConfig{Lower: s.Lower, Upper: s.Upper, Fixed: maps.Clone(s.Fixed)}
+}
+
+// lease answers a DHCP request from mac the way the running process's
+// config decides: its reserved address if the config has one, else the
+// lease it already holds, else the lowest free pool address.
+func (s *dhcpServer) lease(mac string) string {
+	cfg := s.Running
+	if addr, ok := cfg.Fixed[mac]; ok {
+		s.Leases[mac] = addr
+		return addr
+	}
+	if addr, ok := s.Leases[mac]; ok && inRange(addr, cfg.Lower, cfg.Upper) {
+		return addr
+	}
+	taken := map[string]bool{}
+	for m, a := range s.Leases {
+		if m != mac {
+			taken[a] = true
+		}
+	}
+	for _, a := range cfg.Fixed {
+		taken[a] = true
+	}
+	for a := netip.MustParseAddr(cfg.Lower); inRange(a.String(), cfg.Lower, cfg.Upper); a = a.Next() {
+		if !taken[a.String()] {
+			s.Leases[mac] = a.String()
+			return a.String()
+		}
+	}
+	return ""
+}
+
+func inRange(addr, lower, upper string) bool {
+	a, err := netip.ParseAddr(addr)
+	if err != nil {
+		return false
+	}
+	return a.Compare(netip.MustParseAddr(lower)) >= 0 && a.Compare(netip.MustParseAddr(upper)) <= 0
+}
+
+func (h *vboxHost) showVMInfo(dir string, args []string) (string, error) {
+	if len(args) != 2 || args[1] != "--machinereadable" {
+		return "", syntaxf("showvminfo <name> --machinereadable")
+	}
+	vm, err := h.findVM(args[0])
+	if err != nil {
+		return "", err
+	}
+	name := args[0]
+	out := fmt.Sprintf("name=\"%s\"\nCfgFile=\"%s\"\nVMState=\"%s\"\nhostonlyadapter1=\"%s\"\nmacaddress1=\"%s\"\n",
+		name, filepath.Join(dir, "machines", name, name+".vbox"), vm.State, vm.Adapter, strings.ToUpper(strings.ReplaceAll(vm.MAC, ":", "")))
+	// A VM being powered off is seen stopping once, then off.
+	if vm.State == "stopping" {
+		vm.State = "poweroff"
+	}
+	return out, nil
+}
+
+func (h *vboxHost) findVM(name string) (*fakeVM, error) {
+	vm, ok := h.VMs[name]
+	if !ok {
+		return nil, failf("Could not find a registered machine named '%s'", name)
+	}
+	return vm, nil
+}
+
+func (h *vboxHost) machineCmd(args []string) (string, error) {
+	cmd := args[0]
+	switch cmd {
+	case "createvm":
+		if len(args) < 3 || args[1] != "--name" {
+			return "", syntaxf("createvm --name <name>")
+		}
+		if _, ok := h.VMs[args[2]]; ok {
+			return "", failf("Machine settings file for '%s' already exists", args[2])
+		}
+		h.VMs[args[2]] = &fakeVM{State: "poweroff"}
+		return fmt.Sprintf("Virtual machine '%s' is created and registered.\n", args[2]), nil
+	case "createmedium", "closemedium":
+		return progress, nil
+	}
+	if len(args) < 2 {
+		return "", syntaxf("%s needs a machine", cmd)
+	}
+	vm, err := h.findVM(args[1])
+	if err != nil {
+		return "", err
+	}
+	switch cmd {
+	case "modifyvm":
+		for i := 2; i+1 < len(args); i++ {
+			switch args[i] {
+			case "--hostonlyadapter1":
+				vm.Adapter = args[i+1]
+			case "--macaddress1":
+				mac, err := normalMAC(args[i+1])
+				if err != nil {
+					return "", err
+				}
+				vm.MAC = mac
+			}
+		}
+	case "startvm":
+		return h.startVM(args[1], vm)
+	case "controlvm":
+		if vm.State != "running" {
+			return "", failf("Machine '%s' is not currently running", args[1])
+		}
+		vm.State = "stopping"
+	case "unregistervm":
+		if vm.State == "running" {
+			return "", failf("Cannot unregister the machine '%s' while it is locked", args[1])
+		}
+		delete(h.VMs, args[1])
+	}
+	return progress, nil
+}
+
+// startVM powers a VM on. Starting it starts the DHCP server of its host-only
+// network if the server is enabled and not yet running (the console's
+// network setup, src/VBox/Main/src-client/ConsoleImplConfigCommon.cpp, calls
+// IDHCPServer::Start), and the VM asks it for an address.
+func (h *vboxHost) startVM(name string, vm *fakeVM) (string, error) {
+	if vm.State == "running" {
+		return "", failf("The machine '%s' is already locked for a session", name)
+	}
+	if _, ok := h.Interfaces[vm.Adapter]; !ok {
+		return "", failf("Nonexistent host networking interface, name '%s'", vm.Adapter)
+	}
+	vm.State = "running"
+	vm.Address = ""
+	if s := h.DHCP[networkPrefix+vm.Adapter]; s != nil && s.Enabled {
+		if s.Running == nil {
+			s.start()
+		}
+		vm.Address = s.lease(vm.MAC)
+	}
+	return fmt.Sprintf("Waiting for VM \"%s\" to power on...\nVM \"%s\" has been successfully started.\n", name, name), nil
+}

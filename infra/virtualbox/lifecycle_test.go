@@ -1,0 +1,350 @@
+package virtualbox
+
+import (
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// engine stands in for the Pulumi engine and pulumi-command's local
+// provider (provider/pkg/provider/local/commandController.go and
+// commandOutputs.go in pulumi/pulumi-command): it runs NewNodes under
+// mocks and, for each command the program registers, runs the script text
+// and environment the program passed against the lab, feeding the real
+// stdout back to the program. A new command runs create; one whose triggers
+// changed is deleted and created again (delete-before-replace); one whose
+// other inputs changed runs update (create when it has none), with the old
+// stdout in PULUMI_COMMAND_STDOUT; a command the program no longer
+// registers runs delete. stdout loses one trailing newline, as there.
+type engine struct {
+	lab *lab
+	mu  sync.Mutex
+	// live are the commands in the stack's state, by name.
+	live map[string]*liveCommand
+	// ran lists the scripts run in order, as "name:create" and the like.
+	ran []string
+}
+
+type liveCommand struct {
+	inputs resource.PropertyMap
+	stdout string
+}
+
+func newEngine(l *lab) *engine {
+	return &engine{lab: l, live: map[string]*liveCommand{}}
+}
+
+// up runs the program once, then deletes what it no longer registers.
+func (e *engine) up(args Args) error {
+	e.lab.t.Helper()
+	m := &engineMocks{engine: e, seen: map[string]bool{}}
+	if _, err := deployWith(e.lab.t, "lab", args, m); err != nil {
+		return err
+	}
+	var gone []string
+	for name := range e.live {
+		if !m.seen[name] {
+			gone = append(gone, name)
+		}
+	}
+	return e.remove(gone)
+}
+
+// destroy deletes every command in the state.
+func (e *engine) destroy() error {
+	return e.remove(slices.Collect(maps.Keys(e.live)))
+}
+
+// remove deletes commands in reverse dependency order: the VMs, which
+// depend on the network, first.
+func (e *engine) remove(names []string) error {
+	slices.SortFunc(names, func(a, b string) int {
+		return strings.Compare(e.order(a), e.order(b))
+	})
+	for _, name := range names {
+		c := e.live[name]
+		if _, err := e.exec(name, "delete", c.inputs, c.stdout); err != nil {
+			return err
+		}
+		delete(e.live, name)
+	}
+	return nil
+}
+
+func (e *engine) order(name string) string {
+	if env := e.live[name].inputs["environment"].ObjectValue(); env.HasValue("SRE_VM_NAME") {
+		return "0" + name
+	}
+	return "1" + name
+}
+
+// exec runs one of a command's scripts; a missing delete script is a no-op
+// and a missing update script falls back to create.
+func (e *engine) exec(name, which string, inputs resource.PropertyMap, previous string) (string, error) {
+	script := inputs[resource.PropertyKey(which)]
+	if which == "update" && (!script.IsString() || script.StringValue() == "") {
+		which, script = "create", inputs["create"]
+	}
+	if !script.IsString() {
+		return previous, nil
+	}
+	env := map[string]string{}
+	for k, v := range inputs["environment"].ObjectValue() {
+		env[string(k)] = v.StringValue()
+	}
+	if previous != "" {
+		env["PULUMI_COMMAND_STDOUT"] = previous
+	}
+	e.ran = append(e.ran, name+":"+which)
+	r := e.lab.runText(name+" "+which, script.StringValue(), env)
+	if r.code != 0 {
+		return "", fmt.Errorf("%s %s exited %d:\n%s", name, which, r.code, r.stderr)
+	}
+	return strings.TrimSuffix(r.stdout, "\n"), nil
+}
+
+// engineMocks is one run of the program.
+type engineMocks struct {
+	*engine
+	seen map[string]bool
+}
+
+func (m *engineMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	out := args.Inputs.Copy()
+	if args.TypeToken != commandToken {
+		return args.Name + "_id", out, nil
+	}
+	// One script at a time, in whatever order the program registers the
+	// commands: the VMs come concurrently once the network is done.
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.seen[args.Name] = true
+	old := m.live[args.Name]
+	var stdout string
+	var err error
+	switch {
+	case old == nil:
+		stdout, err = m.exec(args.Name, "create", args.Inputs, "")
+	case !old.inputs["triggers"].DeepEquals(args.Inputs["triggers"]):
+		if _, err = m.exec(args.Name, "delete", old.inputs, old.stdout); err == nil {
+			delete(m.live, args.Name)
+			stdout, err = m.exec(args.Name, "create", args.Inputs, "")
+		}
+	case !old.inputs.DeepEquals(args.Inputs):
+		stdout, err = m.exec(args.Name, "update", args.Inputs, old.stdout)
+	default:
+		stdout = old.stdout
+	}
+	if err != nil {
+		return "", nil, err
+	}
+	m.live[args.Name] = &liveCommand{inputs: args.Inputs, stdout: stdout}
+	out["stdout"] = resource.NewProperty(stdout)
+	return args.Name + "_id", out, nil
+}
+
+func (m *engineMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	return args.Args.Copy(), nil
+}
+
+// lifecycleLab is a lab with every stand-in the commands need.
+func lifecycleLab(t *testing.T, h *vboxHost) (*lab, Args) {
+	l := newLab(t, h, "VBoxManage", "curl", "sleep")
+	args := labArgs(l.root + "/cache")
+	return l, args
+}
+
+// assertPlannedAddresses checks every planned VM runs at its planned
+// address, which is what Talos is pointed at.
+func assertPlannedAddresses(t *testing.T, l *lab, args Args) {
+	t.Helper()
+	vms, err := Plan(args)
+	require.NoError(t, err)
+	h := l.host()
+	for _, vm := range vms {
+		got := h.VMs[vm.Name]
+		if assert.NotNil(t, got, "%s exists", vm.Name) {
+			assert.Equal(t, "running", got.State, vm.Name)
+			assert.Equal(t, vm.IP.String(), got.Address, "%s got its planned address", vm.Name)
+		}
+	}
+}
+
+// TestLifecycle runs the program's commands through pulumi up and destroy
+// against the host states a real first run meets.
+func TestLifecycle(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		host *vboxHost
+		// failFirst makes the first up fail at this VBoxManage call.
+		failFirst string
+		wantHow   string
+	}{
+		{name: "fresh install", host: freshInstall(), wantHow: "created"},
+		// Without VirtualBox's default server only the race between the
+		// DHCP server and the VMs' reservations is left to get right.
+		{name: "no DHCP server at all", host: emptyHost(), wantHow: "created"},
+		{name: "vboxnet0 already at the host address, its DHCP server running", host: vagrantHost(), wantHow: "adopted"},
+		{
+			name: "re-run after saving the reservations failed half-way", host: freshInstall(), wantHow: "created",
+			failFirst: "dhcpserver modify --network=HostInterfaceNetworking-vboxnet0 --mac-address=08:00:27:a8:38:14 --fixed",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l, args := lifecycleLab(t, clone(c.host))
+			e := newEngine(l)
+			if c.failFirst != "" {
+				l.env["FAKE_VBOX_FAIL"] = c.failFirst
+				require.Error(t, e.up(args), "the injected failure must fail the first up")
+				assert.Equal(t, clone(c.host).settings(), l.host().settings(), "a failed up leaves the host as it was")
+				delete(l.env, "FAKE_VBOX_FAIL")
+			}
+
+			require.NoError(t, e.up(args))
+			assertPlannedAddresses(t, l, args)
+			network := e.live["lab-network"].stdout
+			assert.Equal(t, netIF, interfaceName(network))
+			assert.Contains(t, network, "interface: "+c.wantHow)
+
+			// A second up with nothing changed runs nothing.
+			ran := len(e.ran)
+			require.NoError(t, e.up(args))
+			assert.Len(t, e.ran, ran, "an unchanged program runs no script")
+
+			require.NoError(t, e.destroy())
+			assert.Equal(t, clone(c.host).settings(), l.host().settings(), "destroy leaves the host as it was")
+		})
+	}
+}
+
+// A worker added later gets its reservation from a network update before it
+// starts, while the DHCP server already runs for the first five; removing it
+// again drops the reservation. The network and the other VMs are left alone.
+func TestLifecycleWorkerAddedAndRemoved(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	e := newEngine(l)
+	require.NoError(t, e.up(args))
+	require.NotNil(t, l.host().DHCP[vboxnet0Network].Running, "the first VM started the DHCP server")
+
+	grown := args
+	grown.Workers.Count = 3
+	e.ran = nil
+	require.NoError(t, e.up(grown))
+	assert.Equal(t, []string{"lab-network:update", "lab-talos-worker-03:create"}, e.ran)
+	assertPlannedAddresses(t, l, grown)
+	assert.Equal(t, "192.168.56.22", l.host().DHCP[vboxnet0Network].Running.Fixed["08:00:27:a8:38:16"],
+		"the running server was restarted with the new reservation")
+
+	e.ran = nil
+	require.NoError(t, e.up(args))
+	assert.Equal(t, []string{"lab-network:update", "lab-talos-worker-03:delete"}, e.ran)
+	assertPlannedAddresses(t, l, args)
+	h := l.host()
+	assert.NotContains(t, h.VMs, "talos-worker-03")
+	assert.NotContains(t, h.DHCP[vboxnet0Network].Fixed, "08:00:27:a8:38:16")
+
+	require.NoError(t, e.destroy())
+	assert.Equal(t, freshInstall().settings(), l.host().settings())
+}
+
+// A changed VM shape replaces the VM; the new one finds its reservation in
+// place, since only the network command owns it.
+func TestLifecycleVMReplaced(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	e := newEngine(l)
+	require.NoError(t, e.up(args))
+	bigger := args
+	bigger.Workers.Size = "4cpu-8gb"
+	e.ran = nil
+	require.NoError(t, e.up(bigger))
+	assert.Equal(t, []string{
+		"lab-talos-worker-01:delete", "lab-talos-worker-01:create",
+		"lab-talos-worker-02:delete", "lab-talos-worker-02:create",
+	}, sortedPairs(e.ran))
+	assertPlannedAddresses(t, l, bigger)
+}
+
+// sortedPairs orders script runs by command, keeping each command's own
+// order, since the engine meets the VMs in any order.
+func sortedPairs(ran []string) []string {
+	out := slices.Clone(ran)
+	slices.SortStableFunc(out, func(a, b string) int {
+		an, _, _ := strings.Cut(a, ":")
+		bn, _, _ := strings.Cut(b, ":")
+		return strings.Compare(an, bn)
+	})
+	return out
+}
+
+// The VMs start in whatever order they are created; each gets its planned
+// address however they are shuffled.
+func TestLifecycleVMStartOrder(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	e := newEngine(l)
+	m := &engineMocks{engine: e, seen: map[string]bool{}}
+	// The network and the ISO first, as the VMs wait for both.
+	_, err := deployWith(t, "lab", args, &firstOnlyMocks{engineMocks: m, run: []string{"lab-network", "lab-iso"}})
+	require.NoError(t, err)
+	var names []string
+	for name, c := range e.live {
+		if c.inputs["environment"].ObjectValue().HasValue("SRE_VM_NAME") {
+			names = append(names, name)
+		}
+	}
+	require.Len(t, names, 5)
+	slices.Sort(names)
+	networkOnly := l.host()
+	for seed := range uint64(3) {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			// Back to no VM, and no DHCP server running yet.
+			require.NoError(t, saveHost(l.state, networkOnly))
+			order := slices.Clone(names)
+			rand.New(rand.NewPCG(seed, seed)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+			for _, name := range order {
+				_, err := e.exec(name, "create", e.live[name].inputs, "")
+				require.NoError(t, err)
+			}
+			assertPlannedAddresses(t, l, args)
+		})
+	}
+}
+
+// firstOnlyMocks runs the scripts of the named commands only; the others are
+// registered without running, for the test to run itself.
+type firstOnlyMocks struct {
+	*engineMocks
+	run []string
+}
+
+func (m *firstOnlyMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	if args.TypeToken == commandToken && !slices.Contains(m.run, args.Name) {
+		m.mu.Lock()
+		m.live[args.Name] = &liveCommand{inputs: args.Inputs}
+		m.mu.Unlock()
+		out := args.Inputs.Copy()
+		out["stdout"] = resource.NewProperty("")
+		return args.Name + "_id", out, nil
+	}
+	return m.engineMocks.NewResource(args)
+}
+
+// On macOS the first command stops with the reason, before VirtualBox is
+// touched.
+func TestLifecycleOnMacOS(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	l.env["FAKE_UNAME"] = "Darwin"
+	err := newEngine(l).up(args)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "macOS is not supported yet")
+	assert.Zero(t, count(l.calls(), "VBoxManage"), "no VBoxManage call")
+	assert.Equal(t, freshInstall().settings(), l.host().settings())
+}

@@ -1,0 +1,149 @@
+#!/bin/sh
+# Helpers shared by the VirtualBox scripts. vbox.go puts this text in front of
+# every script it hands the command provider, so each runs on its own; it only
+# defines functions.
+
+# need_vboxmanage stops the calling script when VBoxManage is missing, before
+# it acts on anything.
+need_vboxmanage() {
+	if ! command -v VBoxManage >/dev/null 2>&1; then
+		echo "$1: VBoxManage was not found: install VirtualBox 7.x and put VBoxManage on PATH" >&2
+		exit 1
+	fi
+}
+
+# refuse_macos stops the calling script on macOS: VirtualBox 7 there only
+# offers host-only networks ('VBoxManage hostonlynet'), while the lab is built
+# on host-only interfaces ('hostonlyif'), which VBoxManage only has on hosts
+# built with VBOX_WITH_NETFLT (src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp).
+refuse_macos() {
+	if [ "$(uname -s)" = Darwin ]; then
+		echo "$1: macOS is not supported yet: VirtualBox 7 on macOS has host-only networks ('VBoxManage hostonlynet'), not the host-only interfaces this lab is built on; use a Linux host, or set sre-lab:cloud to docker" >&2
+		exit 1
+	fi
+}
+
+# dhcp_network names the network a host-only interface's DHCP server belongs
+# to (HostNetworkInterface::i_composeNetworkName in
+# src/VBox/Main/src-server/HostNetworkInterfaceImpl.cpp). The scripts reach
+# servers by it rather than by --interface, which VBoxManage resolves through
+# the interface and so fails once the interface is gone
+# (src/VBox/Frontends/VBoxManage/VBoxManageDHCPServer.cpp).
+dhcp_network() {
+	echo "HostInterfaceNetworking-$1"
+}
+
+# dhcp_server prints "IP MASK LOWER UPPER Yes|No" for the DHCP server of a
+# network, nothing when it has none; the fields are those of 'VBoxManage list
+# dhcpservers' (listDhcpServers in src/VBox/Frontends/VBoxManage/VBoxManageList.cpp).
+# A failed listing fails, so it is never taken for "no server".
+dhcp_server() {
+	servers=$(VBoxManage list dhcpservers) || return
+	printf '%s\n' "$servers" | awk -v net="$1" '
+		$1 == "NetworkName:" { on = ($2 == net) }
+		on && $1 == "Dhcpd" && ip == "" { ip = $3 }
+		on && $1 == "LowerIPAddress:" && lo == "" { lo = $2 }
+		on && $1 == "UpperIPAddress:" && up == "" { up = $2 }
+		on && $1 == "NetworkMask:" && mask == "" { mask = $2 }
+		on && $1 == "Enabled:" && en == "" { en = $2 }
+		END { if (ip != "") print ip, mask, lo, up, en }'
+}
+
+# dhcp_fixed prints "mac=address" for every reservation a network's DHCP
+# server holds in its settings.
+dhcp_fixed() {
+	servers=$(VBoxManage list dhcpservers) || return
+	printf '%s\n' "$servers" | awk -v net="$1" '
+		$1 == "NetworkName:" { on = ($2 == net); mac = "" }
+		on && $1 == "Individual" { mac = ($3 == "MAC") ? $4 : "" }
+		on && mac != "" && $1 == "Fixed" { if ($3 != "dynamic") print mac "=" $3; mac = "" }'
+}
+
+# put_dhcp NETWORK IP MASK LOWER UPPER Yes|No gives the network's DHCP server
+# these settings, adding it when there is none: 'dhcpserver add' refuses a
+# network that already has one, as every fresh install has for vboxnet0
+# (MainConfigFile in src/VBox/Main/xml/Settings.cpp).
+put_dhcp() {
+	if [ "$6" = Yes ]; then state=--enable; else state=--disable; fi
+	verb=add
+	current=$(dhcp_server "$1") || return
+	if [ -n "$current" ]; then verb=modify; fi
+	VBoxManage dhcpserver "$verb" --network="$1" --server-ip="$2" --netmask="$3" \
+		--lower-ip="$4" --upper-ip="$5" "$state" >&2
+}
+
+# reserve NETWORK "mac=ip ..." saves each reservation in the server's
+# settings.
+reserve() {
+	for r in $2; do
+		VBoxManage dhcpserver modify --network="$1" --mac-address="${r%%=*}" --fixed-address="${r#*=}" >&2 || return
+	done
+}
+
+# unreserve NETWORK "mac=ip ..." drops the reservations of those MACs; one
+# that is already gone is no error (VBoxManage creates the config to remove it).
+unreserve() {
+	for r in $2; do
+		VBoxManage dhcpserver modify --network="$1" --mac-address="${r%%=*}" --remove-config >&2 || return
+	done
+}
+
+# restart_dhcp makes a running VBoxNetDHCP read the saved settings again: it
+# reads them only when it starts (DHCPServer::start, i_writeDhcpdConfig in
+# src/VBox/Main/src-server/DHCPServerImpl.cpp). Restarting fails when it is not
+# running, which is fine: the first VM to start on the network starts it with
+# every saved reservation.
+restart_dhcp() {
+	if ! VBoxManage dhcpserver restart --network="$2" >&2; then
+		echo "$1: the DHCP server of $2 is not running; the first VM to start will start it with every reservation" >&2
+	fi
+}
+
+# check_reservations refuses a reservation list that is not "mac=ip ...", so
+# a bad value never reaches VirtualBox half-applied.
+check_reservations() {
+	bad=$(printf '%s\n' $2 | grep -Evx '[0-9a-f]{2}(:[0-9a-f]{2}){5}=[0-9]{1,3}(\.[0-9]{1,3}){3}' || true)
+	if [ -n "$bad" ]; then
+		echo "$1: SRE_DHCP_RESERVATIONS must be 'mac=ip' words with lower-case colon-separated MACs, got '$bad'" >&2
+		exit 1
+	fi
+}
+
+# record_field KEY prints a line of the record network-create.sh printed
+# (PULUMI_COMMAND_STDOUT); the first line is the interface name.
+record_field() {
+	printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n "s/^$1: //p"
+}
+
+# record_name prints the interface the record names.
+record_name() {
+	printf '%s\n' "${PULUMI_COMMAND_STDOUT:-}" | sed -n '1{s/[[:space:]]*$//;p;}'
+}
+
+# print_record NAME HOW BEFORE RESERVED is the network command's stdout: what
+# the delete script needs to put the host back as it found it. HOW is created
+# or adopted; BEFORE the DHCP server the network had before the lab (none, or
+# the fields of dhcp_server); RESERVED the reservations the lab made.
+print_record() {
+	printf '%s\ninterface: %s\ndhcp-before: %s\nreserved: %s\n' "$1" "$2" "$3" "$4"
+}
+
+# restore_dhcp WHO NETWORK BEFORE RESERVED puts the network's DHCP server back
+# the way the lab found it: removed when it had none, otherwise without the
+# lab's reservations and with its own settings again, which a running server
+# is restarted to serve.
+restore_dhcp() {
+	current=$(dhcp_server "$2") || return
+	if [ "$3" = none ]; then
+		if [ -n "$current" ]; then
+			VBoxManage dhcpserver remove --network="$2" >&2 || return
+		fi
+		return 0
+	fi
+	if [ -n "$current" ]; then
+		unreserve "$2" "$4" || return
+	fi
+	# Unquoted: BEFORE holds the five settings put_dhcp takes.
+	put_dhcp "$2" $3 || return
+	restart_dhcp "$1" "$2"
+}
