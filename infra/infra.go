@@ -72,6 +72,11 @@ type Node struct {
 	// PublicIP is the address reachable from outside; an empty string where
 	// the backend gives none.
 	PublicIP pulumi.StringOutput
+	// Machine is the resource that is the node (instance, server, VM or
+	// container). A replacement of it is a new, unconfigured machine, often
+	// at the same address: everything Talos does to the node is replaced
+	// with it, so the new machine gets its configuration again.
+	Machine pulumi.Resource
 }
 
 // TalosAddress is where the program reaches the node's Talos API: the public

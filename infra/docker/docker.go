@@ -277,6 +277,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			// Derived from the container so Talos waits until it runs.
 			PrivateIP: ctr.ID().ApplyT(func(pulumi.ID) string { return ip }).(pulumi.StringOutput),
 			PublicIP:  pulumi.String("").ToStringOutput(),
+			Machine:   ctr,
 		})
 	}
 

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumiverse/pulumi-talos/sdk/go/talos/machine"
 
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/apigate"
 	"github.com/your-org/sre-lab/infra/upgrade"
 )
 
@@ -55,8 +56,15 @@ type Cluster struct {
 	// Talosconfig is the talosctl client config for every node; secret.
 	Talosconfig pulumi.StringOutput
 	// Provider reaches the cluster through Kubeconfig; every in-cluster
-	// component is installed through it.
+	// component is installed through it. It is configured only once the
+	// API server answers (APIReady).
 	Provider *kubernetes.Provider
+	// APIReady is the gate that passes once the API server answers at
+	// Endpoint.
+	APIReady pulumi.Resource
+	// Access reaches the API server as the admin, for waits that read
+	// objects; it resolves only once APIReady has passed.
+	Access apigate.Access
 }
 
 // NewCluster generates the machine configuration of every node, applies it,
@@ -67,6 +75,11 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	controlPlanes := args.Platform.ControlPlanes()
 	if len(controlPlanes) == 0 {
 		return nil, fmt.Errorf("talos cluster %s: the platform has no control plane", name)
+	}
+	for _, n := range args.Platform.Nodes {
+		if n.Machine == nil {
+			return nil, fmt.Errorf("talos cluster %s: node %s names no machine resource", name, n.Name)
+		}
 	}
 	component := &Cluster{}
 	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
@@ -146,7 +159,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	var upgradeNodes []upgrade.Node
 	if args.UpgradeInPlace {
 		for _, n := range args.Platform.Nodes {
-			upgradeNodes = append(upgradeNodes, upgrade.Node{Name: n.Name, Role: n.Role, Address: n.TalosAddress()})
+			upgradeNodes = append(upgradeNodes, upgrade.Node{Name: n.Name, Role: n.Role, Address: n.TalosAddress(), Machine: n.Machine})
 		}
 	}
 	upgrades, err := upgrade.NewUpgrade(ctx, name+"-upgrade", &upgrade.Args{
@@ -169,14 +182,20 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 		}
 		address := node.TalosAddress()
 		// The default apply mode changes a running node in place, rebooting
-		// only when a change needs it: the machine is never replaced.
+		// only when a change needs it. A replaced machine boots unconfigured,
+		// often at the same address, so nothing in these inputs changes:
+		// the apply is replaced with the machine to reach the new one. Its
+		// delete does nothing to the node unless on_destroy asks for a
+		// reset (terraform-provider-talos,
+		// pkg/talos/talos_machine_configuration_apply_resource.go, Delete),
+		// so replacing it never touches the new machine.
 		apply, err := machine.NewConfigurationApply(ctx, name+"-"+node.Name, &machine.ConfigurationApplyArgs{
 			ClientConfiguration:       secrets.ClientConfiguration,
 			MachineConfigurationInput: configs[node.Role],
 			Node:                      address,
 			Endpoint:                  address,
 			ConfigPatches:             pulumi.StringArray{pulumi.String(nodePatch)},
-		}, parent, pulumi.DependsOn([]pulumi.Resource{upgrades.Done}))
+		}, parent, pulumi.DependsOn([]pulumi.Resource{upgrades.Done}), pulumi.ReplaceWith([]pulumi.Resource{node.Machine}))
 		if err != nil {
 			return nil, fmt.Errorf("talos config apply %s: %w", node.Name, err)
 		}
@@ -186,11 +205,19 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 
 	first := controlPlanes[0].TalosAddress()
+	// Bootstrapping starts a new etcd cluster. With one control plane, a
+	// replaced machine lost the only member and must be bootstrapped
+	// again; with more, the replacement joins the members that remain,
+	// and bootstrapping it would split the cluster in two.
+	bootstrapOpts := []pulumi.ResourceOption{parent, pulumi.DependsOn([]pulumi.Resource{firstApply})}
+	if len(controlPlanes) == 1 {
+		bootstrapOpts = append(bootstrapOpts, pulumi.ReplaceWith([]pulumi.Resource{controlPlanes[0].Machine}))
+	}
 	bootstrap, err := machine.NewBootstrap(ctx, name+"-bootstrap", &machine.BootstrapArgs{
 		ClientConfiguration: secrets.ClientConfiguration,
 		Node:                first,
 		Endpoint:            first,
-	}, parent, pulumi.DependsOn([]pulumi.Resource{firstApply}))
+	}, bootstrapOpts...)
 	if err != nil {
 		return nil, fmt.Errorf("talos bootstrap: %w", err)
 	}
@@ -209,8 +236,24 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	component.Kubeconfig = pulumi.ToSecret(kubeconfig.KubeconfigRaw).(pulumi.StringOutput)
 
+	client := kubeconfig.KubernetesClientConfiguration
+	gate, err := apigate.New(ctx, name+"-api-ready", &apigate.Args{
+		URL:           component.Endpoint,
+		CACertificate: client.CaCertificate().Elem(),
+	}, parent, pulumi.DependsOn([]pulumi.Resource{bootstrap}))
+	if err != nil {
+		return nil, fmt.Errorf("kubernetes api gate: %w", err)
+	}
+	component.APIReady = gate
+	component.Access = apigate.Access{
+		URL:               apigate.Hold(gate, component.Endpoint),
+		CACertificate:     apigate.PEMOutput(client.CaCertificate().Elem()),
+		ClientCertificate: apigate.PEMOutput(client.ClientCertificate().Elem()),
+		ClientKey:         pulumi.ToSecret(apigate.PEMOutput(client.ClientKey().Elem())).(pulumi.StringOutput),
+	}
+
 	component.Provider, err = kubernetes.NewProvider(ctx, name+"-k8s", &kubernetes.ProviderArgs{
-		Kubeconfig: component.Kubeconfig,
+		Kubeconfig: apigate.Hold(gate, component.Kubeconfig),
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes provider: %w", err)

@@ -61,6 +61,11 @@ type Node struct {
 	// Address is where talosctl reaches the node's Talos API from the
 	// machine running Pulumi (infra.Node.TalosAddress).
 	Address pulumi.StringInput
+	// Machine is the node's machine resource. A replacement boots the
+	// pinned version unconfigured, so the step is replaced with it and
+	// only records the version again: asking the new machine for its
+	// version would wait on a node that has no config yet.
+	Machine pulumi.Resource
 }
 
 // Args shapes the upgrade steps of a cluster.
@@ -123,6 +128,9 @@ func withDefaults(args Args) (Args, error) {
 		if n.Address == nil {
 			return args, fmt.Errorf("node %s: the address is missing", n.Name)
 		}
+		if n.Machine == nil {
+			return args, fmt.Errorf("node %s: the machine is missing", n.Name)
+		}
 	}
 	args.Nodes = slices.Clone(args.Nodes)
 	slices.SortStableFunc(args.Nodes, func(a, b Node) int {
@@ -174,7 +182,7 @@ func NewUpgrade(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 			"SRE_CONTROL_PLANE":   a.Endpoint,
 			"SRE_HEALTH_TIMEOUT":  pulumi.String(a.HealthTimeout.String()),
 			"SRE_TALOSCONFIG":     talosconfig,
-		}, parent, pulumi.DependsOn(previous))
+		}, parent, pulumi.DependsOn(previous), pulumi.ReplaceWith([]pulumi.Resource{n.Machine}))
 		if err != nil {
 			return nil, fmt.Errorf("talos upgrade of %s: %w", n.Name, err)
 		}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -22,18 +23,20 @@ import (
 const (
 	commandToken = "command:local:Command"
 	applyToken   = "test:index:Apply"
+	machineToken = "test:index:Machine"
 	talosconfig  = "context: sre-lab\ncontexts:\n  sre-lab:\n    key: c2VjcmV0LWNsaWVudC1rZXk=\n"
 	cp1, cp2     = "192.168.56.10", "192.168.56.11"
 	worker1      = "192.168.56.20"
 )
 
 // labNodes lists a worker before the control planes, as a careless caller
-// might: the component must still start with the control planes.
+// might: the component must still start with the control planes. Their
+// machines are placeholders until deploy registers stand-ins.
 func labNodes() []Node {
 	return []Node{
-		{Name: "talos-worker-01", Role: infra.Worker, Address: pulumi.String(worker1)},
-		{Name: "talos-cp-01", Role: infra.ControlPlane, Address: pulumi.String(cp1)},
-		{Name: "talos-cp-02", Role: infra.ControlPlane, Address: pulumi.String(cp2)},
+		{Name: "talos-worker-01", Role: infra.Worker, Address: pulumi.String(worker1), Machine: &pulumi.CustomResourceState{}},
+		{Name: "talos-cp-01", Role: infra.ControlPlane, Address: pulumi.String(cp1), Machine: &pulumi.CustomResourceState{}},
+		{Name: "talos-cp-02", Role: infra.ControlPlane, Address: pulumi.String(cp2), Machine: &pulumi.CustomResourceState{}},
 	}
 }
 
@@ -87,6 +90,7 @@ func TestWithDefaultsRejects(t *testing.T) {
 		"no talosconfig":        {func(a *Args) { a.Talosconfig = nil }, "talosconfig"},
 		"unknown role":          {func(a *Args) { a.Nodes[0].Role = "etcd" }, `talos-worker-01: role "etcd"`},
 		"no address":            {func(a *Args) { a.Nodes[1].Address = nil }, "talos-cp-01: the address"},
+		"no machine":            {func(a *Args) { a.Nodes[2].Machine = nil }, "talos-cp-02: the machine"},
 		"only workers":          {func(a *Args) { a.Nodes = a.Nodes[:1] }, "no control plane"},
 		"nothing at all":        {func(a *Args) { a.Nodes = nil }, "no control plane"},
 	} {
@@ -101,7 +105,8 @@ func TestWithDefaultsRejects(t *testing.T) {
 }
 
 // deploy registers the component under mocks after a stand-in for the
-// resource it must wait for, as the configuration applies would be.
+// resource it must wait for, as the configuration applies would be, and a
+// stand-in machine per node.
 func deploy(t *testing.T, args Args) (*pulumitest.Mocks, error) {
 	t.Helper()
 	m := &pulumitest.Mocks{}
@@ -111,6 +116,14 @@ func deploy(t *testing.T, args Args) (*pulumitest.Mocks, error) {
 			return err
 		}
 		args.DependsOn = []pulumi.Resource{&apply}
+		args.Nodes = slices.Clone(args.Nodes)
+		for i := range args.Nodes {
+			var machine pulumi.CustomResourceState
+			if err := ctx.RegisterResource(machineToken, args.Nodes[i].Name, pulumi.Map{}, &machine); err != nil {
+				return err
+			}
+			args.Nodes[i].Machine = &machine
+		}
 		_, err := NewUpgrade(ctx, "upgrade", &args)
 		return err
 	}, pulumi.WithMocks("sre-lab", "dev", m))
@@ -188,6 +201,12 @@ func TestSteps(t *testing.T) {
 		}, env)
 		create, _ := steps[i].At("create")
 		assert.Equal(t, mustScript(t, "node-created.sh"), create)
+		// A replaced machine boots the pinned version unconfigured: its step
+		// is created anew, which only records, instead of updating, which
+		// would ask the unconfigured node for its version.
+		require.Len(t, steps[i].ReplaceWith, 1, want.name)
+		assert.True(t, strings.HasSuffix(steps[i].ReplaceWith[0], "::"+machineToken+"::"+want.name),
+			"the step of %s is replaced with its machine, got %v", want.name, steps[i].ReplaceWith)
 		update, _ := steps[i].At("update")
 		assert.Equal(t, mustScript(t, "lib.sh", "node-upgrade.sh"), update)
 	}

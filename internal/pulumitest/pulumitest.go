@@ -27,7 +27,9 @@ type Resource struct {
 	Protect             bool
 	DeleteBeforeReplace bool
 	IgnoreChanges       []string
-	Inputs              resource.PropertyMap
+	// ReplaceWith are the URNs whose replacement replaces this resource.
+	ReplaceWith []string
+	Inputs      resource.PropertyMap
 }
 
 // Outputs adds provider-computed outputs for a resource; it returns extra
@@ -60,6 +62,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.Protect = rpc.GetProtect()
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
+		r.ReplaceWith = rpc.GetReplaceWith()
 		if r.Provider == "" {
 			r.Provider = rpc.GetProvider()
 		}
