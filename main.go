@@ -75,7 +75,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	layer, err := kube.Install(ctx, cfg, platform, cluster.Provider)
+	layer, err := kube.Install(ctx, cfg, platform, cluster.Provider, cluster.Access)
 	if err != nil {
 		return nil, err
 	}

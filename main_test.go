@@ -26,9 +26,10 @@ func expectedCounts(stack string) map[string]int {
 			"talos:machine/bootstrap:Bootstrap":                   1,
 			"talos:cluster/kubeconfig:Kubeconfig":                 1,
 			"pulumi:providers:kubernetes":                         1,
-			// One upgrade step per node and one for Kubernetes.
+			// One upgrade step per node, one for Kubernetes, the gate
+			// that waits for the API server.
 			"sre-lab:infra:TalosUpgrade": 1,
-			"command:local:Command":      nodes + 1,
+			"command:local:Command":      nodes + 3, // and the wait for Cilium
 			// The Kubernetes layer.
 			"sre-lab:kube:Namespaces":       1,
 			"sre-lab:kube:CRDs":             1,
@@ -127,6 +128,7 @@ func TestStacksRegisterTheExpectedResources(t *testing.T) {
 			m, _, err := run(t, stack, userConfig(t, stack))
 			require.NoError(t, err)
 			assert.Equal(t, expectedCounts(stack), m.countByType())
+			nothingAwaitsALaterAddress(t, m)
 		})
 	}
 }
@@ -373,7 +375,7 @@ func TestKubernetesLayerOrdering(t *testing.T) {
 				if chart == "prometheus-operator-crds" || chart == "cilium" {
 					continue
 				}
-				assert.True(t, r.DependsOn(release, cni.Name), "%s needs the pod network", chart)
+				assert.True(t, r.DependsOn("command:local:Command", "cilium-ready"), "%s needs the pod network", chart)
 				assert.True(t, r.DependsOn(release, crds.Name), "%s renders ServiceMonitors", chart)
 				for other, o := range byChart {
 					if other != chart && other != "cilium" && other != "prometheus-operator-crds" {
@@ -483,7 +485,7 @@ func TestMonitoringScrapesTheTalosControlPlane(t *testing.T) {
 			assert.Equal(t, false, at("prometheus.prometheusSpec.serviceMonitorSelectorNilUsesHelmValues"))
 			assert.Equal(t, tc.grafanaType, at("grafana.service.type"))
 			assert.Equal(t, "grafana-admin", at("grafana.admin.existingSecret"), "the password never sits in the values")
-			assert.True(t, kps.DependsOn("kubernetes:helm.sh/v3:Release", "cilium"))
+			assert.True(t, kps.DependsOn("command:local:Command", "cilium-ready"))
 		})
 	}
 }
@@ -587,6 +589,9 @@ func TestOtherBackends(t *testing.T) {
 				cfg[k] = v
 			}
 			m, out, err := run(t, tc.stack, cfg)
+			if err == nil {
+				nothingAwaitsALaterAddress(t, m)
+			}
 			require.NoError(t, err)
 			counts := m.countByType()
 			assert.Equal(t, 1, counts[tc.component])
@@ -610,7 +615,8 @@ func TestOtherBackends(t *testing.T) {
 			}
 			assert.Contains(t, namespaces, "local-path-storage", "local-path runs where no CSI driver does")
 			if tc.component == "sre-lab:infra:DockerNodes" {
-				assert.Equal(t, 1, counts["command:local:Command"], "containers cannot upgrade Talos in place: Kubernetes only")
+				assert.Equal(t, 3, counts["command:local:Command"],
+					"containers cannot upgrade Talos in place: Kubernetes only, and the waits for the API server and Cilium")
 				assert.Equal(t, "https://grafana.sre-lab.internal:30443", out["urls"].Value.(map[string]string)["grafana"],
 					"no LB-IPAM across a Docker bridge: the ingress answers on its node port")
 			}
@@ -633,7 +639,7 @@ func TestUpgradesComeBeforeConfigApply(t *testing.T) {
 	}
 	var steps []string
 	for _, r := range m.resources {
-		if r.Type == "command:local:Command" {
+		if r.Type == "command:local:Command" && strings.Contains(r.Name, "-upgrade-") {
 			steps = append(steps, r.Name)
 		}
 	}
@@ -647,4 +653,40 @@ func TestUpgradesComeBeforeConfigApply(t *testing.T) {
 	secrets := m.byType("talos:machine/secrets:Secrets")
 	require.Len(t, secrets, 1)
 	assert.Contains(t, secrets[0].IgnoreChanges, "talosVersion", "the config's compatibility version is fixed at creation")
+}
+
+// nothingAwaitsALaterAddress is the ordering rule of the first real run:
+// Helm, waiting on a release, counts a LoadBalancer Service as not ready
+// until it has an address (helm pkg/kube/ready.go, serviceReady), and on a
+// backend with LB-IPAM only a CiliumLoadBalancerIPPool gives one. So every
+// release Helm waits on is created after every pool; the one that cannot
+// be, Cilium's, whose operator serves the pool's kind, must not be waited
+// on by Helm.
+func nothingAwaitsALaterAddress(t *testing.T, m *lab) {
+	t.Helper()
+	pools := m.byType("kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool")
+	cilium := m.named(t, "kubernetes:helm.sh/v3:Release", "cilium")
+	beforeCNI := m.dependencies(cilium)
+	for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
+		if skip, _ := r.At("skipAwait"); skip == true {
+			assert.NotEqual(t, true, r.Inputs["atomic"].V, "%s: atomic implies Helm's wait", r.Name)
+			continue
+		}
+		if beforeCNI["kubernetes:helm.sh/v3:Release::"+r.Name] {
+			// Installed before there is a pod network: only CRDs can be
+			// ready then, and CRDs need no address.
+			chart, _ := r.At("chart")
+			assert.Equal(t, "prometheus-operator-crds", chart, "only CRDs install before Cilium")
+			continue
+		}
+		deps := m.dependencies(r)
+		for _, pool := range pools {
+			assert.True(t, deps["kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool::"+pool.Name],
+				"Helm waits on %s, so it must come after the LoadBalancer pool %s that gives its Services their addresses", r.Name, pool.Name)
+		}
+	}
+	if len(pools) > 0 {
+		skip, _ := cilium.At("skipAwait")
+		assert.Equal(t, true, skip, "Cilium renders a LoadBalancer ingress Service that only its own, later, pool can serve")
+	}
 }

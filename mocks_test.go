@@ -67,7 +67,15 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 	case "random:index/randomPassword:RandomPassword":
 		return map[string]any{"result": "generated-" + args.Name}
 	case "talos:cluster/kubeconfig:Kubeconfig":
-		return map[string]any{"kubeconfigRaw": "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n"}
+		return map[string]any{
+			"kubeconfigRaw": "apiVersion: v1\nkind: Config\nusers: [{name: admin, user: {client-key-data: c2VjcmV0}}]\n",
+			// base64 of a PEM block, as the provider reports the CA.
+			"kubernetesClientConfiguration": map[string]any{
+				"caCertificate":     "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",
+				"clientCertificate": "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCk1JSUIKLS0tLS1FTkQgQ0VSVElGSUNBVEUtLS0tLQo=",
+				"clientKey":         "LS0tLS1CRUdJTiBFQyBQUklWQVRFIEtFWS0tLS0tCk1IYwotLS0tLUVORCBFQyBQUklWQVRFIEtFWS0tLS0tCg==",
+			},
+		}
 	case "command:local:Command":
 		// The scripts print the VM's address, the ISO's path or the
 		// host-only interface.
@@ -216,4 +224,33 @@ func (l *lab) named(t testing.TB, token, name string) registered {
 	}
 	t.Fatalf("no %s named %s", token, name)
 	return registered{}
+}
+
+// dependencies is every resource r waits for, directly or through others,
+// each as "type::name".
+func (l *lab) dependencies(r registered) map[string]bool {
+	byKey := map[string]registered{}
+	for _, o := range l.resources {
+		byKey[o.Type+"::"+o.Name] = o
+	}
+	seen := map[string]bool{}
+	var walk func(registered)
+	walk = func(r registered) {
+		for _, urn := range r.Dependencies {
+			// urn:pulumi:<stack>::<project>::[<parent type>$]<type>::<name>
+			parts := strings.Split(urn, "::")
+			name, typ := parts[len(parts)-1], parts[len(parts)-2]
+			typ = typ[strings.LastIndex(typ, "$")+1:]
+			key := typ + "::" + name
+			if seen[key] {
+				continue
+			}
+			seen[key] = true
+			if next, ok := byKey[key]; ok {
+				walk(next)
+			}
+		}
+	}
+	walk(r)
+	return seen
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/apigate"
 	"github.com/your-org/sre-lab/kube/certmanager"
 	"github.com/your-org/sre-lab/kube/cilium"
 	"github.com/your-org/sre-lab/kube/crds"
@@ -36,11 +37,12 @@ type Layer struct {
 	Hosts map[string]string
 }
 
-// Ready is what a release in namespaces waits for: the CNI (it has pods),
-// the CRDs (it renders ServiceMonitors) and those namespaces. Nothing else:
+// Ready is what a release in namespaces waits for: Cilium running with its
+// LoadBalancer pools (it has pods, and may have LoadBalancer Services), the
+// CRDs (it renders ServiceMonitors) and those namespaces. Nothing else:
 // add-ons install in parallel.
 func (l *Layer) Ready(namespaces ...string) []pulumi.Resource {
-	deps := append([]pulumi.Resource{l.CNI.Release}, l.CRDs.Ready...)
+	deps := append(append([]pulumi.Resource{}, l.CNI.Ready...), l.CRDs.Ready...)
 	for _, namespace := range namespaces {
 		if n, ok := l.Namespaces.ByName[namespace]; ok {
 			deps = append(deps, n)
@@ -57,8 +59,9 @@ func Hosts(domain string) map[string]string {
 	}
 }
 
-// Install builds the Kubernetes layer of cfg on platform through provider.
-func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, provider *kubernetes.Provider) (*Layer, error) {
+// Install builds the Kubernetes layer of cfg on platform through provider;
+// access is how it reads the cluster's state to wait for Cilium.
+func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, provider *kubernetes.Provider, access apigate.Access) (*Layer, error) {
 	with := pulumi.Providers(provider)
 	layer := &Layer{Hosts: Hosts(cfg.IngressDomain())}
 
@@ -99,6 +102,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		// Cilium renders ServiceMonitors, a GatewayClass and dashboards into
 		// the monitoring namespace.
 		DependsOn: append(append([]pulumi.Resource{}, layer.CRDs.Ready...), ns.ByName[namespaces.Monitoring]),
+		Access:    access,
 	}, with)
 	if err != nil {
 		return nil, err

@@ -5,9 +5,13 @@
 package cilium
 
 import (
+	_ "embed"
 	"fmt"
 	"slices"
+	"strconv"
+	"time"
 
+	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
@@ -16,8 +20,20 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/apigate"
 	"github.com/your-org/sre-lab/kube/helm"
 )
+
+// ReadyTimeout bounds the wait for Cilium: every node pulls the agent and
+// Envoy images, and the agents start only once the operator has registered
+// the CRDs.
+const ReadyTimeout = 15 * time.Minute
+
+// readyInterval is the pause between two looks at the agents.
+const readyInterval = 5 * time.Second
+
+//go:embed scripts/wait-ready.sh
+var waitScript string
 
 // Token is the component's type token.
 const Token = "sre-lab:kube:CiliumCNI"
@@ -80,15 +96,21 @@ type Args struct {
 	// DependsOn must be ready before the release installs (the CNI, the
 	// CRDs); see helm.ReleaseArgs.DependsOn.
 	DependsOn []pulumi.Resource
+	// Access reaches the API server as the admin: the component reads the
+	// agents' and operator's status through it to know Cilium runs.
+	Access apigate.Access
 }
 
 // CNI is the `sre-lab:kube:CiliumCNI` component.
 type CNI struct {
 	pulumi.ResourceState
 
-	// Release is the Cilium release; anything that needs pod networking
-	// depends on it.
+	// Release is the Cilium release, installed without Helm's wait.
 	Release *helmv3.Release
+	// Ready lists what passes once Cilium runs on every node and the
+	// LoadBalancer pools exist: anything that needs pod networking or a
+	// LoadBalancer address depends on all of it.
+	Ready []pulumi.Resource
 }
 
 // Values renders the chart values for args. Each Talos-specific key follows
@@ -244,37 +266,67 @@ func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 	if args.OperatorReplicas < 1 {
 		return nil, fmt.Errorf("cilium: operator replicas must be at least 1, got %d", args.OperatorReplicas)
 	}
+	none := pulumi.StringOutput{}
+	if a := args.Access; a.URL == none || a.CACertificate == none || a.ClientCertificate == none || a.ClientKey == none {
+		return nil, fmt.Errorf("cilium: no access to the API server to wait for the agents with")
+	}
 	component := &CNI{}
 	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
 		return nil, err
 	}
+	// Helm's wait would hold out for the shared ingress Service's
+	// LoadBalancer address (helm pkg/kube/ready.go, serviceReady), which
+	// only the pool below can give, and the pool's kind exists only once
+	// the operator runs: the release goes in unawaited and the wait step
+	// checks the agents and the operator instead.
 	release, err := helm.NewRelease(ctx, name, helm.ReleaseArgs{
 		Chart:     args.Chart,
 		Namespace: Namespace,
 		Values:    Values(args),
 		Extra:     args.Values,
 		DependsOn: args.DependsOn,
+		SkipAwait: true,
 	}, pulumi.Parent(component))
 	if err != nil {
 		return nil, fmt.Errorf("cilium: %w", err)
 	}
 	component.Release = release
 
+	ready, err := local.NewCommand(ctx, name+"-ready", &local.CommandArgs{
+		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
+		Create:      pulumi.String(waitScript),
+		Environment: pulumi.StringMap{
+			"SRE_API_URL":          args.Access.URL,
+			"SRE_API_CA":           args.Access.CACertificate,
+			"SRE_API_CERT":         args.Access.ClientCertificate,
+			"SRE_API_KEY":          pulumi.ToSecret(args.Access.ClientKey).(pulumi.StringOutput),
+			"SRE_NAMESPACE":        pulumi.String(Namespace),
+			"SRE_TIMEOUT_SECONDS":  pulumi.String(strconv.Itoa(int(ReadyTimeout.Seconds()))),
+			"SRE_INTERVAL_SECONDS": pulumi.String(strconv.Itoa(int(readyInterval.Seconds()))),
+		},
+		// A new revision (an upgrade of the chart or its values) rolls the
+		// agents again: wait for them again.
+		Triggers: pulumi.Array{release.Status.Revision()},
+	}, pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{release}))
+	if err != nil {
+		return nil, fmt.Errorf("cilium readiness: %w", err)
+	}
+	component.Ready = []pulumi.Resource{ready}
+
+	after := []pulumi.ResourceOption{pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{ready})}
 	if r := args.LoadBalancerRange; r != nil {
-		// The operator registers these kinds when it starts, so they wait
-		// for the release.
-		after := []pulumi.ResourceOption{pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{release})}
-		if _, err := apiextensions.NewCustomResource(ctx, name+"-lb-pool", &apiextensions.CustomResourceArgs{
+		pool, err := apiextensions.NewCustomResource(ctx, name+"-lb-pool", &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String("cilium.io/v2"),
 			Kind:       pulumi.String("CiliumLoadBalancerIPPool"),
 			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("sre-lab")},
 			OtherFields: kubernetes.UntypedArgs{"spec": map[string]any{
 				"blocks": []map[string]any{{"start": r.First.String(), "stop": r.Last.String()}},
 			}},
-		}, after...); err != nil {
+		}, after...)
+		if err != nil {
 			return nil, fmt.Errorf("cilium lb pool: %w", err)
 		}
-		if _, err := apiextensions.NewCustomResource(ctx, name+"-l2-policy", &apiextensions.CustomResourceArgs{
+		policy, err := apiextensions.NewCustomResource(ctx, name+"-l2-policy", &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String("cilium.io/v2alpha1"),
 			Kind:       pulumi.String("CiliumL2AnnouncementPolicy"),
 			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("sre-lab")},
@@ -282,23 +334,27 @@ func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 				"loadBalancerIPs": true,
 				"externalIPs":     false,
 			}},
-		}, after...); err != nil {
+		}, after...)
+		if err != nil {
 			return nil, fmt.Errorf("cilium l2 policy: %w", err)
 		}
+		component.Ready = append(component.Ready, pool, policy)
 	}
 	if args.IngressAddress != nil {
 		// One address, the load balancer's; nothing to announce, the
 		// cloud already routes it to the nodes.
-		if _, err := apiextensions.NewCustomResource(ctx, name+"-ingress-pool", &apiextensions.CustomResourceArgs{
+		pool, err := apiextensions.NewCustomResource(ctx, name+"-ingress-pool", &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String("cilium.io/v2"),
 			Kind:       pulumi.String("CiliumLoadBalancerIPPool"),
 			Metadata:   &metav1.ObjectMetaArgs{Name: pulumi.String("sre-lab-ingress")},
 			OtherFields: kubernetes.UntypedArgs{"spec": pulumi.Map{
 				"blocks": pulumi.Array{pulumi.Map{"start": args.IngressAddress, "stop": args.IngressAddress}},
 			}},
-		}, pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{release})); err != nil {
+		}, after...)
+		if err != nil {
 			return nil, fmt.Errorf("cilium ingress pool: %w", err)
 		}
+		component.Ready = append(component.Ready, pool)
 	}
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{}); err != nil {
 		return nil, err

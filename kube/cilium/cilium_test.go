@@ -6,12 +6,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi-command/sdk/go/command/local"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/apigate"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
@@ -22,7 +25,20 @@ const (
 	tPool      = "kubernetes:cilium.io/v2:CiliumLoadBalancerIPPool"
 	tPolicy    = "kubernetes:cilium.io/v2alpha1:CiliumL2AnnouncementPolicy"
 	tNamespace = "kubernetes:core/v1:Namespace"
+	tCommand   = "command:local:Command"
 )
+
+// access is the admin's way to the API server, as TalosCluster hands it
+// over.
+func access() apigate.Access {
+	out := func(s string) pulumi.StringOutput { return pulumi.String(s).ToStringOutput() }
+	return apigate.Access{
+		URL:               out("https://192.168.56.10:6443"),
+		CACertificate:     out("ca-pem"),
+		ClientCertificate: out("cert-pem"),
+		ClientKey:         pulumi.ToSecret(out("key-pem")).(pulumi.StringOutput),
+	}
+}
 
 // component is the name tests give the component: unlike the chart's name,
 // so the release's Helm name visibly comes from the chart.
@@ -44,6 +60,7 @@ func cloudArgs() *Args {
 		OperatorReplicas:    2,
 		ServiceMonitors:     true,
 		DashboardsNamespace: monitoring,
+		Access:              access(),
 	}
 }
 
@@ -286,7 +303,8 @@ func TestLoadBalancer(t *testing.T) {
 		assert.Equal(t, true, value(t, policy, "spec.loadBalancerIPs"))
 
 		for _, cr := range []pulumitest.Resource{pool, policy} {
-			assert.True(t, cr.DependsOn(tRelease, component), "%s waits for the release whose operator registers its kind: %v", cr.Type, cr.Dependencies)
+			assert.True(t, cr.DependsOn(tCommand, component+"-ready"),
+				"%s waits until the operator runs, which registers its kind: %v", cr.Type, cr.Dependencies)
 			assert.Equal(t, out.urn, cr.Parent, "%s is parented under the component", cr.Type)
 			assert.Contains(t, cr.Provider, tProvider+"::k8s::", "%s goes through the component's provider", cr.Type)
 			assert.NotEmpty(t, value(t, cr, "metadata.name"))
@@ -492,6 +510,10 @@ func TestRelease(t *testing.T) {
 			}
 			assert.Len(t, r.Dependencies, len(tc.deps))
 
+			assert.Equal(t, true, value(t, r, "skipAwait"),
+				"Helm's wait would hold out for the ingress LoadBalancer address only the pool, created later, gives")
+			assert.Equal(t, false, value(t, r, "atomic"), "a release without wait cannot roll back atomically")
+
 			components := out.mocks.ByType(Token)
 			require.Len(t, components, 1)
 			assert.Equal(t, component, components[0].Name)
@@ -516,6 +538,7 @@ func TestValuesPure(t *testing.T) {
 
 			want := tc.args()
 			want.Values = map[string]any{"operator": map[string]any{"replicas": 5}}
+			want.Access = args.Access // outputs compare by identity, and Values never reads them
 			assert.Equal(t, want, args, "Values leaves its args alone")
 			assert.Equal(t, tc.args().OperatorReplicas, first["operator"].(map[string]any)["replicas"],
 				"user values are merged by the release, not by Values")
@@ -556,4 +579,59 @@ func TestPassthroughIngress(t *testing.T) {
 	blocks, _ := pools[0].At("spec.blocks")
 	assert.Equal(t, []any{map[string]any{"start": "203.0.113.20", "stop": "203.0.113.20"}}, blocks)
 	assert.Empty(t, out.mocks.ByType("kubernetes:cilium.io/v2alpha1:CiliumL2AnnouncementPolicy"))
+}
+
+// The release goes in without Helm's wait; the component waits for the
+// agents and the operator itself, and only then makes the pools, so nothing
+// awaited depends on something created after it.
+func TestReadiness(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		args      *Args
+		wantReady int
+	}{
+		{"local", localArgs(), 3},
+		{"cloud", cloudArgs(), 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			out := mustRun(t, tc.args)
+			wait := out.mocks.Named(t, tCommand, component+"-ready")
+			assert.True(t, wait.DependsOn(tRelease, component), "the wait starts after the release")
+			assert.Equal(t, out.urn, wait.Parent)
+			create, _ := wait.At("create")
+			assert.Equal(t, waitScript, create, "the script the tests run is the one registered")
+			env, _ := wait.At("environment")
+			assert.Equal(t, map[string]any{
+				"SRE_API_URL":          "https://192.168.56.10:6443",
+				"SRE_API_CA":           "ca-pem",
+				"SRE_API_CERT":         "cert-pem",
+				"SRE_API_KEY":          "key-pem",
+				"SRE_NAMESPACE":        Namespace,
+				"SRE_TIMEOUT_SECONDS":  "900",
+				"SRE_INTERVAL_SECONDS": "5",
+			}, env)
+			for key, v := range wait.Inputs["environment"].ObjectValue() {
+				if key == "SRE_API_KEY" {
+					assert.True(t, v.ContainsSecrets(), "the admin key is secret")
+				}
+			}
+
+			require.Len(t, out.cni.Ready, tc.wantReady, "Ready lists the wait and every pool")
+			assert.IsType(t, &local.Command{}, out.cni.Ready[0], "the wait comes first")
+			for _, r := range out.cni.Ready[1:] {
+				assert.IsType(t, &apiextensions.CustomResource{}, r)
+			}
+			for _, cr := range append(out.mocks.ByType(tPool), out.mocks.ByType(tPolicy)...) {
+				assert.True(t, cr.DependsOn(tCommand, component+"-ready"), cr.Name)
+			}
+		})
+	}
+}
+
+func TestNeedsAccess(t *testing.T) {
+	args := cloudArgs()
+	args.Access = apigate.Access{}
+	_, err := run(t, args)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "cilium: no access to the API server")
 }

@@ -34,6 +34,11 @@ type ReleaseArgs struct {
 	// A component's own dependencies do not reach its children, so they are
 	// passed here.
 	DependsOn []pulumi.Resource
+	// SkipAwait installs without Helm's wait, for a chart whose objects
+	// only become ready through resources created after the release; the
+	// component then waits for what matters itself. Without the wait an
+	// atomic release could not roll back, so it is not atomic either.
+	SkipAwait bool
 }
 
 // NewRelease installs args.Chart with full Helm semantics (hooks, CRDs,
@@ -55,6 +60,10 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		CleanupOnFail: pulumi.Bool(true),
 		MaxHistory:    pulumi.Int(5),
 		Timeout:       pulumi.Int(600),
+	}
+	if args.SkipAwait {
+		release.SkipAwait = pulumi.Bool(true)
+		release.Atomic = pulumi.Bool(false)
 	}
 	if strings.HasPrefix(args.Chart.Repo, "oci://") {
 		// Registries hold charts by reference, not through an index.
