@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"runtime"
 	"slices"
 	"strings"
 
@@ -22,6 +23,10 @@ import (
 )
 
 func main() { pulumi.Run(program) }
+
+// hostOS is where the program, and the command provider's scripts, run;
+// tests set it to see how other hosts are answered.
+var hostOS = runtime.GOOS
 
 // program builds the lab and exports how to reach it.
 func program(ctx *pulumi.Context) error {
@@ -41,6 +46,9 @@ func program(ctx *pulumi.Context) error {
 func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	cfg, err := config.Load(ctx)
 	if err != nil {
+		return nil, err
+	}
+	if err := config.CheckHost(cfg, hostOS); err != nil {
 		return nil, err
 	}
 	secrets, err := config.LoadSecrets(ctx)

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"regexp"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -689,4 +690,19 @@ func nothingAwaitsALaterAddress(t *testing.T, m *lab) {
 		skip, _ := cilium.At("skipAwait")
 		assert.Equal(t, true, skip, "Cilium renders a LoadBalancer ingress Service that only its own, later, pool can serve")
 	}
+}
+
+// TestLocalLabRefusesMacOS: VirtualBox 7 on macOS has no host-only
+// interfaces, so the local stack stops before any resource exists rather
+// than half-way through the network script.
+func TestLocalLabRefusesMacOS(t *testing.T) {
+	hostOS = "darwin"
+	t.Cleanup(func() { hostOS = runtime.GOOS })
+	m, _, err := run(t, "local", userConfig(t, "local"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `sre-lab:cloud = "virtualbox": the local lab runs on Linux hosts only`)
+	assert.Empty(t, m.resources, "nothing is registered")
+
+	_, _, err = run(t, "dev", userConfig(t, "dev"))
+	assert.NoError(t, err, "a cloud stack runs from any host")
 }
