@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"os"
 	"runtime"
 	"slices"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/backends"
 	"github.com/your-org/sre-lab/infra/talos"
+	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/kube"
 	"github.com/your-org/sre-lab/kube/etcdbackup"
 	"github.com/your-org/sre-lab/observability"
@@ -27,6 +29,26 @@ func main() { pulumi.Run(program) }
 // hostOS is where the program, and the command provider's scripts, run;
 // tests set it to see how other hosts are answered.
 var hostOS = runtime.GOOS
+
+// egressLookup learns this machine's public address; tests replace it.
+var egressLookup = egress.Lookup
+
+// checkEgress stops an update of a cloud stack, before any resource, when
+// this machine's address is outside sre-lab:adminCidrs: the node APIs
+// would not answer it. Previews contact no node and always run. When the
+// address cannot be learnt, a warning says what may follow.
+func checkEgress(ctx *pulumi.Context, cfg config.Config) error {
+	if cfg.Cloud.Local() || ctx.DryRun() || os.Getenv(egress.SkipEnv) == "1" {
+		return nil
+	}
+	addr, err := egressLookup(ctx.Context())
+	if err != nil {
+		return ctx.Log.Warn(fmt.Sprintf("could not learn this machine's public address (%v); "+
+			"if it is not in %s:%s, the Talos and Kubernetes APIs will not answer it and this update will time out",
+			err, config.Namespace, config.KeyAdminCIDRs), nil)
+	}
+	return egress.Check(addr, cfg.AdminCIDRs, config.Namespace+":"+config.KeyAdminCIDRs)
+}
 
 // program builds the lab and exports how to reach it.
 func program(ctx *pulumi.Context) error {
@@ -49,6 +71,9 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return nil, err
 	}
 	if err := config.CheckHost(cfg, hostOS); err != nil {
+		return nil, err
+	}
+	if err := checkEgress(ctx, cfg); err != nil {
 		return nil, err
 	}
 	secrets, err := config.LoadSecrets(ctx)

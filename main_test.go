@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"net/netip"
 	"regexp"
 	"runtime"
 	"sort"
@@ -12,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
@@ -705,4 +707,23 @@ func TestLocalLabRefusesMacOS(t *testing.T) {
 
 	_, _, err = run(t, "dev", userConfig(t, "dev"))
 	assert.NoError(t, err, "a cloud stack runs from any host")
+}
+
+// TestUpdatesStopWhereTheNodesWouldNotAnswer: from an address outside
+// sre-lab:adminCidrs (a hosted Deployments runner), every Talos apply and
+// the Kubernetes provider would time out; the update stops before any
+// resource instead, naming the address and the fix. Previews contact no
+// node and run anywhere.
+func TestUpdatesStopWhereTheNodesWouldNotAnswer(t *testing.T) {
+	m, _, err := runFrom(t, "dev", userConfig(t, "dev"), netip.MustParseAddr("192.0.2.44"))
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `sre-lab:adminCidrs = [203.0.113.7/32]: this machine reaches the internet from 192.0.2.44`)
+	assert.Empty(t, m.resources, "nothing is registered")
+
+	_, _, err = runFrom(t, "local", userConfig(t, "local"), netip.MustParseAddr("192.0.2.44"))
+	assert.NoError(t, err, "a local lab is reached on the host's own network")
+
+	t.Setenv(egress.SkipEnv, "1")
+	_, _, err = runFrom(t, "dev", userConfig(t, "dev"), netip.MustParseAddr("192.0.2.44"))
+	assert.NoError(t, err, "the check can be skipped explicitly")
 }

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
+	"net/netip"
 	"os"
 	"sort"
 	"strconv"
@@ -15,6 +17,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	"gopkg.in/yaml.v3"
 
+	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 )
 
@@ -155,7 +158,15 @@ func stackConfig(t testing.TB, stack string) map[string]string {
 // run executes program under mocks with the given config and returns what
 // was registered and the stack outputs.
 func run(t testing.TB, stack string, cfg map[string]string) (*lab, map[string]internals.UnsafeAwaitOutputResult, error) {
+	return runFrom(t, stack, cfg, netip.MustParseAddr("203.0.113.7"))
+}
+
+// runFrom is run on a machine whose public address is addr; run uses the
+// address userConfig puts in sre-lab:adminCidrs.
+func runFrom(t testing.TB, stack string, cfg map[string]string, addr netip.Addr) (*lab, map[string]internals.UnsafeAwaitOutputResult, error) {
 	t.Helper()
+	egressLookup = func(context.Context) (netip.Addr, error) { return addr, nil }
+	t.Cleanup(func() { egressLookup = egress.Lookup })
 	j, err := json.Marshal(cfg)
 	if err != nil {
 		t.Fatal(err)
