@@ -301,6 +301,15 @@ func exposed(v resource.PropertyValue) []string {
 // when $FAKE_BREAKS_CLUSTER is set. A call whose argv starts with
 // $FAKE_TALOSCTL_FAIL fails. Output goes to stdout, as talosctl's does, so
 // the tests catch a script that lets it reach its own.
+//
+// Two states come from talosctl's and Talos's source. health and
+// upgrade-k8s refuse more than one node (cmd/talosctl/pkg/talos/helpers,
+// FailIfMultiNodes: 'command "health" is not supported with multiple
+// nodes'). A node whose address is listed in the file maintenance has
+// booted without a config: its API serves a self-signed certificate and no
+// authenticated call, so every call with the cluster's client certificate
+// fails the TLS handshake (internal/app/machined/pkg/system/services,
+// the maintenance service).
 const fakeTalosctl = `#!/bin/sh
 s=$FAKE_TALOS_STATE
 echo "talosctl $*" >>"$s/calls"
@@ -315,6 +324,25 @@ case "$*" in "${FAKE_TALOSCTL_FAIL:-no failure injected}"*)
 	echo "error: injected failure" >&2
 	exit 1 ;;
 esac
+nodes=0
+node=
+prev=
+for arg in "$@"; do
+	if [ "$prev" = --nodes ] || [ "$prev" = -n ]; then
+		for n in $(echo "$arg" | tr ',' ' '); do nodes=$((nodes + 1)); node=$n; done
+	fi
+	prev=$arg
+done
+case "$1" in health | upgrade-k8s)
+	if [ "$nodes" -gt 1 ]; then
+		echo "error: command \"$1\" is not supported with multiple nodes" >&2
+		exit 1
+	fi ;;
+esac
+if [ -n "$node" ] && grep -qx "$node" "$s/maintenance" 2>/dev/null; then
+	echo "error: rpc error: code = Unavailable desc = connection error: desc = \"transport: authentication handshake failed: tls: failed to verify certificate: x509: certificate signed by unknown authority\"" >&2
+	exit 1
+fi
 case "$1" in
 version)
 	printf 'Client:\n\tTalos v1.12.9\nServer:\n\tNODE:        %s\n\tTag:         %s\n\tSHA:         0a1b2c3d\n\tEnabled:     RBAC\n' "$3" "$(cat "$s/version")" ;;
@@ -356,7 +384,7 @@ esac
 // hostTools are the only real programs on the scripts' PATH, so a host that
 // happens to have talosctl cannot leak into a test, and a script starting to
 // need another tool shows up here. stat and cat serve the fake.
-var hostTools = []string{"awk", "cat", "mktemp", "rm", "stat", "tr"}
+var hostTools = []string{"awk", "cat", "grep", "mktemp", "rm", "stat", "tr"}
 
 // lab is one isolated run environment: $LAB/bin is the whole PATH,
 // $LAB/state the fake's state and $LAB/tmp the scripts' TMPDIR.
@@ -472,6 +500,7 @@ func TestScriptNodeUpgrade(t *testing.T) {
 		name        string
 		running     string
 		unhealthy   bool
+		maintenance bool
 		env         map[string]string
 		wantCalls   []string
 		wantCode    int
@@ -539,6 +568,18 @@ func TestScriptNodeUpgrade(t *testing.T) {
 			wantVersion: "v1.12.5",
 		},
 		{
+			// A replaced machine: its step is replaced with it and only
+			// records (TestSteps), but should it ever update, it must stop
+			// at once with the reason rather than upgrade or wait.
+			name:        "node in maintenance mode",
+			running:     "v1.12.4",
+			maintenance: true,
+			wantCalls:   []string{version},
+			wantCode:    1,
+			wantStderr:  []string{"x509: certificate signed by unknown authority", "could not read the Talos version of talos-worker-01 at " + worker1},
+			wantVersion: "v1.12.4",
+		},
+		{
 			name:        "node unreachable",
 			running:     "v1.12.4",
 			env:         map[string]string{"FAKE_TALOSCTL_FAIL": "version"},
@@ -552,6 +593,9 @@ func TestScriptNodeUpgrade(t *testing.T) {
 			l := newLab(t, true, c.running)
 			if c.unhealthy {
 				require.NoError(t, os.WriteFile(filepath.Join(l.state, "unhealthy"), nil, 0o644))
+			}
+			if c.maintenance {
+				require.NoError(t, os.WriteFile(filepath.Join(l.state, "maintenance"), []byte(worker1+"\n"), 0o644))
 			}
 			r := l.run(merge(nodeEnv(), c.env), "lib.sh", "node-upgrade.sh")
 			assert.Equal(t, c.wantCode, r.code, "exit code")
@@ -774,4 +818,20 @@ func TestDoneIsTheLastStep(t *testing.T) {
 	require.NoError(t, err)
 	after := m.Named(t, applyToken, "after")
 	assert.True(t, after.DependsOn("command:local:Command", "upgrade-kubernetes"))
+}
+
+// The stand-in refuses what talosctl refuses, so a script that stopped
+// naming exactly one node for health or upgrade-k8s would fail here.
+func TestFakeTalosctlRefusesMultiNodeCommands(t *testing.T) {
+	for _, args := range [][]string{
+		{"health", "--nodes", cp1 + "," + cp2},
+		{"upgrade-k8s", "--nodes", cp1, "--nodes", cp2, "--to", "1.35.0"},
+	} {
+		l := newLab(t, true, "v1.12.4")
+		cmd := exec.Command(filepath.Join(l.bin, "talosctl"), args...)
+		cmd.Env = []string{"PATH=" + l.bin, "FAKE_TALOS_STATE=" + l.state}
+		out, err := cmd.CombinedOutput()
+		require.Error(t, err, "%v", args)
+		assert.Contains(t, string(out), "is not supported with multiple nodes")
+	}
 }
