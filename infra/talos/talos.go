@@ -240,7 +240,10 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	gate, err := apigate.New(ctx, name+"-api-ready", &apigate.Args{
 		URL:           component.Endpoint,
 		CACertificate: client.CaCertificate().Elem(),
-	}, parent, pulumi.DependsOn([]pulumi.Resource{bootstrap}))
+	}, parent, pulumi.DependsOn([]pulumi.Resource{bootstrap}),
+		// A bootstrap again (the only control plane was replaced) starts
+		// an API server again: wait for it again.
+		pulumi.ReplaceWith([]pulumi.Resource{bootstrap}))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes api gate: %w", err)
 	}

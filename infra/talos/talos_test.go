@@ -108,6 +108,9 @@ func TestProviderWaitsForTheAPIServer(t *testing.T) {
 
 	gate := m.Named(t, commandToken, "sre-lab-api-ready")
 	assert.True(t, gate.DependsOn(bootstrapToken, "sre-lab-bootstrap"), "the gate starts after the bootstrap")
+	require.Len(t, gate.ReplaceWith, 1)
+	assert.True(t, strings.HasSuffix(gate.ReplaceWith[0], bootstrapToken+"::sre-lab-bootstrap"),
+		"a new bootstrap starts a new API server, which is waited for again")
 	url, _ := gate.At("environment.SRE_API_URL")
 	assert.Equal(t, "https://192.168.56.10:6443", url, "the gate polls the endpoint clients use")
 	ca, _ := gate.At("environment.SRE_API_CA")
