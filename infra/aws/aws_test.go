@@ -4,13 +4,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 
-	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -61,41 +60,6 @@ const (
 // mockZones is what the zone lookup answers: one more than DefaultZones.
 var mockZones = []string{"eu-central-1a", "eu-central-1b", "eu-central-1c", "eu-central-1d"}
 
-// regRes is one resource registration the mock monitor saw.
-type regRes struct {
-	Type          string
-	Name          string
-	Custom        bool
-	Inputs        map[string]any
-	Parent        string
-	Provider      string
-	IgnoreChanges []string
-	Dependencies  []string
-}
-
-// dependsOn reports whether r lists the resource of that type and name
-// among its dependencies, directly.
-func (r regRes) dependsOn(token, name string) bool {
-	return pulumitest.Resource{Dependencies: r.Dependencies}.DependsOn(token, name)
-}
-
-// regInvoke is one invoke the mock monitor saw.
-type regInvoke struct {
-	Token    string
-	Args     map[string]any
-	Provider string
-}
-
-// awsMocks records registrations and invokes and answers them with
-// deterministic values.
-type awsMocks struct {
-	zones []string
-
-	mu        sync.Mutex
-	resources []regRes
-	invokes   []regInvoke
-}
-
 // nodeIPs derives distinct, deterministic addresses from an instance's
 // resource name: sre-lab-dev-cp-02 -> 10.0.0.12 / 198.51.100.12, workers
 // from 100 on.
@@ -114,122 +78,53 @@ func dnsNameOf(lbName string) string { return lbName + "-0123456789.elb.eu-west-
 func arnOf(name string) string       { return "arn:aws:mock:" + name }
 func idOf(name string) string        { return name + "_id" }
 
-func (m *awsMocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
-	r := regRes{Type: args.TypeToken, Name: args.Name, Custom: args.Custom, Inputs: args.Inputs.Mappable()}
-	if rpc := args.RegisterRPC; rpc != nil {
-		r.Parent = rpc.GetParent()
-		r.Provider = rpc.GetProvider()
-		r.IgnoreChanges = rpc.GetIgnoreChanges()
-		r.Dependencies = rpc.GetDependencies()
+// newMocks answers with deterministic values, its zone lookup with zones.
+func newMocks(zones []string) *pulumitest.Mocks {
+	return &pulumitest.Mocks{
+		Outputs: func(args pulumi.MockResourceArgs) map[string]any {
+			switch args.TypeToken {
+			case tInstance:
+				private, public := nodeIPs(args.Name)
+				return map[string]any{"privateIp": private, "publicIp": public}
+			case tLB:
+				return map[string]any{"dnsName": dnsNameOf(args.Name), "arn": arnOf(args.Name)}
+			case tTG:
+				return map[string]any{"arn": arnOf(args.Name)}
+			case tBucket:
+				return map[string]any{"bucket": mockBucket, "arn": "arn:aws:s3:::" + mockBucket}
+			case tRole, tProfile:
+				// IAM names are what the program asks for; the ARN and ID differ
+				// from the name, so a test notices which one a reference carries.
+				kind := "role"
+				if args.TypeToken == tProfile {
+					kind = "instance-profile"
+				}
+				name, _ := args.Inputs["name"].V.(string)
+				if name == "" {
+					name = args.Name + "-a1b2c3d" // what auto-naming would do
+				}
+				return map[string]any{
+					"name":     name,
+					"arn":      fmt.Sprintf("arn:aws:iam::%s:%s/%s", mockAccount, kind, name),
+					"uniqueId": "AROA" + strings.ToUpper(strings.ReplaceAll(args.Name, "-", "")),
+				}
+			}
+			return nil
+		},
+		Invokes: func(args pulumi.MockCallArgs) map[string]any {
+			switch args.Token {
+			case invokeZones:
+				names := []any{}
+				for _, z := range zones {
+					names = append(names, z)
+				}
+				return map[string]any{"id": "eu-west-3", "names": names}
+			case invokeAMI:
+				return map[string]any{"id": mockAMI}
+			}
+			return nil
+		},
 	}
-	m.mu.Lock()
-	m.resources = append(m.resources, r)
-	m.mu.Unlock()
-
-	out := args.Inputs.Copy()
-	set := func(k string, v any) { out[resource.PropertyKey(k)] = resource.NewPropertyValue(v) }
-	switch args.TypeToken {
-	case tInstance:
-		private, public := nodeIPs(args.Name)
-		set("privateIp", private)
-		set("publicIp", public)
-	case tLB:
-		set("dnsName", dnsNameOf(args.Name))
-		set("arn", arnOf(args.Name))
-	case tTG:
-		set("arn", arnOf(args.Name))
-	case tBucket:
-		set("bucket", mockBucket)
-		set("arn", "arn:aws:s3:::"+mockBucket)
-	case tRole, tProfile:
-		// IAM names are what the program asks for; the ARN and ID differ from
-		// the name, so a test notices which one a reference carries.
-		kind := "role"
-		if args.TypeToken == tProfile {
-			kind = "instance-profile"
-		}
-		name, _ := args.Inputs["name"].V.(string)
-		if name == "" {
-			name = args.Name + "-a1b2c3d" // what auto-naming would do
-		}
-		set("name", name)
-		set("arn", fmt.Sprintf("arn:aws:iam::%s:%s/%s", mockAccount, kind, name))
-		set("uniqueId", "AROA"+strings.ToUpper(strings.ReplaceAll(args.Name, "-", "")))
-	}
-	return idOf(args.Name), out, nil
-}
-
-func (m *awsMocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
-	m.mu.Lock()
-	m.invokes = append(m.invokes, regInvoke{Token: args.Token, Args: args.Args.Mappable(), Provider: args.Provider})
-	m.mu.Unlock()
-	out := resource.PropertyMap{}
-	switch args.Token {
-	case invokeZones:
-		names := make([]any, len(m.zones))
-		for i, z := range m.zones {
-			names[i] = z
-		}
-		out["id"] = resource.NewPropertyValue("eu-west-3")
-		out["names"] = resource.NewPropertyValue(names)
-	case invokeAMI:
-		out["id"] = resource.NewPropertyValue(mockAMI)
-	default:
-		return nil, fmt.Errorf("unexpected invoke %s", args.Token)
-	}
-	return out, nil
-}
-
-// byType returns the registrations of one type, sorted by name.
-func (m *awsMocks) byType(token string) []regRes {
-	var out []regRes
-	for _, r := range m.resources {
-		if r.Type == token {
-			out = append(out, r)
-		}
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
-	return out
-}
-
-func (m *awsMocks) countByType() map[string]int {
-	c := map[string]int{}
-	for _, r := range m.resources {
-		c[r.Type]++
-	}
-	return c
-}
-
-func (m *awsMocks) invokesOf(token string) []regInvoke {
-	var out []regInvoke
-	for _, i := range m.invokes {
-		if i.Token == token {
-			out = append(out, i)
-		}
-	}
-	return out
-}
-
-// nodeOut is one node of the returned platform with its outputs resolved.
-type nodeOut struct {
-	Name, PrivateIP, PublicIP string
-	Role                      infra.Role
-}
-
-// outcome is a component run: what was registered and what it returned.
-type outcome struct {
-	m            *awsMocks
-	componentURN string
-	providerURN  string
-	endpoint     string
-	ingress      string
-	vpcID        string
-	ami          string
-	installDisk  string
-	nodes        []nodeOut
-	// logBucket is the platform's LogBucket with its name resolved.
-	logBucket     *infra.Bucket
-	logBucketName string
 }
 
 // baseArgs is a dev lab of cp control planes and w workers, zones looked up.
@@ -246,100 +141,43 @@ func baseArgs(cp, w int) *Args {
 	}
 }
 
-// runNodes runs NewNodes under mocks whose zone lookup answers zones.
-func runNodes(t *testing.T, args *Args, zones []string) (*outcome, error) {
+// runNodes runs NewNodes under mocks whose zone lookup answers zones; it
+// looks up nothing but the zones and the AMI.
+func runNodes(t *testing.T, args *Args, zones []string) (*infratest.Outcome, error) {
 	t.Helper()
-	m := &awsMocks{zones: zones}
-	o := &outcome{m: m}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+	o, err := infratest.RunBackend(newMocks(zones), nil, func(ctx *pulumi.Context) (infratest.Component, error) {
 		nodes, err := NewNodes(ctx, "sre-lab-dev", args)
 		if err != nil {
-			return err
+			return infratest.Component{}, err
 		}
-		urn, err := pulumitest.AwaitKnown(ctx, nodes.URN().ToURNOutput())
-		if err != nil {
-			return err
-		}
-		o.componentURN = string(urn.(pulumi.URN))
-		if o.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
-			return fmt.Errorf("endpoint: %w", err)
-		}
-		if nodes.Platform.IngressEndpoint.OutputState == nil {
-			return fmt.Errorf("ingress endpoint not set")
-		}
-		if o.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
-			return fmt.Errorf("ingress endpoint: %w", err)
-		}
-		vpcID, err := pulumitest.AwaitKnown(ctx, nodes.VpcID)
-		if err != nil {
-			return fmt.Errorf("vpc id: %w", err)
-		}
-		o.vpcID = string(vpcID.(pulumi.ID))
-		o.ami = nodes.AMI
-		o.installDisk = nodes.Platform.InstallDisk
-		if o.logBucket = nodes.Platform.LogBucket; o.logBucket != nil {
-			if o.logBucketName, err = pulumitest.AwaitString(ctx, o.logBucket.Name); err != nil {
-				return fmt.Errorf("log bucket: %w", err)
-			}
-		}
-		for _, n := range nodes.Platform.Nodes {
-			out := nodeOut{Name: n.Name, Role: n.Role}
-			if out.PrivateIP, err = pulumitest.AwaitString(ctx, n.PrivateIP); err != nil {
-				return fmt.Errorf("%s private ip: %w", n.Name, err)
-			}
-			if out.PublicIP, err = pulumitest.AwaitString(ctx, n.PublicIP); err != nil {
-				return fmt.Errorf("%s public ip: %w", n.Name, err)
-			}
-			o.nodes = append(o.nodes, out)
-		}
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", m))
-	for _, r := range m.resources {
-		if r.Type == tProvider && o.componentURN != "" {
-			// The provider's URN nests its type under the component's.
-			o.providerURN = string(resource.NewURN("dev", "sre-lab",
-				resource.URN(o.componentURN).QualifiedType(), tProvider, r.Name))
-		}
+		return infratest.Component{Resource: nodes, Platform: nodes.Platform, Outputs: map[string]pulumi.Output{
+			"vpcID": nodes.VpcID,
+			"ami":   pulumi.String(nodes.AMI).ToStringOutput(),
+		}}, nil
+	})
+	for _, c := range o.Mocks.Calls() {
+		assert.Contains(t, []string{invokeZones, invokeAMI}, c.Token, "unexpected invoke")
 	}
 	return o, err
 }
 
-func mustRun(t *testing.T, args *Args, zones []string) *outcome {
+func mustRun(t *testing.T, args *Args, zones []string) *infratest.Outcome {
 	t.Helper()
 	o, err := runNodes(t, args, zones)
 	require.NoError(t, err)
 	return o
 }
 
-// get walks nested maps and lists of a resource's inputs: get(in, "a", 0, "b").
-func get(v any, path ...any) any {
-	for _, p := range path {
-		switch k := p.(type) {
-		case string:
-			m, ok := v.(map[string]any)
-			if !ok {
-				return nil
-			}
-			v = m[k]
-		case int:
-			l, ok := v.([]any)
-			if !ok || k >= len(l) {
-				return nil
-			}
-			v = l[k]
+// in reads one input of a registration, nil when it is not set.
+var in = infratest.Input
+
+// callsOf are the function calls of one token a run made.
+func callsOf(o *infratest.Outcome, token string) []infratest.Call {
+	var out []infratest.Call
+	for _, c := range o.Mocks.Calls() {
+		if c.Token == token {
+			out = append(out, c)
 		}
-	}
-	return v
-}
-
-func tag(r regRes, key string) any { return get(r.Inputs, "tags", key) }
-
-// strs turns an input list into strings.
-func strs(v any) []string {
-	l, _ := v.([]any)
-	out := make([]string, 0, len(l))
-	for _, e := range l {
-		out = append(out, fmt.Sprint(e))
 	}
 	return out
 }
@@ -391,10 +229,7 @@ func TestNewNodesResourceCounts(t *testing.T) {
 			args := baseArgs(tt.cp, tt.w)
 			args.Zones = tt.zones
 			args.SecretsPrefix = tt.secrets
-			args.AdminCIDRs = nil
-			for _, a := range tt.admins {
-				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
-			}
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
 			o := mustRun(t, args, mockZones)
 			z, nodes := len(tt.wantZones), tt.cp+tt.w
 			want := map[string]int{
@@ -427,19 +262,19 @@ func TestNewNodesResourceCounts(t *testing.T) {
 			if tt.secrets != "" {
 				want[tRolePolicy]++
 			}
-			assert.Equal(t, want, o.m.countByType())
+			assert.Equal(t, want, o.Mocks.CountByType())
 
 			var gotZones []string
-			subnets := o.m.byType(tSubnet)
+			subnets := o.Mocks.ByType(tSubnet)
 			sort.Slice(subnets, func(i, j int) bool {
-				return fmt.Sprint(subnets[i].Inputs["cidrBlock"]) < fmt.Sprint(subnets[j].Inputs["cidrBlock"])
+				return fmt.Sprint(in(subnets[i], "cidrBlock")) < fmt.Sprint(in(subnets[j], "cidrBlock"))
 			})
 			for _, s := range subnets {
-				gotZones = append(gotZones, fmt.Sprint(s.Inputs["availabilityZone"]))
+				gotZones = append(gotZones, fmt.Sprint(in(s, "availabilityZone")))
 			}
 			assert.Equal(t, tt.wantZones, gotZones, "subnet zones, in CIDR order")
 
-			lookups := o.m.invokesOf(invokeZones)
+			lookups := callsOf(o, invokeZones)
 			if tt.wantLookup {
 				require.Len(t, lookups, 1)
 				assert.Equal(t, "available", lookups[0].Args["state"])
@@ -467,12 +302,12 @@ func TestNewNodesNoZones(t *testing.T) {
 			if tt.wantErr {
 				require.Error(t, err)
 				assert.Contains(t, err.Error(), "no available zones")
-				assert.Empty(t, o.m.byType(tInstance), "no nodes without zones")
+				assert.Empty(t, o.Mocks.ByType(tInstance), "no nodes without zones")
 				return
 			}
 			require.NoError(t, err)
-			assert.Len(t, o.m.byType(tSubnet), 1)
-			assert.Len(t, o.m.byType(tInstance), 2)
+			assert.Len(t, o.Mocks.ByType(tSubnet), 1)
+			assert.Len(t, o.Mocks.ByType(tInstance), 2)
 		})
 	}
 }
@@ -509,15 +344,15 @@ func TestNodesRoundRobinAcrossZones(t *testing.T) {
 			args.Zones = tt.zones
 			o := mustRun(t, args, mockZones)
 			zoneOfSubnet := map[string]string{}
-			for _, s := range o.m.byType(tSubnet) {
-				zoneOfSubnet[idOf(s.Name)] = fmt.Sprint(s.Inputs["availabilityZone"])
+			for _, s := range o.Mocks.ByType(tSubnet) {
+				zoneOfSubnet[idOf(s.Name)] = fmt.Sprint(in(s, "availabilityZone"))
 			}
 			got := map[string]string{}
-			for _, in := range o.m.byType(tInstance) {
-				subnet := fmt.Sprint(in.Inputs["subnetId"])
+			for _, inst := range o.Mocks.ByType(tInstance) {
+				subnet := fmt.Sprint(in(inst, "subnetId"))
 				zone, ok := zoneOfSubnet[subnet]
-				require.True(t, ok, "%s is in unknown subnet %q", in.Name, subnet)
-				got[fmt.Sprint(tag(in, "Name"))] = zone
+				require.True(t, ok, "%s is in unknown subnet %q", inst.Name, subnet)
+				got[fmt.Sprint(in(inst, "tags.Name"))] = zone
 			}
 			assert.Equal(t, tt.want, got)
 		})
@@ -563,27 +398,27 @@ func TestNames(t *testing.T) {
 			args.Zones = tt.zones
 			o := mustRun(t, args, mockZones)
 
-			vpcs := o.m.byType(tVpc)
+			vpcs := o.Mocks.ByType(tVpc)
 			require.Len(t, vpcs, 1)
-			assert.Equal(t, tt.wantVPC, tag(vpcs[0], "Name"))
-			assert.Equal(t, "10.0.0.0/16", vpcs[0].Inputs["cidrBlock"])
+			assert.Equal(t, tt.wantVPC, in(vpcs[0], "tags.Name"))
+			assert.Equal(t, "10.0.0.0/16", in(vpcs[0], "cidrBlock"))
 
 			subnets := map[string]string{}
-			for _, s := range o.m.byType(tSubnet) {
-				subnets[fmt.Sprint(tag(s, "Name"))] = fmt.Sprint(s.Inputs["cidrBlock"])
+			for _, s := range o.Mocks.ByType(tSubnet) {
+				subnets[fmt.Sprint(in(s, "tags.Name"))] = fmt.Sprint(in(s, "cidrBlock"))
 			}
 			assert.Equal(t, tt.wantSubnets, subnets)
 
 			var nodes []string
-			for _, in := range o.m.byType(tInstance) {
-				nodes = append(nodes, fmt.Sprint(tag(in, "Name")))
+			for _, inst := range o.Mocks.ByType(tInstance) {
+				nodes = append(nodes, fmt.Sprint(in(inst, "tags.Name")))
 			}
 			sort.Strings(nodes)
 			assert.Equal(t, tt.wantNodes, nodes)
 
-			lbs := o.m.byType(tLB)
+			lbs := o.Mocks.ByType(tLB)
 			require.Len(t, lbs, 1)
-			assert.Equal(t, tt.wantLB, lbs[0].Inputs["name"])
+			assert.Equal(t, tt.wantLB, in(lbs[0], "name"))
 		})
 	}
 }
@@ -606,43 +441,45 @@ func TestChildrenParentAndProvider(t *testing.T) {
 			args.Region, args.Environment, args.Stack, args.Zones = tt.region, tt.env, tt.stack, tt.zones
 			args.SecretsPrefix = tt.secrets
 			o := mustRun(t, args, mockZones)
-			require.NotEmpty(t, o.componentURN)
+			require.NotEmpty(t, o.ComponentURN)
 
-			providers := o.m.byType(tProvider)
+			providers := o.Mocks.ByType(tProvider)
 			require.Len(t, providers, 1)
 			p := providers[0]
-			assert.Equal(t, tt.region, p.Inputs["region"])
-			tags := get(p.Inputs, "defaultTags", "tags")
-			if s, ok := p.Inputs["defaultTags"].(string); ok {
+			providerURN := infratest.URN(p)
+			assert.Equal(t, tt.region, in(p, "region"))
+			tags := in(p, "defaultTags.tags")
+			if s, ok := in(p, "defaultTags").(string); ok {
 				// Provider inputs may reach the engine JSON-encoded.
 				var dt map[string]any
 				require.NoError(t, json.Unmarshal([]byte(s), &dt))
-				tags = get(dt, "tags")
+				tags = dt["tags"]
 			}
 			assert.Equal(t, map[string]any{
 				"Project": "sre-lab", "Environment": tt.env, "Stack": tt.stack, "ManagedBy": "pulumi",
 			}, tags)
 
 			children := 0
-			for _, r := range o.m.resources {
+			for _, r := range o.Mocks.Resources() {
 				if r.Type == tComponent {
 					continue
 				}
 				children++
-				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
-				if r.Type == tProvider && o.componentURN != "" {
+				assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				if r.Type == tProvider {
 					continue
 				}
-				assert.True(t, r.Custom, "%s %s", r.Type, r.Name)
+				assert.True(t, o.Mocks.Custom(r), "%s %s", r.Type, r.Name)
 				assert.Contains(t, r.Provider, tProvider, "%s %s provider", r.Type, r.Name)
-				assert.True(t, strings.HasPrefix(r.Provider, o.providerURN+"::"),
-					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, o.providerURN)
+				assert.True(t, strings.HasPrefix(r.Provider, providerURN+"::"),
+					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, providerURN)
 			}
 			assert.Greater(t, children, 10)
 
-			require.NotEmpty(t, o.m.invokes)
-			for _, i := range o.m.invokes {
-				assert.True(t, strings.HasPrefix(i.Provider, o.providerURN+"::"),
+			calls := o.Mocks.Calls()
+			require.NotEmpty(t, calls)
+			for _, i := range calls {
+				assert.True(t, strings.HasPrefix(i.Provider, providerURN+"::"),
 					"invoke %s uses provider %q", i.Token, i.Provider)
 			}
 		})
@@ -663,14 +500,14 @@ func TestAMILookup(t *testing.T) {
 			args.TalosVersion = tt.version
 			o := mustRun(t, args, mockZones)
 
-			lookups := o.m.invokesOf(invokeAMI)
+			lookups := callsOf(o, invokeAMI)
 			require.Len(t, lookups, 1)
 			a := lookups[0].Args
 			assert.Equal(t, []any{"540036508848"}, a["owners"])
 			assert.Equal(t, true, a["mostRecent"])
 			filters := map[string][]string{}
-			for _, f := range a["filters"].([]any) {
-				filters[fmt.Sprint(get(f, "name"))] = strs(get(f, "values"))
+			for _, f := range infratest.Objects(a["filters"]) {
+				filters[fmt.Sprint(f["name"])] = infratest.Strings(f["values"])
 			}
 			assert.Equal(t, map[string][]string{
 				"name":         {tt.wantFilter},
@@ -678,12 +515,12 @@ func TestAMILookup(t *testing.T) {
 			}, filters)
 			assert.Equal(t, tt.wantFilter, AMIName(tt.version))
 
-			assert.Equal(t, mockAMI, o.ami)
-			instances := o.m.byType(tInstance)
+			assert.Equal(t, mockAMI, o.Outputs["ami"])
+			instances := o.Mocks.ByType(tInstance)
 			require.Len(t, instances, 4)
-			for _, in := range instances {
-				assert.Equal(t, mockAMI, in.Inputs["ami"], in.Name)
-				assert.Equal(t, []string{"ami"}, in.IgnoreChanges, in.Name)
+			for _, inst := range instances {
+				assert.Equal(t, mockAMI, in(inst, "ami"), inst.Name)
+				assert.Equal(t, []string{"ami"}, inst.IgnoreChanges, inst.Name)
 			}
 		})
 	}
@@ -705,31 +542,31 @@ func TestInstances(t *testing.T) {
 			args.Workers.Size, args.Workers.DiskGiB = tt.w.size, tt.w.disk
 			o := mustRun(t, args, mockZones)
 
-			sgs := o.m.byType(tSG)
+			sgs := o.Mocks.ByType(tSG)
 			require.Len(t, sgs, 1)
 			sgID := idOf(sgs[0].Name)
 
-			instances := o.m.byType(tInstance)
+			instances := o.Mocks.ByType(tInstance)
 			require.Len(t, instances, tt.counts[0]+tt.counts[1])
 			roles := map[string]int{}
-			for _, in := range instances {
-				role := fmt.Sprint(tag(in, "Role"))
+			for _, inst := range instances {
+				role := fmt.Sprint(in(inst, "tags.Role"))
 				roles[role]++
 				want := tt.w
 				if role == string(infra.ControlPlane) {
 					want = tt.cp
 				}
-				assert.Equal(t, want.size, in.Inputs["instanceType"], in.Name)
+				assert.Equal(t, want.size, in(inst, "instanceType"), inst.Name)
 				assert.Equal(t, map[string]any{
 					"volumeSize": float64(want.disk), "volumeType": "gp3", "encrypted": true,
-				}, in.Inputs["rootBlockDevice"], in.Name)
+				}, in(inst, "rootBlockDevice"), inst.Name)
 				// IMDSv2 only, and two hops so pods reach it through the pod
 				// network (the EBS CSI driver, External Secrets); no more.
 				assert.Equal(t, map[string]any{
 					"httpTokens": "required", "httpPutResponseHopLimit": float64(2),
-				}, in.Inputs["metadataOptions"], in.Name)
-				assert.Equal(t, true, in.Inputs["associatePublicIpAddress"], in.Name)
-				assert.Equal(t, []string{sgID}, strs(in.Inputs["vpcSecurityGroupIds"]), in.Name)
+				}, in(inst, "metadataOptions"), inst.Name)
+				assert.Equal(t, true, in(inst, "associatePublicIpAddress"), inst.Name)
+				assert.Equal(t, []string{sgID}, infratest.Strings(in(inst, "vpcSecurityGroupIds")), inst.Name)
 			}
 			assert.Equal(t, map[string]int{"controlplane": tt.counts[0], "worker": tt.counts[1]}, roles)
 		})
@@ -748,16 +585,12 @@ type ingressRule struct {
 	CIDR     string
 }
 
-func ruleOf(r regRes) ingressRule {
-	num := func(k string) int {
-		f, _ := r.Inputs[k].(float64)
-		return int(f)
-	}
+func ruleOf(r pulumitest.Resource) ingressRule {
 	return ingressRule{
-		Protocol: fmt.Sprint(r.Inputs["ipProtocol"]),
-		From:     num("fromPort"),
-		To:       num("toPort"),
-		CIDR:     fmt.Sprint(r.Inputs["cidrIpv4"]),
+		Protocol: fmt.Sprint(in(r, "ipProtocol")),
+		From:     infratest.Number(in(r, "fromPort")),
+		To:       infratest.Number(in(r, "toPort")),
+		CIDR:     fmt.Sprint(in(r, "cidrIpv4")),
 	}
 }
 
@@ -776,21 +609,17 @@ func TestSecurityRules(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			args := baseArgs(3, 2)
 			args.Network = netip.MustParsePrefix(tt.network)
-			args.AdminCIDRs = nil
-			openOnPurpose := false
-			for _, a := range tt.admins {
-				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
-				openOnPurpose = openOnPurpose || a == "0.0.0.0/0"
-			}
+			args.AdminCIDRs = infratest.Prefixes(tt.admins)
+			openOnPurpose := slices.Contains(tt.admins, "0.0.0.0/0")
 			o := mustRun(t, args, mockZones)
 
-			sgs := o.m.byType(tSG)
+			sgs := o.Mocks.ByType(tSG)
 			require.Len(t, sgs, 1)
 			sgID := idOf(sgs[0].Name)
-			assert.Nil(t, sgs[0].Inputs["ingress"], "ingress lives in separate rules only")
+			assert.Nil(t, in(sgs[0], "ingress"), "ingress lives in separate rules only")
 
 			publicIP := map[string]string{}
-			for _, n := range o.nodes {
+			for _, n := range o.Nodes {
 				publicIP[n.Name] = n.PublicIP
 			}
 			require.Len(t, publicIP, 5)
@@ -798,10 +627,10 @@ func TestSecurityRules(t *testing.T) {
 			var vpcRules, openRules []ingressRule
 			admin, web := map[ingressRule]int{}, map[ingressRule]int{}
 			hairpin := map[string]ingressRule{}
-			rules := o.m.byType(tIngress)
+			rules := o.Mocks.ByType(tIngress)
 			require.NotEmpty(t, rules)
 			for _, r := range rules {
-				assert.Equal(t, sgID, r.Inputs["securityGroupId"], r.Name)
+				assert.Equal(t, sgID, in(r, "securityGroupId"), r.Name)
 				rule := ruleOf(r)
 				if rule.CIDR == "0.0.0.0/0" {
 					openRules = append(openRules, rule)
@@ -871,12 +700,6 @@ var wantForwards = []struct {
 	{443, 30443, infra.Worker},
 }
 
-// num reads a numeric input, which reaches the mock as a float64.
-func num(v any) int {
-	f, _ := v.(float64)
-	return int(f)
-}
-
 func TestLoadBalancer(t *testing.T) {
 	tests := []struct {
 		name  string
@@ -895,20 +718,20 @@ func TestLoadBalancer(t *testing.T) {
 			args.Zones = tt.zones
 			o := mustRun(t, args, mockZones)
 
-			lbs := o.m.byType(tLB)
+			lbs := o.Mocks.ByType(tLB)
 			require.Len(t, lbs, 1)
 			nlb := lbs[0]
-			assert.Equal(t, "network", nlb.Inputs["loadBalancerType"])
-			assert.Equal(t, false, nlb.Inputs["internal"])
-			assert.Equal(t, true, nlb.Inputs["enableCrossZoneLoadBalancing"])
+			assert.Equal(t, "network", in(nlb, "loadBalancerType"))
+			assert.Equal(t, false, in(nlb, "internal"))
+			assert.Equal(t, true, in(nlb, "enableCrossZoneLoadBalancing"))
 			var subnetIDs []string
-			for _, s := range o.m.byType(tSubnet) {
+			for _, s := range o.Mocks.ByType(tSubnet) {
 				subnetIDs = append(subnetIDs, idOf(s.Name))
 			}
 			require.NotEmpty(t, subnetIDs)
-			assert.ElementsMatch(t, subnetIDs, strs(nlb.Inputs["subnets"]))
+			assert.ElementsMatch(t, subnetIDs, infratest.Strings(in(nlb, "subnets")))
 
-			vpcs := o.m.byType(tVpc)
+			vpcs := o.Mocks.ByType(tVpc)
 			require.Len(t, vpcs, 1)
 
 			// Instances by role, in index order, checked against their tag.
@@ -919,24 +742,24 @@ func TestLoadBalancer(t *testing.T) {
 					idsOf[role] = append(idsOf[role], idOf(fmt.Sprintf("sre-lab-dev-%s-%02d", role.Short(), i)))
 				}
 			}
-			for _, in := range o.m.byType(tInstance) {
-				role := infra.Role(fmt.Sprint(tag(in, "Role")))
-				assert.Contains(t, idsOf[role], idOf(in.Name), "%s is not a %s", in.Name, role)
+			for _, inst := range o.Mocks.ByType(tInstance) {
+				role := infra.Role(fmt.Sprint(in(inst, "tags.Role")))
+				assert.Contains(t, idsOf[role], idOf(inst.Name), "%s is not a %s", inst.Name, role)
 			}
 
-			tgs := map[string]regRes{} // by AWS name
-			for _, tg := range o.m.byType(tTG) {
-				tgs[fmt.Sprint(tg.Inputs["name"])] = tg
+			tgs := map[string]pulumitest.Resource{} // by AWS name
+			for _, tg := range o.Mocks.ByType(tTG) {
+				tgs[fmt.Sprint(in(tg, "name"))] = tg
 			}
-			listeners := map[int]regRes{} // by port
-			for _, l := range o.m.byType(tListener) {
-				port := num(l.Inputs["port"])
+			listeners := map[int]pulumitest.Resource{} // by port
+			for _, l := range o.Mocks.ByType(tListener) {
+				port := infratest.Number(in(l, "port"))
 				_, dup := listeners[port]
 				assert.False(t, dup, "two listeners on %d", port)
 				listeners[port] = l
 			}
-			attachments := map[string]regRes{} // by resource name
-			for _, a := range o.m.byType(tTGA) {
+			attachments := map[string]pulumitest.Resource{} // by resource name
+			for _, a := range o.Mocks.ByType(tTGA) {
 				attachments[a.Name] = a
 			}
 			require.Len(t, tgs, len(wantForwards))
@@ -949,23 +772,23 @@ func TestLoadBalancer(t *testing.T) {
 				tgName := fmt.Sprintf("sre-lab-%s-%d", tt.env, f.listen)
 				tg, ok := tgs[tgName]
 				require.True(t, ok, "no target group %s for %d", tgName, f.listen)
-				assert.Equal(t, f.target, num(tg.Inputs["port"]), tgName)
-				assert.Equal(t, "TCP", tg.Inputs["protocol"], tgName)
-				assert.Equal(t, "instance", tg.Inputs["targetType"], tgName)
-				assert.Equal(t, idOf(vpcs[0].Name), tg.Inputs["vpcId"], tgName)
-				assert.Equal(t, "TCP", get(tg.Inputs, "healthCheck", "protocol"), tgName)
-				assert.Equal(t, strconv.Itoa(f.target), get(tg.Inputs, "healthCheck", "port"), tgName)
+				assert.Equal(t, f.target, infratest.Number(in(tg, "port")), tgName)
+				assert.Equal(t, "TCP", in(tg, "protocol"), tgName)
+				assert.Equal(t, "instance", in(tg, "targetType"), tgName)
+				assert.Equal(t, idOf(vpcs[0].Name), in(tg, "vpcId"), tgName)
+				assert.Equal(t, "TCP", in(tg, "healthCheck.protocol"), tgName)
+				assert.Equal(t, strconv.Itoa(f.target), in(tg, "healthCheck.port"), tgName)
 				tgArn := arnOf(tg.Name)
 
 				// The listener forwards its port to that target group.
 				l, ok := listeners[f.listen]
 				require.True(t, ok, "no listener on %d", f.listen)
-				assert.Equal(t, "TCP", l.Inputs["protocol"], l.Name)
-				assert.Equal(t, arnOf(nlb.Name), l.Inputs["loadBalancerArn"], l.Name)
-				actions, _ := l.Inputs["defaultActions"].([]any)
+				assert.Equal(t, "TCP", in(l, "protocol"), l.Name)
+				assert.Equal(t, arnOf(nlb.Name), in(l, "loadBalancerArn"), l.Name)
+				actions := infratest.Objects(in(l, "defaultActions"))
 				require.Len(t, actions, 1, l.Name)
-				assert.Equal(t, "forward", get(actions[0], "type"), l.Name)
-				assert.Equal(t, tgArn, get(actions[0], "targetGroupArn"), "listener on %d", f.listen)
+				assert.Equal(t, "forward", actions[0]["type"], l.Name)
+				assert.Equal(t, tgArn, actions[0]["targetGroupArn"], "listener on %d", f.listen)
 
 				// Every node of the listener's role, and no other, on the
 				// target port, under a stable name.
@@ -973,9 +796,9 @@ func TestLoadBalancer(t *testing.T) {
 					name := fmt.Sprintf("sre-lab-dev-tg-%d-%s-%02d", f.listen, f.role.Short(), i+1)
 					a, ok := attachments[name]
 					require.True(t, ok, "no attachment %s", name)
-					assert.Equal(t, tgArn, a.Inputs["targetGroupArn"], name)
-					assert.Equal(t, id, a.Inputs["targetId"], name)
-					assert.Equal(t, f.target, num(a.Inputs["port"]), name)
+					assert.Equal(t, tgArn, in(a, "targetGroupArn"), name)
+					assert.Equal(t, id, in(a, "targetId"), name)
+					assert.Equal(t, f.target, infratest.Number(in(a, "port")), name)
 				}
 			}
 		})
@@ -1002,19 +825,19 @@ func TestInternetFacingWaitsForTheGateway(t *testing.T) {
 			args.Zones = tc.zones
 			o := mustRun(t, args, mockZones)
 
-			var path []regRes
+			var path []pulumitest.Resource
 			for _, token := range []string{tIgw, tRouteTable, tRTAssoc} {
-				found := o.m.byType(token)
+				found := o.Mocks.ByType(token)
 				require.NotEmpty(t, found, token)
 				path = append(path, found...)
 			}
-			require.Len(t, o.m.byType(tRTAssoc), len(o.m.byType(tSubnet)), "one association per subnet")
+			require.Len(t, o.Mocks.ByType(tRTAssoc), len(o.Mocks.ByType(tSubnet)), "one association per subnet")
 
-			facing := append(o.m.byType(tLB), o.m.byType(tInstance)...)
+			facing := append(o.Mocks.ByType(tLB), o.Mocks.ByType(tInstance)...)
 			require.Len(t, facing, 1+tc.cp+tc.w)
 			for _, r := range facing {
 				for _, p := range path {
-					assert.True(t, r.dependsOn(p.Type, p.Name), "%s %s does not wait for %s %s", r.Type, r.Name, p.Type, p.Name)
+					assert.True(t, r.DependsOn(p.Type, p.Name), "%s %s does not wait for %s %s", r.Type, r.Name, p.Type, p.Name)
 				}
 			}
 		})
@@ -1029,30 +852,8 @@ func TestInstancesRollOneAtATime(t *testing.T) {
 	for _, tc := range []struct{ cp, w int }{{1, 1}, {3, 3}, {3, 2}, {1, 0}} {
 		t.Run(fmt.Sprintf("%dcp-%dw", tc.cp, tc.w), func(t *testing.T) {
 			o := mustRun(t, baseArgs(tc.cp, tc.w), mockZones)
-			instances := o.m.byType(tInstance)
-			require.Len(t, instances, tc.cp+tc.w)
-			want := map[string]string{} // instance -> the one instance it waits for
-			for _, pool := range []struct {
-				short string
-				count int
-			}{{infra.ControlPlane.Short(), tc.cp}, {infra.Worker.Short(), tc.w}} {
-				for n := 2; n <= pool.count; n++ {
-					want[fmt.Sprintf("sre-lab-dev-%s-%02d", pool.short, n)] = fmt.Sprintf("sre-lab-dev-%s-%02d", pool.short, n-1)
-				}
-			}
-			for _, in := range instances {
-				var got []string
-				for _, other := range instances {
-					if in.dependsOn(tInstance, other.Name) {
-						got = append(got, other.Name)
-					}
-				}
-				if prev, ok := want[in.Name]; ok {
-					assert.Equal(t, []string{prev}, got, "%s waits for the previous node of its pool only", in.Name)
-				} else {
-					assert.Empty(t, got, "%s heads its pool's chain", in.Name)
-				}
-			}
+			require.Len(t, o.Mocks.ByType(tInstance), tc.cp+tc.w)
+			infratest.CheckRolling(t, o.Contract())
 		})
 	}
 }
@@ -1061,13 +862,13 @@ func TestPlatformContract(t *testing.T) {
 	tests := []struct {
 		name  string
 		cp, w int
-		want  []nodeOut
+		want  []infratest.Node
 	}{
-		{"1cp-1w", 1, 1, []nodeOut{
+		{"1cp-1w", 1, 1, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane},
 			{Name: "dev-sre-worker-01", Role: infra.Worker},
 		}},
-		{"3cp-3w", 3, 3, []nodeOut{
+		{"3cp-3w", 3, 3, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane},
 			{Name: "dev-sre-cp-02", Role: infra.ControlPlane},
 			{Name: "dev-sre-cp-03", Role: infra.ControlPlane},
@@ -1075,7 +876,7 @@ func TestPlatformContract(t *testing.T) {
 			{Name: "dev-sre-worker-02", Role: infra.Worker},
 			{Name: "dev-sre-worker-03", Role: infra.Worker},
 		}},
-		{"3cp-0w", 3, 0, []nodeOut{
+		{"3cp-0w", 3, 0, []infratest.Node{
 			{Name: "dev-sre-cp-01", Role: infra.ControlPlane},
 			{Name: "dev-sre-cp-02", Role: infra.ControlPlane},
 			{Name: "dev-sre-cp-03", Role: infra.ControlPlane},
@@ -1087,27 +888,27 @@ func TestPlatformContract(t *testing.T) {
 
 			// The node addresses are the ones of the instance of that name.
 			instanceOf := map[string]string{}
-			for _, in := range o.m.byType(tInstance) {
-				instanceOf[fmt.Sprint(tag(in, "Name"))] = in.Name
+			for _, inst := range o.Mocks.ByType(tInstance) {
+				instanceOf[fmt.Sprint(in(inst, "tags.Name"))] = inst.Name
 			}
-			want := make([]nodeOut, len(tt.want))
+			want := make([]infratest.Node, len(tt.want))
 			for i, n := range tt.want {
 				res, ok := instanceOf[n.Name]
 				require.True(t, ok, "no instance named %s", n.Name)
 				n.PrivateIP, n.PublicIP = nodeIPs(res)
 				want[i] = n
 			}
-			assert.Equal(t, want, o.nodes)
+			assert.Equal(t, want, o.Nodes)
 
-			lbs := o.m.byType(tLB)
+			lbs := o.Mocks.ByType(tLB)
 			require.Len(t, lbs, 1)
-			assert.Equal(t, dnsNameOf(lbs[0].Name), o.endpoint)
-			assert.Equal(t, dnsNameOf(lbs[0].Name), o.ingress)
-			assert.Empty(t, o.installDisk)
+			assert.Equal(t, dnsNameOf(lbs[0].Name), o.Endpoint)
+			assert.Equal(t, dnsNameOf(lbs[0].Name), o.Ingress)
+			assert.Empty(t, o.Platform.InstallDisk)
 
-			vpcs := o.m.byType(tVpc)
+			vpcs := o.Mocks.ByType(tVpc)
 			require.Len(t, vpcs, 1)
-			assert.Equal(t, idOf(vpcs[0].Name), o.vpcID)
+			assert.Equal(t, idOf(vpcs[0].Name), o.Outputs["vpcID"])
 		})
 	}
 }
@@ -1129,18 +930,18 @@ func TestIngressEndpoint(t *testing.T) {
 
 			// Web traffic arrives at the load balancer that listens on 80
 			// and 443: its DNS name, the same as the API endpoint's.
-			lbs := o.m.byType(tLB)
+			lbs := o.Mocks.ByType(tLB)
 			require.Len(t, lbs, 1)
 			web := map[int]bool{}
-			for _, l := range o.m.byType(tListener) {
-				if l.Inputs["loadBalancerArn"] == arnOf(lbs[0].Name) {
-					web[num(l.Inputs["port"])] = true
+			for _, l := range o.Mocks.ByType(tListener) {
+				if in(l, "loadBalancerArn") == arnOf(lbs[0].Name) {
+					web[infratest.Number(in(l, "port"))] = true
 				}
 			}
 			require.True(t, web[80] && web[443], "the load balancer does not listen on 80 and 443: %v", web)
-			assert.Equal(t, dnsNameOf(lbs[0].Name), o.ingress)
-			assert.Equal(t, o.endpoint, o.ingress)
-			assert.Equal(t, "sre-lab-"+tt.env+"-api", lbs[0].Inputs["name"])
+			assert.Equal(t, dnsNameOf(lbs[0].Name), o.Ingress)
+			assert.Equal(t, o.Endpoint, o.Ingress)
+			assert.Equal(t, "sre-lab-"+tt.env+"-api", in(lbs[0], "name"))
 		})
 	}
 }
@@ -1165,13 +966,13 @@ func list(v any) []string {
 	if s, ok := v.(string); ok {
 		return []string{s}
 	}
-	return strs(v)
+	return infratest.Strings(v)
 }
 
 // iamOf returns the one node role and the one instance profile of a run.
-func iamOf(t *testing.T, o *outcome) (role, profile regRes) {
+func iamOf(t *testing.T, o *infratest.Outcome) (role, profile pulumitest.Resource) {
 	t.Helper()
-	roles, profiles := o.m.byType(tRole), o.m.byType(tProfile)
+	roles, profiles := o.Mocks.ByType(tRole), o.Mocks.ByType(tProfile)
 	require.Len(t, roles, 1, "node roles")
 	require.Len(t, profiles, 1, "instance profiles")
 	return roles[0], profiles[0]
@@ -1193,10 +994,10 @@ func TestNodeRole(t *testing.T) {
 			args.Environment, args.SecretsPrefix = tt.env, tt.secrets
 			o := mustRun(t, args, mockZones)
 			role, _ := iamOf(t, o)
-			assert.Equal(t, tt.wantRole, role.Inputs["name"])
+			assert.Equal(t, tt.wantRole, in(role, "name"))
 
 			// Only EC2 may assume the role, and only by sts:AssumeRole.
-			doc := parsePolicy(t, role.Inputs["assumeRolePolicy"])
+			doc := parsePolicy(t, in(role, "assumeRolePolicy"))
 			assert.Equal(t, "2012-10-17", doc.Version)
 			require.Len(t, doc.Statement, 1)
 			st := doc.Statement[0]
@@ -1209,14 +1010,14 @@ func TestNodeRole(t *testing.T) {
 
 			// The EBS CSI driver's managed policy, on that role, and nothing
 			// else managed.
-			attachments := o.m.byType(tRPA)
+			attachments := o.Mocks.ByType(tRPA)
 			require.Len(t, attachments, 1)
-			assert.Equal(t, EBSCSIPolicy, attachments[0].Inputs["policyArn"])
+			assert.Equal(t, EBSCSIPolicy, in(attachments[0], "policyArn"))
 			assert.Equal(t, "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2", EBSCSIPolicy, "AWS's reference gives V2 no service-role/ path")
 			assert.True(t, strings.HasPrefix(EBSCSIPolicy, "arn:aws:iam::aws:policy/"),
 				"%s is not an AWS managed policy", EBSCSIPolicy)
 			assert.Contains(t, EBSCSIPolicy, "AmazonEBSCSIDriverPolicy")
-			assert.Equal(t, tt.wantRole, attachments[0].Inputs["role"], "attached by role name")
+			assert.Equal(t, tt.wantRole, in(attachments[0], "role"), "attached by role name")
 		})
 	}
 }
@@ -1239,8 +1040,8 @@ func TestNodeSecretsPolicy(t *testing.T) {
 			o := mustRun(t, args, mockZones)
 			role, _ := iamOf(t, o)
 
-			var policies []regRes
-			for _, p := range o.m.byType(tRolePolicy) {
+			var policies []pulumitest.Resource
+			for _, p := range o.Mocks.ByType(tRolePolicy) {
 				if strings.HasSuffix(p.Name, "-node-secrets") {
 					policies = append(policies, p)
 				}
@@ -1251,9 +1052,9 @@ func TestNodeSecretsPolicy(t *testing.T) {
 			}
 			require.Len(t, policies, 1)
 			p := policies[0]
-			assert.Equal(t, role.Inputs["name"], p.Inputs["role"], "on the node role, by name")
+			assert.Equal(t, in(role, "name"), in(p, "role"), "on the node role, by name")
 
-			doc := parsePolicy(t, p.Inputs["policy"])
+			doc := parsePolicy(t, in(p, "policy"))
 			assert.Equal(t, "2012-10-17", doc.Version)
 			require.Len(t, doc.Statement, 1)
 			st := doc.Statement[0]
@@ -1278,29 +1079,30 @@ func TestLogBucket(t *testing.T) {
 			args.KeepLogs = keep
 			o := mustRun(t, args, mockZones)
 
-			buckets := o.m.byType(tBucket)
+			buckets := o.Mocks.ByType(tBucket)
 			require.Len(t, buckets, 1)
 			b := buckets[0]
-			assert.Equal(t, "sre-lab-"+args.Environment+"-logs-", b.Inputs["bucketPrefix"])
-			assert.NotContains(t, b.Inputs, "bucket", "AWS picks a unique suffix")
-			assert.Equal(t, !keep, b.Inputs["forceDestroy"])
+			assert.Equal(t, "sre-lab-"+args.Environment+"-logs-", in(b, "bucketPrefix"))
+			_, named := b.At("bucket")
+			assert.False(t, named, "AWS picks a unique suffix")
+			assert.Equal(t, !keep, in(b, "forceDestroy"))
 
-			pabs := o.m.byType(tPAB)
+			pabs := o.Mocks.ByType(tPAB)
 			require.Len(t, pabs, 1)
 			for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
-				assert.Equal(t, true, pabs[0].Inputs[k], k)
+				assert.Equal(t, true, in(pabs[0], k), k)
 			}
 
 			role, _ := iamOf(t, o)
-			var policy *regRes
-			for _, p := range o.m.byType(tRolePolicy) {
+			var policy *pulumitest.Resource
+			for _, p := range o.Mocks.ByType(tRolePolicy) {
 				if strings.HasSuffix(p.Name, "-node-logs") {
 					policy = &p
 				}
 			}
 			require.NotNil(t, policy, "the nodes may use the bucket")
-			assert.Equal(t, role.Inputs["name"], policy.Inputs["role"])
-			doc := parsePolicy(t, policy.Inputs["policy"])
+			assert.Equal(t, in(role, "name"), in(*policy, "role"))
+			doc := parsePolicy(t, in(*policy, "policy"))
 			require.Len(t, doc.Statement, 2)
 			arn := "arn:aws:s3:::" + mockBucket
 			assert.Equal(t, []string{"s3:ListBucket"}, list(doc.Statement[0]["Action"]))
@@ -1308,10 +1110,10 @@ func TestLogBucket(t *testing.T) {
 			assert.ElementsMatch(t, []string{"s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, list(doc.Statement[1]["Action"]))
 			assert.Equal(t, []string{arn + "/*"}, list(doc.Statement[1]["Resource"]))
 
-			require.NotNil(t, o.logBucket)
-			assert.Equal(t, "s3", o.logBucket.Type)
-			assert.Equal(t, args.Region, o.logBucket.Region)
-			assert.Equal(t, mockBucket, o.logBucketName)
+			require.NotNil(t, o.Platform.LogBucket)
+			assert.Equal(t, "s3", o.Platform.LogBucket.Type)
+			assert.Equal(t, args.Region, o.Platform.LogBucket.Region)
+			assert.Equal(t, mockBucket, o.LogBucket)
 		})
 	}
 }
@@ -1322,9 +1124,9 @@ func TestLogBucket(t *testing.T) {
 func TestBackupBucket(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		o := mustRun(t, baseArgs(1, 1), mockZones)
-		assert.Len(t, o.m.byType(tBucket), 1, "the log bucket only")
-		assert.Empty(t, o.m.byType(tVersioning))
-		for _, p := range o.m.byType(tRolePolicy) {
+		assert.Len(t, o.Mocks.ByType(tBucket), 1, "the log bucket only")
+		assert.Empty(t, o.Mocks.ByType(tVersioning))
+		for _, p := range o.Mocks.ByType(tRolePolicy) {
 			assert.NotContains(t, p.Name, "etcd")
 		}
 	})
@@ -1332,31 +1134,31 @@ func TestBackupBucket(t *testing.T) {
 		args := baseArgs(3, 2)
 		args.EtcdBackups = true
 		o := mustRun(t, args, mockZones)
-		var backup *regRes
-		for _, b := range o.m.byType(tBucket) {
-			if b.Inputs["bucketPrefix"] == "sre-lab-dev-etcd-" {
+		var backup *pulumitest.Resource
+		for _, b := range o.Mocks.ByType(tBucket) {
+			if in(b, "bucketPrefix") == "sre-lab-dev-etcd-" {
 				backup = &b
 			}
 		}
 		require.NotNil(t, backup, "a bucket named for etcd snapshots")
-		assert.NotEqual(t, true, backup.Inputs["forceDestroy"], "never deleted while it holds snapshots")
-		assert.Len(t, o.m.byType(tPAB), 2, "both buckets are private")
-		versioning := o.m.byType(tVersioning)
+		assert.NotEqual(t, true, in(*backup, "forceDestroy"), "never deleted while it holds snapshots")
+		assert.Len(t, o.Mocks.ByType(tPAB), 2, "both buckets are private")
+		versioning := o.Mocks.ByType(tVersioning)
 		require.Len(t, versioning, 1)
-		assert.Equal(t, "Enabled", get(versioning[0].Inputs, "versioningConfiguration", "status"))
-		lifecycle := o.m.byType(tLifecycle)
+		assert.Equal(t, "Enabled", in(versioning[0], "versioningConfiguration.status"))
+		lifecycle := o.Mocks.ByType(tLifecycle)
 		require.Len(t, lifecycle, 1)
-		assert.Equal(t, float64(SnapshotDays), get(lifecycle[0].Inputs, "rules", 0, "expiration", "days"))
-		assert.Equal(t, float64(NoncurrentSnapshotDays), get(lifecycle[0].Inputs, "rules", 0, "noncurrentVersionExpiration", "noncurrentDays"))
+		assert.Equal(t, float64(SnapshotDays), in(lifecycle[0], "rules.0.expiration.days"))
+		assert.Equal(t, float64(NoncurrentSnapshotDays), in(lifecycle[0], "rules.0.noncurrentVersionExpiration.noncurrentDays"))
 
-		var policy *regRes
-		for _, p := range o.m.byType(tRolePolicy) {
+		var policy *pulumitest.Resource
+		for _, p := range o.Mocks.ByType(tRolePolicy) {
 			if strings.HasSuffix(p.Name, "-node-etcd-backups") {
 				policy = &p
 			}
 		}
 		require.NotNil(t, policy)
-		doc := parsePolicy(t, policy.Inputs["policy"])
+		doc := parsePolicy(t, in(*policy, "policy"))
 		var actions []string
 		for _, st := range doc.Statement {
 			actions = append(actions, list(st["Action"])...)
@@ -1383,14 +1185,14 @@ func TestNodeInstanceProfile(t *testing.T) {
 			args.Environment = tt.env
 			o := mustRun(t, args, mockZones)
 			role, profile := iamOf(t, o)
-			assert.Equal(t, tt.wantProfile, profile.Inputs["name"])
-			assert.Equal(t, role.Inputs["name"], profile.Inputs["role"], "the profile carries the node role, by name")
+			assert.Equal(t, tt.wantProfile, in(profile, "name"))
+			assert.Equal(t, in(role, "name"), in(profile, "role"), "the profile carries the node role, by name")
 
 			// Every instance, of both roles, uses the profile by its name.
-			instances := o.m.byType(tInstance)
+			instances := o.Mocks.ByType(tInstance)
 			require.Len(t, instances, tt.cp+tt.w)
-			for _, in := range instances {
-				assert.Equal(t, tt.wantProfile, in.Inputs["iamInstanceProfile"], in.Name)
+			for _, inst := range instances {
+				assert.Equal(t, tt.wantProfile, in(inst, "iamInstanceProfile"), inst.Name)
 			}
 		})
 	}
@@ -1411,19 +1213,22 @@ func TestNodeIAMParentAndProvider(t *testing.T) {
 			args := baseArgs(1, 1)
 			args.SecretsPrefix = tt.secrets
 			o := mustRun(t, args, mockZones)
-			require.NotEmpty(t, o.componentURN)
-			require.NotEmpty(t, o.providerURN)
+			require.NotEmpty(t, o.ComponentURN)
+			providers := o.Mocks.ByType(tProvider)
+			require.Len(t, providers, 1)
+			providerURN := infratest.URN(providers[0])
+			require.NotEmpty(t, providerURN)
 
 			got := map[string]int{}
-			for _, r := range o.m.resources {
+			for _, r := range o.Mocks.Resources() {
 				if !strings.HasPrefix(r.Type, "aws:iam/") {
 					continue
 				}
 				got[r.Type]++
-				assert.True(t, r.Custom, "%s %s", r.Type, r.Name)
-				assert.Equal(t, o.componentURN, r.Parent, "%s %s parent", r.Type, r.Name)
-				assert.True(t, strings.HasPrefix(r.Provider, o.providerURN+"::"),
-					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, o.providerURN)
+				assert.True(t, o.Mocks.Custom(r), "%s %s", r.Type, r.Name)
+				assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+				assert.True(t, strings.HasPrefix(r.Provider, providerURN+"::"),
+					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, providerURN)
 			}
 			assert.Equal(t, tt.want, got)
 		})
@@ -1443,26 +1248,12 @@ func TestContract(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := baseArgs(tc.cp, tc.w)
-			args.AdminCIDRs = nil
-			for _, a := range tc.admins {
-				args.AdminCIDRs = append(args.AdminCIDRs, netip.MustParsePrefix(a))
-			}
+			args.AdminCIDRs = infratest.Prefixes(tc.admins)
 			o := mustRun(t, args, mockZones)
-			run := infratest.Run{
-				Environment:   args.Environment,
-				ControlPlanes: tc.cp,
-				Workers:       tc.w,
-				Endpoint:      o.endpoint,
-				ComponentURN:  o.componentURN,
-				AdminCIDRs:    tc.admins,
-			}
-			for _, n := range o.nodes {
-				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: n.PrivateIP, PublicIP: n.PublicIP})
-			}
-			for _, r := range o.m.resources {
-				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
-			}
-			for _, r := range o.m.byType(tIngress) {
+			run := o.Contract()
+			run.Environment, run.ControlPlanes, run.Workers = args.Environment, tc.cp, tc.w
+			run.AdminCIDRs = tc.admins
+			for _, r := range o.Mocks.ByType(tIngress) {
 				rule := ruleOf(r)
 				if p := netip.MustParsePrefix(rule.CIDR); p.Bits() >= args.Network.Bits() && args.Network.Contains(p.Addr()) {
 					continue // inside the node network
@@ -1470,6 +1261,7 @@ func TestContract(t *testing.T) {
 				run.Rules = append(run.Rules, infratest.Rule{FromPort: rule.From, ToPort: rule.To, Source: rule.CIDR})
 			}
 			infratest.Check(t, run)
+			infratest.CheckRolling(t, run)
 		})
 	}
 }

@@ -52,73 +52,34 @@ func imageID(ref string) string {
 	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
-// awaited is what NewNodes produced, resolved inside the run.
-type awaited struct {
-	urn        string
-	endpoint   string
-	ingress    string
-	privateIPs []string
-	publicIPs  []string
-	nodes      []infra.Node
-	platform   infra.Platform
-}
-
 // deploy runs NewNodes under mocks and resolves every output the layers
 // above consume.
-func deploy(t *testing.T, name string, args *Args) (*pulumitest.Mocks, awaited, error) {
-	t.Helper()
+func deploy(name string, args *Args) (*infratest.Outcome, error) {
 	m := &pulumitest.Mocks{Outputs: func(r pulumi.MockResourceArgs) map[string]any {
 		if r.TypeToken == imageToken {
 			return map[string]any{"imageId": imageID(r.Inputs["name"].StringValue())}
 		}
 		return nil
 	}}
-	var got awaited
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+	return infratest.RunBackend(m, nil, func(ctx *pulumi.Context) (infratest.Component, error) {
 		nodes, err := NewNodes(ctx, name, args)
 		if err != nil {
-			return err
+			return infratest.Component{}, err
 		}
-		urn, err := pulumitest.Await(ctx, nodes.URN())
-		if err != nil {
-			return err
-		}
-		got.urn = string(urn.Value.(pulumi.URN))
-		if got.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
-			return fmt.Errorf("endpoint: %w", err)
-		}
-		if got.ingress, err = pulumitest.AwaitString(ctx, nodes.Platform.IngressEndpoint); err != nil {
-			return fmt.Errorf("ingress endpoint: %w", err)
-		}
-		for _, n := range nodes.Platform.Nodes {
-			private, err := pulumitest.AwaitString(ctx, n.PrivateIP)
-			if err != nil {
-				return fmt.Errorf("%s private IP: %w", n.Name, err)
-			}
-			public, err := pulumitest.AwaitString(ctx, n.PublicIP)
-			if err != nil {
-				return fmt.Errorf("%s public IP: %w", n.Name, err)
-			}
-			got.privateIPs = append(got.privateIPs, private)
-			got.publicIPs = append(got.publicIPs, public)
-		}
-		got.nodes = nodes.Platform.Nodes
-		got.platform = nodes.Platform
-		return nil
-	}, pulumi.WithMocks("sre-lab", "local", m))
-	return m, got, err
+		return infratest.Component{Resource: nodes, Platform: nodes.Platform}, nil
+	})
 }
 
 // mustDeploy is deploy for runs that must succeed.
-func mustDeploy(t *testing.T, args Args) (*pulumitest.Mocks, awaited) {
+func mustDeploy(t *testing.T, args Args) *infratest.Outcome {
 	t.Helper()
-	m, got, err := deploy(t, "lab", &args)
+	o, err := deploy("lab", &args)
 	require.NoError(t, err)
-	return m, got
+	return o
 }
 
 // container is the registration of one node's container.
-func container(t *testing.T, m *pulumitest.Mocks, node string) pulumitest.Resource {
+func container(t *testing.T, m *infratest.Mocks, node string) pulumitest.Resource {
 	t.Helper()
 	return m.Named(t, containerToken, "lab-"+node)
 }
@@ -210,7 +171,8 @@ func TestPlanLayout(t *testing.T) {
 func TestResourceCountsByType(t *testing.T) {
 	for _, c := range []struct{ cps, workers int }{{3, 2}, {1, 1}} {
 		t.Run(fmt.Sprintf("%d+%d", c.cps, c.workers), func(t *testing.T) {
-			m, got := mustDeploy(t, withCounts(c.cps, c.workers))
+			o := mustDeploy(t, withCounts(c.cps, c.workers))
+			m := o.Mocks
 			nodes := c.cps + c.workers
 			for token, want := range map[string]int{
 				Token:          1,
@@ -224,7 +186,7 @@ func TestResourceCountsByType(t *testing.T) {
 			assert.Len(t, m.Resources(), 3+nodes*(1+len(volumes)), "nothing else is registered")
 			for _, r := range m.Resources() {
 				if r.Type != Token {
-					assert.Equal(t, got.urn, r.Parent, "%s %s is parented under the component", r.Type, r.Name)
+					assert.Equal(t, o.ComponentURN, r.Parent, "%s %s is parented under the component", r.Type, r.Name)
 				}
 			}
 			var names []string
@@ -253,7 +215,7 @@ func TestNetwork(t *testing.T) {
 		t.Run(c.network, func(t *testing.T) {
 			args := labArgs()
 			args.Network = netip.MustParsePrefix(c.network)
-			m, _ := mustDeploy(t, args)
+			m := mustDeploy(t, args).Mocks
 			n := m.Named(t, networkToken, "lab-network")
 			assert.Equal(t, "sre-lab-local-network", input(t, n, "name"))
 			assert.Equal(t, "bridge", input(t, n, "driver"))
@@ -279,7 +241,7 @@ func TestContainerIdentity(t *testing.T) {
 		{1, 1, map[string]string{"talos-cp-01": "10.5.0.10", "talos-worker-01": "10.5.0.20"}},
 	} {
 		t.Run(fmt.Sprintf("%d+%d", c.cps, c.workers), func(t *testing.T) {
-			m, _ := mustDeploy(t, withCounts(c.cps, c.workers))
+			m := mustDeploy(t, withCounts(c.cps, c.workers)).Mocks
 			require.Len(t, m.ByType(containerToken), len(c.want))
 			for name, ip := range c.want {
 				r := container(t, m, name)
@@ -294,7 +256,7 @@ func TestContainerIdentity(t *testing.T) {
 }
 
 func TestContainerRunsTheContainerPlatform(t *testing.T) {
-	m, _ := mustDeploy(t, labArgs())
+	m := mustDeploy(t, labArgs()).Mocks
 	for _, name := range nodeNames(3, 2) {
 		t.Run(name, func(t *testing.T) {
 			r := container(t, m, name)
@@ -321,7 +283,7 @@ func TestContainerRunsTheContainerPlatform(t *testing.T) {
 }
 
 func TestContainerMounts(t *testing.T) {
-	m, _ := mustDeploy(t, labArgs())
+	m := mustDeploy(t, labArgs()).Mocks
 	for _, name := range nodeNames(3, 2) {
 		t.Run(name, func(t *testing.T) {
 			want := []any{
@@ -362,7 +324,7 @@ func TestLimitsFromSize(t *testing.T) {
 			args.ControlPlane.Size, args.Workers.Size = c.cpSize, c.workerSize
 			// Disk sizes are ignored: nothing about them reaches Docker.
 			args.ControlPlane.DiskGiB, args.Workers.DiskGiB = 999, 1
-			m, _ := mustDeploy(t, args)
+			m := mustDeploy(t, args).Mocks
 			for _, name := range nodeNames(3, 2) {
 				r := container(t, m, name)
 				want, sku := c.wantCP, c.wantSKU[0]
@@ -386,7 +348,7 @@ func TestPublishedPorts(t *testing.T) {
 	}
 	for _, c := range []struct{ cps, workers int }{{3, 2}, {1, 1}} {
 		t.Run(fmt.Sprintf("%d+%d", c.cps, c.workers), func(t *testing.T) {
-			m, _ := mustDeploy(t, withCounts(c.cps, c.workers))
+			m := mustDeploy(t, withCounts(c.cps, c.workers)).Mocks
 			want := map[string]any{
 				"talos-cp-01":     []any{port(6443), port(50000)},
 				"talos-worker-01": []any{port(30080), port(30443)},
@@ -421,7 +383,7 @@ func TestImageFollowsTalosVersion(t *testing.T) {
 			assert.Equal(t, c.ref, Image(c.version))
 			args := labArgs()
 			args.TalosVersion = c.version
-			m, _ := mustDeploy(t, args)
+			m := mustDeploy(t, args).Mocks
 			img := m.Named(t, imageToken, "lab-image")
 			assert.Equal(t, c.ref, input(t, img, "name"))
 			assert.Equal(t, true, input(t, img, "keepLocally"), "destroy leaves the pulled image for the next lab")
@@ -435,7 +397,7 @@ func TestImageFollowsTalosVersion(t *testing.T) {
 }
 
 func TestFixedNamesDeleteBeforeReplace(t *testing.T) {
-	m, _ := mustDeploy(t, labArgs())
+	m := mustDeploy(t, labArgs()).Mocks
 	for _, r := range m.Resources() {
 		switch r.Type {
 		case networkToken, containerToken, volumeToken:
@@ -461,13 +423,15 @@ func TestPlatform(t *testing.T) {
 		t.Run(fmt.Sprintf("%s %d+%d", c.network, c.cps, c.workers), func(t *testing.T) {
 			args := withCounts(c.cps, c.workers)
 			args.Network = netip.MustParsePrefix(c.network)
-			_, got := mustDeploy(t, args)
+			o := mustDeploy(t, args)
 
-			var names []string
+			var names, privateIPs []string
 			var roles []infra.Role
-			for _, n := range got.nodes {
+			for _, n := range o.Nodes {
 				names = append(names, n.Name)
 				roles = append(roles, n.Role)
+				privateIPs = append(privateIPs, n.PrivateIP)
+				assert.Empty(t, n.PublicIP, "containers have no public address")
 			}
 			assert.Equal(t, nodeNames(c.cps, c.workers), names, "control planes first, in index order")
 			for i, r := range roles {
@@ -477,15 +441,12 @@ func TestPlatform(t *testing.T) {
 				}
 				assert.Equal(t, want, r, names[i])
 			}
-			assert.Equal(t, c.wantIPs, got.privateIPs)
-			for _, ip := range got.publicIPs {
-				assert.Empty(t, ip, "containers have no public address")
-			}
-			assert.Equal(t, c.wantEndpoint, got.endpoint, "the first control plane, reachable from every container")
-			assert.Equal(t, c.wantIngress, got.ingress, "the first worker's node ports")
-			assert.Nil(t, got.platform.LoadBalancerRange, "no L2 announcements on a bridge")
-			assert.Nil(t, got.platform.LogBucket)
-			assert.Empty(t, got.platform.InstallDisk, "containers do not install")
+			assert.Equal(t, c.wantIPs, privateIPs)
+			assert.Equal(t, c.wantEndpoint, o.Endpoint, "the first control plane, reachable from every container")
+			assert.Equal(t, c.wantIngress, o.Ingress, "the first worker's node ports")
+			assert.Nil(t, o.Platform.LoadBalancerRange, "no L2 announcements on a bridge")
+			assert.Nil(t, o.Platform.LogBucket)
+			assert.Empty(t, o.Platform.InstallDisk, "containers do not install")
 		})
 	}
 }
@@ -510,27 +471,26 @@ func TestBadArgsRegisterNothing(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			args := labArgs()
 			c.mutate(&args)
-			m, _, err := deploy(t, "lab", &args)
+			o, err := deploy("lab", &args)
 			require.Error(t, err)
 			assert.Contains(t, err.Error(), "docker nodes:", "the error names what was being built")
 			for _, w := range c.want {
 				assert.Contains(t, err.Error(), w)
 			}
-			assert.Empty(t, m.Resources(), "a bad argument registers nothing, the component included")
+			assert.Empty(t, o.Mocks.Resources(), "a bad argument registers nothing, the component included")
 		})
 	}
 	t.Run("nil args", func(t *testing.T) {
-		m, _, err := deploy(t, "lab", nil)
+		o, err := deploy("lab", nil)
 		require.Error(t, err)
 		assert.Contains(t, err.Error(), "docker nodes")
-		assert.Empty(t, m.Resources())
+		assert.Empty(t, o.Mocks.Resources())
 	})
 }
 
 func TestTwoRunsRegisterIdenticalInputs(t *testing.T) {
-	first, _ := mustDeploy(t, labArgs())
-	second, _ := mustDeploy(t, labArgs())
-	a, b := first.Resources(), second.Resources()
+	first, second := mustDeploy(t, labArgs()), mustDeploy(t, labArgs())
+	a, b := first.Mocks.Resources(), second.Mocks.Resources()
 	require.Equal(t, len(a), len(b))
 	byName := map[string]pulumitest.Resource{}
 	for _, r := range b {
@@ -549,19 +509,11 @@ func TestContract(t *testing.T) {
 	for _, tc := range []struct{ cp, w int }{{3, 2}, {1, 1}, {5, 3}} {
 		t.Run(fmt.Sprintf("%d+%d", tc.cp, tc.w), func(t *testing.T) {
 			args := withCounts(tc.cp, tc.w)
-			m, got, err := deploy(t, "sre-lab-local", &args)
+			o, err := deploy("sre-lab-local", &args)
 			require.NoError(t, err)
-			run := infratest.Run{
-				Environment: "local", Local: true,
-				ControlPlanes: tc.cp, Workers: tc.w,
-				Endpoint: got.endpoint, ComponentURN: got.urn,
-			}
-			for i, n := range got.nodes {
-				run.Nodes = append(run.Nodes, infratest.Node{Name: n.Name, Role: n.Role, PrivateIP: got.privateIPs[i], PublicIP: got.publicIPs[i]})
-			}
-			for _, r := range m.Resources() {
-				run.Registrations = append(run.Registrations, infratest.Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
-			}
+			run := o.Contract()
+			run.Environment, run.Local = "local", true
+			run.ControlPlanes, run.Workers = tc.cp, tc.w
 			infratest.Check(t, run)
 		})
 	}

@@ -19,14 +19,16 @@ import (
 )
 
 // Mocks records registrations like pulumitest.Mocks, with the
-// replaceOnChanges option of each, and the function calls it answers, so a
-// backend test can tell what was looked up and through which provider.
+// replaceOnChanges option of each and whether it is a custom resource, and
+// the function calls it answers, so a backend test can tell what was looked
+// up and through which provider.
 type Mocks struct {
 	*pulumitest.Mocks
 
 	mu               sync.Mutex
 	calls            []Call
 	replaceOnChanges map[string][]string // by type and name
+	custom           map[string]bool     // by type and name
 }
 
 // Call is one function call the mocks answered.
@@ -38,17 +40,27 @@ type Call struct {
 
 // Record wraps m so that the calls it answers are kept.
 func Record(m *pulumitest.Mocks) *Mocks {
-	return &Mocks{Mocks: m, replaceOnChanges: map[string][]string{}}
+	return &Mocks{Mocks: m, replaceOnChanges: map[string][]string{}, custom: map[string]bool{}}
 }
 
 // NewResource implements pulumi.MockResourceMonitor.
 func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	key := args.TypeToken + "::" + args.Name
+	m.mu.Lock()
+	m.custom[key] = args.Custom
 	if rpc := args.RegisterRPC; rpc != nil {
-		m.mu.Lock()
-		m.replaceOnChanges[args.TypeToken+"::"+args.Name] = rpc.GetReplaceOnChanges()
-		m.mu.Unlock()
+		m.replaceOnChanges[key] = rpc.GetReplaceOnChanges()
 	}
+	m.mu.Unlock()
 	return m.Mocks.NewResource(args)
+}
+
+// Custom reports whether a resource was registered as a custom resource,
+// one a provider manages, rather than as a component.
+func (m *Mocks) Custom(r pulumitest.Resource) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.custom[r.Type+"::"+r.Name]
 }
 
 // ReplaceOnChanges is the replaceOnChanges option a resource was
@@ -207,6 +219,12 @@ func (o *Outcome) Contract() Run {
 		})
 	}
 	return r
+}
+
+// URN is the URN Pulumi gives a registration; empty for one without a
+// parent.
+func URN(r pulumitest.Resource) string {
+	return urnOf(Registration{Type: r.Type, Name: r.Name, Parent: r.Parent})
 }
 
 // Input reads one input of a registration; nil when it is not set.
