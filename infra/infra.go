@@ -31,9 +31,9 @@ const (
 	// forwards 80 and 443 to them.
 	IngressHTTPNodePort  = 30080
 	IngressHTTPSNodePort = 30443
-	// TalosServiceLogsPort and TalosKernelLogsPort receive, over UDP, the
-	// JSON lines Talos sends of its own services and of the kernel; two
-	// ports so the receiver can tell the streams apart.
+	// TalosServiceLogsPort and TalosKernelLogsPort receive, over TCP, the
+	// newline-delimited JSON Talos sends of its own services and of the
+	// kernel; two ports so the receiver can tell the streams apart.
 	TalosServiceLogsPort = 6050
 	TalosKernelLogsPort  = 6051
 )

@@ -201,9 +201,8 @@ func networkPatch(p PatchParams) *v1alpha1.NetworkConfig {
 }
 
 // NodePatch names one node, labels it, and ships its service and kernel
-// logs to the in-cluster receiver, tagged with the node's name. Talos 1.12
-// sets hostnames through its HostnameConfig document; turning "auto" off
-// lets the name be ours.
+// logs to the in-cluster receiver. Talos 1.12 sets hostnames through its
+// HostnameConfig document; turning "auto" off lets the name be ours.
 func NodePatch(name string, labels map[string]string) (string, error) {
 	hostname := network.NewHostnameConfigV1Alpha1()
 	hostname.ConfigAuto = pointer.To(nethelpers.AutoHostnameKindOff)
@@ -212,6 +211,9 @@ func NodePatch(name string, labels map[string]string) (string, error) {
 		ConfigVersion: "v1alpha1",
 		MachineConfig: &v1alpha1.MachineConfig{
 			MachineNodeLabels: labels,
+			// The node's name travels in every service line as an extra
+			// tag: the receiver sees the connection come from the node's
+			// cilium_host address, not from anything that names the node.
 			MachineLogging: &v1alpha1.LoggingConfig{LoggingDestinations: []v1alpha1.LoggingDestination{{
 				LoggingEndpoint:  &v1alpha1.Endpoint{URL: LogURL(infra.TalosServiceLogsPort)},
 				LoggingFormat:    "json_lines",
@@ -219,18 +221,35 @@ func NodePatch(name string, labels map[string]string) (string, error) {
 			}}},
 		},
 	}
-	// Kernel messages carry no tags; the receiver labels them by sender.
+	// Kernel lines can carry no tags: Talos's kmsg sender builds its
+	// destinations with none (siderolabs/talos
+	// internal/app/machined/pkg/controllers/runtime/kmsg_log.go, logConfig).
 	kernel := runtime.NewKmsgLogV1Alpha1()
 	kernel.MetaName = "sre-lab-kernel"
 	kernel.KmsgLogURL.URL = LogURL(infra.TalosKernelLogsPort)
 	return encode(machine, hostname, kernel)
 }
 
-// LogURL is where Talos sends one stream of its logs: UDP to the
-// receiver's fixed cluster IP, so a receiver that is down or not yet
-// scheduled never slows a node down.
+// LogURL is where Talos sends one stream of its logs: TCP to the
+// receiver's fixed cluster IP.
+//
+// TCP, because Talos starts sending at boot, long before Cilium or the
+// receiver's Service exist, and Cilium's socket load balancer rewrites a
+// service address only when a socket connects (cilium/cilium
+// bpf/bpf_sock.c, the connect4 hook). Talos's json_lines sender dials
+// once and dials again only after a failed write
+// (siderolabs/talos internal/app/machined/pkg/runtime/logging/sender_jsonlines.go):
+// a UDP socket "connects" at boot without the rewrite, its writes never
+// fail, and every datagram follows the default route out of the cluster
+// (siderolabs/talos#9736). A TCP dial fails until the Service is served;
+// Talos then retries the same line every second on a fresh dial (the
+// resend loops in internal/app/machined/pkg/runtime/logging/circular.go
+// and internal/app/machined/pkg/controllers/runtime/kmsg_log.go), and the
+// first dial after Cilium serves the Service is rewritten to the receiver.
+// Sending runs apart from the services writing their logs, so a node
+// never waits on logging; lines wait in Talos's memory buffer meanwhile.
 func LogURL(port int) *url.URL {
-	return &url.URL{Scheme: "udp", Host: netip.AddrPortFrom(sreconfig.LogReceiverIP, uint16(port)).String(), Path: "/"}
+	return &url.URL{Scheme: "tcp", Host: netip.AddrPortFrom(sreconfig.LogReceiverIP, uint16(port)).String(), Path: "/"}
 }
 
 // NodeLabels are the labels every node carries.

@@ -129,15 +129,17 @@ func TestPatchesPassTalosValidation(t *testing.T) {
 			assert.Equal(t, "talos-node-01", cfg.NetworkHostnameConfig().Hostname())
 			// Service logs and kernel messages reach the receiver's fixed
 			// cluster IP, each on its own port, service logs tagged with
-			// the node.
+			// the node. Over TCP: a UDP socket Talos connects at boot,
+			// before Cilium serves the address, is never rewritten to the
+			// receiver (see LogURL).
 			dests := m.Logging().Destinations()
 			require.Len(t, dests, 1)
-			assert.Equal(t, "udp://10.96.0.20:6050/", dests[0].Endpoint().String())
+			assert.Equal(t, "tcp://10.96.0.20:6050/", dests[0].Endpoint().String())
 			assert.Equal(t, "json_lines", dests[0].Format())
 			assert.Equal(t, map[string]string{"node": "talos-node-01"}, dests[0].ExtraTags())
 			kernel := cfg.Runtime().KmsgLogURLs()
 			require.Len(t, kernel, 1)
-			assert.Equal(t, "udp://10.96.0.20:6051/", kernel[0].String())
+			assert.Equal(t, "tcp://10.96.0.20:6051/", kernel[0].String())
 			// Generated secrets survive the patch: an empty value in a patch
 			// would have replaced them.
 			assert.NotEmpty(t, m.Security().Token())

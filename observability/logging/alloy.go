@@ -83,9 +83,24 @@ loki.process "pods" {
 ` + writeBlock(pushURL)
 }
 
+// TalosIdleTimeout is how long the receiver keeps a silent Talos
+// connection open. Alloy closes one idle for two minutes by default
+// (grafana/alloy internal/component/loki/source/syslog/internal/syslogtarget/syslogtarget.go,
+// DefaultIdleTimeout), and Talos learns of the close only when a write
+// fails, so the first line written after it is lost
+// (siderolabs/talos internal/app/machined/pkg/runtime/logging/sender_jsonlines.go).
+// The kernel stream is silent for hours on a healthy node. A dead peer is
+// still found: Go enables TCP keepalives on both ends, Alloy's listener
+// and Talos's dialer.
+const TalosIdleTimeout = "8760h"
+
 // ReceiverConfig is the Alloy configuration of the cluster-wide receiver:
-// Kubernetes events, watched once for the whole cluster, and the JSON
-// lines Talos sends of its services and kernel, labelled by node.
+// Kubernetes events, watched once for the whole cluster, and the
+// newline-delimited JSON Talos sends over TCP of its services and kernel.
+// The syslog source's raw format reads a TCP line that does not open
+// with a syslog priority or length up to the newline and keeps it whole
+// (grafana/alloy internal/component/loki/source/syslog/internal/syslogtarget/transport.go,
+// handleConnection; syslogparser/rawparser.go); a JSON line opens with "{".
 func ReceiverConfig(pushURL string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `loki.source.kubernetes_events "events" {
@@ -94,7 +109,8 @@ func ReceiverConfig(pushURL string) string {
   forward_to = [loki.write.default.receiver]
 }
 
-// Talos sends one JSON object per datagram; "raw" takes it as it is.
+// Talos sends one JSON object per line over TCP. The raw format splits a
+// TCP stream at newlines and keeps each line as it is.
 loki.source.syslog "talos" {
 `, JobEvents)
 	for _, l := range []struct {
@@ -103,25 +119,29 @@ loki.source.syslog "talos" {
 	}{{infra.TalosServiceLogsPort, "service"}, {infra.TalosKernelLogsPort, "kernel"}} {
 		fmt.Fprintf(&b, `  listener {
     address       = "0.0.0.0:%d"
-    protocol      = "udp"
+    protocol      = "tcp"
     syslog_format = "raw"
+    idle_timeout  = %q
     labels        = { job = %q, source = %q }
   }
-`, l.port, JobTalos, l.source)
+`, l.port, TalosIdleTimeout, JobTalos, l.source)
 	}
 	b.WriteString(`  relabel_rules = loki.relabel.talos.rules
   forward_to    = [loki.process.talos.receiver]
 }
 
-// Kernel messages carry no node tag: the sender's address stands in.
+// Kernel lines name no node. The address each node connects from tells
+// nodes apart, but it is the node's cilium_host address, not its node IP,
+// so it is kept as "sender", never as the node.
 loki.relabel "talos" {
   forward_to = []
   rule {
     source_labels = ["__syslog_connection_ip_address"]
-    target_label  = "node_ip"
+    target_label  = "sender"
   }
 }
 
+// Service lines carry the node's name, a tag its Talos config adds.
 loki.process "talos" {
   stage.json {
     expressions = {

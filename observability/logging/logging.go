@@ -155,53 +155,101 @@ var controlPlaneToleration = map[string]any{
 	"key": "node-role.kubernetes.io/control-plane", "operator": "Exists", "effect": "NoSchedule",
 }
 
-// alloyValues are what both Alloy releases share.
-func alloyValues(content string, alloy map[string]any, controller map[string]any) map[string]any {
+// StorageDir is where a collector release keeps its state on each node:
+// Alloy's data directory (file positions, the events cursor) or
+// Promtail's positions file. On the node, not in the container, so a
+// restarted or upgraded pod carries on where the last one stopped
+// instead of sending Loki every log file again; under /var, which Talos
+// keeps across reboots (/run, the Promtail chart's default, is tmpfs). One
+// directory per release, so two releases never share a positions file.
+func StorageDir(release string) string { return "/var/lib/sre-lab/" + release }
+
+// stateVolume is the name of the host directory's volume in the pod.
+const stateVolume = "state"
+
+// hostDir is the pod volume of a release's StorageDir; the logging
+// namespace is privileged, so Pod Security admits the hostPath.
+func hostDir(release string) map[string]any {
+	return map[string]any{"name": stateVolume, "hostPath": map[string]any{
+		"path": StorageDir(release), "type": "DirectoryOrCreate",
+	}}
+}
+
+// alloyValues are what both Alloy releases share. The chart keeps Alloy's
+// data in alloy.storagePath, /tmp/alloy by default, on the container's
+// own filesystem (alloy chart 1.11.1 values.yaml, and
+// templates/containers/_agent.yaml passes it as --storage.path), so
+// every restart lost the positions; the release's host directory is
+// mounted there instead. The image runs as root (grafana/alloy
+// Dockerfile: the alloy user is created but not made the default), so
+// the directory kubelet creates, owned by root, is writable.
+func alloyValues(release, content string, alloy map[string]any, controller map[string]any) map[string]any {
+	dir := StorageDir(release)
 	a := helm.Merge(map[string]any{
-		"configMap": map[string]any{"content": content},
+		"configMap":   map[string]any{"content": content},
+		"storagePath": dir,
+		"mounts": map[string]any{"extra": []map[string]any{
+			{"name": stateVolume, "mountPath": dir},
+		}},
 		// No usage reports leave the lab.
 		"enableReporting": false,
 		"resources":       helm.Resources("20m", "96Mi", "384Mi"),
 	}, alloy)
+	c := helm.Merge(map[string]any{
+		"volumes": map[string]any{"extra": []map[string]any{hostDir(release)}},
+	}, controller)
 	return map[string]any{
 		// The lab uses no PodLogs objects.
 		"crds":           map[string]any{"create": false},
 		"alloy":          a,
-		"controller":     controller,
+		"controller":     c,
 		"configReloader": map[string]any{"resources": helm.Resources("5m", "16Mi", "64Mi")},
 		"serviceMonitor": map[string]any{"enabled": true},
 	}
 }
 
 // CollectorValues renders the node agent's values: Alloy or Promtail on
-// every node, reading the kubelet's log files.
+// every node, reading the kubelet's log files. The release is named after
+// its chart.
 func CollectorValues(args *Args) map[string]any {
-	if args.Logging.Collector == config.CollectorPromtail {
+	release := args.Logging.Collector
+	if release == config.CollectorPromtail {
+		// The chart keeps positions in a hostPath under /run, which Talos
+		// empties on reboot (promtail chart 6.17.1 values.yaml,
+		// config.positions and defaultVolumes); the positions file moves
+		// to the release's directory under /var.
 		return map[string]any{
-			"config":         map[string]any{"clients": []map[string]any{{"url": pushURL(args.Namespace)}}},
-			"resources":      helm.Resources("20m", "64Mi", "256Mi"),
-			"tolerations":    []map[string]any{controlPlaneToleration},
-			"serviceMonitor": map[string]any{"enabled": true},
+			"config": map[string]any{
+				"clients":   []map[string]any{{"url": pushURL(args.Namespace)}},
+				"positions": map[string]any{"filename": StorageDir(release) + "/positions.yaml"},
+			},
+			"extraVolumes":      []map[string]any{hostDir(release)},
+			"extraVolumeMounts": []map[string]any{{"name": stateVolume, "mountPath": StorageDir(release)}},
+			"resources":         helm.Resources("20m", "64Mi", "256Mi"),
+			"tolerations":       []map[string]any{controlPlaneToleration},
+			"serviceMonitor":    map[string]any{"enabled": true},
 		}
 	}
-	return alloyValues(PodLogsConfig(pushURL(args.Namespace)),
+	return alloyValues(release, PodLogsConfig(pushURL(args.Namespace)),
 		map[string]any{"mounts": map[string]any{"varlog": true}},
 		map[string]any{"type": "daemonset", "tolerations": []map[string]any{controlPlaneToleration}})
 }
 
 // ReceiverValues renders the cluster-wide Alloy: one replica, so events
-// are read once, behind a service at the fixed address Talos sends to.
-// The raw syslog format it reads Talos's JSON lines with is experimental
-// in Alloy, so this release alone runs at that stability level.
+// are read once, behind a service at the fixed address Talos sends to,
+// on TCP (see talos.LogURL for why not UDP). The raw syslog format it
+// reads Talos's JSON lines with is experimental in Alloy, so this release
+// alone runs at that stability level. Its state directory is on whichever
+// node it runs: the events cursor survives a restart in place, not a move.
 func ReceiverValues(args *Args) map[string]any {
 	ports := []map[string]any{}
 	for _, p := range []struct {
 		name string
 		port int
 	}{{"talos-service", infra.TalosServiceLogsPort}, {"talos-kernel", infra.TalosKernelLogsPort}} {
-		ports = append(ports, map[string]any{"name": p.name, "port": p.port, "targetPort": p.port, "protocol": "UDP"})
+		ports = append(ports, map[string]any{"name": p.name, "port": p.port, "targetPort": p.port, "protocol": "TCP"})
 	}
-	v := alloyValues(ReceiverConfig(pushURL(args.Namespace)),
+	v := alloyValues(ReceiverRelease, ReceiverConfig(pushURL(args.Namespace)),
 		map[string]any{"stabilityLevel": "experimental", "extraPorts": ports},
 		map[string]any{"type": "deployment", "replicas": 1})
 	v["service"] = map[string]any{"enabled": true, "type": "ClusterIP", "clusterIP": args.ReceiverIP.String()}

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/alloy/syntax/ast"
 	"github.com/grafana/alloy/syntax/parser"
@@ -389,6 +390,52 @@ func TestCollectorValuesPromtail(t *testing.T) {
 	assert.Equal(t, true, value(t, r, "values.serviceMonitor.enabled"))
 }
 
+func TestStateStaysOnTheNode(t *testing.T) {
+	// Alloy's chart keeps its data in /tmp/alloy inside the container and
+	// Promtail's in /run, which Talos empties on reboot: either way a new
+	// pod read every log file from the start and Loki got duplicates.
+	// Each release must keep its state in its own directory under the
+	// node's /var, mounted where the collector writes it.
+	hostPaths := map[string]string{}
+	for _, tc := range []struct {
+		collector, resource, release string
+		storage, mounts, volumes     string
+	}{
+		{config.CollectorAlloy, config.ChartAlloy, "alloy", "values.alloy.storagePath", "values.alloy.mounts.extra", "values.controller.volumes.extra"},
+		{config.CollectorAlloy, ReceiverRelease, "alloy-receiver", "values.alloy.storagePath", "values.alloy.mounts.extra", "values.controller.volumes.extra"},
+		{config.CollectorPromtail, config.ChartPromtail, "promtail", "values.config.positions.filename", "values.extraVolumeMounts", "values.extraVolumes"},
+	} {
+		t.Run(tc.release, func(t *testing.T) {
+			r := mustRun(t, validArgs(tc.collector, filesystem)).release(t, tc.resource)
+			assert.Equal(t, tc.release, value(t, r, "name"))
+			want := "/var/lib/sre-lab/" + tc.release
+			path, ok := value(t, r, tc.storage).(string)
+			require.True(t, ok)
+			assert.True(t, path == want || strings.HasPrefix(path, want+"/"), "%s is %s, outside %s", tc.storage, path, want)
+
+			mounts := list(t, r, tc.mounts)
+			require.Len(t, mounts, 1)
+			mount, ok := mounts[0].(map[string]any)
+			require.True(t, ok)
+			assert.Equal(t, want, mount["mountPath"])
+
+			volumes := list(t, r, tc.volumes)
+			require.Len(t, volumes, 1)
+			assert.Equal(t, map[string]any{
+				"name":     mount["name"],
+				"hostPath": map[string]any{"path": want, "type": "DirectoryOrCreate"},
+			}, volumes[0], "the mount is the node's directory")
+			hostPaths[tc.release] = want
+		})
+	}
+	assert.Len(t, hostPaths, 3)
+	seen := map[string]bool{}
+	for _, p := range hostPaths {
+		assert.False(t, seen[p], "two releases share %s", p)
+		seen[p] = true
+	}
+}
+
 func TestReceiverValues(t *testing.T) {
 	for _, tc := range []struct {
 		name      string
@@ -422,14 +469,14 @@ func TestReceiverValues(t *testing.T) {
 			assert.Equal(t, 6051, infra.TalosKernelLogsPort)
 			service, kernel := num(infra.TalosServiceLogsPort), num(infra.TalosKernelLogsPort)
 			assert.ElementsMatch(t, []any{
-				map[string]any{"name": "talos-service", "port": service, "targetPort": service, "protocol": "UDP"},
-				map[string]any{"name": "talos-kernel", "port": kernel, "targetPort": kernel, "protocol": "UDP"},
+				map[string]any{"name": "talos-service", "port": service, "targetPort": service, "protocol": "TCP"},
+				map[string]any{"name": "talos-kernel", "port": kernel, "targetPort": kernel, "protocol": "TCP"},
 			}, ports)
 
 			content, ok := value(t, r, "values.alloy.configMap.content").(string)
 			require.True(t, ok)
 			assert.Equal(t, ReceiverConfig(wantPushURL), content)
-			absent(t, r, "values.alloy.mounts")
+			absent(t, r, "values.alloy.mounts.varlog")
 		})
 	}
 }
@@ -633,11 +680,14 @@ func TestAlloyConfigs(t *testing.T) {
 
 func TestReceiverListeners(t *testing.T) {
 	// listener is the part of loki.source.syslog's listener block the
-	// receiver sets; decoding into it fails on any other attribute.
+	// receiver sets, typed as Alloy declares it (grafana/alloy
+	// internal/component/loki/source/syslog/types.go, ListenerConfig);
+	// decoding into it fails on any other attribute or a wrong type.
 	type listener struct {
 		Address      string            `alloy:"address,attr"`
 		Protocol     string            `alloy:"protocol,attr"`
 		SyslogFormat string            `alloy:"syslog_format,attr"`
+		IdleTimeout  time.Duration     `alloy:"idle_timeout,attr"`
 		Labels       map[string]string `alloy:"labels,attr"`
 	}
 	blocks := parseAlloy(t, ReceiverConfig(wantPushURL))
@@ -654,10 +704,61 @@ func TestReceiverListeners(t *testing.T) {
 		require.NoError(t, vm.New(b).Evaluate(nil, &l))
 		got = append(got, l)
 	}
+	year := 365 * 24 * time.Hour
+	// TCP, as talos.LogURL sends: a UDP socket Talos connects at boot is
+	// never rewritten by Cilium to the receiver. Raw, because Talos's
+	// lines are JSON, not syslog.
 	assert.Equal(t, []listener{
-		{Address: "0.0.0.0:6050", Protocol: "udp", SyslogFormat: "raw", Labels: map[string]string{"job": JobTalos, "source": "service"}},
-		{Address: "0.0.0.0:6051", Protocol: "udp", SyslogFormat: "raw", Labels: map[string]string{"job": JobTalos, "source": "kernel"}},
-	}, got, "Talos sends service and kernel logs as JSON datagrams to two UDP ports")
+		{Address: "0.0.0.0:6050", Protocol: "tcp", SyslogFormat: "raw", IdleTimeout: year, Labels: map[string]string{"job": JobTalos, "source": "service"}},
+		{Address: "0.0.0.0:6051", Protocol: "tcp", SyslogFormat: "raw", IdleTimeout: year, Labels: map[string]string{"job": JobTalos, "source": "kernel"}},
+	}, got, "Talos sends service and kernel logs as JSON lines over TCP to two ports")
+	for _, l := range got {
+		// Alloy's default closes a connection silent for 2m, which costs
+		// Talos the next line it writes; the kernel is silent for hours.
+		assert.Greater(t, l.IdleTimeout, 24*time.Hour, l.Address)
+	}
+}
+
+func TestReceiverLabelsNodeByName(t *testing.T) {
+	// The node label comes from the "node" tag Talos adds to every
+	// service line, never from the connection's address, which is the
+	// node's cilium_host address, not its node IP.
+	src := ReceiverConfig(wantPushURL)
+	blocks := parseAlloy(t, src)
+	relabel := blocks[`loki.relabel "talos"`]
+	require.NotNil(t, relabel)
+	type rule struct {
+		SourceLabels []string `alloy:"source_labels,attr"`
+		TargetLabel  string   `alloy:"target_label,attr"`
+	}
+	var targets []string
+	for _, stmt := range relabel.Body {
+		b, ok := stmt.(*ast.BlockStmt)
+		if !ok || strings.Join(b.Name, ".") != "rule" {
+			continue
+		}
+		var r rule
+		require.NoError(t, vm.New(b).Evaluate(nil, &r))
+		targets = append(targets, r.TargetLabel)
+	}
+	assert.Equal(t, []string{"sender"}, targets, "the address is kept under a name that does not claim to be the node")
+	assert.NotContains(t, src, "node_ip")
+
+	process := blocks[`loki.process "talos"`]
+	require.NotNil(t, process)
+	var expressions map[string]string
+	for _, stmt := range process.Body {
+		b, ok := stmt.(*ast.BlockStmt)
+		if !ok || strings.Join(b.Name, ".") != "stage.json" {
+			continue
+		}
+		var stage struct {
+			Expressions map[string]string `alloy:"expressions,attr"`
+		}
+		require.NoError(t, vm.New(b).Evaluate(nil, &stage))
+		expressions = stage.Expressions
+	}
+	assert.Equal(t, "node", expressions["node"], "the node label is read from the line's node tag")
 }
 
 func TestAlloyChecksCatchBrokenConfigs(t *testing.T) {
