@@ -15,6 +15,7 @@ import (
 
 	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
+	"github.com/your-org/sre-lab/kube/cilium"
 )
 
 // Expected resources per stack, by type. Local is 3+2 VMs on VirtualBox;
@@ -533,8 +534,8 @@ func TestLogsAndDashboardsAreWired(t *testing.T) {
 
 			for _, apply := range m.byType("talos:machine/configurationApply:ConfigurationApply") {
 				patches := fmt.Sprint(pulumitest.Plain(apply.Inputs["configPatches"]))
-				assert.Contains(t, patches, "udp://10.96.0.20:6050/", apply.Name)
-				assert.Contains(t, patches, "udp://10.96.0.20:6051/", apply.Name)
+				assert.Contains(t, patches, "tcp://10.96.0.20:6050/", apply.Name)
+				assert.Contains(t, patches, "tcp://10.96.0.20:6051/", apply.Name)
 			}
 		})
 	}
@@ -726,4 +727,60 @@ func TestUpdatesStopWhereTheNodesWouldNotAnswer(t *testing.T) {
 	t.Setenv(egress.SkipEnv, "1")
 	_, _, err = runFrom(t, "dev", userConfig(t, "dev"), netip.MustParseAddr("192.0.2.44"))
 	assert.NoError(t, err, "the check can be skipped explicitly")
+}
+
+// TestHTTP01ChallengesReachTheSolver: Cilium applies a forced HTTPS
+// redirect to every Ingress of a host once one of them asks for it, and
+// its chart forces it on all by default (enforce-ingress-https); the
+// HTTP-01 challenge would then be redirected to an HTTPS listener that has
+// no certificate yet, and Let's Encrypt would never issue one (cilium/cilium
+// issues 28852, 35347). In every cloud stack, the global setting is off and
+// every Ingress of the lab, the solver's included, says so.
+func TestHTTP01ChallengesReachTheSolver(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack string
+		set         map[string]string
+	}{
+		{"aws dev", "dev", nil},
+		{"aws prod", "prod", nil},
+		{"hetzner dev", "dev", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"}},
+		{"gcp dev", "dev", map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"}},
+		{"azure staging", "staging", map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
+			"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := userConfig(t, tc.stack)
+			for k, v := range tc.set {
+				cfg[k] = v
+			}
+			m, _, err := run(t, tc.stack, cfg)
+			require.NoError(t, err)
+			cni := m.named(t, "kubernetes:helm.sh/v3:Release", "cilium")
+			enforce, ok := cni.At("values.ingressController.enforceHttps")
+			require.True(t, ok, "the chart's default forces HTTPS: the lab must say false")
+			assert.Equal(t, false, enforce)
+
+			annotations := map[string]string{}
+			hubble, _ := cni.At("values.hubble.ui.ingress.annotations")
+			var grafana any
+			for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
+				if r.Inputs["name"].StringValue() == "kube-prometheus-stack" {
+					grafana, _ = r.At("values.grafana.ingress.annotations")
+				}
+			}
+			for name, a := range map[string]any{"hubble": hubble, "grafana": grafana} {
+				got, _ := a.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
+				annotations[name] = got
+			}
+			for _, issuer := range m.byType("kubernetes:cert-manager.io/v1:ClusterIssuer") {
+				solver, ok := issuer.At("spec.acme.solvers.0.http01.ingress.ingressTemplate.metadata.annotations")
+				require.True(t, ok, "%s: the solver's Ingress must not force HTTPS", issuer.Name)
+				annotations[issuer.Name], _ = solver.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
+			}
+			require.Len(t, annotations, 4, "Hubble, Grafana and both Let's Encrypt issuers")
+			for name, v := range annotations {
+				assert.Equal(t, "disabled", v, "%s: %s", name, cilium.ForceHTTPSAnnotation)
+			}
+		})
+	}
 }

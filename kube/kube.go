@@ -82,7 +82,10 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 
 	// The Hubble UI's ingress names its issuer before cert-manager runs;
 	// cert-manager picks the ingress up once it does.
-	issuer := certmanager.IssuerArgs{Kind: certmanager.ACME, Email: cfg.ACMEEmail, IngressClass: cilium.IngressClass}
+	issuer := certmanager.IssuerArgs{
+		Kind: certmanager.ACME, Email: cfg.ACMEEmail,
+		IngressClass: cilium.IngressClass, SolverAnnotations: cilium.NoForcedHTTPS(),
+	}
 	layer.ClusterIssuer = certmanager.LetsEncryptIssuer
 	if cfg.Cloud.Local() {
 		issuer = certmanager.IssuerArgs{Kind: certmanager.SelfSignedCA}

@@ -60,6 +60,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, ale
 		NodePorts:            cfg.Cloud.Local(),
 		GrafanaHost:          out.Hosts["grafana"],
 		IngressClass:         cilium.IngressClass,
+		IngressAnnotations:   cilium.NoForcedHTTPS(),
 		ClusterIssuer:        layer.ClusterIssuer,
 		GrafanaAdminPassword: secrets.GrafanaAdminPassword,
 		AlertmanagerConfig:   alertmanager,

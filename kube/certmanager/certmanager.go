@@ -75,6 +75,11 @@ type IssuerArgs struct {
 	// routes the cluster's public traffic (Cilium's, "cilium"); required for
 	// ACME.
 	IngressClass string
+	// SolverAnnotations go on every Ingress the HTTP-01 solver creates,
+	// for the controller's per-Ingress settings (Cilium: no forced HTTPS
+	// redirect, which would send the challenge to a listener that has no
+	// certificate yet).
+	SolverAnnotations map[string]string
 }
 
 // Args configures cert-manager.
@@ -288,9 +293,7 @@ func letsEncrypt(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 				"solvers": []any{
 					map[string]any{
 						"http01": map[string]any{
-							"ingress": map[string]any{
-								"ingressClassName": args.Issuer.IngressClass,
-							},
+							"ingress": solverIngress(args.Issuer),
 						},
 					},
 				},
@@ -300,6 +303,19 @@ func letsEncrypt(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 		}
 	}
 	return LetsEncryptIssuer, nil
+}
+
+// solverIngress is how the HTTP-01 solver's Ingresses are made.
+func solverIngress(issuer IssuerArgs) map[string]any {
+	ingress := map[string]any{"ingressClassName": issuer.IngressClass}
+	if len(issuer.SolverAnnotations) > 0 {
+		annotations := map[string]any{}
+		for k, v := range issuer.SolverAnnotations {
+			annotations[k] = v
+		}
+		ingress["ingressTemplate"] = map[string]any{"metadata": map[string]any{"annotations": annotations}}
+	}
+	return ingress
 }
 
 // after returns opts plus a dependency on r, in a new slice so that sibling

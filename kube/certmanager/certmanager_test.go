@@ -353,3 +353,24 @@ func TestValidation(t *testing.T) {
 		})
 	}
 }
+
+// The solver's Ingresses carry the annotations the caller names (Cilium:
+// no forced HTTPS redirect), in both Let's Encrypt issuers; none without.
+func TestSolverAnnotations(t *testing.T) {
+	args := testArgs(ACME)
+	args.Issuer.SolverAnnotations = map[string]string{"ingress.cilium.io/force-https": "disabled"}
+	m, _ := mustRun(t, args)
+	issuers := m.ByType(tClusterIssuer)
+	require.Len(t, issuers, 2)
+	for _, issuer := range issuers {
+		assert.Equal(t, "cilium", at(t, issuer, "spec.acme.solvers.0.http01.ingress.ingressClassName"), issuer.Name)
+		assert.Equal(t, map[string]any{"ingress.cilium.io/force-https": "disabled"},
+			at(t, issuer, "spec.acme.solvers.0.http01.ingress.ingressTemplate.metadata.annotations"), issuer.Name)
+	}
+
+	m, _ = mustRun(t, testArgs(ACME))
+	for _, issuer := range m.ByType(tClusterIssuer) {
+		_, ok := issuer.At("spec.acme.solvers.0.http01.ingress.ingressTemplate")
+		assert.False(t, ok, "%s: no template without annotations", issuer.Name)
+	}
+}

@@ -44,6 +44,21 @@ const Namespace = "kube-system"
 // IngressClass is the ingress class Cilium's controller serves.
 const IngressClass = "cilium"
 
+// ForceHTTPSAnnotation sets, per Ingress, whether Cilium answers plain
+// HTTP with a redirect to HTTPS. Cilium applies a redirect to every
+// Ingress of the same host in its shared listener (cilium/cilium issues
+// 28852, 35347), including the Ingress cert-manager makes to answer an
+// HTTP-01 challenge: the challenge is then sent to an HTTPS listener that
+// has no certificate yet, and Let's Encrypt never issues one. So no Ingress
+// of the lab forces HTTPS, and every one says so (NoForcedHTTPS).
+const ForceHTTPSAnnotation = "ingress.cilium.io/force-https"
+
+// NoForcedHTTPS are the annotations that keep an Ingress, and every other
+// Ingress of its host, answering plain HTTP.
+func NoForcedHTTPS() map[string]string {
+	return map[string]string{ForceHTTPSAnnotation: "disabled"}
+}
+
 // Hubble metrics the lab collects: DNS, drops with their reasons, TCP flags,
 // flows, port distribution, ICMP, and HTTP golden signals with exemplars and
 // workload context for the dashboards.
@@ -157,7 +172,10 @@ func Values(args *Args) map[string]any {
 			"enabled":          true,
 			"default":          true,
 			"loadbalancerMode": "shared",
-			"service":          ingressService(args),
+			// The chart's default forces HTTPS on every Ingress, which
+			// breaks HTTP-01 (ForceHTTPSAnnotation).
+			"enforceHttps": false,
+			"service":      ingressService(args),
 		},
 		"gatewayAPI": map[string]any{
 			"enabled":      true,
@@ -197,11 +215,14 @@ func hubbleValues(args *Args) map[string]any {
 	}
 	if args.HubbleHost != "" {
 		ui["ingress"] = map[string]any{
-			"enabled":     true,
-			"className":   IngressClass,
-			"hosts":       []string{args.HubbleHost},
-			"annotations": map[string]any{"cert-manager.io/cluster-issuer": args.ClusterIssuer},
-			"tls":         []map[string]any{{"secretName": "hubble-ui-tls", "hosts": []string{args.HubbleHost}}},
+			"enabled":   true,
+			"className": IngressClass,
+			"hosts":     []string{args.HubbleHost},
+			"annotations": map[string]any{
+				"cert-manager.io/cluster-issuer": args.ClusterIssuer,
+				ForceHTTPSAnnotation:             NoForcedHTTPS()[ForceHTTPSAnnotation],
+			},
+			"tls": []map[string]any{{"secretName": "hubble-ui-tls", "hosts": []string{args.HubbleHost}}},
 		}
 	}
 	return map[string]any{

@@ -635,3 +635,19 @@ func TestNeedsAccess(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "cilium: no access to the API server")
 }
+
+// No Ingress of the lab forces HTTPS: Cilium would force it on the HTTP-01
+// solver's Ingress of the same host too. The chart's default is true, so
+// the value must be there, false; the Hubble UI's Ingress says so itself.
+func TestNoForcedHTTPS(t *testing.T) {
+	for _, args := range []*Args{cloudArgs(), localArgs()} {
+		r := mustRun(t, args).release(t)
+		assert.Equal(t, false, value(t, r, "values.ingressController.enforceHttps"))
+	}
+	args := cloudArgs()
+	args.HubbleHost = "hubble.example.com"
+	args.ClusterIssuer = "letsencrypt"
+	r := mustRun(t, args).release(t)
+	assert.Equal(t, "disabled", annotation(t, r, "values.hubble.ui.ingress.annotations", ForceHTTPSAnnotation))
+	assert.Equal(t, map[string]string{ForceHTTPSAnnotation: "disabled"}, NoForcedHTTPS())
+}

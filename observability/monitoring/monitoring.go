@@ -67,6 +67,9 @@ type Args struct {
 	GrafanaHost string
 	// IngressClass and ClusterIssuer serve and sign GrafanaHost.
 	IngressClass, ClusterIssuer string
+	// IngressAnnotations are the ingress controller's own settings for
+	// Grafana's Ingress.
+	IngressAnnotations map[string]string
 	// GrafanaAdminPassword is the user's secret; nil generates one.
 	GrafanaAdminPassword pulumi.StringInput
 	// AlertmanagerConfig replaces the chart's Alertmanager configuration;
@@ -184,13 +187,30 @@ func grafanaValues(args *Args) map[string]any {
 		"resources": helm.Resources("50m", "128Mi", "512Mi"),
 	}
 	if args.GrafanaHost != "" {
+		annotations := map[string]any{"cert-manager.io/cluster-issuer": args.ClusterIssuer}
+		for k, v := range args.IngressAnnotations {
+			annotations[k] = v
+		}
 		g["ingress"] = map[string]any{
 			"enabled":          true,
 			"ingressClassName": args.IngressClass,
 			"hosts":            []string{args.GrafanaHost},
-			"annotations":      map[string]any{"cert-manager.io/cluster-issuer": args.ClusterIssuer},
+			"annotations":      annotations,
 			"tls":              []map[string]any{{"secretName": "grafana-tls", "hosts": []string{args.GrafanaHost}}},
 		}
+	}
+	if args.GrafanaHost != "" && !args.NodePorts {
+		// The ingress answers plain HTTP too (Let's Encrypt's HTTP-01
+		// challenge needs it, see cilium.ForceHTTPSAnnotation), so the
+		// session cookie is kept off HTTP and browsers that saw Grafana
+		// over HTTPS stay there. A local lab also serves Grafana on a
+		// plain-HTTP node port, where a secure-only cookie would stop the
+		// login.
+		g["grafana.ini"] = map[string]any{"security": map[string]any{
+			"cookie_secure":                             true,
+			"strict_transport_security":                 true,
+			"strict_transport_security_max_age_seconds": 31536000,
+		}}
 	}
 	return g
 }

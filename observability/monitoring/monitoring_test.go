@@ -121,3 +121,41 @@ func TestReplicasMustBePositive(t *testing.T) {
 	assert.Empty(t, m.ByType(Token), "nothing but the test's provider is registered")
 	assert.Len(t, m.Resources(), 1)
 }
+
+// Grafana's Ingress carries the controller's annotations; in a cloud, where
+// the ingress also answers plain HTTP for ACME challenges, its session
+// cookie is secure-only and HSTS is on; a local lab, which serves Grafana
+// on a plain-HTTP node port too, keeps neither.
+func TestGrafanaOverHTTPS(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		nodePorts bool
+	}{{"cloud", false}, {"local", true}} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := args(t)
+			a.NodePorts = tc.nodePorts
+			a.IngressAnnotations = map[string]string{"ingress.cilium.io/force-https": "disabled"}
+			m, _, err := run(t, a)
+			require.NoError(t, err)
+			releases := m.ByType("kubernetes:helm.sh/v3:Release")
+			require.Len(t, releases, 1)
+			r := releases[0]
+			annotations, _ := r.At("values.grafana.ingress.annotations")
+			assert.Equal(t, map[string]any{
+				"cert-manager.io/cluster-issuer": "sre-lab-ca",
+				"ingress.cilium.io/force-https":  "disabled",
+			}, annotations)
+			ini, _ := r.At("values.grafana")
+			sec, has := ini.(map[string]any)["grafana.ini"]
+			if tc.nodePorts {
+				assert.False(t, has, "a plain-HTTP node port needs a cookie that is not secure-only")
+				return
+			}
+			require.True(t, has, "grafana.ini is set in a cloud")
+			assert.Equal(t, map[string]any{"security": map[string]any{
+				"cookie_secure": true, "strict_transport_security": true,
+				"strict_transport_security_max_age_seconds": float64(31536000),
+			}}, sec)
+		})
+	}
+}
