@@ -38,6 +38,12 @@ const (
 	EBSClass = "gp3"
 )
 
+// LocalVolumeType is the PersistentVolume source local-path-provisioner
+// gives the volumes of LocalPathClass: "local", so that the kubelet reports
+// their usage (see localPathValues). A claim can still ask for "hostPath"
+// with the volumeType annotation, and its volume then goes unwatched.
+const LocalVolumeType = "local"
+
 // defaultNodePaths is the nodePathMap entry local-path-provisioner applies
 // to every node that has no entry of its own.
 const defaultNodePaths = "DEFAULT_PATH_FOR_NON_LISTED_NODES"
@@ -180,13 +186,28 @@ func localPathValues() map[string]any {
 			// Lab volumes are disposable; Retain would leave directories
 			// behind on the node after every deleted claim.
 			"reclaimPolicy": "Delete",
+			// The chart renders this into the class's defaultVolumeType
+			// annotation (templates/storageclass.yaml), from which the
+			// provisioner picks the PersistentVolume's source; its own
+			// default, hostPath, leaves every volume-space alert blind: the
+			// kubelet reports kubelet_volume_stats_* only for volume plugins
+			// that provide metrics, which k8s.io/kubernetes
+			// pkg/volume/local does (statfs of the path) and
+			// pkg/volume/hostpath does not (rancher/local-path-provisioner
+			// issue 44). A local PV must carry node affinity; the
+			// provisioner sets it for every nodePathMap volume
+			// (provisioner.go, Provision).
+			"defaultVolumeType": LocalVolumeType,
 		},
 		// Talos's root filesystem is read-only, so the chart's default of
 		// /opt/local-path-provisioner cannot be written. The Talos patch
-		// gives the provisioner a user volume instead: volumes then cannot
-		// fill the EPHEMERAL partition the kubelet and containerd live on,
-		// and Talos propagates /var/mnt into the kubelet so the hostPath
-		// mounts resolve. No node is listed, so every node uses it.
+		// gives the provisioner a user volume instead (a partition on
+		// VirtualBox, so volumes cannot fill the EPHEMERAL partition the
+		// kubelet and containerd live on). Talos binds /var/mnt into the
+		// kubelet's mount namespace (siderolabs/talos
+		// internal/app/machined/pkg/system/services/kubelet.go), where the
+		// kubelet mounts and measures local volumes. No node is listed, so
+		// every node uses it.
 		"nodePathMap": []any{
 			map[string]any{
 				"node":  defaultNodePaths,

@@ -173,6 +173,10 @@ func TestValuesLocalPath(t *testing.T) {
 	assert.Equal(t, true, at(t, r, "values.storageClass.defaultClass"))
 	assert.Equal(t, LocalPathClass, at(t, r, "values.storageClass.name"))
 	assert.Equal(t, "Delete", at(t, r, "values.storageClass.reclaimPolicy"))
+	assert.Equal(t, "local", at(t, r, "values.storageClass.defaultVolumeType"),
+		"local volumes, which the kubelet reports usage for; hostPath volumes it does not")
+	_, shared := r.At("values.sharedFileSystemPath")
+	assert.False(t, shared, "with a shared filesystem the provisioner drops node affinity, which a local volume must have")
 
 	assert.Equal(t, []any{
 		map[string]any{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": []any{infra.LocalPathDir}},
@@ -254,12 +258,13 @@ func TestNewStorageUserValuesOverride(t *testing.T) {
 				"replicaCount": 2,
 			},
 			want: map[string]any{
-				"values.storageClass.reclaimPolicy": "Retain",
-				"values.replicaCount":               float64(2),
-				"values.storageClass.name":          LocalPathClass,
-				"values.storageClass.defaultClass":  true,
-				"values.storageClass.create":        true,
-				"values.resources.limits.memory":    "128Mi",
+				"values.storageClass.reclaimPolicy":     "Retain",
+				"values.replicaCount":                   float64(2),
+				"values.storageClass.name":              LocalPathClass,
+				"values.storageClass.defaultClass":      true,
+				"values.storageClass.create":            true,
+				"values.storageClass.defaultVolumeType": "local",
+				"values.resources.limits.memory":        "128Mi",
 				"values.nodePathMap": []any{
 					map[string]any{"node": "DEFAULT_PATH_FOR_NON_LISTED_NODES", "paths": []any{infra.LocalPathDir}},
 				},

@@ -300,21 +300,25 @@ kube_daemonset_status_desired_number_scheduled{namespace="logging", daemonset=~"
 		{
 			Alert: "LogReceiverDown",
 			// One replica receives Kubernetes events and the Talos nodes'
-			// own logs; while it is down they are lost (UDP, no retry).
-			// Ten minutes covers a rollout or a rescheduled pod.
+			// own logs; while it is down, Talos holds its lines in a bounded
+			// memory buffer and resends them over TCP, and events wait in
+			// the API server for an hour: an outage longer than either
+			// loses them. Ten minutes covers a rollout or a rescheduled pod.
 			Expr:        `kube_deployment_status_replicas_available{namespace="logging", deployment="alloy-receiver"} == 0`,
 			For:         "10m",
 			Severity:    SeverityWarning,
 			Summary:     "Kubernetes events and Talos node logs are not being collected.",
-			Description: "Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has had no available pod for 10 minutes; events and Talos service and kernel logs are lost meanwhile.",
+			Description: "Deployment {{ $labels.namespace }}/{{ $labels.deployment }} has had no available pod for 10 minutes; events and Talos service and kernel logs are held back meanwhile, and lost once Talos's buffer or the API server's event retention runs out.",
 			Runbook:     "logreceiverdown",
 		},
 	}}
 }
 
 // pvFree is the free fraction of each persistent volume the kubelet reports
-// on. Volumes without kubelet stats (hostPath-backed local-path volumes) are
-// not in it; see docs/runbooks/storage.md.
+// on: EBS volumes, and local-path's local volumes, whose figures are those of
+// the filesystem all of a node's local-path claims share. A claim made with
+// local-path's volumeType: hostPath annotation has no figures and is not in
+// it; see docs/runbooks/storage.md.
 const pvFree = `  kubelet_volume_stats_available_bytes{job="kubelet"}
 /
   kubelet_volume_stats_capacity_bytes{job="kubelet"}`

@@ -1,0 +1,92 @@
+package storage
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/your-org/sre-lab/config"
+)
+
+// chartDir holds the pinned chart archives beside the repository (see
+// DESIGN.md, Tests); a checkout without it skips the chart checks.
+var chartDir = filepath.Join("..", "..", "..", "shared", "charts")
+
+// chartFiles returns the named files of the pinned chart's archive, keyed
+// by their path inside the chart directory.
+func chartFiles(t *testing.T, chart config.Chart, names ...string) map[string]string {
+	t.Helper()
+	archive := filepath.Join(chartDir, chart.Name+"-"+chart.Version+".tgz")
+	f, err := os.Open(archive)
+	if errors.Is(err, fs.ErrNotExist) {
+		t.Skipf("chart archive %s is not here; the chart's own templates are not checked", archive)
+	}
+	require.NoError(t, err)
+	defer f.Close()
+	gz, err := gzip.NewReader(f)
+	require.NoError(t, err)
+	want := map[string]bool{}
+	for _, n := range names {
+		want[chart.Name+"/"+n] = true
+	}
+	out := map[string]string{}
+	tr := tar.NewReader(gz)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		require.NoError(t, err)
+		if !want[h.Name] {
+			continue
+		}
+		b, err := io.ReadAll(tr)
+		require.NoError(t, err)
+		out[strings.TrimPrefix(h.Name, chart.Name+"/")] = string(b)
+	}
+	for _, n := range names {
+		require.Contains(t, out, n, "%s has no %s", archive, n)
+	}
+	return out
+}
+
+// TestLocalPathChartVolumeType reads the pinned chart to show that the key
+// Values sets is the one that decides the volume type, and why it must be
+// set: the chart's template copies storageClass.defaultVolumeType into the
+// StorageClass annotation the provisioner reads (provisioner.go, Provision),
+// and the chart's own default is hostPath, which the kubelet reports no
+// volume statistics for.
+func TestLocalPathChartVolumeType(t *testing.T) {
+	files := chartFiles(t, config.DefaultCharts[config.ChartLocalPath], "values.yaml", "templates/storageclass.yaml")
+
+	var annotation []string
+	for line := range strings.Lines(files["templates/storageclass.yaml"]) {
+		if strings.HasPrefix(strings.TrimSpace(line), "defaultVolumeType:") {
+			annotation = append(annotation, strings.TrimSpace(line))
+		}
+	}
+	require.Len(t, annotation, 1, "the StorageClass template writes one defaultVolumeType annotation")
+	assert.Contains(t, annotation[0], ".storageClass.defaultVolumeType", "the annotation comes from the storageClass.defaultVolumeType value")
+
+	var chartValues struct {
+		StorageClass map[string]any `yaml:"storageClass"`
+	}
+	require.NoError(t, yaml.Unmarshal([]byte(files["values.yaml"]), &chartValues))
+	assert.Equal(t, "hostPath", chartValues.StorageClass["defaultVolumeType"], "the chart defaults to hostPath, so the lab must set the type")
+
+	lab, _ := Values(validArgs(LocalPath))["storageClass"].(map[string]any)
+	for key := range lab {
+		assert.Contains(t, chartValues.StorageClass, key, "storageClass.%s is a key the chart reads", key)
+	}
+	assert.Equal(t, LocalVolumeType, lab["defaultVolumeType"])
+}
