@@ -707,7 +707,7 @@ func TestLocalLabRefusesMacOS(t *testing.T) {
 	assert.Empty(t, m.resources, "nothing is registered")
 
 	_, _, err = run(t, "dev", userConfig(t, "dev"))
-	assert.NoError(t, err, "a cloud stack runs from any host")
+	assert.NoError(t, err, "a cloud stack runs from macOS too")
 }
 
 // TestUpdatesStopWhereTheNodesWouldNotAnswer: from an address outside
