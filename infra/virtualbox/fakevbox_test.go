@@ -1,25 +1,32 @@
 package virtualbox
 
 import (
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
 	"net/netip"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
+	"syscall"
 )
 
 // This file is the VBoxManage stand-in the script tests put first on PATH.
 // TestMain builds it on its own, as package main with a main calling
-// fakeVBoxManage, so it must use nothing but the standard library and
-// what this file defines; the tests share its types to set up and read the
-// state. It keeps what VirtualBox would know in $FAKE_VBOX_STATE/vbox.json
-// and behaves as VirtualBox's own source says; each behaviour names the
+// fakeMain, so it must use nothing but the standard library and what this
+// file defines; the tests share its types to set up and read the state. It
+// keeps what VirtualBox would know in $FAKE_VBOX_STATE/vbox.json and
+// behaves as VirtualBox's own source says; each behaviour names the
 // upstream file it comes from (paths in the VirtualBox tree,
 // github.com/VirtualBox/virtualbox).
+//
+// The same program is the scripts' curl: the Talos API a VM answers on is
+// part of the guest this state holds, and ISO downloads are answered too.
 
 // vboxHost is the VirtualBox state the scripts touch.
 type vboxHost struct {
@@ -32,6 +39,18 @@ type vboxHost struct {
 	DHCP map[string]*dhcpServer `json:"dhcp"`
 	// VMs are the registered machines by name.
 	VMs map[string]*fakeVM `json:"vms"`
+	// Disks are the registered hard disks by location, as the media
+	// registry knows them (src/VBox/Main/src-server/MediumImpl.cpp).
+	Disks map[string]*fakeDisk `json:"disks"`
+
+	// events are what this call did to the VMs' guests, "<vm> <what>", for
+	// the events log: started, halting, poweroff, answering.
+	events []string
+}
+
+// event notes for the events log that what happened to vm's guest.
+func (h *vboxHost) event(vm, what string) {
+	h.events = append(h.events, vm+" "+what)
 }
 
 type hostOnlyIf struct {
@@ -65,13 +84,57 @@ type dhcpdConfig struct {
 }
 
 type fakeVM struct {
-	State   string `json:"state"`
-	Adapter string `json:"adapter,omitempty"`
-	MAC     string `json:"mac,omitempty"`
+	// UUID is random, as VirtualBox::createMachine makes it without
+	// --uuid (src/VBox/Main/src-server/VirtualBoxImpl.cpp): a VM made
+	// again under the same name is another VM.
+	UUID     string `json:"uuid,omitempty"`
+	State    string `json:"state"`
+	CPUs     int    `json:"cpus,omitempty"`
+	MemoryMB int    `json:"memoryMB,omitempty"`
+	Adapter  string `json:"adapter,omitempty"`
+	MAC      string `json:"mac,omitempty"`
+	// Disk is the location of the hard disk on SATA port 0.
+	Disk string `json:"disk,omitempty"`
 	// Address is what DHCP gave the VM when it last started; empty when
 	// nothing answered.
 	Address string `json:"address,omitempty"`
+
+	// What the guest does is not VirtualBox's to decide. A Talos guest
+	// shuts down on the ACPI power button and answers on its API port once
+	// booted; IgnoresACPI and NeverAnswers make one that does not.
+	IgnoresACPI  bool `json:"ignoresACPI,omitempty"`
+	NeverAnswers bool `json:"neverAnswers,omitempty"`
+	// Guest is where the guest is: booting, serving or halting while the VM
+	// runs, empty while it does not.
+	Guest string `json:"guest,omitempty"`
+	// ShutdownIn counts the state checks left until a halting guest powers
+	// off; BootIn the probes of its API refused until a booting one answers.
+	// Both stand for time passing.
+	ShutdownIn int `json:"shutdownIn,omitempty"`
+	BootIn     int `json:"bootIn,omitempty"`
 }
+
+// fakeDisk is a registered hard disk image.
+type fakeDisk struct {
+	UUID       string `json:"uuid,omitempty"`
+	CapacityMB int    `json:"capacityMB"`
+}
+
+// Guest pacing: how many state checks a Talos guest takes to power off after
+// the power button, and how many probes of its API it refuses after it
+// starts. Any count above one makes a script that does not wait fail.
+const (
+	talosShutdownChecks = 2
+	talosBootProbes     = 2
+	talosAPIPort        = "50000"
+)
+
+// Where a Talos guest is while its VM runs.
+const (
+	guestBooting = "booting"
+	guestServing = "serving"
+	guestHalting = "halting"
+)
 
 // networkPrefix and the interface name make the network name of a host-only
 // interface's DHCP server.
@@ -103,6 +166,9 @@ func (h *vboxHost) init() {
 	if h.VMs == nil {
 		h.VMs = map[string]*fakeVM{}
 	}
+	if h.Disks == nil {
+		h.Disks = map[string]*fakeDisk{}
+	}
 	for _, s := range h.DHCP {
 		if s.Fixed == nil {
 			s.Fixed = map[string]string{}
@@ -114,7 +180,8 @@ func (h *vboxHost) init() {
 }
 
 // settings is the host without what only lives in running processes, which
-// is what a destroy must give back.
+// is what a destroy must give back, and without the random UUIDs, so two
+// hosts compare by what they hold.
 func (h *vboxHost) settings() *vboxHost {
 	data, err := json.Marshal(h)
 	if err != nil {
@@ -129,7 +196,11 @@ func (h *vboxHost) settings() *vboxHost {
 		s.Running, s.Leases = nil, map[string]string{}
 	}
 	for _, vm := range c.VMs {
-		vm.Address = ""
+		vm.UUID, vm.Address = "", ""
+		vm.Guest, vm.ShutdownIn, vm.BootIn = "", 0, 0
+	}
+	for _, d := range c.Disks {
+		d.UUID = ""
 	}
 	return &c
 }
@@ -156,14 +227,39 @@ func syntaxf(format string, args ...any) error {
 // its own stdout (Pulumi's output) is caught.
 const progress = "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%\n"
 
-func fakeVBoxManage(args []string) int {
+// fakeMain runs the program argv[0] names: curl, or VBoxManage.
+func fakeMain(argv []string) int {
 	dir := os.Getenv("FAKE_VBOX_STATE")
-	line := strings.Join(args, " ")
-	calls, err := os.OpenFile(filepath.Join(dir, "calls"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	// VBoxSVC holds the one copy of the settings and serves every client in
+	// turn; the lock does that for the scripts' concurrent calls.
+	lock, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o644)
 	if err == nil {
-		fmt.Fprintf(calls, "VBoxManage %s\n", line)
-		calls.Close()
+		defer lock.Close()
+		err = syscall.Flock(int(lock.Fd()), syscall.LOCK_EX)
 	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "fake %s: %v\n", filepath.Base(argv[0]), err)
+		return 99
+	}
+	if filepath.Base(argv[0]) == "curl" {
+		return fakeCurl(dir, argv[1:])
+	}
+	return fakeVBoxManage(dir, argv[1:])
+}
+
+// appendLog appends a line to one of the logs in the state directory: calls,
+// every program run, and events, what happened to the VMs.
+func appendLog(dir, log, line string) {
+	f, err := os.OpenFile(filepath.Join(dir, log), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err == nil {
+		fmt.Fprintln(f, line)
+		f.Close()
+	}
+}
+
+func fakeVBoxManage(dir string, args []string) int {
+	line := strings.Join(args, " ")
+	appendLog(dir, "calls", "VBoxManage "+line)
 	if fail := os.Getenv("FAKE_VBOX_FAIL"); fail != "" && strings.HasPrefix(line, fail) {
 		fmt.Fprintln(os.Stderr, "VBoxManage: error: injected failure")
 		return 1
@@ -179,6 +275,9 @@ func fakeVBoxManage(args []string) int {
 	if err := saveHost(dir, h); err != nil {
 		fmt.Fprintf(os.Stderr, "fake VBoxManage: %v\n", err)
 		return 99
+	}
+	for _, e := range h.events {
+		appendLog(dir, "events", e)
 	}
 	fmt.Print(out)
 	if runErr != nil {
@@ -234,9 +333,10 @@ func (h *vboxHost) run(dir string, args []string) (string, error) {
 		return h.dhcpServerCmd(args[1:])
 	case "showvminfo":
 		return h.showVMInfo(dir, args[1:])
-	case "createvm", "modifyvm", "storagectl", "createmedium", "storageattach", "closemedium",
-		"startvm", "controlvm", "unregistervm":
-		return h.machineCmd(args)
+	case "createvm", "modifyvm", "storagectl", "startvm", "controlvm", "unregistervm":
+		return h.machineCmd(dir, args)
+	case "createmedium", "closemedium", "showmediuminfo", "modifymedium", "storageattach":
+		return h.mediumCmd(args)
 	}
 	return "", syntaxf("Invalid command '%s'", args[0])
 }
@@ -634,6 +734,11 @@ func inRange(addr, lower, upper string) bool {
 	return a.Compare(netip.MustParseAddr(lower)) >= 0 && a.Compare(netip.MustParseAddr(upper)) <= 0
 }
 
+// showVMInfo prints, for the settings the scripts read, what showVmInfo
+// prints with --machinereadable (src/VBox/Frontends/VBoxManage/VBoxManageInfo.cpp):
+// numbers bare (SHOW_ULONG_PROP), strings quoted, and the keys of storage
+// attachments quoted too. A check of the state is also when time passes for
+// the guest.
 func (h *vboxHost) showVMInfo(dir string, args []string) (string, error) {
 	if len(args) != 2 || args[1] != "--machinereadable" {
 		return "", syntaxf("showvminfo <name> --machinereadable")
@@ -643,13 +748,33 @@ func (h *vboxHost) showVMInfo(dir string, args []string) (string, error) {
 		return "", err
 	}
 	name := args[0]
-	out := fmt.Sprintf("name=\"%s\"\nCfgFile=\"%s\"\nVMState=\"%s\"\nhostonlyadapter1=\"%s\"\nmacaddress1=\"%s\"\n",
-		name, filepath.Join(dir, "machines", name, name+".vbox"), vm.State, vm.Adapter, strings.ToUpper(strings.ReplaceAll(vm.MAC, ":", "")))
+	// The ACPI device only raises the button event
+	// (acpiR3Port_PowerButtonPress, src/VBox/Devices/PC/DevACPI.cpp); the
+	// machine stays running until the guest, done shutting down, powers it
+	// off.
+	if vm.Guest == guestHalting {
+		vm.ShutdownIn--
+		if vm.ShutdownIn <= 0 {
+			vm.State, vm.Guest, vm.ShutdownIn = "poweroff", "", 0
+			h.event(name, "poweroff")
+		}
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "name=\"%s\"\nUUID=\"%s\"\nCfgFile=\"%s\"\nmemory=%d\ncpus=%d\nVMState=\"%s\"\n",
+		name, vm.UUID, filepath.Join(dir, "machines", name, name+".vbox"), vm.MemoryMB, vm.CPUs, vm.State)
+	if vm.Disk != "" {
+		id := ""
+		if d := h.Disks[vm.Disk]; d != nil {
+			id = d.UUID
+		}
+		fmt.Fprintf(&b, "\"SATA-0-0\"=\"%s\"\n\"SATA-ImageUUID-0-0\"=\"%s\"\n", vm.Disk, id)
+	}
+	fmt.Fprintf(&b, "hostonlyadapter1=\"%s\"\nmacaddress1=\"%s\"\n", vm.Adapter, strings.ToUpper(strings.ReplaceAll(vm.MAC, ":", "")))
 	// A VM being powered off is seen stopping once, then off.
 	if vm.State == "stopping" {
 		vm.State = "poweroff"
 	}
-	return out, nil
+	return b.String(), nil
 }
 
 func (h *vboxHost) findVM(name string) (*fakeVM, error) {
@@ -660,32 +785,56 @@ func (h *vboxHost) findVM(name string) (*fakeVM, error) {
 	return vm, nil
 }
 
-func (h *vboxHost) machineCmd(args []string) (string, error) {
+// locked is whether a session holds the VM: one does from start until the VM
+// is off.
+func (vm *fakeVM) locked() bool {
+	return vm.State == "running" || vm.State == "stopping"
+}
+
+func (h *vboxHost) machineCmd(dir string, args []string) (string, error) {
 	cmd := args[0]
-	switch cmd {
-	case "createvm":
+	if cmd == "createvm" {
 		if len(args) < 3 || args[1] != "--name" {
 			return "", syntaxf("createvm --name <name>")
 		}
-		if _, ok := h.VMs[args[2]]; ok {
-			return "", failf("Machine settings file for '%s' already exists", args[2])
+		name := args[2]
+		if _, ok := h.VMs[name]; ok {
+			return "", failf("Machine settings file for '%s' already exists", name)
 		}
-		h.VMs[args[2]] = &fakeVM{State: "poweroff"}
-		return fmt.Sprintf("Virtual machine '%s' is created and registered.\n", args[2]), nil
-	case "createmedium", "closemedium":
-		return progress, nil
+		vm := &fakeVM{UUID: newUUID(), State: "poweroff"}
+		h.VMs[name] = vm
+		return fmt.Sprintf("Virtual machine '%s' is created and registered.\nUUID: %s\nSettings file: '%s'\n",
+			name, vm.UUID, filepath.Join(dir, "machines", name, name+".vbox")), nil
 	}
 	if len(args) < 2 {
 		return "", syntaxf("%s needs a machine", cmd)
 	}
-	vm, err := h.findVM(args[1])
+	name := args[1]
+	vm, err := h.findVM(name)
 	if err != nil {
 		return "", err
 	}
 	switch cmd {
 	case "modifyvm":
+		// handleModifyVM takes a write lock on the machine, which a running
+		// VM's session holds (LockMachine(a->session, LockType_Write) in
+		// src/VBox/Frontends/VBoxManage/VBoxManageModifyVM.cpp,
+		// Machine::lockMachine in src/VBox/Main/src-server/MachineImpl.cpp).
+		if vm.locked() {
+			return "", failf("The machine '%s' is already locked for a session (or being unlocked)", name)
+		}
 		for i := 2; i+1 < len(args); i++ {
 			switch args[i] {
+			case "--cpus", "--memory":
+				n, err := strconv.Atoi(args[i+1])
+				if err != nil || n < 1 {
+					return "", syntaxf("Invalid %s value '%s'", args[i], args[i+1])
+				}
+				if args[i] == "--cpus" {
+					vm.CPUs = n
+				} else {
+					vm.MemoryMB = n
+				}
 			case "--hostonlyadapter1":
 				vm.Adapter = args[i+1]
 			case "--macaddress1":
@@ -697,19 +846,50 @@ func (h *vboxHost) machineCmd(args []string) (string, error) {
 			}
 		}
 	case "startvm":
-		return h.startVM(args[1], vm)
+		return h.startVM(name, vm)
 	case "controlvm":
-		if vm.State != "running" {
-			return "", failf("Machine '%s' is not currently running", args[1])
-		}
-		vm.State = "stopping"
+		return h.controlVM(name, vm, args[2:])
 	case "unregistervm":
-		if vm.State == "running" {
-			return "", failf("Cannot unregister the machine '%s' while it is locked", args[1])
+		if vm.locked() {
+			return "", failf("Cannot unregister the machine '%s' while it is locked", name)
 		}
-		delete(h.VMs, args[1])
+		// --delete deletes the hard disks and keeps DVD images
+		// (CleanupMode_DetachAllReturnHardDisksOnly in handleUnregisterVM,
+		// src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp).
+		if slices.Contains(args[2:], "--delete") && vm.Disk != "" {
+			delete(h.Disks, vm.Disk)
+		}
+		delete(h.VMs, name)
 	}
 	return progress, nil
+}
+
+// controlVM handles the two controlvm actions the scripts use. Both need a
+// running machine: VBoxManage only finds a console to act on in a running
+// one (handleControlVM, src/VBox/Frontends/VBoxManage/VBoxManageControlVM.cpp).
+func (h *vboxHost) controlVM(name string, vm *fakeVM, action []string) (string, error) {
+	if len(action) != 1 {
+		return "", syntaxf("controlvm <name> poweroff|acpipowerbutton")
+	}
+	if vm.State != "running" {
+		return "", failf("Machine '%s' is not currently running", name)
+	}
+	switch action[0] {
+	case "poweroff":
+		vm.State, vm.Guest, vm.ShutdownIn = "stopping", "", 0
+		h.event(name, "poweroff")
+		return progress, nil
+	case "acpipowerbutton":
+		// Console::powerButton only presses the button
+		// (src/VBox/Main/src-client/ConsoleImpl.cpp); a guest that handles
+		// it halts, one that does not keeps running.
+		if !vm.IgnoresACPI && vm.Guest != guestHalting {
+			vm.Guest, vm.ShutdownIn = guestHalting, talosShutdownChecks
+			h.event(name, "halting")
+		}
+		return "", nil
+	}
+	return "", syntaxf("Invalid parameter '%s'", action[0])
 }
 
 // startVM powers a VM on. Starting it starts the DHCP server of its host-only
@@ -717,13 +897,15 @@ func (h *vboxHost) machineCmd(args []string) (string, error) {
 // network setup, src/VBox/Main/src-client/ConsoleImplConfigCommon.cpp, calls
 // IDHCPServer::Start), and the VM asks it for an address.
 func (h *vboxHost) startVM(name string, vm *fakeVM) (string, error) {
-	if vm.State == "running" {
+	if vm.locked() {
 		return "", failf("The machine '%s' is already locked for a session", name)
 	}
 	if _, ok := h.Interfaces[vm.Adapter]; !ok {
 		return "", failf("Nonexistent host networking interface, name '%s'", vm.Adapter)
 	}
 	vm.State = "running"
+	vm.Guest, vm.BootIn, vm.ShutdownIn = guestBooting, talosBootProbes, 0
+	h.event(name, "started")
 	vm.Address = ""
 	if s := h.DHCP[networkPrefix+vm.Adapter]; s != nil && s.Enabled {
 		if s.Running == nil {
@@ -732,4 +914,232 @@ func (h *vboxHost) startVM(name string, vm *fakeVM) (string, error) {
 		vm.Address = s.lease(vm.MAC)
 	}
 	return fmt.Sprintf("Waiting for VM \"%s\" to power on...\nVM \"%s\" has been successfully started.\n", name, name), nil
+}
+
+// mediumCmd handles the hard disk commands after
+// src/VBox/Frontends/VBoxManage/VBoxManageDisk.cpp, with the rules of
+// src/VBox/Main/src-server/MediumImpl.cpp, and storageattach
+// (src/VBox/Frontends/VBoxManage/VBoxManageStorageController.cpp).
+func (h *vboxHost) mediumCmd(args []string) (string, error) {
+	cmd := args[0]
+	if cmd == "storageattach" {
+		return h.storageAttach(args[1:])
+	}
+	opts := args[1:]
+	// The medium type before the file is optional.
+	if len(opts) > 0 && (opts[0] == "disk" || opts[0] == "dvd" || opts[0] == "floppy") {
+		opts = opts[1:]
+	}
+	flags, file := map[string]string{}, ""
+	for i := 0; i < len(opts); i++ {
+		switch opts[i] {
+		case "--filename", "--size", "--format", "--resize":
+			if i+1 >= len(opts) {
+				return "", syntaxf("%s needs a value", opts[i])
+			}
+			flags[opts[i]] = opts[i+1]
+			i++
+		case "--delete":
+			flags["--delete"] = "yes"
+		default:
+			if strings.HasPrefix(opts[i], "-") || file != "" {
+				return "", syntaxf("Invalid parameter '%s'", opts[i])
+			}
+			file = opts[i]
+		}
+	}
+	if cmd == "createmedium" {
+		file = flags["--filename"]
+		size, err := strconv.Atoi(flags["--size"])
+		if file == "" || err != nil || size < 1 {
+			return "", syntaxf("createmedium disk --filename <file> --size <MB>")
+		}
+		if _, ok := h.Disks[file]; ok {
+			return "", failf("Failed to create medium\nVBoxManage: error: Could not create the medium storage unit '%s' (VERR_ALREADY_EXISTS)", file)
+		}
+		d := &fakeDisk{UUID: newUUID(), CapacityMB: size}
+		h.Disks[file] = d
+		return progress + fmt.Sprintf("Medium created. UUID: %s\n", d.UUID), nil
+	}
+	d, ok := h.Disks[file]
+	if !ok {
+		return "", failf("Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)", file)
+	}
+	user := h.diskUser(file)
+	switch cmd {
+	case "closemedium":
+		// Medium::close refuses a medium still attached (i_canClose).
+		if user != "" {
+			return "", failf("Medium '%s' cannot be closed because it is still attached to 1 virtual machines", file)
+		}
+		delete(h.Disks, file)
+		return progress, nil
+	case "showmediuminfo":
+		// showMediumInfo prints the logical size in MB.
+		var b strings.Builder
+		fmt.Fprintf(&b, "UUID:           %s\nParent UUID:    base\nState:          created\nType:           normal (base)\n", d.UUID)
+		fmt.Fprintf(&b, "Location:       %s\nStorage format: VDI\nFormat variant: dynamic default\nCapacity:       %d MBytes\n", file, d.CapacityMB)
+		b.WriteString("Encryption:     disabled\n")
+		if user != "" {
+			fmt.Fprintf(&b, "In use by VMs:  %s (UUID: %s)\n", user, h.VMs[user].UUID)
+		}
+		return b.String(), nil
+	case "modifymedium":
+		size, err := strconv.Atoi(flags["--resize"])
+		if err != nil || size < 1 {
+			return "", syntaxf("modifymedium disk <file> --resize <MB>")
+		}
+		// Medium::resize locks the medium for writing first, which a
+		// running VM holds; VDResize then refuses a smaller size
+		// (i_taskResizeHandler, VERR_VD_SHRINK_NOT_SUPPORTED).
+		if user != "" && h.VMs[user].locked() {
+			return "", failf("Failed to lock media when resizing '%s'\nVBoxManage: error: Medium '%s' is locked for writing by another task", file, file)
+		}
+		if size < d.CapacityMB {
+			return "0%...\nProgress state: VBOX_E_NOT_SUPPORTED\n",
+				failf("Failed to resize medium\nVBoxManage: error: Shrinking is not yet supported for medium '%s'", file)
+		}
+		d.CapacityMB = size
+		return progress, nil
+	}
+	return "", syntaxf("Invalid command '%s'", cmd)
+}
+
+// diskUser names the VM a disk is attached to, empty for none.
+func (h *vboxHost) diskUser(file string) string {
+	for _, name := range slices.Sorted(maps.Keys(h.VMs)) {
+		if h.VMs[name].Disk == file {
+			return name
+		}
+	}
+	return ""
+}
+
+// storageAttach puts a medium on a port. A hard disk must be registered
+// (or a file the registry can open); a DVD slot takes an image or
+// emptydrive, which this state does not track.
+func (h *vboxHost) storageAttach(args []string) (string, error) {
+	if len(args) < 1 {
+		return "", syntaxf("storageattach needs a machine")
+	}
+	vm, err := h.findVM(args[0])
+	if err != nil {
+		return "", err
+	}
+	flags := map[string]string{}
+	for i := 1; i+1 < len(args); i += 2 {
+		flags[args[i]] = args[i+1]
+	}
+	if flags["--type"] != "hdd" {
+		return progress, nil
+	}
+	if _, ok := h.Disks[flags["--medium"]]; !ok {
+		return "", failf("Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)", flags["--medium"])
+	}
+	if flags["--port"] == "0" {
+		vm.Disk = flags["--medium"]
+	}
+	return progress, nil
+}
+
+// newUUID makes a random (version 4) UUID, as RTUuidCreate does.
+func newUUID() string {
+	var b [16]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		panic(err)
+	}
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	return fmt.Sprintf("%x-%x-%x-%x-%x", b[0:4], b[4:6], b[6:8], b[8:10], b[10:])
+}
+
+// fakeCurl is curl as the scripts use it: a download to the file -o names,
+// failing with $FAKE_CURL_FAIL set as an interrupted one would, or a probe
+// of a VM's Talos API port. Exit codes are curl's (CURLE_* in
+// include/curl/curl.h of curl/curl).
+func fakeCurl(dir string, args []string) int {
+	appendLog(dir, "calls", "curl "+strings.Join(args, " "))
+	out, target, silent := "", "", false
+	for i := 0; i < len(args); i++ {
+		switch {
+		case args[i] == "-o" || args[i] == "--output":
+			if i+1 < len(args) {
+				out = args[i+1]
+				i++
+			}
+		case args[i] == "-s" || args[i] == "--silent":
+			silent = true
+		case strings.HasPrefix(args[i], "https://") || strings.HasPrefix(args[i], "http://"):
+			target = args[i]
+		}
+	}
+	complain := func(code int, msg string) int {
+		if !silent {
+			fmt.Fprintf(os.Stderr, "curl: (%d) %s\n", code, msg)
+		}
+		return code
+	}
+	u, err := url.Parse(target)
+	if err != nil || target == "" {
+		return complain(3, "URL using bad/illegal format or missing URL")
+	}
+	if u.Port() == talosAPIPort {
+		return probeTalos(dir, u.Hostname(), complain)
+	}
+	if os.Getenv("FAKE_CURL_FAIL") != "" {
+		if out != "" {
+			os.WriteFile(out, []byte("partial\n"), 0o644)
+		}
+		return complain(22, "The requested URL returned error: 404")
+	}
+	if out == "" {
+		fmt.Print("talos iso\n")
+		return 0
+	}
+	if err := os.WriteFile(out, []byte("talos iso\n"), 0o644); err != nil {
+		return complain(23, "Failure writing output to destination")
+	}
+	return 0
+}
+
+// probeTalos answers a connection to port 50000 of ip as the guest at that
+// address would: nothing accepts it until a started Talos has booted, and a
+// Talos that serves its API (apid) ends the TLS session of a client without
+// a certificate (tls.Mutual in internal/app/apid/pkg/provider/provider.go
+// of siderolabs/talos), which curl reports as 56.
+func probeTalos(dir, ip string, complain func(int, string) int) int {
+	refused := func() int {
+		return complain(7, "Failed to connect to "+ip+" port "+talosAPIPort+" after 3 ms: Couldn't connect to server")
+	}
+	h, err := loadHost(dir)
+	if err != nil {
+		return complain(99, err.Error())
+	}
+	var name string
+	for _, n := range slices.Sorted(maps.Keys(h.VMs)) {
+		if vm := h.VMs[n]; vm.Address == ip && vm.State == "running" {
+			name = n
+		}
+	}
+	if name == "" {
+		return refused()
+	}
+	vm := h.VMs[name]
+	switch {
+	case vm.Guest == guestBooting && vm.BootIn > 0:
+		vm.BootIn--
+	case vm.Guest == guestBooting && !vm.NeverAnswers:
+		vm.Guest = guestServing
+		h.event(name, "answering")
+	}
+	if err := saveHost(dir, h); err != nil {
+		return complain(99, err.Error())
+	}
+	for _, e := range h.events {
+		appendLog(dir, "events", e)
+	}
+	if vm.Guest != guestServing {
+		return refused()
+	}
+	return complain(56, "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0")
 }

@@ -25,12 +25,17 @@ import (
 // other inputs changed runs update (create when it has none), with the old
 // stdout in PULUMI_COMMAND_STDOUT; a command the program no longer
 // registers runs delete. stdout loses one trailing newline, as there.
+// Commands run as soon as what they depend on is done, side by side, as the
+// engine runs independent steps in parallel: only the program's
+// dependencies order them.
 type engine struct {
 	lab *lab
-	mu  sync.Mutex
+	// mu guards live and ran.
+	mu sync.Mutex
 	// live are the commands in the stack's state, by name.
 	live map[string]*liveCommand
-	// ran lists the scripts run in order, as "name:create" and the like.
+	// ran lists the scripts started, in order, as "name:create" and the
+	// like.
 	ran []string
 }
 
@@ -104,7 +109,9 @@ func (e *engine) exec(name, which string, inputs resource.PropertyMap, previous 
 	if previous != "" {
 		env["PULUMI_COMMAND_STDOUT"] = previous
 	}
+	e.mu.Lock()
 	e.ran = append(e.ran, name+":"+which)
+	e.mu.Unlock()
 	r := e.lab.runText(name+" "+which, script.StringValue(), env)
 	if r.code != 0 {
 		return "", fmt.Errorf("%s %s exited %d:\n%s", name, which, r.code, r.stderr)
@@ -123,12 +130,10 @@ func (m *engineMocks) NewResource(args pulumi.MockResourceArgs) (string, resourc
 	if args.TypeToken != commandToken {
 		return args.Name + "_id", out, nil
 	}
-	// One script at a time, in whatever order the program registers the
-	// commands: the VMs come concurrently once the network is done.
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.seen[args.Name] = true
 	old := m.live[args.Name]
+	m.mu.Unlock()
 	var stdout string
 	var err error
 	switch {
@@ -136,7 +141,9 @@ func (m *engineMocks) NewResource(args pulumi.MockResourceArgs) (string, resourc
 		stdout, err = m.exec(args.Name, "create", args.Inputs, "")
 	case !old.inputs["triggers"].DeepEquals(args.Inputs["triggers"]):
 		if _, err = m.exec(args.Name, "delete", old.inputs, old.stdout); err == nil {
+			m.mu.Lock()
 			delete(m.live, args.Name)
+			m.mu.Unlock()
 			stdout, err = m.exec(args.Name, "create", args.Inputs, "")
 		}
 	case !old.inputs.DeepEquals(args.Inputs):
@@ -147,7 +154,9 @@ func (m *engineMocks) NewResource(args pulumi.MockResourceArgs) (string, resourc
 	if err != nil {
 		return "", nil, err
 	}
+	m.mu.Lock()
 	m.live[args.Name] = &liveCommand{inputs: args.Inputs, stdout: stdout}
+	m.mu.Unlock()
 	out["stdout"] = resource.NewProperty(stdout)
 	return args.Name + "_id", out, nil
 }
@@ -256,33 +265,141 @@ func TestLifecycleWorkerAddedAndRemoved(t *testing.T) {
 	assert.Equal(t, freshInstall().settings(), l.host().settings())
 }
 
-// A changed VM shape replaces the VM; the new one finds its reservation in
-// place, since only the network command owns it.
-func TestLifecycleVMReplaced(t *testing.T) {
+// vmIdentity is what makes a VM the same one: its UUID, its disk and the
+// disk's UUID, and the address it runs at.
+type vmIdentity struct{ uuid, disk, diskUUID, address string }
+
+func identities(l *lab) map[string]vmIdentity {
+	h := l.host()
+	out := map[string]vmIdentity{}
+	for name, vm := range h.VMs {
+		id := vmIdentity{uuid: vm.UUID, disk: vm.Disk, address: vm.Address}
+		if d := h.Disks[vm.Disk]; d != nil {
+			id.diskUUID = d.UUID
+		}
+		out[name] = id
+	}
+	return out
+}
+
+// assertSizes checks every planned VM has the CPUs, memory and disk of the
+// plan.
+func assertSizes(t *testing.T, l *lab, args Args) {
+	t.Helper()
+	vms, err := Plan(args)
+	require.NoError(t, err)
+	h := l.host()
+	for _, vm := range vms {
+		got := h.VMs[vm.Name]
+		require.NotNil(t, got, vm.Name)
+		require.NotNil(t, h.Disks[got.Disk], "%s has its disk", vm.Name)
+		assert.Equal(t, [3]int{vm.CPUs, vm.MemoryMB, vm.DiskMB}, [3]int{got.CPUs, got.MemoryMB, h.Disks[got.Disk].CapacityMB},
+			"%s: CPUs, MB of memory, MB of disk", vm.Name)
+	}
+}
+
+// rolled replays the stand-in's events: a VM is down from its guest halting
+// or powering off until its Talos API answers again. It fails the test when
+// two VMs are ever down at once or one is left down, and returns the VMs in
+// the order they went down.
+func rolled(t *testing.T, events []string) []string {
+	t.Helper()
+	down := map[string]bool{}
+	var order []string
+	for _, e := range events {
+		vm, what, _ := strings.Cut(e, " ")
+		switch what {
+		case "halting", "poweroff":
+			if !down[vm] {
+				down[vm] = true
+				order = append(order, vm)
+			}
+		case "answering":
+			delete(down, vm)
+		}
+		if len(down) > 1 {
+			t.Errorf("after %q these VMs are down at once: %v\nevents: %v", e, slices.Sorted(maps.Keys(down)), events)
+			return order
+		}
+	}
+	assert.Empty(t, down, "VMs left down")
+	return order
+}
+
+// A new size reaches the VMs of a role one at a time, each changed in place:
+// the same VM and disk at the same address, shut down, changed, started, and
+// answering again before the next goes down. A disk is never shrunk, and a
+// run with nothing to change, or with only a new Talos ISO, reboots nothing.
+func TestLifecycleResizeInPlace(t *testing.T) {
 	l, args := lifecycleLab(t, freshInstall())
 	e := newEngine(l)
 	require.NoError(t, e.up(args))
-	bigger := args
-	bigger.Workers.Size = "4cpu-8gb"
-	e.ran = nil
-	require.NoError(t, e.up(bigger))
-	assert.Equal(t, []string{
-		"lab-talos-worker-01:delete", "lab-talos-worker-01:create",
-		"lab-talos-worker-02:delete", "lab-talos-worker-02:create",
-	}, sortedPairs(e.ran))
-	assertPlannedAddresses(t, l, bigger)
-}
+	before := identities(l)
+	require.Len(t, before, 5)
 
-// sortedPairs orders script runs by command, keeping each command's own
-// order, since the engine meets the VMs in any order.
-func sortedPairs(ran []string) []string {
-	out := slices.Clone(ran)
-	slices.SortStableFunc(out, func(a, b string) int {
-		an, _, _ := strings.Cut(a, ":")
-		bn, _, _ := strings.Cut(b, ":")
-		return strings.Compare(an, bn)
-	})
-	return out
+	workers := args
+	workers.Workers.Size, workers.Workers.DiskGiB = "4cpu-8gb", 60
+	cps := workers
+	cps.ControlPlane.Size, cps.ControlPlane.DiskGiB = "4cpu-6gb", 50
+	for _, step := range []struct {
+		name string
+		args Args
+		vms  []string
+	}{
+		{"a worker size", workers, []string{"talos-worker-01", "talos-worker-02"}},
+		{"a control plane size", cps, []string{"talos-cp-01", "talos-cp-02", "talos-cp-03"}},
+	} {
+		l.forgetLogs()
+		e.ran = nil
+		require.NoError(t, e.up(step.args), step.name)
+		var want []string
+		for _, vm := range step.vms {
+			want = append(want, "lab-"+vm+":update")
+		}
+		assert.Equal(t, want, e.ran, "%s: each VM updated, in chain order, none replaced", step.name)
+		assert.Equal(t, step.vms, rolled(t, l.events()), "%s: one VM down at a time, in chain order", step.name)
+		assertSizes(t, l, step.args)
+		assertPlannedAddresses(t, l, step.args)
+		assert.Equal(t, before, identities(l), "%s: the same VMs and disks at the same addresses", step.name)
+	}
+
+	// VirtualBox cannot shrink a disk: the first worker refuses before it
+	// is touched, and the chain stops there.
+	shrunk := cps
+	shrunk.Workers.DiskGiB = 40
+	l.forgetLogs()
+	e.ran = nil
+	settings := l.host().settings()
+	err := e.up(shrunk)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "set sre-lab:workerDiskGiB to 60 or more")
+	assert.Equal(t, []string{"lab-talos-worker-01:update"}, e.ran)
+	assert.Empty(t, l.events(), "no VM went down")
+	assert.Equal(t, settings, l.host().settings(), "nothing changed")
+
+	e.ran = nil
+	require.NoError(t, e.up(cps))
+	assert.Empty(t, e.ran, "an unchanged program runs no script")
+
+	// A new Talos version moves the ISO every VM's environment names, which
+	// only new VMs boot: the update changes nothing and reboots nothing.
+	newTalos := cps
+	newTalos.TalosVersion = "v1.12.5"
+	l.forgetLogs()
+	e.ran = nil
+	require.NoError(t, e.up(newTalos))
+	require.NotEmpty(t, e.ran)
+	assert.Equal(t, "lab-iso:create", e.ran[0])
+	assert.ElementsMatch(t, []string{"lab-iso:create", "lab-talos-cp-01:update", "lab-talos-cp-02:update", "lab-talos-cp-03:update",
+		"lab-talos-worker-01:update", "lab-talos-worker-02:update"}, e.ran)
+	assert.Empty(t, l.events(), "no VM was restarted")
+	for _, call := range []string{"VBoxManage controlvm", "VBoxManage modifyvm", "VBoxManage modifymedium", "VBoxManage startvm"} {
+		assert.Zero(t, count(l.calls(), call), call)
+	}
+	assert.Equal(t, before, identities(l))
+
+	require.NoError(t, e.destroy())
+	assert.Equal(t, freshInstall().settings(), l.host().settings())
 }
 
 // The VMs start in whatever order they are created; each gets its planned
@@ -306,7 +423,7 @@ func TestLifecycleVMStartOrder(t *testing.T) {
 	for seed := range uint64(3) {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			// Back to no VM, and no DHCP server running yet.
-			require.NoError(t, saveHost(l.state, networkOnly))
+			l.setHost(networkOnly)
 			order := slices.Clone(names)
 			rand.New(rand.NewPCG(seed, seed)).Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 			for _, name := range order {

@@ -8,29 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
-
-// fakeCurl writes a small file where -o points, or a partial one and fails
-// when $FAKE_CURL_FAIL is set, as an interrupted download would.
-const fakeCurl = `#!/bin/sh
-echo "curl $*" >>"$FAKE_VBOX_STATE/calls"
-out=
-while [ $# -gt 0 ]; do
-	if [ "$1" = -o ]; then out=$2; fi
-	shift
-done
-if [ -n "${FAKE_CURL_FAIL:-}" ]; then
-	echo partial >"$out"
-	echo "curl: (22) The requested URL returned error: 404" >&2
-	exit 22
-fi
-echo "talos iso" >"$out"
-`
 
 // fakeSleep only records, so polling loops run instantly and can be counted.
 const fakeSleep = `#!/bin/sh
@@ -43,7 +27,11 @@ const fakeUname = `#!/bin/sh
 echo "${FAKE_UNAME:-Linux}"
 `
 
-var fakes = map[string]string{"curl": fakeCurl, "sleep": fakeSleep}
+var fakes = map[string]string{"sleep": fakeSleep}
+
+// standIns are the fakes the built stand-in is: VBoxManage, and curl, which
+// answers downloads and the Talos API of the VMs it knows.
+var standIns = []string{"VBoxManage", "curl"}
 
 // hostTools are the only real programs on the scripts' PATH, so a host
 // that happens to have VirtualBox or curl installed cannot leak into a test,
@@ -90,7 +78,7 @@ func buildStandIn(dir string) (string, error) {
 		return "", err
 	}
 	program := strings.Replace(string(src), "package virtualbox", "package main", 1) +
-		"\nfunc main() { os.Exit(fakeVBoxManage(os.Args[1:])) }\n"
+		"\nfunc main() { os.Exit(fakeMain(os.Args)) }\n"
 	if err := os.WriteFile(filepath.Join(dir, "main.go"), []byte(program), 0o644); err != nil {
 		return "", err
 	}
@@ -129,8 +117,9 @@ type result struct {
 	code           int
 }
 
-// newLab prepares a lab whose VirtualBox is h; VBoxManage names the
-// stand-in among the other fakes to install.
+// newLab prepares a lab whose VirtualBox is h, the $LAB in its paths
+// standing for the lab's directory; VBoxManage and curl name the stand-in
+// among the other fakes to install.
 func newLab(t *testing.T, h *vboxHost, fakeNames ...string) *lab {
 	t.Helper()
 	root := t.TempDir()
@@ -145,22 +134,34 @@ func newLab(t *testing.T, h *vboxHost, fakeNames ...string) *lab {
 	}
 	require.NoError(t, os.WriteFile(filepath.Join(l.bin, "uname"), []byte(fakeUname), 0o755))
 	for _, name := range fakeNames {
-		if name == "VBoxManage" {
-			require.NoError(t, os.Symlink(standIn, filepath.Join(l.bin, "VBoxManage")))
+		if slices.Contains(standIns, name) {
+			require.NoError(t, os.Symlink(standIn, filepath.Join(l.bin, name)))
 			continue
 		}
 		require.NoError(t, os.WriteFile(filepath.Join(l.bin, name), []byte(fakes[name]), 0o755))
 	}
-	h.init()
-	require.NoError(t, saveHost(l.state, h))
+	l.setHost(h)
 	return l
 }
 
-// host is what VirtualBox knows now.
+// setHost makes h what VirtualBox knows, $LAB in its paths standing for the
+// lab's directory.
+func (l *lab) setHost(h *vboxHost) {
+	l.t.Helper()
+	h.init()
+	data, err := json.Marshal(h)
+	require.NoError(l.t, err)
+	require.NoError(l.t, os.WriteFile(filepath.Join(l.state, "vbox.json"), []byte(strings.ReplaceAll(string(data), "$LAB", l.root)), 0o644))
+}
+
+// host is what VirtualBox knows now, with the lab's directory shown as $LAB.
 func (l *lab) host() *vboxHost {
 	l.t.Helper()
-	h, err := loadHost(l.state)
+	data, err := os.ReadFile(filepath.Join(l.state, "vbox.json"))
 	require.NoError(l.t, err)
+	h := &vboxHost{}
+	require.NoError(l.t, json.Unmarshal([]byte(strings.ReplaceAll(string(data), l.root, "$LAB")), h))
+	h.init()
 	return h
 }
 
@@ -198,7 +199,18 @@ func (l *lab) runText(name, text string, env map[string]string) result {
 // as $LAB.
 func (l *lab) calls() []string {
 	l.t.Helper()
-	data, err := os.ReadFile(filepath.Join(l.state, "calls"))
+	return l.log("calls")
+}
+
+// events lists what happened to the VMs' guests so far, "<vm> <what>".
+func (l *lab) events() []string {
+	l.t.Helper()
+	return l.log("events")
+}
+
+func (l *lab) log(name string) []string {
+	l.t.Helper()
+	data, err := os.ReadFile(filepath.Join(l.state, name))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
 	}
@@ -206,12 +218,14 @@ func (l *lab) calls() []string {
 	return strings.Split(strings.TrimSuffix(strings.ReplaceAll(string(data), l.root, "$LAB"), "\n"), "\n")
 }
 
-// forgetCalls starts the call log afresh.
-func (l *lab) forgetCalls() {
+// forgetLogs starts the call and event logs afresh.
+func (l *lab) forgetLogs() {
 	l.t.Helper()
-	err := os.Remove(filepath.Join(l.state, "calls"))
-	if !errors.Is(err, os.ErrNotExist) {
-		require.NoError(l.t, err)
+	for _, name := range []string{"calls", "events"} {
+		err := os.Remove(filepath.Join(l.state, name))
+		if !errors.Is(err, os.ErrNotExist) {
+			require.NoError(l.t, err)
+		}
 	}
 }
 
@@ -255,6 +269,7 @@ func vmEnv(l *lab) map[string]string {
 		"SRE_VM_CPUS":      "2",
 		"SRE_VM_MEMORY_MB": "4096",
 		"SRE_VM_DISK_MB":   "40960",
+		"SRE_VM_DISK_KEY":  "sre-lab:controlPlaneDiskGiB",
 		"SRE_VM_MAC":       vmMAC,
 		"SRE_VM_IP":        vmIP,
 		"SRE_NET_IF":       netIF,
@@ -793,10 +808,16 @@ var vmCalls = struct {
 	unregister:   "VBoxManage unregistervm talos-cp-01 --delete",
 }
 
-// withVM adds talos-cp-01 on vboxnet0 in the given state.
+// vmDisk is where vm-create.sh puts talos-cp-01's disk: beside the
+// settings file the stand-in names.
+const vmDisk = "$LAB/state/machines/talos-cp-01/talos-cp-01.vdi"
+
+// withVM adds talos-cp-01 on vboxnet0 in the given state, as vm-create.sh
+// makes it from vmEnv: 2 CPUs, 4096 MB and a 40960 MB disk.
 func withVM(h *vboxHost, state string) *vboxHost {
 	return with(h, func(h *vboxHost) {
-		h.VMs[vmName] = &fakeVM{State: state, Adapter: netIF, MAC: "08:00:27:a8:38:0a"}
+		h.VMs[vmName] = &fakeVM{State: state, Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096, Disk: vmDisk}
+		h.Disks[vmDisk] = &fakeDisk{CapacityMB: 40960}
 	})
 }
 
@@ -992,6 +1013,248 @@ func TestScriptVMDelete(t *testing.T) {
 	}
 }
 
+// vm-update.sh's calls for talos-cp-01 grown to 4 CPUs, 8192 MB and 60 GiB.
+var updateCalls = struct {
+	show, medium, acpi, poweroff, modify, resize, start, probe string
+}{
+	show:     "VBoxManage showvminfo talos-cp-01 --machinereadable",
+	medium:   "VBoxManage showmediuminfo disk " + vmDisk,
+	acpi:     "VBoxManage controlvm talos-cp-01 acpipowerbutton",
+	poweroff: "VBoxManage controlvm talos-cp-01 poweroff",
+	modify:   "VBoxManage modifyvm talos-cp-01 --cpus 4 --memory 8192",
+	resize:   "VBoxManage modifymedium disk " + vmDisk + " --resize 61440",
+	start:    "VBoxManage startvm talos-cp-01 --type headless",
+	probe:    "curl --silent --insecure --noproxy * --connect-timeout 5 --max-time 10 --output /dev/null https://192.168.56.10:50000/",
+}
+
+// grown is talos-cp-01 at 4 CPUs, 8192 MB and a 61440 MB disk, in state.
+func grown(h *vboxHost, state string) *vboxHost {
+	return with(withVM(h, state), func(h *vboxHost) {
+		h.VMs[vmName].CPUs, h.VMs[vmName].MemoryMB = 4, 8192
+		h.Disks[vmDisk].CapacityMB = 61440
+	})
+}
+
+// repeat is calls n times over, with pause between them.
+func repeat(n int, pause string, calls ...string) []string {
+	var out []string
+	for i := range n {
+		if i > 0 {
+			out = append(out, pause)
+		}
+		out = append(out, calls...)
+	}
+	return out
+}
+
+func TestScriptVMUpdate(t *testing.T) {
+	u := updateCalls
+	reserved := labHost(cpRes)
+	bigger := map[string]string{"SRE_VM_CPUS": "4", "SRE_VM_MEMORY_MB": "8192", "SRE_VM_DISK_MB": "61440"}
+	// The stand-in's Talos refuses two probes after it starts.
+	booted := repeat(3, "sleep 5", u.probe)
+	// The stand-in's Talos powers off on the second check after the button.
+	halted := []string{u.acpi, u.show, "sleep 2", u.show}
+	ignoring := func(h *vboxHost) { h.VMs[vmName].IgnoresACPI = true }
+	for _, c := range []struct {
+		scriptCase
+		noCurl     bool
+		wantEvents []string
+	}{
+		{
+			scriptCase: scriptCase{
+				name:       "grows a running VM in place: power button, change, start, wait for Talos",
+				host:       withVM(reserved, "running"),
+				env:        bigger,
+				wantStdout: vmIP + "\n",
+				wantCalls:  slices.Concat([]string{u.show, u.medium}, halted, []string{u.modify, u.resize, u.start}, booted),
+				wantHost:   grown(reserved, "running"),
+			},
+			wantEvents: []string{"talos-cp-01 halting", "talos-cp-01 poweroff", "talos-cp-01 started", "talos-cp-01 answering"},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "nothing to change: a running VM is left alone",
+				host:       withVM(reserved, "running"),
+				wantStdout: vmIP + "\n",
+				wantCalls:  []string{u.show, u.medium},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a smaller disk is refused, naming the setting, before the VM is touched",
+				host:       withVM(reserved, "running"),
+				env:        map[string]string{"SRE_VM_CPUS": "4", "SRE_VM_DISK_MB": "20480"},
+				wantCode:   1,
+				wantCalls:  []string{u.show, u.medium},
+				wantStderr: []string{"cannot shrink", "set sre-lab:controlPlaneDiskGiB to 40 or more"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a guest that ignores the power button is powered off after 150 checks",
+				host:       with(withVM(reserved, "running"), ignoring),
+				env:        bigger,
+				wantStdout: vmIP + "\n",
+				wantCalls: slices.Concat([]string{u.show, u.medium, u.acpi}, repeat(150, "sleep 2", u.show),
+					[]string{u.poweroff, u.show, "sleep 1", u.show, u.modify, u.resize, u.start}, booted),
+				wantStderr: []string{"did not shut down on the ACPI power button"},
+				wantHost:   with(grown(reserved, "running"), ignoring),
+			},
+			wantEvents: []string{"talos-cp-01 poweroff", "talos-cp-01 started", "talos-cp-01 answering"},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a power button that fails: powered off at once",
+				host:       withVM(reserved, "running"),
+				env:        bigger,
+				fail:       "controlvm talos-cp-01 acpipowerbutton",
+				wantStdout: vmIP + "\n",
+				wantCalls: slices.Concat([]string{u.show, u.medium, u.acpi, u.poweroff, u.show, "sleep 1", u.show,
+					u.modify, u.resize, u.start}, booted),
+				wantHost: grown(reserved, "running"),
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a stopped VM is changed and started",
+				host:       withVM(reserved, "poweroff"),
+				env:        bigger,
+				wantStdout: vmIP + "\n",
+				wantCalls:  slices.Concat([]string{u.show, u.medium, u.modify, u.resize, u.start}, booted),
+				wantHost:   grown(reserved, "running"),
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a stopped VM with nothing to change is started",
+				host:       withVM(reserved, "poweroff"),
+				wantStdout: vmIP + "\n",
+				wantCalls:  slices.Concat([]string{u.show, u.medium, u.start}, booted),
+				wantHost:   withVM(reserved, "running"),
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a failed change starts the VM again",
+				host:       withVM(reserved, "running"),
+				env:        bigger,
+				fail:       "modifyvm",
+				wantCode:   1,
+				wantCalls:  slices.Concat([]string{u.show, u.medium}, halted, []string{u.modify, u.start}),
+				wantStderr: []string{"setting 4 CPUs and 8192 MB failed", "starting talos-cp-01 again"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a node that never answers fails the update after 60 probes",
+				host:       with(withVM(reserved, "poweroff"), func(h *vboxHost) { h.VMs[vmName].NeverAnswers = true }),
+				env:        map[string]string{"SRE_VM_CPUS": "4", "SRE_VM_MEMORY_MB": "8192"},
+				wantCode:   1,
+				wantCalls:  slices.Concat([]string{u.show, u.medium, u.modify, u.start}, repeat(60, "sleep 5", u.probe)),
+				wantStderr: []string{"does not answer on 192.168.56.10:50000"},
+				wantHost: with(withVM(reserved, "running"), func(h *vboxHost) {
+					h.VMs[vmName].CPUs, h.VMs[vmName].MemoryMB, h.VMs[vmName].NeverAnswers = 4, 8192, true
+				}),
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a VM removed by hand",
+				host:       reserved,
+				env:        bigger,
+				wantCode:   1,
+				wantCalls:  []string{u.show},
+				wantStderr: []string{"not registered", "pulumi up --replace"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a paused VM is left to the user",
+				host:       withVM(reserved, "paused"),
+				env:        bigger,
+				wantCode:   1,
+				wantCalls:  []string{u.show},
+				wantStderr: []string{"talos-cp-01 is paused"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "without curl nothing is touched",
+				host:       withVM(reserved, "running"),
+				env:        bigger,
+				wantCode:   1,
+				wantCalls:  []string{u.show, u.medium},
+				wantStderr: []string{"curl was not found"},
+			},
+			noCurl: true,
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			fakeNames := []string{"VBoxManage", "curl", "sleep"}
+			if c.noCurl {
+				fakeNames = []string{"VBoxManage", "sleep"}
+			}
+			l := newLab(t, c.start(), fakeNames...)
+			env := merge(vmEnv(l), c.env)
+			env["FAKE_VBOX_FAIL"] = c.fail
+			c.check(t, l, l.run("vm-update.sh", env))
+			if c.wantEvents != nil {
+				assert.Equal(t, c.wantEvents, l.events(), "what happened to the guest")
+			}
+		})
+	}
+}
+
+// A second update with the same sizes changes nothing and reboots nothing.
+func TestScriptVMUpdateTwice(t *testing.T) {
+	l := newLab(t, withVM(labHost(cpRes), "running"), "VBoxManage", "curl", "sleep")
+	env := merge(vmEnv(l), map[string]string{"SRE_VM_CPUS": "4", "SRE_VM_MEMORY_MB": "8192", "SRE_VM_DISK_MB": "61440"})
+	require.Equal(t, 0, l.run("vm-update.sh", env).code)
+	uuid := l.host().VMs[vmName].UUID
+	l.forgetLogs()
+	r := l.run("vm-update.sh", env)
+	require.Equal(t, 0, r.code)
+	assert.Equal(t, vmIP+"\n", r.stdout)
+	assert.Equal(t, []string{updateCalls.show, updateCalls.medium}, l.calls())
+	assert.Empty(t, l.events(), "the VM was not restarted")
+	assert.Equal(t, uuid, l.host().VMs[vmName].UUID)
+}
+
+// The states the update meets are the stand-in's, not the script's: a
+// running VM cannot be modified or have its disk resized, the power button
+// leaves the guest to power off, and a disk only grows.
+func TestStandInVMStates(t *testing.T) {
+	l := newLab(t, withVM(labHost(cpRes), "poweroff"), "VBoxManage")
+	disk := strings.ReplaceAll(vmDisk, "$LAB", l.root)
+	for _, step := range []struct {
+		cmd        string
+		wantCode   int
+		wantOutput string // in stdout or stderr
+	}{
+		{"startvm talos-cp-01 --type headless", 0, "successfully started"},
+		{"modifyvm talos-cp-01 --cpus 4", 1, "The machine 'talos-cp-01' is already locked for a session (or being unlocked)"},
+		{"modifymedium disk " + disk + " --resize 61440", 1, "Failed to lock media when resizing"},
+		{"startvm talos-cp-01 --type headless", 1, "already locked for a session"},
+		{"controlvm talos-cp-01 acpipowerbutton", 0, ""},
+		{"showvminfo talos-cp-01 --machinereadable", 0, `VMState="running"`},
+		{"modifyvm talos-cp-01 --cpus 4", 1, "already locked for a session"},
+		{"showvminfo talos-cp-01 --machinereadable", 0, `VMState="poweroff"`},
+		{"controlvm talos-cp-01 acpipowerbutton", 1, "Machine 'talos-cp-01' is not currently running"},
+		{"modifymedium disk " + disk + " --resize 20480", 1, "Shrinking is not yet supported for medium"},
+		{"modifymedium disk " + disk + " --resize 61440", 0, "100%"},
+		{"showmediuminfo disk " + disk, 0, "Capacity:       61440 MBytes"},
+		{"modifyvm talos-cp-01 --cpus 4 --memory 8192", 0, ""},
+		{"showvminfo talos-cp-01 --machinereadable", 0, "memory=8192\ncpus=4\n"},
+		{"showvminfo talos-cp-01 --machinereadable", 0, `"SATA-0-0"="` + disk + `"`},
+	} {
+		r := l.runText(step.cmd, "VBoxManage "+step.cmd, nil)
+		assert.Equal(t, step.wantCode, r.code, step.cmd)
+		assert.Contains(t, r.stdout+r.stderr, step.wantOutput, step.cmd)
+	}
+	assert.Equal(t, []string{"talos-cp-01 started", "talos-cp-01 halting", "talos-cp-01 poweroff"}, l.events())
+}
+
 // scriptEnv is an environment every script accepts.
 func scriptEnv(l *lab) map[string]string {
 	env := merge(networkEnv(), vmEnv(l))
@@ -1000,7 +1263,7 @@ func scriptEnv(l *lab) map[string]string {
 }
 
 func TestScriptsWithoutVBoxManage(t *testing.T) {
-	for _, script := range []string{"network-create.sh", "network-update.sh", "network-delete.sh", "vm-create.sh", "vm-delete.sh"} {
+	for _, script := range []string{"network-create.sh", "network-update.sh", "network-delete.sh", "vm-create.sh", "vm-update.sh", "vm-delete.sh"} {
 		t.Run(script, func(t *testing.T) {
 			l := newLab(t, emptyHost(), "sleep")
 			r := l.run(script, scriptEnv(l))
@@ -1039,6 +1302,7 @@ func TestScriptsRequireTheirEnvironment(t *testing.T) {
 		"network-update.sh": network,
 		"iso-fetch.sh":      {"SRE_ISO_URL", "SRE_ISO_PATH"},
 		"vm-create.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_NET_IF", "SRE_ISO_PATH"},
+		"vm-update.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_DISK_KEY", "SRE_VM_IP"},
 		"vm-delete.sh":      {"SRE_VM_NAME"},
 	} {
 		for _, missing := range vars {

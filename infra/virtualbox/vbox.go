@@ -174,31 +174,41 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		return nil, fmt.Errorf("talos iso: %w", err)
 	}
 
+	// The VMs of a role form a chain, each waiting for the one before it, so
+	// a size change reaches one VM at a time: vm-update.sh returns only once
+	// its VM answers again, so of three control planes two etcd members
+	// keep quorum while the third is down.
+	previous := map[infra.Role]pulumi.Resource{}
 	for _, vm := range vms {
 		env := pulumi.StringMap{
 			"SRE_VM_NAME":      pulumi.String(vm.Name),
 			"SRE_VM_CPUS":      pulumi.String(strconv.Itoa(vm.CPUs)),
 			"SRE_VM_MEMORY_MB": pulumi.String(strconv.Itoa(vm.MemoryMB)),
 			"SRE_VM_DISK_MB":   pulumi.String(strconv.Itoa(vm.DiskMB)),
+			"SRE_VM_DISK_KEY":  pulumi.String(diskKeys[vm.Role]),
 			"SRE_VM_MAC":       pulumi.String(vm.MAC),
 			"SRE_VM_IP":        pulumi.String(vm.IP.String()),
 			"SRE_NET_IF":       component.HostOnlyInterface,
 			"SRE_ISO_PATH":     trimmed(iso.Stdout),
 		}
-		// A VM's shape, address and network are fixed at creation: the
-		// create script leaves an existing VM as it is, so changing any of
-		// them must replace the VM.
-		triggers := pulumi.Array{
-			pulumi.Int(vm.CPUs), pulumi.Int(vm.MemoryMB), pulumi.Int(vm.DiskMB),
-			pulumi.String(vm.IP.String()), pulumi.String(vm.MAC), network.ID(),
-		}
+		// Only what the VM cannot change in place replaces it: the address
+		// and MAC its DHCP reservation and Talos know it by, and the network
+		// it sits on. Its size is environment, which vm-update.sh applies to
+		// the same VM and disk: replacing every VM at once would take every
+		// etcd member and its data with it.
+		triggers := pulumi.Array{pulumi.String(vm.IP.String()), pulumi.String(vm.MAC), network.ID()}
 		// The explicit dependency orders the VM after the network's update
 		// too, when a plan change adds this VM's reservation.
+		deps := []pulumi.Resource{network}
+		if p := previous[vm.Role]; p != nil {
+			deps = append(deps, p)
+		}
 		cmd, err := runWith(ctx, name+"-"+vm.Name, vmScripts, env, triggers,
-			parent, pulumi.DependsOn([]pulumi.Resource{network}))
+			parent, pulumi.DependsOn(deps))
 		if err != nil {
 			return nil, fmt.Errorf("virtualbox vm %s: %w", vm.Name, err)
 		}
+		previous[vm.Role] = cmd
 		ip := vm.IP.String()
 		component.Platform.Nodes = append(component.Platform.Nodes, infra.Node{
 			Name: vm.Name,
@@ -237,8 +247,15 @@ type scriptSet struct {
 var (
 	networkScripts = scriptSet{create: "network-create.sh", update: "network-update.sh", remove: "network-delete.sh"}
 	isoScripts     = scriptSet{create: "iso-fetch.sh"}
-	vmScripts      = scriptSet{create: "vm-create.sh", remove: "vm-delete.sh"}
+	vmScripts      = scriptSet{create: "vm-create.sh", update: "vm-update.sh", remove: "vm-delete.sh"}
 )
+
+// diskKeys name the setting behind each role's disk size, for vm-update.sh
+// to name when it refuses to shrink a disk.
+var diskKeys = map[infra.Role]string{
+	infra.ControlPlane: config.Namespace + ":" + config.KeyControlPlaneDiskGiB,
+	infra.Worker:       config.Namespace + ":" + config.KeyWorkerDiskGiB,
+}
 
 func run(ctx *pulumi.Context, name string, set scriptSet, env map[string]string, triggers pulumi.Array, opts ...pulumi.ResourceOption) (*local.Command, error) {
 	m := pulumi.StringMap{}

@@ -379,14 +379,15 @@ func TestNewNodesVMEnvironment(t *testing.T) {
 	iso := envOf(t, m.Named(t, commandToken, "lab-iso"))["SRE_ISO_PATH"]
 	require.NotEmpty(t, iso)
 
+	const cpDisk, workerDisk = "sre-lab:controlPlaneDiskGiB", "sre-lab:workerDiskGiB"
 	for _, c := range []struct {
-		name, cpus, mem, disk, mac, ip string
+		name, cpus, mem, disk, diskKey, mac, ip string
 	}{
-		{"talos-cp-01", "2", "4096", "40960", "080027a8380a", "192.168.56.10"},
-		{"talos-cp-02", "2", "4096", "40960", "080027a8380b", "192.168.56.11"},
-		{"talos-cp-03", "2", "4096", "40960", "080027a8380c", "192.168.56.12"},
-		{"talos-worker-01", "2", "4096", "51200", "080027a83814", "192.168.56.20"},
-		{"talos-worker-02", "2", "4096", "51200", "080027a83815", "192.168.56.21"},
+		{"talos-cp-01", "2", "4096", "40960", cpDisk, "080027a8380a", "192.168.56.10"},
+		{"talos-cp-02", "2", "4096", "40960", cpDisk, "080027a8380b", "192.168.56.11"},
+		{"talos-cp-03", "2", "4096", "40960", cpDisk, "080027a8380c", "192.168.56.12"},
+		{"talos-worker-01", "2", "4096", "51200", workerDisk, "080027a83814", "192.168.56.20"},
+		{"talos-worker-02", "2", "4096", "51200", workerDisk, "080027a83815", "192.168.56.21"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			assert.Equal(t, map[string]string{
@@ -394,6 +395,7 @@ func TestNewNodesVMEnvironment(t *testing.T) {
 				"SRE_VM_CPUS":      c.cpus,
 				"SRE_VM_MEMORY_MB": c.mem,
 				"SRE_VM_DISK_MB":   c.disk,
+				"SRE_VM_DISK_KEY":  c.diskKey,
 				"SRE_VM_MAC":       c.mac,
 				"SRE_VM_IP":        c.ip,
 				"SRE_NET_IF":       "vboxnet0",
@@ -512,11 +514,11 @@ func TestNewNodesScripts(t *testing.T) {
 	}{
 		{"lab-network", "network-create.sh", "network-update.sh", "network-delete.sh"},
 		{"lab-iso", "iso-fetch.sh", "", ""},
-		{"lab-talos-cp-01", "vm-create.sh", "", "vm-delete.sh"},
-		{"lab-talos-cp-02", "vm-create.sh", "", "vm-delete.sh"},
-		{"lab-talos-cp-03", "vm-create.sh", "", "vm-delete.sh"},
-		{"lab-talos-worker-01", "vm-create.sh", "", "vm-delete.sh"},
-		{"lab-talos-worker-02", "vm-create.sh", "", "vm-delete.sh"},
+		{"lab-talos-cp-01", "vm-create.sh", "vm-update.sh", "vm-delete.sh"},
+		{"lab-talos-cp-02", "vm-create.sh", "vm-update.sh", "vm-delete.sh"},
+		{"lab-talos-cp-03", "vm-create.sh", "vm-update.sh", "vm-delete.sh"},
+		{"lab-talos-worker-01", "vm-create.sh", "vm-update.sh", "vm-delete.sh"},
+		{"lab-talos-worker-02", "vm-create.sh", "vm-update.sh", "vm-delete.sh"},
 	} {
 		t.Run(c.command, func(t *testing.T) {
 			r := m.Named(t, commandToken, c.command)
@@ -635,37 +637,84 @@ func TestInterfaceName(t *testing.T) {
 	}
 }
 
-func TestNewNodesVMTriggersFollowShape(t *testing.T) {
+// Only the address, the MAC and the network replace a VM. A new size,
+// control plane or worker, CPUs, memory or disk, is environment: the same
+// command is updated (vm-update.sh) and the VM keeps its disk, where a
+// replacement would take every etcd member at once.
+func TestNewNodesVMSizeIsEnvironment(t *testing.T) {
+	cache := t.TempDir()
+	base, _, err := deployVBox(t, "lab", labArgs(cache))
+	require.NoError(t, err)
+	sizes := []string{"SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB"}
 	for _, c := range []struct {
-		name       string
-		size       string
-		cpDisk     int
-		workerDisk int
-		wantCP     []any
-		wantWorker []any
+		name   string
+		change func(*Args)
+		want   map[string][3]string // VM: CPUs, MB of memory, MB of disk
 	}{
-		{"2024 shape", "2cpu-4gb", 40, 50, []any{2.0, 4096.0, 40960.0}, []any{2.0, 4096.0, 51200.0}},
-		{"more CPU and memory", "4cpu-8gb", 40, 50, []any{4.0, 8192.0, 40960.0}, []any{4.0, 8192.0, 51200.0}},
-		{"bigger disks", "2cpu-4gb", 60, 80, []any{2.0, 4096.0, 61440.0}, []any{2.0, 4096.0, 81920.0}},
+		{"control planes grow", func(a *Args) { a.ControlPlane.Size, a.ControlPlane.DiskGiB = "4cpu-8gb", 60 }, map[string][3]string{
+			"talos-cp-01": {"4", "8192", "61440"}, "talos-worker-01": {"2", "4096", "51200"},
+		}},
+		{"workers grow", func(a *Args) { a.Workers.Size, a.Workers.DiskGiB = "8cpu-16gb", 80 }, map[string][3]string{
+			"talos-cp-01": {"2", "4096", "40960"}, "talos-worker-02": {"8", "16384", "81920"},
+		}},
+		{"smaller disks", func(a *Args) { a.ControlPlane.DiskGiB, a.Workers.DiskGiB = 20, 20 }, map[string][3]string{
+			"talos-cp-03": {"2", "4096", "20480"}, "talos-worker-01": {"2", "4096", "20480"},
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			args := labArgs(t.TempDir())
-			args.ControlPlane.Size, args.Workers.Size = c.size, c.size
-			args.ControlPlane.DiskGiB, args.Workers.DiskGiB = c.cpDisk, c.workerDisk
-			m, _, err := deployVBox(t, "lab", args)
+			args := labArgs(cache)
+			c.change(&args)
+			changed, _, err := deployVBox(t, "lab", args)
 			require.NoError(t, err)
-			network := m.Named(t, commandToken, "lab-network")
+			network := changed.Named(t, commandToken, "lab-network")
 			vms, err := Plan(args)
 			require.NoError(t, err)
 			for _, vm := range vms {
-				want := c.wantWorker
-				if vm.Role == infra.ControlPlane {
-					want = c.wantCP
+				before, after := base.Named(t, commandToken, "lab-"+vm.Name), changed.Named(t, commandToken, "lab-"+vm.Name)
+				assert.Equal(t, []any{vm.IP.String(), vm.MAC, network.Name + "_id"}, triggersOf(t, after),
+					"%s: address, MAC and network are all that replace it", vm.Name)
+				assert.Equal(t, triggersOf(t, before), triggersOf(t, after), "%s must not be replaced", vm.Name)
+				oldEnv, newEnv := envOf(t, before), envOf(t, after)
+				if want, ok := c.want[vm.Name]; ok {
+					assert.Equal(t, want, [3]string{newEnv[sizes[0]], newEnv[sizes[1]], newEnv[sizes[2]]}, vm.Name)
 				}
-				// Shape, then address, MAC and network: a change to any of
-				// them replaces the VM.
-				want = append(append([]any{}, want...), vm.IP.String(), vm.MAC, network.Name+"_id")
-				assert.Equal(t, want, triggersOf(t, m.Named(t, commandToken, "lab-"+vm.Name)), vm.Name)
+				for _, k := range sizes {
+					delete(oldEnv, k)
+					delete(newEnv, k)
+				}
+				assert.Equal(t, oldEnv, newEnv, "%s: only the size changes", vm.Name)
+				assert.Equal(t, scriptText(t, "vm-update.sh"), after.Inputs["update"].StringValue(), "%s is updated in place", vm.Name)
+			}
+		})
+	}
+}
+
+// Each role's VMs form a chain, each depending on the one before it, so an
+// update reaches one VM of a role at a time; control planes and workers are
+// two chains, and every VM still waits for the network.
+func TestNewNodesVMsRollOneAtATimePerRole(t *testing.T) {
+	for _, c := range []struct{ cps, workers int }{{1, 1}, {3, 2}, {5, 4}} {
+		t.Run(fmt.Sprintf("%dcp-%dworkers", c.cps, c.workers), func(t *testing.T) {
+			args := labArgs(t.TempDir())
+			args.ControlPlane.Count, args.Workers.Count = c.cps, c.workers
+			m, _, err := deployVBox(t, "lab", args)
+			require.NoError(t, err)
+			vms, err := Plan(args)
+			require.NoError(t, err)
+			for i, vm := range vms {
+				r := m.Named(t, commandToken, "lab-"+vm.Name)
+				assert.True(t, r.DependsOn(commandToken, "lab-network"), "%s depends on %v", vm.Name, r.Dependencies)
+				var want []string
+				if i > 0 && vms[i-1].Role == vm.Role {
+					want = append(want, "lab-"+vms[i-1].Name)
+				}
+				var got []string
+				for _, other := range vms {
+					if r.DependsOn(commandToken, "lab-"+other.Name) {
+						got = append(got, "lab-"+other.Name)
+					}
+				}
+				assert.Equal(t, want, got, "%s waits for the VM before it of its role, and no other", vm.Name)
 			}
 		})
 	}

@@ -23,6 +23,45 @@ refuse_macos() {
 	fi
 }
 
+# vm_field KEY prints the value of KEY in 'showvminfo --machinereadable'
+# output read from stdin. VBoxManage prints numbers bare (memory=4096),
+# strings quoted (VMState="running") and some keys quoted too
+# ("SATA-0-0"="/path/disk.vdi") (src/VBox/Frontends/VBoxManage/VBoxManageInfo.cpp).
+vm_field() {
+	awk -v key="$1" '
+		{
+			i = index($0, "=")
+			if (i == 0) next
+			k = substr($0, 1, i - 1); v = substr($0, i + 1)
+			gsub(/^"|"$/, "", k); gsub(/^"|"$/, "", v)
+			if (k == key) { print v; exit }
+		}'
+}
+
+# vm_state NAME prints a VM's state (running, poweroff, stopping, ...); empty
+# when it cannot be read.
+vm_state() {
+	VBoxManage showvminfo "$1" --machinereadable 2>/dev/null | vm_field VMState
+}
+
+# wait_while NAME CHECKS PAUSE STATE... returns once the VM is in none of the
+# states, or fails after CHECKS checks PAUSE seconds apart. An unreadable
+# state counts as left: the next VBoxManage call reports the real cause.
+wait_while() {
+	wait_vm=$1 wait_checks=$2 wait_pause=$3
+	shift 3
+	wait_n=0
+	while :; do
+		case " $* " in
+		*" $(vm_state "$wait_vm") "*) ;;
+		*) return 0 ;;
+		esac
+		wait_n=$((wait_n + 1))
+		[ "$wait_n" -lt "$wait_checks" ] || return 1
+		sleep "$wait_pause"
+	done
+}
+
 # dhcp_network names the network a host-only interface's DHCP server belongs
 # to (HostNetworkInterface::i_composeNetworkName in
 # src/VBox/Main/src-server/HostNetworkInterfaceImpl.cpp). The scripts reach

@@ -29,7 +29,7 @@ if ! dhcp_fixed "$(dhcp_network "$SRE_NET_IF")" | grep -qxF "$mac=$SRE_VM_IP"; t
 fi
 
 field() {
-	printf '%s\n' "$info" | sed -n "s/^$1=\"\(.*\)\"\$/\1/p"
+	printf '%s\n' "$info" | vm_field "$1"
 }
 
 # Pulumi never learns of a VM whose create failed, so a half-built one must be

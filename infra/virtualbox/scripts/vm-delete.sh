@@ -8,31 +8,17 @@ set -eu
 
 need_vboxmanage vm-delete
 
-vmstate() {
-	sed -n 's/^VMState="\(.*\)"$/\1/p'
-}
-
 if info=$(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null); then
-	if [ "$(printf '%s\n' "$info" | vmstate)" = running ]; then
+	if [ "$(printf '%s\n' "$info" | vm_field VMState)" = running ]; then
 		# The VM may stop on its own meanwhile; the wait below settles it.
 		VBoxManage controlvm "$SRE_VM_NAME" poweroff >&2 ||
 			echo "vm-delete: poweroff of $SRE_VM_NAME failed, waiting for it to stop" >&2
 	fi
-	# A VM that has not released its session cannot be unregistered. An
-	# unreadable state counts as stopped: unregistervm reports the real cause.
-	tries=0
-	while :; do
-		case $(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null | vmstate) in
-		running | stopping) ;;
-		*) break ;;
-		esac
-		tries=$((tries + 1))
-		if [ "$tries" -ge 30 ]; then
-			echo "vm-delete: $SRE_VM_NAME is still running after $tries checks; power it off and retry" >&2
-			exit 1
-		fi
-		sleep 1
-	done
+	# A VM that has not released its session cannot be unregistered.
+	if ! wait_while "$SRE_VM_NAME" 30 1 running stopping; then
+		echo "vm-delete: $SRE_VM_NAME is still running after 30 checks; power it off and retry" >&2
+		exit 1
+	fi
 	# The ISO is shared by every VM and stack: detach it rather than rely on
 	# unregistervm --delete sparing it.
 	VBoxManage storageattach "$SRE_VM_NAME" --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive >&2 ||
