@@ -114,6 +114,10 @@ type Config struct {
 	NetworkCIDR netip.Prefix
 	// AdminCIDRs may reach the Kubernetes API (6443) and Talos API (50000).
 	AdminCIDRs []netip.Prefix
+	// AllowWideAdminCIDRs accepts AdminCIDRs wider than a /16 (IPv4) or a
+	// /48 (IPv6), 0.0.0.0/0 among them, which expose those APIs to far
+	// more than one admin's addresses.
+	AllowWideAdminCIDRs bool
 	// ProtectSecrets protects the Talos machine secrets from deletion: the
 	// cluster's identity cannot be recreated.
 	ProtectSecrets bool

@@ -127,6 +127,7 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 	// No default: a cloud stack must name who may reach its APIs, and a
 	// local one has no firewall to configure.
 	cfg.AdminCIDRs = slices.Clone(raw.AdminCIDRs)
+	cfg.AllowWideAdminCIDRs = pick(raw.AllowWideAdminCIDRs, false)
 	cfg.Monitoring = Monitoring{
 		Retention:           pick(raw.Retention, row.Monitoring.Retention),
 		PrometheusStorage:   pick(raw.PrometheusStorage, row.Monitoring.PrometheusStorage),

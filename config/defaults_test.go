@@ -483,9 +483,9 @@ func TestParseExplicitValuesWinOverDefaults(t *testing.T) {
 			},
 		},
 		{
-			name:  "explicit 0.0.0.0/0 is allowed when written out",
+			name:  "explicit 0.0.0.0/0 is allowed with allowWideAdminCidrs",
 			stack: "dev",
-			keys:  awsKeys.with(keys{KeyAdminCIDRs: `["0.0.0.0/0"]`}),
+			keys:  awsKeys.with(keys{KeyAdminCIDRs: `["0.0.0.0/0"]`, KeyAllowWideAdminCIDRs: "true"}),
 			check: func(t *testing.T, cfg Config) {
 				assert.Equal(t, []netip.Prefix{prefix("0.0.0.0/0")}, cfg.AdminCIDRs)
 			},

@@ -31,6 +31,9 @@ const (
 	KeyKubernetesVersion   = "kubernetesVersion"
 	KeyNetworkCIDR         = "networkCidr"
 	KeyAdminCIDRs          = "adminCidrs"
+	// KeyAllowWideAdminCIDRs accepts adminCidrs entries wider than
+	// MinAdminPrefixIPv4 or MinAdminPrefixIPv6; it must be set on purpose.
+	KeyAllowWideAdminCIDRs = "allowWideAdminCidrs"
 	KeyIngress             = "ingress"
 	KeySecrets             = "secrets"
 	KeyACMEEmail           = "acmeEmail"
@@ -86,6 +89,7 @@ type Raw struct {
 	KubernetesVersion   *string
 	NetworkCIDR         *netip.Prefix
 	AdminCIDRs          []netip.Prefix
+	AllowWideAdminCIDRs *bool
 	Ingress             *string
 	Secrets             *string
 	ACMEEmail           *string
@@ -222,6 +226,7 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 			raw.AdminCIDRs = append(raw.AdminCIDRs, p)
 		}
 	}
+	raw.AllowWideAdminCIDRs = boolean(KeyAllowWideAdminCIDRs)
 	raw.Retention = str(KeyRetention)
 	raw.PrometheusStorage = str(KeyPrometheusStorage)
 	raw.AlertmanagerStorage = str(KeyAlertmanagerStorage)

@@ -22,17 +22,31 @@ type Shape struct {
 	MemGiB float64
 }
 
+// Upper bounds of a local node: more than a laptop or workstation can give
+// one VM or container, so a larger figure is a typo. They also keep the
+// memory in MB that VBoxManage takes (GB x 1024) far inside an int.
+const (
+	MaxLocalVCPU  = 64
+	MaxLocalMemGB = 512
+)
+
 var localSize = regexp.MustCompile(`^([0-9]+)cpu-([0-9]+)gb$`)
 
-// ParseLocalSize reads a VirtualBox size such as "2cpu-4gb".
+// ParseLocalSize reads a VirtualBox or Docker size such as "2cpu-4gb", of at
+// most MaxLocalVCPU and MaxLocalMemGB.
 func ParseLocalSize(size string) (Shape, error) {
 	m := localSize.FindStringSubmatch(size)
 	if m == nil {
 		return Shape{}, fmt.Errorf(`must look like "2cpu-4gb"`)
 	}
-	cpu, _ := strconv.Atoi(m[1])
-	mem, _ := strconv.Atoi(m[2])
-	return Shape{VCPU: cpu, MemGiB: float64(mem)}, nil
+	// With a bit size, digits that overflow are an error, not a clamped
+	// value that would pass as an enormous machine.
+	cpu, errCPU := strconv.ParseUint(m[1], 10, 32)
+	mem, errMem := strconv.ParseUint(m[2], 10, 32)
+	if errCPU != nil || errMem != nil || cpu > MaxLocalVCPU || mem > MaxLocalMemGB {
+		return Shape{}, fmt.Errorf("asks for %s vCPU and %s GB; a local node has at most %d vCPU and %d GB, more than a laptop or workstation can give one node", m[1], m[2], MaxLocalVCPU, MaxLocalMemGB)
+	}
+	return Shape{VCPU: int(cpu), MemGiB: float64(mem)}, nil
 }
 
 // awsType splits an EC2 instance type: class letter, generation, attribute

@@ -25,6 +25,45 @@ const (
 	MinDiskGiB            = 20
 	// MaxZones is how many /24 zone subnets fit in a /22 VPC.
 	MaxZones = 4
+	// MaxGCPClusterName is the longest cluster name on GCP. infra/gcp
+	// names two Cloud Storage buckets after it, <name>-images and
+	// <name>-logs, and Pulumi appends "-" and 7 random characters to each;
+	// a bucket name has at most 63 characters.
+	MaxGCPClusterName = 63 - len("-images") - len("-1234567")
+)
+
+// MaxDiskGiB is the largest system disk per backend, with the reason.
+// Hetzner (a server type has a fixed disk) and Docker (state lives in
+// volumes) ignore the size, so they have no bound.
+var MaxDiskGiB = map[Cloud]struct {
+	GiB    int
+	Reason string
+}{
+	AWS:        {16384, "the largest gp3 EBS volume, the nodes' root disk, is 16 TiB"},
+	GCP:        {65536, "the largest pd-balanced disk, the nodes' boot disk, is 64 TiB"},
+	Azure:      {4095, "the largest OS disk Azure attaches to a VM is 4,095 GiB"},
+	VirtualBox: {2048, "more than a laptop's own disk; the VDI grows as the node writes until the host runs out of space"},
+}
+
+// The AWS node security group, as infra/aws builds it: 3 inbound rules
+// whatever the size (node to node inside the VPC, and the two web ingress
+// node ports), 2 per adminCidrs entry (the Kubernetes and Talos APIs), and
+// 1 per node (its hairpin through the load balancer). AWS refuses the rule
+// past its default quota of 60 inbound rules per security group, half-way
+// through an update.
+const (
+	awsInboundRuleQuota     = 60
+	awsFixedInboundRules    = 3
+	awsInboundRulesPerAdmin = 2
+	awsInboundRulesPerNode  = 1
+)
+
+// The widest admin ranges accepted without allowWideAdminCidrs. A /16 is
+// already 65,536 addresses, more than any office or VPN an admin connects
+// from; a /48 is what one IPv6 site is assigned.
+const (
+	MinAdminPrefixIPv4 = 16
+	MinAdminPrefixIPv6 = 48
 )
 
 var (
@@ -73,11 +112,17 @@ func Validate(cfg Config) error {
 		if pool.pool.DiskGiB < MinDiskGiB {
 			add(invalid(pool.diskKey, strconv.Itoa(pool.pool.DiskGiB), "must be at least %d GiB", MinDiskGiB))
 		}
+		if limit, ok := MaxDiskGiB[cfg.Cloud]; ok && pool.pool.DiskGiB > limit.GiB {
+			add(invalid(pool.diskKey, strconv.Itoa(pool.pool.DiskGiB), "must be at most %d GiB on %s: %s", limit.GiB, cfg.Cloud, limit.Reason))
+		}
 	}
+	add(validateAWSRules(cfg))
 	add(validateVersions(cfg))
 	add(validateTalosImage(cfg))
 	if !dnsLabel.MatchString(cfg.ClusterName) {
 		add(invalid(KeyClusterName, cfg.ClusterName, "must be a lowercase DNS label: a-z, 0-9 and '-', at most 63 characters"))
+	} else if cfg.Cloud == GCP && len(cfg.ClusterName) > MaxGCPClusterName {
+		add(invalid(KeyClusterName, cfg.ClusterName, "has %d characters; at most %d on gcp: the Cloud Storage buckets <clusterName>-images and <clusterName>-logs get a '-' and 7 random characters from Pulumi, and a bucket name has at most 63", len(cfg.ClusterName), MaxGCPClusterName))
 	}
 	if cfg.Domain != "" && !dnsName.MatchString(cfg.Domain) {
 		add(invalid(KeyDomain, cfg.Domain, "must be a lowercase DNS name such as lab.example.com"))
@@ -261,7 +306,58 @@ func validateCharts(cfg Config) []error {
 			errs = append(errs, invalid(KeyHelmValues, name, "charts that take values: %s", pinnedCharts(true)))
 		}
 	}
+	errs = append(errs, validateAlertmanagerValues(cfg.HelmValues[ChartKubePrometheus])...)
 	return errs
+}
+
+// alertmanagerOverrides are the kube-prometheus-stack values that take the
+// Alertmanager configuration away from sre-lab:alertmanager. helmValues are
+// merged over the lab's values, so either would win without a word, and
+// what it holds (webhook URLs, keys) would sit unencrypted in the stack file.
+var alertmanagerOverrides = []struct {
+	path []string
+	does string
+}{
+	{[]string{"alertmanager", "config"}, "replaces the Alertmanager configuration the lab renders from the secret"},
+	{[]string{"alertmanager", "alertmanagerSpec", "useExistingSecret"}, "makes Alertmanager read a Secret the lab does not create instead of the configuration the lab renders from the secret"},
+}
+
+// validateAlertmanagerValues refuses alertmanagerOverrides in the
+// kube-prometheus-stack values, naming the key that configures receivers.
+func validateAlertmanagerValues(values map[string]any) []error {
+	var errs []error
+	for _, o := range alertmanagerOverrides {
+		v, ok := lookupPath(values, o.path)
+		if !ok || v == false {
+			// Unset, or a flag left off: nothing is taken away.
+			continue
+		}
+		// A configuration may hold receiver secrets; a flag does not.
+		shown := "(not shown)"
+		if b, isBool := v.(bool); isBool {
+			shown = strconv.FormatBool(b)
+		}
+		key := KeyHelmValues + "." + ChartKubePrometheus + "." + strings.Join(o.path, ".")
+		errs = append(errs, invalid(key, shown, "%s sre-lab:%s, dropping its receivers and routes; set receivers in the secret %s:%s instead (slack, webhooks, pagerDuty, email; docs/observability.md)",
+			o.does, KeyAlertmanager, Namespace, KeyAlertmanager))
+	}
+	return errs
+}
+
+// lookupPath returns the value at path in nested values, and whether it is
+// set.
+func lookupPath(values map[string]any, path []string) (any, bool) {
+	var v any = values
+	for _, key := range path {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		if v, ok = m[key]; !ok {
+			return nil, false
+		}
+	}
+	return v, true
 }
 
 // pinnedCharts lists the pinned charts; withValues leaves out gateway-api,
@@ -423,6 +519,24 @@ func validateWorkers(cfg Config) *Error {
 	return nil
 }
 
+// validateAWSRules refuses node counts whose rules would not fit the AWS
+// node security group (see awsInboundRuleQuota).
+func validateAWSRules(cfg Config) *Error {
+	if cfg.Cloud != AWS {
+		return nil
+	}
+	nodes := cfg.ControlPlane.Count + cfg.Workers.Count
+	fixed := awsFixedInboundRules + awsInboundRulesPerAdmin*len(cfg.AdminCIDRs)
+	rules := fixed + awsInboundRulesPerNode*nodes
+	if rules <= awsInboundRuleQuota {
+		return nil
+	}
+	maxNodes := (awsInboundRuleQuota - fixed) / awsInboundRulesPerNode
+	return invalid(KeyWorkerCount, strconv.Itoa(cfg.Workers.Count),
+		"%d nodes (%d control planes) with %d adminCidrs entries need %d inbound rules in the AWS node security group (%d fixed, %d per adminCidrs entry, %d per node for its hairpin through the load balancer), over the default quota of %d per security group; at most %d nodes in all, so at most %d workers",
+		nodes, cfg.ControlPlane.Count, len(cfg.AdminCIDRs), rules, awsFixedInboundRules, awsInboundRulesPerAdmin, awsInboundRulesPerNode, awsInboundRuleQuota, maxNodes, maxNodes-cfg.ControlPlane.Count)
+}
+
 func validateSize(cloud Cloud, key, size string) *Error {
 	shape, err := ParseSize(cloud, size)
 	if err != nil {
@@ -475,21 +589,40 @@ func validateNetwork(cfg Config) *Error {
 	return nil
 }
 
+// validateAdminCIDRs: a cloud stack names who may reach its APIs, in
+// ranges no wider than one admin needs unless allowWideAdminCidrs says so.
 func validateAdminCIDRs(cfg Config) []error {
 	if cfg.Cloud.Local() {
 		if len(cfg.AdminCIDRs) > 0 {
 			return []error{invalid(KeyAdminCIDRs, cfg.AdminCIDRs[0].String(), "has no meaning on %s: its APIs are reachable from this host only; remove it", cfg.Cloud)}
 		}
+		if cfg.AllowWideAdminCIDRs {
+			return []error{invalid(KeyAllowWideAdminCIDRs, "true", "has no meaning on %s, which has no adminCidrs; remove it", cfg.Cloud)}
+		}
 		return nil
 	}
 	if len(cfg.AdminCIDRs) == 0 {
-		return []error{invalid(KeyAdminCIDRs, "", "required on %s: list the addresses that may reach the Kubernetes API (6443) and Talos API (50000), such as your IP as 203.0.113.7/32; 0.0.0.0/0 opens them to everyone and must be written out to be allowed", cfg.Cloud)}
+		return []error{invalid(KeyAdminCIDRs, "", "required on %s: list the addresses that may reach the Kubernetes API (6443) and Talos API (50000), such as your IP as 203.0.113.7/32; 0.0.0.0/0 opens them to everyone and is refused unless %s:%s is true", cfg.Cloud, Namespace, KeyAllowWideAdminCIDRs)}
 	}
 	var errs []error
 	for _, p := range cfg.AdminCIDRs {
+		limit := MinAdminPrefixIPv4
 		if !p.Addr().Is4() {
+			limit = MinAdminPrefixIPv6
+		}
+		// One error per entry, the exposure first: a wide IPv6 range is
+		// refused for what it would open before for its family.
+		switch {
+		case p.Bits() < limit && !cfg.AllowWideAdminCIDRs:
+			reach := "that whole range"
+			if p.Bits() == 0 {
+				reach = "the whole internet"
+			}
+			errs = append(errs, invalid(KeyAdminCIDRs, p.String(), "is wider than /%d: the nodes' Kubernetes API (6443) and Talos API (50000), on aws and gcp also through the API load balancer, would be open to %s, and a node still in maintenance mode takes a Talos configuration from anyone who reaches it; list the ranges you connect from, such as your IP as 203.0.113.7/32, or set %s:%s: true to accept that exposure",
+				limit, reach, Namespace, KeyAllowWideAdminCIDRs))
+		case !p.Addr().Is4():
 			errs = append(errs, invalid(KeyAdminCIDRs, p.String(), "must be an IPv4 CIDR"))
-		} else if p != p.Masked() {
+		case p != p.Masked():
 			errs = append(errs, invalid(KeyAdminCIDRs, p.String(), "has host bits set; did you mean %s?", p.Masked()))
 		}
 	}

@@ -163,8 +163,10 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyAdminCIDRs, "1.2.3.4/40", []string{"each entry must be a CIDR such as 203.0.113.7/32"}},
 		{"admin CIDR with host bits", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["203.0.113.7/24"]`}),
 			KeyAdminCIDRs, "203.0.113.7/24", []string{"has host bits set", "did you mean 203.0.113.0/24?"}},
-		{"IPv6 admin CIDR", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["2001:db8::/32"]`}),
-			KeyAdminCIDRs, "2001:db8::/32", []string{"must be an IPv4 CIDR"}},
+		{"IPv6 admin CIDR", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["2001:db8::/64"]`}),
+			KeyAdminCIDRs, "2001:db8::/64", []string{"must be an IPv4 CIDR"}},
+		{"wide IPv6 admin CIDR allowed wide", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["::/0"]`, KeyAllowWideAdminCIDRs: "true"}),
+			KeyAdminCIDRs, "::/0", []string{"must be an IPv4 CIDR"}},
 		{"adminCidrs missing on aws", "dev", awsKeys.without(KeyAdminCIDRs),
 			KeyAdminCIDRs, "", []string{"required on aws", "203.0.113.7/32", "0.0.0.0/0"}},
 		{"adminCidrs explicit empty list on aws", "prod", awsKeys.with(keys{KeyAdminCIDRs: `[]`}),
@@ -745,8 +747,15 @@ func TestValidate(t *testing.T) {
 		mutate  func(*Config)
 		wantKey string // empty: still valid
 	}{
-		{"seven control planes on aws", func(c *Config) { c.ControlPlane.Count = 7 }, ""},
-		{"nine control planes on aws", func(c *Config) { c.ControlPlane.Count = 9 }, KeyControlPlaneCount},
+		// Workers kept to what the AWS node security group holds with 7
+		// control planes: 60 rules, 3 fixed, 2 for the admin CIDR, 1 per node.
+		{"seven control planes on aws", func(c *Config) { c.ControlPlane.Count, c.Workers.Count = 7, 48 }, ""},
+		{"nine control planes on aws", func(c *Config) { c.ControlPlane.Count, c.Workers.Count = 9, 46 }, KeyControlPlaneCount},
+		{"one node more than the aws security group holds", func(c *Config) { c.ControlPlane.Count, c.Workers.Count = 7, 49 }, KeyWorkerCount},
+		{"as many nodes on gcp, which has no such limit", func(c *Config) {
+			c.Cloud, c.Region, c.Zones, c.ControlPlane.Size, c.Workers.Size = GCP, "us-east4", nil, "e2-standard-2", "e2-standard-4"
+			c.ControlPlane.Count, c.Workers.Count, c.EtcdBackup.Enabled = 7, 50, false
+		}, ""},
 		{"/16 VPC", func(c *Config) { c.NetworkCIDR = prefix("192.168.0.0/16") }, ""},
 		{"/23 VPC", func(c *Config) { c.NetworkCIDR = prefix("10.0.0.0/23") }, KeyNetworkCIDR},
 		{"no zones lets the backend pick", func(c *Config) { c.Zones = nil }, ""},

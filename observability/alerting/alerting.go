@@ -69,8 +69,9 @@ type Slack struct {
 type Webhook struct {
 	// Name is the receiver's name.
 	Name string `json:"name"`
-	// URL is the endpoint. It is treated as a secret: such URLs often
-	// carry a token.
+	// URL is the endpoint: https, or http only to a cluster-internal
+	// service (*.svc, *.cluster.local). It is treated as a secret: such
+	// URLs often carry a token.
 	URL string `json:"url"`
 }
 
@@ -179,6 +180,23 @@ func httpURL(s string, schemes ...string) bool {
 	return false
 }
 
+// clusterInternal reports whether the URL s names a Service inside the
+// cluster (name.namespace.svc, or the same under cluster.local): only
+// cluster DNS resolves those, so the request never leaves the cluster.
+func clusterInternal(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	for _, suffix := range []string{".svc", ".cluster.local"} {
+		if name, ok := strings.CutSuffix(host, suffix); ok && name != "" {
+			return true
+		}
+	}
+	return false
+}
+
 // smarthost reports whether s is host:port with a usable port.
 func smarthost(s string) bool {
 	host, port, err := net.SplitHostPort(s)
@@ -210,9 +228,14 @@ func (r Receivers) Validate() error {
 	}
 	for i, w := range r.Webhooks {
 		v.name("webhooks", i, w.Name)
-		if !httpURL(w.URL, "http", "https") {
-			// Webhook URLs often carry a token in the path or query.
+		// Webhook URLs often carry a token in the path or query, so the
+		// value is never shown.
+		switch {
+		case !httpURL(w.URL, "http", "https"):
 			v.add(fieldPath("webhooks", i, "url"), w.URL, true, "must be an http or https URL such as https://hooks.example.com/alertmanager")
+		case !httpURL(w.URL, "https") && !clusterInternal(w.URL):
+			v.add(fieldPath("webhooks", i, "url"), w.URL, true,
+				"must be https outside the cluster: over http the alerts, and any token in the URL, cross the network in clear text; http is accepted only for a cluster-internal service (*.svc, *.cluster.local)")
 		}
 	}
 	for i, p := range r.PagerDuty {
