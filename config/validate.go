@@ -274,7 +274,7 @@ func validatePlatform(cfg Config) []error {
 		return errs
 	}
 	if cfg.Domain == "" {
-		errs = append(errs, invalid(KeyDomain, "", "required on %s: Grafana and Hubble are served with TLS at grafana.<domain> and hubble.<domain>", cfg.Cloud))
+		errs = append(errs, invalid(KeyDomain, "", "required on %s: Grafana is served with TLS at grafana.<domain>", cfg.Cloud))
 	}
 	if cfg.ACMEEmail == "" {
 		errs = append(errs, invalid(KeyACMEEmail, "", "required on %s: Let's Encrypt issues the ingress certificates and writes to this address about them", cfg.Cloud))

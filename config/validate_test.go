@@ -252,7 +252,7 @@ func TestParseRejectsBadInput(t *testing.T) {
 
 		// TLS on a cloud: domain and acmeEmail.
 		{"domain missing on aws", "dev", awsKeys.without(KeyDomain),
-			KeyDomain, "", []string{"required on aws", "grafana.<domain>", "hubble.<domain>"}},
+			KeyDomain, "", []string{"required on aws", "grafana.<domain>"}},
 		{"domain explicit empty string on aws", "prod", awsKeys.with(keys{KeyDomain: ""}),
 			KeyDomain, "", []string{"required on aws"}},
 		{"acmeEmail missing on aws", "dev", awsKeys.without(KeyACMEEmail),

@@ -51,9 +51,18 @@ func (l *Layer) Ready(namespaces ...string) []pulumi.Resource {
 	return deps
 }
 
-// Hosts of the web endpoints this layer serves, under the ingress domain.
-// The observability layer adds grafana.<domain>.
-func Hosts(domain string) map[string]string {
+// Hosts of the web endpoints this layer serves through the ingress of
+// cloud, under domain. The observability layer adds grafana.<domain>.
+//
+// The Hubble UI has no login and shows every flow, DNS query and HTTP path
+// in the cluster, so it gets a host (and with it an Ingress) only on a local
+// backend, whose network is the user's own machine. In a cloud the ingress
+// faces the internet, and admins reach the UI by port-forward (`task
+// hubble`) with their kubeconfig instead.
+func Hosts(cloud config.Cloud, domain string) map[string]string {
+	if !cloud.Local() {
+		return map[string]string{}
+	}
 	return map[string]string{
 		"hubble": "hubble." + domain,
 	}
@@ -63,7 +72,7 @@ func Hosts(domain string) map[string]string {
 // access is how it reads the cluster's state to wait for Cilium.
 func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, provider *kubernetes.Provider, access apigate.Access) (*Layer, error) {
 	with := pulumi.Providers(provider)
-	layer := &Layer{Hosts: Hosts(cfg.IngressDomain())}
+	layer := &Layer{Hosts: Hosts(cfg.Cloud, cfg.IngressDomain())}
 
 	ns, err := namespaces.NewNamespaces(ctx, "sre-lab", &namespaces.Args{Specs: namespaceSpecs(cfg)}, with)
 	if err != nil {
@@ -80,8 +89,8 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		return nil, err
 	}
 
-	// The Hubble UI's ingress names its issuer before cert-manager runs;
-	// cert-manager picks the ingress up once it does.
+	// The Hubble UI's ingress (local backends only) names its issuer before
+	// cert-manager runs; cert-manager picks the ingress up once it does.
 	issuer := certmanager.IssuerArgs{
 		Kind: certmanager.ACME, Email: cfg.ACMEEmail,
 		IngressClass: cilium.IngressClass, SolverAnnotations: cilium.NoForcedHTTPS(),

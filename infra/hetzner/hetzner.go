@@ -1,7 +1,7 @@
 // Package hetzner is the Hetzner Cloud backend: one private network, Talos
 // nodes booted from a Talos snapshot, one load balancer in front of the
-// control planes for the Kubernetes and Talos APIs and one in front of the
-// workers for web traffic.
+// control planes for the Kubernetes API and one in front of the workers for
+// web traffic. The Talos API is reached at each node's public address only.
 //
 // The hcloud provider is the default one, configured by HCLOUD_TOKEN: unlike
 // AWS there is no region or tag default to set on it.
@@ -446,13 +446,20 @@ type balancer struct {
 	forwards []forward
 }
 
-// balancers are the two load balancers. The APIs and web traffic get one
-// each, so the ingress can move or scale without touching the cluster
-// endpoint, which is baked into every node's configuration.
+// balancers are the two load balancers. The Kubernetes API and web traffic
+// get one each, so the ingress can move or scale without touching the
+// cluster endpoint, which is baked into every node's configuration.
+//
+// The Talos API (50000) is not forwarded: a balancer cannot filter sources,
+// and a node in maintenance mode accepts an unauthenticated apply-config on
+// that port, so anyone could configure a control plane before the program
+// does. The talosconfig and every apply target the nodes' own addresses,
+// which the firewall limits to the admin CIDRs. The Kubernetes API stays:
+// the cluster endpoint is this balancer, and nothing listens on 6443 before
+// Talos has applied sre-lab's configuration.
 var balancers = []balancer{
 	{"api", apiLBHost, infra.ControlPlane, []forward{
 		{infra.KubeAPIPort, infra.KubeAPIPort},
-		{infra.TalosAPIPort, infra.TalosAPIPort},
 	}},
 	{"ingress", ingressLBHost, infra.Worker, []forward{
 		{80, infra.IngressHTTPNodePort},
@@ -462,8 +469,10 @@ var balancers = []balancer{
 
 // newLoadBalancer creates one balancer, attached to the private network,
 // forwarding TCP to its targets' private addresses with a TCP health check
-// on the target port. Hetzner load balancers cannot filter by source: every
-// service listens to the whole internet whatever the admin CIDRs say.
+// on the target port. Hetzner load balancers cannot filter by source, and
+// the firewall neither applies to a load balancer nor filters the private
+// network it reaches its targets through: every service listens to the
+// whole internet whatever the admin CIDRs say.
 func newLoadBalancer(ctx *pulumi.Context, name string, args *Args, p plan, net *network, b balancer, targets []member, labels map[string]string, parent pulumi.ResourceOrInvokeOption) (*hcloud.LoadBalancer, error) {
 	prefix := name + "-" + b.purpose
 	lbType, _ := loadBalancerType(len(targets)) // validated: the pools fit

@@ -195,8 +195,8 @@ func TestResourceCounts(t *testing.T) {
 				// The API and the ingress balancer, each in the network.
 				tLB:        2,
 				tLBNetwork: 2,
-				// 6443 and 50000 on one, 80 and 443 on the other.
-				tLBService: 4,
+				// 6443 on one, 80 and 443 on the other.
+				tLBService: 3,
 				// Every control plane behind the API, every worker behind the
 				// ingress.
 				tLBTarget: tt.cp + tt.w,
@@ -517,7 +517,7 @@ var wantBalancers = []struct {
 	role    infra.Role
 	ports   [][2]int // listen -> destination
 }{
-	{"api", "5", infra.ControlPlane, [][2]int{{6443, 6443}, {50000, 50000}}},
+	{"api", "5", infra.ControlPlane, [][2]int{{6443, 6443}}},
 	{"ingress", "6", infra.Worker, [][2]int{{80, 30080}, {443, 30443}}},
 }
 
@@ -628,9 +628,28 @@ func TestLoadBalancers(t *testing.T) {
 				}
 				assert.ElementsMatch(t, wantServers, gotServers, "%s targets", b.purpose)
 			}
-			assert.Equal(t, 4, services)
+			assert.Equal(t, 3, services)
 		})
 	}
+}
+
+// TestTalosAPIIsNotOnTheLoadBalancer: a node in maintenance mode accepts an
+// unauthenticated apply-config on 50000, and a load balancer forwards from
+// anywhere (the firewall does not apply to it), so no service listens on,
+// forwards to or health-checks the Talos API; the node firewall keeps it to
+// the admin CIDRs.
+func TestTalosAPIIsNotOnTheLoadBalancer(t *testing.T) {
+	o := mustRun(t, baseArgs(3, 2))
+	services := o.Mocks.ByType(tLBService)
+	require.NotEmpty(t, services)
+	for _, svc := range services {
+		for _, path := range []string{"listenPort", "destinationPort"} {
+			assert.NotEqual(t, float64(infra.TalosAPIPort), in(svc, path), "%s %s", svc.Name, path)
+		}
+		check, _ := in(svc, "healthCheck").(map[string]any)
+		assert.NotEqual(t, float64(infra.TalosAPIPort), check["port"], "%s health check", svc.Name)
+	}
+	assert.Contains(t, AdminPorts, infra.TalosAPIPort, "admins still reach it at the nodes' addresses")
 }
 
 func TestPlatform(t *testing.T) {

@@ -102,7 +102,8 @@ type Args struct {
 	// and Cilium answers packets sent to it on every node.
 	IngressAddress pulumi.StringInput
 	// HubbleHost is the Hubble UI's host name on the ingress; empty leaves
-	// the UI reachable by port-forward only.
+	// the UI reachable by port-forward only, as in the clouds, where the
+	// ingress is public and the UI has no login.
 	HubbleHost string
 	// ClusterIssuer signs the Hubble UI's certificate.
 	ClusterIssuer string
