@@ -81,15 +81,107 @@ func TestDeliveryWorkflows(t *testing.T) {
 	raw, err := os.ReadFile(".github/workflows/deploy-cloud.yml")
 	require.NoError(t, err)
 	assert.False(t, strings.Contains(string(raw), "${{ secrets."), "no stored credential: OIDC only")
-	for _, job := range []string{"preview", "up"} {
+	for _, job := range []string{"preview-dev", "preview-gated", "up"} {
 		uses, _ := steps(dig(deploy, "jobs", job))
 		assert.Subset(t, uses, []string{"pulumi/auth-actions", "aws-actions/configure-aws-credentials", "pulumi/actions"}, job)
 	}
-	assert.Equal(t, []any{"dev", "staging", "prod"}, dig(deploy, "jobs", "preview", "strategy", "matrix", "stack"))
-	assert.Equal(t, "github.event_name == 'pull_request'", dig(deploy, "jobs", "preview", "if"))
 	assert.Equal(t, []any{"main"}, dig(deploy, "on", "push", "branches"))
 	_, runs = steps(dig(deploy, "jobs", "up"))
 	assert.Contains(t, runs, talosctlURL(), "the runner's talosctl matches the pinned Talos version")
+}
+
+// TestDeliveryWorkflowPreviews: a pull request's preview runs the pull
+// request's own program, so deploy-cloud gives it no credential beyond one
+// stack's preview. Every job that can run on pull_request skips forks
+// (pull_request_target is never used), asks pulumi/auth-actions for a team
+// token scoped to team:sre-lab-<stack>-preview (never the organization
+// token) and assumes a preview role, never the deploy role of the up job.
+// A job that names staging or prod runs behind its <stack>-preview
+// environment (protected by reviewers, docs/cloud-deployment.md section 6);
+// only dev previews without one. Every stack is still previewed.
+func TestDeliveryWorkflowPreviews(t *testing.T) {
+	const path = ".github/workflows/deploy-cloud.yml"
+	deploy := readYAML(t, path)
+	on, _ := dig(deploy, "on").(map[string]any)
+	require.Contains(t, on, "pull_request", path)
+	assert.NotContains(t, on, "pull_request_target", "pull_request_target would hand a fork's program the base repository's credentials")
+	jobs, _ := dig(deploy, "jobs").(map[string]any)
+	require.Contains(t, jobs, "up")
+
+	// A condition that names one event other than pull_request keeps the
+	// job off pull requests; anything else may run there.
+	notPR := regexp.MustCompile(`^github\.event_name (!= 'pull_request'|== '(push|workflow_dispatch|schedule)')$`)
+	const sameRepo = "github.event.pull_request.head.repo.full_name == github.repository"
+	deployRole := dig(step(dig(jobs, "up"), "aws-actions/configure-aws-credentials"), "with", "role-to-assume")
+	require.NotEmpty(t, deployRole)
+
+	previewed := map[string]bool{}
+	roles := map[any]string{}
+	for name, job := range jobs {
+		cond, _ := dig(job, "if").(string)
+		if notPR.MatchString(strings.TrimSpace(cond)) {
+			continue
+		}
+		raw, err := yaml.Marshal(job)
+		require.NoError(t, err)
+		text := string(raw)
+
+		assert.Contains(t, cond, sameRepo, "%s: no preview for pull requests from forks", name)
+		assert.NotContains(t, cond, "||", "%s: the fork check cannot be bypassed", name)
+		assert.NotContains(t, text, "access_token:organization", "%s: no organization-wide Pulumi token on pull requests", name)
+
+		var stacks []string
+		if m, ok := dig(job, "strategy", "matrix", "stack").([]any); ok {
+			for _, s := range m {
+				stacks = append(stacks, s.(string))
+			}
+		} else if sn, ok := dig(step(job, "pulumi/actions"), "with", "stack-name").(string); ok {
+			stacks = []string{sn[strings.LastIndex(sn, "/")+1:]}
+		}
+		require.NotEmpty(t, stacks, "%s: previews which stack?", name)
+		expand := func(v any, stack string) string {
+			s, _ := v.(string)
+			return strings.ReplaceAll(s, "${{ matrix.stack }}", stack)
+		}
+
+		auth := step(job, "pulumi/auth-actions")
+		assert.Equal(t, "urn:pulumi:token-type:access_token:team", dig(auth, "with", "requested-token-type"), "%s: a team token, scoped to the stack's preview team", name)
+		role := dig(step(job, "aws-actions/configure-aws-credentials"), "with", "role-to-assume")
+		assert.NotEqual(t, deployRole, role, "%s: the preview role is not the deploy role", name)
+		assert.Contains(t, role, "PREVIEW", "%s: a preview (read-only) role", name)
+		if other, dup := roles[role]; dup {
+			t.Errorf("%s and %s share the preview role %v: one role per environment", name, other, role)
+		}
+		roles[role] = name
+
+		env := dig(job, "environment")
+		for _, stack := range stacks {
+			previewed[stack] = true
+			assert.Equal(t, "team:sre-lab-"+stack+"-preview", expand(dig(auth, "with", "scope"), stack), "%s: token scoped to the %s stack", name, stack)
+			if stack != "dev" {
+				assert.Equal(t, stack+"-preview", expand(env, stack), "%s: %s previews only behind the protected %s-preview environment", name, stack, stack)
+			}
+		}
+		if env == nil {
+			assert.NotRegexp(t, `staging|prod`, text, "%s: no environment, so nothing of staging or prod", name)
+		}
+	}
+	assert.Equal(t, map[string]bool{"dev": true, "staging": true, "prod": true}, previewed, "every stack is previewed")
+
+	up := dig(jobs, "up")
+	assert.Equal(t, "github.event_name != 'pull_request'", dig(up, "if"), "updates never run on pull requests")
+	assert.Equal(t, "${{ github.event.inputs.stack || 'dev' }}", dig(up, "environment"), "updates run behind the stack's environment")
+}
+
+// step is the first step of a job that uses an action, or nil.
+func step(job any, action string) any {
+	list, _ := dig(job, "steps").([]any)
+	for _, s := range list {
+		if u, ok := dig(s, "uses").(string); ok && strings.Split(u, "@")[0] == action {
+			return s
+		}
+	}
+	return nil
 }
 
 // talosctlURL is the talosctl release of the pinned Talos version.
@@ -112,15 +204,16 @@ func testSources(t *testing.T) string {
 }
 
 // TestDeliveryTaskfile: each task is described and is a thin call of
-// pulumi, go or talosctl (or the shell around them).
+// pulumi, go, talosctl or kubectl (or the shell around them); the Hubble UI,
+// which no cloud serves publicly, has its port-forward.
 func TestDeliveryTaskfile(t *testing.T) {
 	doc := readYAML(t, "Taskfile.yml")
 	assert.Equal(t, "3", doc["version"])
 	tasks, _ := doc["tasks"].(map[string]any)
-	for _, name := range []string{"local:up", "local:down", "cloud:plan", "cloud:apply", "k8s:bootstrap", "k8s:observability", "verify", "test", "lint"} {
+	for _, name := range []string{"local:up", "local:down", "cloud:plan", "cloud:apply", "k8s:bootstrap", "k8s:observability", "verify", "hubble", "test", "lint"} {
 		assert.Contains(t, tasks, name)
 	}
-	thin := regexp.MustCompile(`^(\(umask 077; )?(pulumi|go|talosctl|golangci-lint|test) `)
+	thin := regexp.MustCompile(`^(\(umask 077; )?(pulumi|go|talosctl|kubectl|golangci-lint|test) `)
 	for name, task := range tasks {
 		assert.NotEmpty(t, dig(task, "desc"), name)
 		cmds, _ := dig(task, "cmds").([]any)
@@ -130,13 +223,19 @@ func TestDeliveryTaskfile(t *testing.T) {
 		}
 	}
 	assert.Equal(t, []any{"go test ./..."}, dig(tasks, "test", "cmds"), "the README's test command")
+	// The chart's Service (cilium templates/hubble-ui/service.yaml) in the
+	// release's namespace.
+	assert.Equal(t, []any{"kubectl -n kube-system port-forward svc/hubble-ui 12000:80"}, dig(tasks, "hubble", "cmds"), "the README's Hubble UI endpoint")
 }
 
 // TestDeliveryDeploymentSettings: the committed Pulumi Deployments settings
 // decode into Pulumi's own type with no unknown field; no stack deploys on
 // push, since a hosted runner's address is outside sre-lab:adminCidrs and
-// the nodes would not answer it; all preview pull requests, watch only what
-// changes the stack, and assume an AWS role through OIDC.
+// the nodes would not answer it; only dev previews pull requests, since a
+// preview runs the pull request's program with the stack's role and token
+// and staging/prod secrets must not be readable before review (they are
+// previewed in GitHub Actions behind a protected environment); all watch
+// only what changes the stack and assume an AWS role through OIDC.
 func TestDeliveryDeploymentSettings(t *testing.T) {
 	role := regexp.MustCompile(`^arn:aws:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_-]+$`)
 	for _, stack := range []string{"dev", "staging", "prod"} {
@@ -156,7 +255,7 @@ func TestDeliveryDeploymentSettings(t *testing.T) {
 			assert.Equal(t, "refs/heads/main", s.SourceContext.Git.Branch)
 			require.NotNil(t, s.GitHub)
 			assert.False(t, s.GitHub.DeployCommits, "no push-to-deploy until a runner with a listed egress address exists")
-			assert.True(t, s.GitHub.PreviewPullRequests)
+			assert.Equal(t, stack == "dev", s.GitHub.PreviewPullRequests, "pull-request previews of %s", stack)
 			assert.Contains(t, s.GitHub.Paths, "Pulumi."+stack+".yaml")
 			assert.Contains(t, s.GitHub.Paths, "**/*.go")
 			require.NotNil(t, s.Operation)

@@ -237,8 +237,57 @@ func TestEndpoint(t *testing.T) {
 	_, out, err = run(t, "dev", userConfig(t, "dev"))
 	require.NoError(t, err)
 	assert.Regexp(t, `^https://.+\.elb\.eu-central-1\.amazonaws\.com:6443$`, out["endpoint"].Value, "cloud endpoint is the load balancer")
-	assert.Equal(t, map[string]string{"grafana": "https://grafana.dev.lab.example.com", "hubble": "https://hubble.dev.lab.example.com"}, out["urls"].Value)
-	assert.Regexp(t, `^grafana\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.\nhubble\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
+	assert.Equal(t, map[string]string{"grafana": "https://grafana.dev.lab.example.com"}, out["urls"].Value, "no public Hubble UI")
+	assert.Regexp(t, `^grafana\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
+}
+
+// TestHubbleUIIsForAdminsOnly: the Hubble UI has no login and shows every
+// flow, DNS query and HTTP path, so no cloud gives it a public route (no
+// Ingress, no URL, no DNS record): admins port-forward to its Service
+// (`task hubble`). On a laptop, whose lab network is the user's own
+// machine, it keeps hubble.sre-lab.internal.
+func TestHubbleUIIsForAdminsOnly(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack string
+		set         map[string]string
+		public      bool
+	}{
+		{"aws dev", "dev", nil, false},
+		{"aws prod", "prod", nil, false},
+		{"hetzner dev", "dev", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"}, false},
+		{"gcp dev", "dev", map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"}, false},
+		{"azure staging", "staging", map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
+			"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"}, false},
+		{"virtualbox local", "local", nil, true},
+		{"docker local", "local", map[string]string{"sre-lab:cloud": "docker"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := userConfig(t, tc.stack)
+			for k, v := range tc.set {
+				cfg[k] = v
+			}
+			m, out, err := run(t, tc.stack, cfg)
+			require.NoError(t, err)
+			cni := m.named(t, "kubernetes:helm.sh/v3:Release", "cilium")
+			ui, _ := cni.At("values.hubble.ui.enabled")
+			assert.Equal(t, true, ui, "the UI runs everywhere; only its route differs")
+			ingress, _ := cni.At("values.hubble.ui.ingress.enabled")
+			hosts, _ := cni.At("values.hubble.ui.ingress.hosts")
+			_, url := out["urls"].Value.(map[string]string)["hubble"]
+			records, _ := out["dnsRecords"].Value.(string)
+			if tc.public {
+				assert.Equal(t, true, ingress)
+				assert.Equal(t, []any{"hubble.sre-lab.internal"}, hosts)
+				assert.True(t, url, "urls: %v", out["urls"].Value)
+				assert.Contains(t, records, "hubble.sre-lab.internal")
+				return
+			}
+			assert.NotEqual(t, true, ingress, "no Hubble UI Ingress on the public ingress")
+			assert.Nil(t, hosts)
+			assert.False(t, url, "urls: %v", out["urls"].Value)
+			assert.NotContains(t, records, "hubble")
+		})
+	}
 }
 
 func TestMachineSecretsAreProtectedInStagingAndProd(t *testing.T) {
@@ -761,23 +810,19 @@ func TestHTTP01ChallengesReachTheSolver(t *testing.T) {
 			assert.Equal(t, false, enforce)
 
 			annotations := map[string]string{}
-			hubble, _ := cni.At("values.hubble.ui.ingress.annotations")
 			var grafana any
 			for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
 				if r.Inputs["name"].StringValue() == "kube-prometheus-stack" {
 					grafana, _ = r.At("values.grafana.ingress.annotations")
 				}
 			}
-			for name, a := range map[string]any{"hubble": hubble, "grafana": grafana} {
-				got, _ := a.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
-				annotations[name] = got
-			}
+			annotations["grafana"], _ = grafana.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
 			for _, issuer := range m.byType("kubernetes:cert-manager.io/v1:ClusterIssuer") {
 				solver, ok := issuer.At("spec.acme.solvers.0.http01.ingress.ingressTemplate.metadata.annotations")
 				require.True(t, ok, "%s: the solver's Ingress must not force HTTPS", issuer.Name)
 				annotations[issuer.Name], _ = solver.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
 			}
-			require.Len(t, annotations, 4, "Hubble, Grafana and both Let's Encrypt issuers")
+			require.Len(t, annotations, 3, "Grafana and both Let's Encrypt issuers (no cloud has a Hubble UI Ingress)")
 			for name, v := range annotations {
 				assert.Equal(t, "disabled", v, "%s: %s", name, cilium.ForceHTTPSAnnotation)
 			}
