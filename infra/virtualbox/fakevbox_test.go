@@ -98,6 +98,8 @@ type fakeVM struct {
 	// Address is what DHCP gave the VM when it last started; empty when
 	// nothing answered.
 	Address string `json:"address,omitempty"`
+	// Extra is the VM's extradata, key to value.
+	Extra map[string]string `json:"extra,omitempty"`
 
 	// What the guest does is not VirtualBox's to decide. A Talos guest
 	// shuts down on the ACPI power button and answers on its API port once
@@ -276,6 +278,16 @@ func fakeVBoxManage(dir string, args []string) int {
 		fmt.Fprintf(os.Stderr, "fake VBoxManage: %v\n", err)
 		return 99
 	}
+	// "<TERM|KILL> <prefix>" signals the script that made this call once
+	// the call is done: TERM as Ctrl-C or a stopped pulumi would, KILL as a
+	// crash or power loss, which no trap sees.
+	if sig, prefix, ok := strings.Cut(os.Getenv("FAKE_VBOX_SIGNAL"), " "); ok && strings.HasPrefix(line, prefix) {
+		signal := map[string]syscall.Signal{"TERM": syscall.SIGTERM, "KILL": syscall.SIGKILL}[sig]
+		if signal == 0 || syscall.Kill(os.Getppid(), signal) != nil {
+			fmt.Fprintf(os.Stderr, "fake VBoxManage: cannot send %q to the script\n", sig)
+			return 99
+		}
+	}
 	for _, e := range h.events {
 		appendLog(dir, "events", e)
 	}
@@ -337,8 +349,42 @@ func (h *vboxHost) run(dir string, args []string) (string, error) {
 		return h.machineCmd(dir, args)
 	case "createmedium", "closemedium", "showmediuminfo", "modifymedium", "storageattach":
 		return h.mediumCmd(args)
+	case "getextradata", "setextradata":
+		return h.extraData(args)
 	}
 	return "", syntaxf("Invalid command '%s'", args[0])
+}
+
+// extraData reads and writes a VM's extradata as handleGetExtraData and
+// handleSetExtraData do (src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp):
+// get prints "Value: <v>", or "No value set!" for a key that is unset, and
+// still exits 0; set without a value removes the key. Machine::SetExtraData
+// (src/VBox/Main/src-server/MachineImpl.cpp) takes no session, so a running
+// VM's extradata can be set too.
+func (h *vboxHost) extraData(args []string) (string, error) {
+	if len(args) < 3 || (args[0] == "getextradata" && len(args) != 3) || len(args) > 4 {
+		return "", syntaxf("%s <vm> <key> [<value>]", args[0])
+	}
+	vm, err := h.findVM(args[1])
+	if err != nil {
+		return "", err
+	}
+	key := args[2]
+	if args[0] == "getextradata" {
+		if v := vm.Extra[key]; v != "" {
+			return "Value: " + v + "\n", nil
+		}
+		return "No value set!\n", nil
+	}
+	if len(args) == 3 || args[3] == "" {
+		delete(vm.Extra, key)
+		return "", nil
+	}
+	if vm.Extra == nil {
+		vm.Extra = map[string]string{}
+	}
+	vm.Extra[key] = args[3]
+	return "", nil
 }
 
 // list prints what listNetworkInterfaces and listDhcpServers print

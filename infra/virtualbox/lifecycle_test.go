@@ -30,6 +30,8 @@ import (
 // dependencies order them.
 type engine struct {
 	lab *lab
+	// stack is the Pulumi stack the program runs as.
+	stack string
 	// mu guards live and ran.
 	mu sync.Mutex
 	// live are the commands in the stack's state, by name.
@@ -45,14 +47,14 @@ type liveCommand struct {
 }
 
 func newEngine(l *lab) *engine {
-	return &engine{lab: l, live: map[string]*liveCommand{}}
+	return &engine{lab: l, stack: "local", live: map[string]*liveCommand{}}
 }
 
 // up runs the program once, then deletes what it no longer registers.
 func (e *engine) up(args Args) error {
 	e.lab.t.Helper()
 	m := &engineMocks{engine: e, seen: map[string]bool{}}
-	if _, err := deployWith(e.lab.t, "lab", args, m); err != nil {
+	if _, err := deployAs(e.lab.t, e.stack, "lab", args, m); err != nil {
 		return err
 	}
 	var gone []string
@@ -464,4 +466,80 @@ func TestLifecycleOnMacOS(t *testing.T) {
 	assert.Contains(t, err.Error(), "macOS is not supported yet")
 	assert.Zero(t, count(l.calls(), "VBoxManage"), "no VBoxManage call")
 	assert.Equal(t, freshInstall().settings(), l.host().settings())
+}
+
+// assertComplete checks every planned VM carries the marks of a finished
+// create by the stack.
+func assertComplete(t *testing.T, l *lab, args Args, stack string) {
+	t.Helper()
+	vms, err := Plan(args)
+	require.NoError(t, err)
+	h := l.host()
+	for _, vm := range vms {
+		if got := h.VMs[vm.Name]; assert.NotNil(t, got, vm.Name) {
+			assert.Equal(t, map[string]string{"sre-lab/stack": stack, "sre-lab/complete": "1"}, got.Extra, vm.Name)
+		}
+	}
+}
+
+// A create killed half-way (no trap runs on SIGKILL) leaves a VM without
+// its completion mark and a disk it never attached; the next up removes
+// both and builds the VM again, complete, with its disk and at its reserved
+// address. Destroy then leaves nothing behind.
+func TestLifecycleInterruptedCreate(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	e := newEngine(l)
+	l.env["FAKE_VBOX_SIGNAL"] = "KILL storageattach talos-cp-01 --storagectl SATA --port 0"
+	require.Error(t, e.up(args), "the killed create fails the up")
+	delete(l.env, "FAKE_VBOX_SIGNAL")
+	half := l.host().VMs["talos-cp-01"]
+	require.NotNil(t, half, "the killed run left the VM")
+	assert.Empty(t, half.Extra["sre-lab/complete"], "a half-built VM is not marked complete")
+	assert.NotContains(t, e.live, "lab-talos-cp-01", "Pulumi records no failed create")
+
+	require.NoError(t, e.up(args))
+	assertPlannedAddresses(t, l, args)
+	assertSizes(t, l, args)
+	assertComplete(t, l, args, "sre-lab/local")
+	assert.Equal(t, "192.168.56.10", l.host().DHCP[vboxnet0Network].Fixed["08:00:27:a8:38:0a"], "the reservation is in place")
+
+	require.NoError(t, e.destroy())
+	assert.Equal(t, freshInstall().settings(), l.host().settings(), "no VM or disk is left")
+}
+
+// A second local stack plans the same VM names on the same host: its first
+// VM is refused, naming the stack that has it, and its destroy leaves that
+// stack's VMs as they were.
+func TestLifecycleSecondStack(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	first := newEngine(l)
+	require.NoError(t, first.up(args))
+	before := identities(l)
+
+	second := newEngine(l)
+	second.stack = "local2"
+	err := second.up(args)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "belongs to local stack sre-lab/local")
+	assert.Equal(t, before, identities(l), "the first stack's VMs are untouched")
+
+	// Before VMs recorded their stack, the second stack adopted the first
+	// one's VMs into its state: its destroy runs their delete scripts.
+	for name, c := range first.live {
+		env := c.inputs["environment"].ObjectValue()
+		if !env.HasValue("SRE_VM_NAME") {
+			continue
+		}
+		inputs := c.inputs.Copy()
+		adopted := env.Copy()
+		adopted["SRE_STACK"] = resource.NewProperty("sre-lab/local2")
+		inputs["environment"] = resource.NewObjectProperty(adopted)
+		second.live[name] = &liveCommand{inputs: inputs, stdout: c.stdout}
+	}
+	require.NoError(t, second.destroy())
+	assert.Equal(t, before, identities(l), "the second stack's destroy leaves the first stack's VMs")
+	assertComplete(t, l, args, "sre-lab/local")
+
+	require.NoError(t, first.destroy())
+	assert.Empty(t, l.host().VMs)
 }

@@ -274,8 +274,16 @@ func vmEnv(l *lab) map[string]string {
 		"SRE_VM_IP":        vmIP,
 		"SRE_NET_IF":       netIF,
 		"SRE_ISO_PATH":     filepath.Join(l.root, "cache", "talos.iso"),
+		"SRE_STACK":        labStack,
 	}
 }
+
+// labStack is the stack the script tests run as; otherStack another local
+// stack on the same host.
+const (
+	labStack   = "sre-lab/local"
+	otherStack = "sre-lab/local2"
+)
 
 // record is the network command's output for an interface.
 func record(name, how, before, reserved string) string {
@@ -794,9 +802,16 @@ func ptr(s string) *string { return &s }
 
 // vmCalls names the VBoxManage calls vm-create.sh can make.
 var vmCalls = struct {
-	showvminfo, createvm, modifyvm, storagectl, createmedium, attachDisk, attachISO, start, closeDisk, unregister string
+	showvminfo, createvm, modifyvm, storagectl, createmedium, attachDisk, attachISO, start, closeDisk, unregister,
+	getOwner, getComplete, setOwner, setComplete, poweroff, detachISO string
 }{
 	showvminfo:   "VBoxManage showvminfo talos-cp-01 --machinereadable",
+	getOwner:     "VBoxManage getextradata talos-cp-01 sre-lab/stack",
+	getComplete:  "VBoxManage getextradata talos-cp-01 sre-lab/complete",
+	setOwner:     "VBoxManage setextradata talos-cp-01 sre-lab/stack " + labStack,
+	setComplete:  "VBoxManage setextradata talos-cp-01 sre-lab/complete 1",
+	poweroff:     "VBoxManage controlvm talos-cp-01 poweroff",
+	detachISO:    "VBoxManage storageattach talos-cp-01 --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive",
 	createvm:     "VBoxManage createvm --name talos-cp-01 --ostype Linux_64 --register",
 	modifyvm:     "VBoxManage modifyvm talos-cp-01 --cpus 2 --memory 4096 --nic1 hostonly --hostonlyadapter1 vboxnet0 --macaddress1 080027a8380a --nic2 nat --boot1 disk --boot2 dvd --boot3 none --boot4 none --ioapic on --rtcuseutc on",
 	storagectl:   "VBoxManage storagectl talos-cp-01 --name SATA --add sata --portcount 2",
@@ -813,10 +828,12 @@ var vmCalls = struct {
 const vmDisk = "$LAB/state/machines/talos-cp-01/talos-cp-01.vdi"
 
 // withVM adds talos-cp-01 on vboxnet0 in the given state, as vm-create.sh
-// makes it from vmEnv: 2 CPUs, 4096 MB and a 40960 MB disk.
+// makes it from vmEnv: 2 CPUs, 4096 MB and a 40960 MB disk, owned by the
+// lab's stack and complete.
 func withVM(h *vboxHost, state string) *vboxHost {
 	return with(h, func(h *vboxHost) {
-		h.VMs[vmName] = &fakeVM{State: state, Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096, Disk: vmDisk}
+		h.VMs[vmName] = &fakeVM{State: state, Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096, Disk: vmDisk,
+			Extra: map[string]string{"sre-lab/stack": labStack, "sre-lab/complete": "1"}}
 		h.Disks[vmDisk] = &fakeDisk{CapacityMB: 40960}
 	})
 }
@@ -833,8 +850,8 @@ func TestScriptVMCreate(t *testing.T) {
 				name:       "creates and starts a new VM at its reserved address",
 				host:       reserved,
 				wantStdout: vmIP + "\n",
-				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
-					v.createmedium, v.attachDisk, v.attachISO, v.start},
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.storagectl,
+					v.createmedium, v.attachDisk, v.attachISO, v.start, v.setComplete},
 				wantHost: withVM(reserved, "running"),
 			},
 			wantAddress: vmIP,
@@ -853,7 +870,7 @@ func TestScriptVMCreate(t *testing.T) {
 				name:       "running VM is left as it is",
 				host:       withVM(reserved, "running"),
 				wantStdout: vmIP + "\n",
-				wantCalls:  []string{listDHCP, v.showvminfo},
+				wantCalls:  []string{listDHCP, v.showvminfo, v.getOwner, v.getComplete},
 			},
 		},
 		{
@@ -862,7 +879,7 @@ func TestScriptVMCreate(t *testing.T) {
 				host:       withVM(reserved, "poweroff"),
 				env:        map[string]string{"SRE_VM_MAC": "080027A8380A"},
 				wantStdout: vmIP + "\n",
-				wantCalls:  []string{listDHCP, v.showvminfo, v.start},
+				wantCalls:  []string{listDHCP, v.showvminfo, v.getOwner, v.getComplete, v.start},
 				wantHost:   withVM(reserved, "running"),
 			},
 			wantAddress: vmIP,
@@ -872,7 +889,7 @@ func TestScriptVMCreate(t *testing.T) {
 				name: "disk creation fails unregisters the VM",
 				host: reserved,
 				fail: "createmedium",
-				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.storagectl,
 					v.createmedium, v.unregister},
 				wantCode:   1,
 				wantStderr: []string{"talos-cp-01.vdi"},
@@ -883,7 +900,7 @@ func TestScriptVMCreate(t *testing.T) {
 				name: "disk attach fails deletes the disk and the VM",
 				host: reserved,
 				fail: "storageattach talos-cp-01 --storagectl SATA --port 0",
-				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.storagectl,
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.storagectl,
 					v.createmedium, v.attachDisk, v.closeDisk, v.unregister},
 				wantCode: 1,
 			},
@@ -893,7 +910,7 @@ func TestScriptVMCreate(t *testing.T) {
 				name:      "modifyvm fails unregisters the VM",
 				host:      reserved,
 				fail:      "modifyvm",
-				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.showvminfo, v.modifyvm, v.unregister},
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.unregister},
 				wantCode:  1,
 			},
 		},
@@ -901,9 +918,67 @@ func TestScriptVMCreate(t *testing.T) {
 			scriptCase: scriptCase{
 				name:       "start fails when the interface is gone",
 				host:       withVM(with(reserved, func(h *vboxHost) { delete(h.Interfaces, netIF) }), "poweroff"),
-				wantCalls:  []string{listDHCP, v.showvminfo, v.start},
+				wantCalls:  []string{listDHCP, v.showvminfo, v.getOwner, v.getComplete, v.start},
 				wantCode:   1,
 				wantStderr: []string{"Nonexistent host networking interface"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "another stack's VM is refused, naming the stack",
+				host:       with(withVM(reserved, "running"), func(h *vboxHost) { h.VMs[vmName].Extra["sre-lab/stack"] = otherStack }),
+				wantCode:   1,
+				wantCalls:  []string{listDHCP, v.showvminfo, v.getOwner},
+				wantStderr: []string{"talos-cp-01 belongs to local stack " + otherStack, "pulumi destroy -s local2"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "a VM that records no stack is refused",
+				host:       with(withVM(reserved, "poweroff"), func(h *vboxHost) { h.VMs[vmName].Extra = nil }),
+				wantCode:   1,
+				wantCalls:  []string{listDHCP, v.showvminfo, v.getOwner},
+				wantStderr: []string{"records no sre-lab stack", "VBoxManage unregistervm talos-cp-01 --delete"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				// Killed after the disk was made, before it was attached.
+				name: "a VM this stack left half-built is removed with its loose disk and built again",
+				host: with(reserved, func(h *vboxHost) {
+					h.VMs[vmName] = &fakeVM{State: "poweroff", Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096,
+						Extra: map[string]string{"sre-lab/stack": labStack}}
+					h.Disks[vmDisk] = &fakeDisk{CapacityMB: 40960}
+				}),
+				wantStdout: vmIP + "\n",
+				wantCalls: []string{listDHCP, v.showvminfo, v.getOwner, v.getComplete,
+					v.showvminfo, v.showvminfo, v.detachISO, v.unregister, v.closeDisk,
+					v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.storagectl,
+					v.createmedium, v.attachDisk, v.attachISO, v.start, v.setComplete},
+				wantStderr: []string{"half-built"},
+				wantHost:   withVM(reserved, "running"),
+			},
+			wantAddress: vmIP,
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "TERM while the disk is made: the disk and the VM are removed",
+				host:       reserved,
+				env:        map[string]string{"FAKE_VBOX_SIGNAL": "TERM createmedium"},
+				wantCode:   1,
+				wantCalls:  []string{listDHCP, v.showvminfo, v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.storagectl, v.createmedium, v.closeDisk, v.unregister},
+				wantStderr: []string{"interrupted"},
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:     "TERM after the start, before the mark: the VM is powered off and removed",
+				host:     reserved,
+				env:      map[string]string{"FAKE_VBOX_SIGNAL": "TERM startvm"},
+				wantCode: 1,
+				wantCalls: []string{listDHCP, v.showvminfo, v.createvm, v.setOwner, v.showvminfo, v.modifyvm, v.storagectl,
+					v.createmedium, v.attachDisk, v.attachISO, v.start, v.poweroff, v.showvminfo, "sleep 1", v.showvminfo, v.unregister},
+				wantStderr: []string{"interrupted"},
 			},
 		},
 		{
@@ -917,7 +992,7 @@ func TestScriptVMCreate(t *testing.T) {
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			l := newLab(t, c.start(), "VBoxManage")
+			l := newLab(t, c.start(), "VBoxManage", "sleep")
 			env := merge(vmEnv(l), c.env)
 			env["FAKE_VBOX_FAIL"] = c.fail
 			c.check(t, l, l.run("vm-create.sh", env))
@@ -943,13 +1018,14 @@ func TestScriptVMCreateTwice(t *testing.T) {
 
 func TestScriptVMDelete(t *testing.T) {
 	const (
+		getOwner   = "VBoxManage getextradata talos-cp-01 sre-lab/stack"
 		showvminfo = "VBoxManage showvminfo talos-cp-01 --machinereadable"
 		poweroff   = "VBoxManage controlvm talos-cp-01 poweroff"
 		detach     = "VBoxManage storageattach talos-cp-01 --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive"
 		unregister = "VBoxManage unregistervm talos-cp-01 --delete"
 	)
 	// A VM that ignores poweroff is checked 30 times, with a sleep between.
-	stuck := []string{showvminfo, poweroff}
+	stuck := []string{getOwner, showvminfo, poweroff}
 	for i := range 30 {
 		if i > 0 {
 			stuck = append(stuck, "sleep 1")
@@ -963,30 +1039,36 @@ func TestScriptVMDelete(t *testing.T) {
 		{
 			name:      "powers off a running VM and deletes it",
 			host:      withVM(reserved, "running"),
-			wantCalls: []string{showvminfo, poweroff, showvminfo, "sleep 1", showvminfo, detach, unregister},
+			wantCalls: []string{getOwner, showvminfo, poweroff, showvminfo, "sleep 1", showvminfo, detach, unregister},
 			wantHost:  reserved,
 		},
 		{
 			name:      "deletes a stopped VM",
 			host:      withVM(reserved, "poweroff"),
-			wantCalls: []string{showvminfo, showvminfo, detach, unregister},
+			wantCalls: []string{getOwner, showvminfo, showvminfo, detach, unregister},
 			wantHost:  reserved,
 		},
 		{
 			name:      "DVD detach failure is ignored",
 			host:      withVM(reserved, "poweroff"),
 			fail:      "storageattach",
-			wantCalls: []string{showvminfo, showvminfo, detach, unregister},
+			wantCalls: []string{getOwner, showvminfo, showvminfo, detach, unregister},
 			wantHost:  reserved,
+		},
+		{
+			name:       "another stack's VM stays",
+			host:       with(withVM(reserved, "running"), func(h *vboxHost) { h.VMs[vmName].Extra["sre-lab/stack"] = otherStack }),
+			wantCalls:  []string{getOwner},
+			wantStderr: []string{"leaving talos-cp-01, which belongs to local stack " + otherStack},
 		},
 		{
 			name:      "VM already gone",
 			host:      reserved,
-			wantCalls: []string{showvminfo},
+			wantCalls: []string{getOwner},
 		},
 		{
 			name:      "VM and network already gone",
-			wantCalls: []string{showvminfo},
+			wantCalls: []string{getOwner},
 		},
 		{
 			name:       "VM that will not stop",
@@ -1001,7 +1083,7 @@ func TestScriptVMDelete(t *testing.T) {
 			host:      withVM(reserved, "poweroff"),
 			fail:      "unregistervm",
 			wantCode:  1,
-			wantCalls: []string{showvminfo, showvminfo, detach, unregister},
+			wantCalls: []string{getOwner, showvminfo, showvminfo, detach, unregister},
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -1301,9 +1383,9 @@ func TestScriptsRequireTheirEnvironment(t *testing.T) {
 		"network-create.sh": network,
 		"network-update.sh": network,
 		"iso-fetch.sh":      {"SRE_ISO_URL", "SRE_ISO_PATH"},
-		"vm-create.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_NET_IF", "SRE_ISO_PATH"},
+		"vm-create.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_NET_IF", "SRE_ISO_PATH", "SRE_STACK"},
 		"vm-update.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_DISK_KEY", "SRE_VM_IP"},
-		"vm-delete.sh":      {"SRE_VM_NAME"},
+		"vm-delete.sh":      {"SRE_VM_NAME", "SRE_STACK"},
 	} {
 		for _, missing := range vars {
 			t.Run(fmt.Sprintf("%s/%s", script, missing), func(t *testing.T) {

@@ -179,6 +179,11 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	// its VM answers again, so of three control planes two etcd members
 	// keep quorum while the third is down.
 	previous := map[infra.Role]pulumi.Resource{}
+	// Every local stack plans the same VM names (DESIGN.md) on the same
+	// host, so each VM records the stack that made it: vm-create.sh refuses
+	// a name another stack holds, vm-delete.sh leaves its VMs alone. It is
+	// environment, not a trigger, so adding it replaced no VM.
+	stack := ctx.Project() + "/" + ctx.Stack()
 	for _, vm := range vms {
 		env := pulumi.StringMap{
 			"SRE_VM_NAME":      pulumi.String(vm.Name),
@@ -190,6 +195,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			"SRE_VM_IP":        pulumi.String(vm.IP.String()),
 			"SRE_NET_IF":       component.HostOnlyInterface,
 			"SRE_ISO_PATH":     trimmed(iso.Stdout),
+			"SRE_STACK":        pulumi.String(stack),
 		}
 		// Only what the VM cannot change in place replaces it: the address
 		// and MAC its DHCP reservation and Talos know it by, and the network

@@ -84,6 +84,12 @@ func deployVBox(t *testing.T, name string, args Args) (*pulumitest.Mocks, awaite
 // deployWith runs NewNodes against the given mocks.
 func deployWith(t *testing.T, name string, args Args, m pulumi.MockResourceMonitor) (awaited, error) {
 	t.Helper()
+	return deployAs(t, "local", name, args, m)
+}
+
+// deployAs is deployWith as the named stack of the sre-lab project.
+func deployAs(t *testing.T, stack, name string, args Args, m pulumi.MockResourceMonitor) (awaited, error) {
+	t.Helper()
 	var got awaited
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		nodes, err := NewNodes(ctx, name, &args)
@@ -120,7 +126,7 @@ func deployWith(t *testing.T, name string, args Args, m pulumi.MockResourceMonit
 		got.nodes = nodes.Platform.Nodes
 		got.disk = nodes.Platform.InstallDisk
 		return nil
-	}, pulumi.WithMocks("sre-lab", "local", m))
+	}, pulumi.WithMocks("sre-lab", stack, m))
 	return got, err
 }
 
@@ -400,6 +406,7 @@ func TestNewNodesVMEnvironment(t *testing.T) {
 				"SRE_VM_IP":        c.ip,
 				"SRE_NET_IF":       "vboxnet0",
 				"SRE_ISO_PATH":     iso,
+				"SRE_STACK":        "sre-lab/local",
 			}, envOf(t, m.Named(t, commandToken, "lab-"+c.name)))
 		})
 	}

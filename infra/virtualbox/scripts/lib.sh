@@ -62,6 +62,41 @@ wait_while() {
 	done
 }
 
+# vm_extra NAME KEY prints a VM's extradata KEY, nothing when it is unset;
+# it fails when the VM cannot be read. 'VBoxManage getextradata' prints
+# "Value: <v>" or "No value set!" (handleGetExtraData in
+# src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp).
+vm_extra() {
+	extra=$(VBoxManage getextradata "$1" "$2") || return
+	printf '%s\n' "$extra" | sed -n 's/^Value: //p'
+}
+
+# The extradata vm-create.sh leaves on a VM: the local stack that made it
+# (<project>/<stack>), set right after createvm, and 1 once the VM is fully
+# built and started, set last. A VM of the lab's with an owner and no mark
+# is what an interrupted create left.
+owner_key=sre-lab/stack
+complete_key=sre-lab/complete
+
+# remove_vm WHO NAME powers a VM off and deletes it with its disk, keeping
+# the ISO, which every VM and stack share.
+remove_vm() {
+	if [ "$(vm_state "$2")" = running ]; then
+		# The VM may stop on its own meanwhile; the wait below settles it.
+		VBoxManage controlvm "$2" poweroff >&2 ||
+			echo "$1: poweroff of $2 failed, waiting for it to stop" >&2
+	fi
+	# A VM that has not released its session cannot be unregistered.
+	if ! wait_while "$2" 30 1 running stopping; then
+		echo "$1: $2 is still running after 30 checks; power it off and retry" >&2
+		return 1
+	fi
+	# Detached rather than relying on unregistervm --delete sparing it.
+	VBoxManage storageattach "$2" --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive >&2 ||
+		echo "$1: could not detach the DVD of $2" >&2
+	VBoxManage unregistervm "$2" --delete >&2
+}
+
 # dhcp_network names the network a host-only interface's DHCP server belongs
 # to (HostNetworkInterface::i_composeNetworkName in
 # src/VBox/Main/src-server/HostNetworkInterfaceImpl.cpp). The scripts reach
