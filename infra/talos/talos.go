@@ -162,9 +162,22 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			upgradeNodes = append(upgradeNodes, upgrade.Node{Name: n.Name, Role: n.Role, Address: n.TalosAddress(), Machine: n.Machine})
 		}
 	}
+	// With etcd backups on, a snapshot is also kept where Pulumi runs
+	// before the first control plane goes down.
+	var snapshots string
+	if args.EtcdBackupNamespace != "" {
+		snapshots = "sre-lab/" + args.ClusterName
+	}
 	upgrades, err := upgrade.NewUpgrade(ctx, name+"-upgrade", &upgrade.Args{
-		Nodes:             upgradeNodes,
-		Talosconfig:       component.Talosconfig,
+		Nodes: upgradeNodes,
+		// Not the talosconfig, which lists every node: adding one would
+		// run every step's update.
+		Client: upgrade.Client{
+			CACertificate: secrets.ClientConfiguration.CaCertificate(),
+			Certificate:   secrets.ClientConfiguration.ClientCertificate(),
+			Key:           secrets.ClientConfiguration.ClientKey(),
+		},
+		EtcdSnapshotDir:   snapshots,
 		TalosVersion:      args.TalosVersion,
 		KubernetesVersion: args.KubernetesVersion,
 		InstallerImage:    infra.InstallerImage(args.TalosVersion),

@@ -52,7 +52,9 @@ func clusterMocks() *pulumitest.Mocks {
 			case "talos:machine/getConfiguration:getConfiguration":
 				return map[string]any{"machineConfiguration": "version: v1alpha1\n"}
 			case "talos:client/getConfiguration:getConfiguration":
-				return map[string]any{"talosConfig": "context: lab\n"}
+				// As the provider's, the talosconfig lists the endpoints
+				// and nodes it is given.
+				return map[string]any{"talosConfig": fmt.Sprintf("context: lab\nendpoints: %v\nnodes: %v\n", args.Args["endpoints"], args.Args["nodes"])}
 			}
 			return nil
 		},

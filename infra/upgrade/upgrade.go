@@ -26,12 +26,19 @@
 // version, and a change of version runs the step's update script, which
 // upgrades. Deleting a step does nothing: an upgrade cannot be undone by
 // forgetting it.
+//
+// So every other input must stay put while the version does: a step holds
+// the client's identity (Client), not a talosconfig, which lists every node
+// and would change every step when one is added, and builds its own
+// talosconfig naming only the control plane it talks to.
 package upgrade
 
 import (
 	"embed"
 	"errors"
 	"fmt"
+	"maps"
+	"path/filepath"
 	"slices"
 	"time"
 
@@ -68,15 +75,30 @@ type Node struct {
 	Machine pulumi.Resource
 }
 
+// Client is the identity talosctl authenticates with: the machine secrets'
+// client configuration, each part base64-encoded PEM as a talosconfig holds
+// it. It names no node and no endpoint, so adding a node changes no step;
+// the Talos provider renews the certificate and key within a month of
+// their expiry (a year after they are made), which changes every step once,
+// and each then finds its node at the version and stops.
+type Client struct {
+	// CACertificate is the Talos API's certificate authority.
+	CACertificate pulumi.StringInput
+	// Certificate is the client certificate.
+	Certificate pulumi.StringInput
+	// Key is the client certificate's private key.
+	Key pulumi.StringInput
+}
+
 // Args shapes the upgrade steps of a cluster.
 type Args struct {
 	// Nodes are the machines Talos can upgrade in place, control planes
 	// first; the order within a role is kept. Empty for backends whose
 	// nodes are containers: Talos does not upgrade itself in a container.
 	Nodes []Node
-	// Talosconfig is the talosctl client configuration; it is secret in
+	// Client is who the steps are to talosctl; each part is secret in
 	// every input it reaches, whatever the caller passes.
-	Talosconfig pulumi.StringInput
+	Client Client
 	// TalosVersion is the version every node must run, such as v1.12.4.
 	TalosVersion string
 	// KubernetesVersion is the version the cluster must run, such as 1.35.0.
@@ -94,6 +116,13 @@ type Args struct {
 	// HealthTimeout bounds each wait for cluster health; zero means
 	// DefaultHealthTimeout.
 	HealthTimeout time.Duration
+	// EtcdSnapshotDir, when set, has the first control plane's step take an
+	// etcd snapshot into this directory, relative to the cache directory of
+	// whoever runs Pulumi (XDG_CACHE_HOME, else ~/.cache), before it
+	// upgrades that node; a failed snapshot stops the rollout. It is
+	// relative so that the step's input is the same on every machine.
+	// Empty takes no snapshot.
+	EtcdSnapshotDir string
 	// DependsOn are resources the first step waits for.
 	DependsOn []pulumi.Resource
 }
@@ -118,8 +147,10 @@ func withDefaults(args Args) (Args, error) {
 		return args, errors.New("the Talos version is empty")
 	case args.KubernetesVersion == "":
 		return args, errors.New("the Kubernetes version is empty")
-	case args.Talosconfig == nil:
-		return args, errors.New("the talosconfig is missing")
+	case args.Client.CACertificate == nil || args.Client.Certificate == nil || args.Client.Key == nil:
+		return args, errors.New("the Talos client's CA certificate, certificate or key is missing")
+	case args.EtcdSnapshotDir != "" && !filepath.IsLocal(args.EtcdSnapshotDir):
+		return args, fmt.Errorf("the etcd snapshot directory %q must be a relative path inside the cache directory", args.EtcdSnapshotDir)
 	}
 	for _, n := range args.Nodes {
 		if n.Role != infra.ControlPlane && n.Role != infra.Worker {
@@ -170,29 +201,42 @@ func NewUpgrade(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, err
 	}
 	parent := pulumi.Parent(component)
-	talosconfig := pulumi.ToSecret(a.Talosconfig).(pulumi.StringOutput)
+	client := pulumi.StringMap{
+		"SRE_TALOS_CA":  pulumi.ToSecret(a.Client.CACertificate).(pulumi.StringOutput),
+		"SRE_TALOS_CRT": pulumi.ToSecret(a.Client.Certificate).(pulumi.StringOutput),
+		"SRE_TALOS_KEY": pulumi.ToSecret(a.Client.Key).(pulumi.StringOutput),
+	}
 
 	previous := a.DependsOn
-	for _, n := range a.Nodes {
-		step, err := newStep(ctx, name+"-"+n.Name, "node-created.sh", "node-upgrade.sh", pulumi.StringMap{
+	for i, n := range a.Nodes {
+		env := pulumi.StringMap{
 			"SRE_NODE_NAME":       pulumi.String(n.Name),
 			"SRE_NODE_ADDRESS":    n.Address,
 			"SRE_TALOS_VERSION":   pulumi.String(a.TalosVersion),
 			"SRE_INSTALLER_IMAGE": pulumi.String(a.InstallerImage),
 			"SRE_CONTROL_PLANE":   a.Endpoint,
 			"SRE_HEALTH_TIMEOUT":  pulumi.String(a.HealthTimeout.String()),
-			"SRE_TALOSCONFIG":     talosconfig,
-		}, parent, pulumi.DependsOn(previous), pulumi.ReplaceWith([]pulumi.Resource{n.Machine}))
+		}
+		// Control planes come first: the first step is the first control
+		// plane's, if there is one, and no etcd member has gone down yet.
+		if i == 0 && n.Role == infra.ControlPlane && a.EtcdSnapshotDir != "" {
+			env["SRE_ETCD_SNAPSHOT_DIR"] = pulumi.String(a.EtcdSnapshotDir)
+		}
+		maps.Copy(env, client)
+		step, err := newStep(ctx, name+"-"+n.Name, "node-created.sh", "node-upgrade.sh", env,
+			parent, pulumi.DependsOn(previous), pulumi.ReplaceWith([]pulumi.Resource{n.Machine}))
 		if err != nil {
 			return nil, fmt.Errorf("talos upgrade of %s: %w", n.Name, err)
 		}
 		previous = []pulumi.Resource{step}
 	}
-	done, err := newStep(ctx, name+"-kubernetes", "kubernetes-created.sh", "kubernetes-upgrade.sh", pulumi.StringMap{
+	env := pulumi.StringMap{
 		"SRE_KUBERNETES_VERSION": pulumi.String(a.KubernetesVersion),
 		"SRE_CONTROL_PLANE":      a.Endpoint,
-		"SRE_TALOSCONFIG":        talosconfig,
-	}, parent, pulumi.DependsOn(previous))
+	}
+	maps.Copy(env, client)
+	done, err := newStep(ctx, name+"-kubernetes", "kubernetes-created.sh", "kubernetes-upgrade.sh", env,
+		parent, pulumi.DependsOn(previous))
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes upgrade: %w", err)
 	}

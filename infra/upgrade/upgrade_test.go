@@ -2,7 +2,9 @@ package upgrade
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	clientconfig "github.com/siderolabs/talos/pkg/machinery/client/config"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -24,10 +27,25 @@ const (
 	commandToken = "command:local:Command"
 	applyToken   = "test:index:Apply"
 	machineToken = "test:index:Machine"
-	talosconfig  = "context: sre-lab\ncontexts:\n  sre-lab:\n    key: c2VjcmV0LWNsaWVudC1rZXk=\n"
 	cp1, cp2     = "192.168.56.10", "192.168.56.11"
 	worker1      = "192.168.56.20"
 )
+
+// The client's identity as the machine secrets hold it: base64-encoded PEM.
+var (
+	clientCA  = b64("-----BEGIN CERTIFICATE-----\ntalos-ca\n-----END CERTIFICATE-----\n")
+	clientCrt = b64("-----BEGIN CERTIFICATE-----\ntalos-admin\n-----END CERTIFICATE-----\n")
+	clientKey = b64("-----BEGIN ED25519 PRIVATE KEY-----\nsecret-client-key\n-----END ED25519 PRIVATE KEY-----\n")
+)
+
+// clientVars are the environment entries that carry the client's identity.
+var clientVars = []string{"SRE_TALOS_CA", "SRE_TALOS_CRT", "SRE_TALOS_KEY"}
+
+func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+func labClient() Client {
+	return Client{CACertificate: pulumi.String(clientCA), Certificate: pulumi.String(clientCrt), Key: pulumi.String(clientKey)}
+}
 
 // labNodes lists a worker before the control planes, as a careless caller
 // might: the component must still start with the control planes. Their
@@ -43,7 +61,7 @@ func labNodes() []Node {
 func labArgs() Args {
 	return Args{
 		Nodes:             labNodes(),
-		Talosconfig:       pulumi.String(talosconfig),
+		Client:            labClient(),
 		TalosVersion:      "v1.12.4",
 		KubernetesVersion: "1.35.0",
 	}
@@ -87,12 +105,19 @@ func TestWithDefaultsRejects(t *testing.T) {
 	}{
 		"no Talos version":      {func(a *Args) { a.TalosVersion = "" }, "Talos version"},
 		"no Kubernetes version": {func(a *Args) { a.KubernetesVersion = "" }, "Kubernetes version"},
-		"no talosconfig":        {func(a *Args) { a.Talosconfig = nil }, "talosconfig"},
-		"unknown role":          {func(a *Args) { a.Nodes[0].Role = "etcd" }, `talos-worker-01: role "etcd"`},
-		"no address":            {func(a *Args) { a.Nodes[1].Address = nil }, "talos-cp-01: the address"},
-		"no machine":            {func(a *Args) { a.Nodes[2].Machine = nil }, "talos-cp-02: the machine"},
-		"only workers":          {func(a *Args) { a.Nodes = a.Nodes[:1] }, "no control plane"},
-		"nothing at all":        {func(a *Args) { a.Nodes = nil }, "no control plane"},
+		"no client key":         {func(a *Args) { a.Client.Key = nil }, "Talos client's CA certificate, certificate or key is missing"},
+		"no client CA":          {func(a *Args) { a.Client.CACertificate = nil }, "Talos client's CA certificate"},
+		"snapshots outside the cache": {
+			func(a *Args) { a.EtcdSnapshotDir = "../sre-lab" }, `etcd snapshot directory "../sre-lab" must be a relative path`,
+		},
+		"snapshots at an absolute path": {
+			func(a *Args) { a.EtcdSnapshotDir = "/var/backups" }, "must be a relative path",
+		},
+		"unknown role":   {func(a *Args) { a.Nodes[0].Role = "etcd" }, `talos-worker-01: role "etcd"`},
+		"no address":     {func(a *Args) { a.Nodes[1].Address = nil }, "talos-cp-01: the address"},
+		"no machine":     {func(a *Args) { a.Nodes[2].Machine = nil }, "talos-cp-02: the machine"},
+		"only workers":   {func(a *Args) { a.Nodes = a.Nodes[:1] }, "no control plane"},
+		"nothing at all": {func(a *Args) { a.Nodes = nil }, "no control plane"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a := labArgs()
@@ -173,15 +198,15 @@ func TestSteps(t *testing.T) {
 		for _, absent := range []resource.PropertyKey{"delete", "triggers"} {
 			assert.False(t, s.Inputs.HasValue(absent), "%s has no %s: deleting does nothing and nothing replaces it", s.Name, absent)
 		}
-		config, _ := s.At("environment.SRE_TALOSCONFIG")
-		assert.Equal(t, talosconfig, config, s.Name)
-		// Only the talosconfig is secret, so a preview still shows which
-		// version a step moves to.
+		// Only the client's identity is secret, so a preview still shows
+		// which version a step moves to.
 		for key, v := range s.Inputs["environment"].ObjectValue() {
-			assert.Equal(t, key == "SRE_TALOSCONFIG", v.IsSecret(), "%s: %s secret", s.Name, key)
+			assert.Equal(t, slices.Contains(clientVars, string(key)), v.IsSecret(), "%s: %s secret", s.Name, key)
 		}
-		assert.NotContains(t, exposed(resource.NewProperty(s.Inputs)), talosconfig,
-			"%s: the talosconfig appears only as a secret", s.Name)
+		for _, credential := range []string{clientCA, clientCrt, clientKey} {
+			assert.NotContains(t, exposed(resource.NewProperty(s.Inputs)), credential,
+				"%s: the client's identity appears only as a secret", s.Name)
+		}
 		endpoint, _ := s.At("environment.SRE_CONTROL_PLANE")
 		assert.Equal(t, cp1, endpoint, s.Name)
 	}
@@ -197,8 +222,10 @@ func TestSteps(t *testing.T) {
 			"SRE_INSTALLER_IMAGE": infra.InstallerImage("v1.12.4"),
 			"SRE_CONTROL_PLANE":   cp1,
 			"SRE_HEALTH_TIMEOUT":  "10m0s",
-			"SRE_TALOSCONFIG":     talosconfig,
-		}, env)
+			"SRE_TALOS_CA":        clientCA,
+			"SRE_TALOS_CRT":       clientCrt,
+			"SRE_TALOS_KEY":       clientKey,
+		}, env, "no talosconfig, and no snapshot unless asked for")
 		create, _ := steps[i].At("create")
 		assert.Equal(t, mustScript(t, "node-created.sh"), create)
 		// A replaced machine boots the pinned version unconfigured: its step
@@ -216,7 +243,9 @@ func TestSteps(t *testing.T) {
 	assert.Equal(t, map[string]any{
 		"SRE_KUBERNETES_VERSION": "1.35.0",
 		"SRE_CONTROL_PLANE":      cp1,
-		"SRE_TALOSCONFIG":        talosconfig,
+		"SRE_TALOS_CA":           clientCA,
+		"SRE_TALOS_CRT":          clientCrt,
+		"SRE_TALOS_KEY":          clientKey,
 	}, env)
 	create, _ := kube.At("create")
 	assert.Equal(t, mustScript(t, "kubernetes-created.sh"), create)
@@ -264,6 +293,66 @@ func TestStepsAreStable(t *testing.T) {
 	}
 }
 
+// A node added later gets a step of its own; every existing step keeps its
+// inputs, or the next pulumi up would run every update script.
+func TestAddingANodeChangesNoStep(t *testing.T) {
+	three, err := deploy(t, labArgs())
+	require.NoError(t, err)
+	more := labArgs()
+	more.Nodes = append(more.Nodes, Node{Name: "talos-worker-02", Role: infra.Worker, Address: pulumi.String("192.168.56.21"), Machine: &pulumi.CustomResourceState{}})
+	four, err := deploy(t, more)
+	require.NoError(t, err)
+	before, after := three.ByType(commandToken), four.ByType(commandToken)
+	require.Len(t, after, len(before)+1)
+	for i := range 3 {
+		assert.Equal(t, before[i].Name, after[i].Name)
+		assert.Equal(t, pulumitest.Plain(resource.NewProperty(before[i].Inputs)), pulumitest.Plain(resource.NewProperty(after[i].Inputs)), before[i].Name)
+		assert.True(t, before[i].Inputs.DeepEquals(after[i].Inputs), "%s: the same values, secret the same way", before[i].Name)
+	}
+}
+
+// With etcd backups on, only the first control plane's step takes a
+// snapshot, before any etcd member goes down; without, no step names a
+// snapshot directory, so turning backups on changes that one step only.
+func TestStepsSnapshotEtcdOnlyOnTheFirstControlPlane(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		dir   string
+		nodes func([]Node) []Node
+		want  string
+	}{
+		{name: "backups on", dir: "sre-lab/sre-lab-staging", want: "upgrade-talos-cp-01"},
+		{name: "backups off"},
+		{
+			name: "no control plane among the nodes", dir: "sre-lab/sre-lab-staging",
+			nodes: func(n []Node) []Node { return n[:1] },
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := labArgs()
+			a.EtcdSnapshotDir = c.dir
+			if c.nodes != nil {
+				a.Nodes = c.nodes(a.Nodes)
+				a.Endpoint = pulumi.String(cp1)
+			}
+			m, err := deploy(t, a)
+			require.NoError(t, err)
+			var with []string
+			for _, s := range m.ByType(commandToken) {
+				if dir, ok := s.At("environment.SRE_ETCD_SNAPSHOT_DIR"); ok {
+					assert.Equal(t, c.dir, dir, s.Name)
+					with = append(with, s.Name)
+				}
+			}
+			if c.want == "" {
+				assert.Empty(t, with)
+			} else {
+				assert.Equal(t, []string{c.want}, with)
+			}
+		})
+	}
+}
+
 // exposed lists the string values reachable without unwrapping a secret.
 func exposed(v resource.PropertyValue) []string {
 	switch {
@@ -293,8 +382,11 @@ func exposed(v resource.PropertyValue) []string {
 }
 
 // fakeTalosctl records every call under $FAKE_TALOS_STATE, and in configs
-// the mode of the talosconfig file it was handed, whether its content is
-// $FAKE_WANT_TALOSCONFIG, and whether the raw value was inherited. It keeps the node's Talos version in
+// the mode of the talosconfig file it was handed and whether any part of
+// the client's identity was inherited through the environment; it keeps a
+// copy of the file in talosconfig for the test to parse as talosctl would.
+// Like talosctl, it refuses a talosconfig whose current context is not
+// defined or carries no ca, crt and key. It keeps the node's Talos version in
 // version; upgrade sets it from the image tag unless $FAKE_ROLLBACK is set,
 // as a node whose new version fails to boot comes back on the old one.
 // health fails while the file unhealthy exists, which an upgrade creates
@@ -302,8 +394,13 @@ func exposed(v resource.PropertyValue) []string {
 // $FAKE_TALOSCTL_FAIL fails. Output goes to stdout, as talosctl's does, so
 // the tests catch a script that lets it reach its own.
 //
-// Two states come from talosctl's and Talos's source. health and
-// upgrade-k8s refuse more than one node (cmd/talosctl/pkg/talos/helpers,
+// etcd snapshot <path> writes the snapshot to path, owner-only, and says
+// so on stdout, as talosctl does (cmd/talosctl/cmd/talos/etcd.go,
+// etcdSnapshotCmd: <path>.part created 0600, renamed to <path> once
+// complete, then "etcd snapshot saved to ...").
+//
+// Two states come from talosctl's and Talos's source. health, upgrade-k8s
+// and etcd snapshot refuse more than one node (cmd/talosctl/pkg/talos/helpers,
 // FailIfMultiNodes: 'command "health" is not supported with multiple
 // nodes'). A node whose address is listed in the file maintenance has
 // booted without a config: its API serves a self-signed certificate and no
@@ -314,9 +411,18 @@ const fakeTalosctl = `#!/bin/sh
 s=$FAKE_TALOS_STATE
 echo "talosctl $*" >>"$s/calls"
 if [ -f "${TALOSCONFIG:-}" ]; then
-	same=different
-	if [ "$(cat "$TALOSCONFIG")" = "$FAKE_WANT_TALOSCONFIG" ]; then same=same; fi
-	echo "$(stat -c %a "$TALOSCONFIG") $same ${SRE_TALOSCONFIG:+inherited}" >>"$s/configs"
+	echo "$(stat -c %a "$TALOSCONFIG") ${SRE_TALOS_CA:+inherited}${SRE_TALOS_CRT:+inherited}${SRE_TALOS_KEY:+inherited}" >>"$s/configs"
+	cat "$TALOSCONFIG" >"$s/talosconfig"
+	current=$(awk '/^context:/ { print $2 }' "$TALOSCONFIG")
+	defined=$(awk -v c="  $current:" '
+		$0 == c { in_context = 1; next }
+		/^  [^ ]/ { in_context = 0 }
+		in_context && /^    (ca|crt|key): [A-Za-z0-9+\/=]+$/ { found++ }
+		END { print found + 0 }' "$TALOSCONFIG")
+	if [ -z "$current" ] || [ "$defined" != 3 ]; then
+		echo "error: context \"$current\" is not defined in 'contexts' key in config, or has no client certificate" >&2
+		exit 1
+	fi
 else
 	echo "no talosconfig" >>"$s/configs"
 fi
@@ -333,9 +439,11 @@ for arg in "$@"; do
 	fi
 	prev=$arg
 done
-case "$1" in health | upgrade-k8s)
+command=$1
+if [ "$1" = etcd ]; then command="etcd $2"; fi
+case "$command" in health | upgrade-k8s | "etcd snapshot")
 	if [ "$nodes" -gt 1 ]; then
-		echo "error: command \"$1\" is not supported with multiple nodes" >&2
+		echo "error: command \"$command\" is not supported with multiple nodes" >&2
 		exit 1
 	fi ;;
 esac
@@ -355,6 +463,10 @@ upgrade)
 	echo "watching nodes: [$image]"
 	if [ -z "${FAKE_ROLLBACK:-}" ]; then echo "${image##*:}" >"$s/version"; fi
 	if [ -n "${FAKE_BREAKS_CLUSTER:-}" ]; then : >"$s/unhealthy"; fi ;;
+etcd)
+	for path; do :; done
+	(umask 077 && printf 'etcd snapshot of %s\n' "$node" >"$path") || exit 1
+	echo "etcd snapshot saved to \"$path\" (23 bytes)" ;;
 health)
 	echo "waiting for all k8s nodes to report ready: OK"
 	if [ -e "$s/unhealthy" ]; then
@@ -384,14 +496,15 @@ esac
 // hostTools are the only real programs on the scripts' PATH, so a host that
 // happens to have talosctl cannot leak into a test, and a script starting to
 // need another tool shows up here. stat and cat serve the fake.
-var hostTools = []string{"awk", "cat", "grep", "mktemp", "rm", "stat", "tr"}
+var hostTools = []string{"awk", "cat", "chmod", "date", "grep", "mkdir", "mktemp", "rm", "stat", "tr"}
 
 // lab is one isolated run environment: $LAB/bin is the whole PATH,
-// $LAB/state the fake's state and $LAB/tmp the scripts' TMPDIR.
+// $LAB/state the fake's state, $LAB/tmp the scripts' TMPDIR and $LAB/home
+// their HOME.
 type lab struct {
-	t                *testing.T
-	root, state, tmp string
-	bin              string
+	t                      *testing.T
+	root, state, tmp, home string
+	bin                    string
 }
 
 type result struct {
@@ -402,8 +515,11 @@ type result struct {
 func newLab(t *testing.T, withTalosctl bool, nodeVersion string) *lab {
 	t.Helper()
 	root := t.TempDir()
-	l := &lab{t: t, root: root, state: filepath.Join(root, "state"), tmp: filepath.Join(root, "tmp"), bin: filepath.Join(root, "bin")}
-	for _, dir := range []string{l.bin, l.state, l.tmp} {
+	l := &lab{
+		t: t, root: root, state: filepath.Join(root, "state"), tmp: filepath.Join(root, "tmp"),
+		home: filepath.Join(root, "home"), bin: filepath.Join(root, "bin"),
+	}
+	for _, dir := range []string{l.bin, l.state, l.tmp, l.home} {
 		require.NoError(t, os.MkdirAll(dir, 0o755))
 	}
 	for _, tool := range hostTools {
@@ -423,10 +539,7 @@ func newLab(t *testing.T, withTalosctl bool, nodeVersion string) *lab {
 func (l *lab) run(env map[string]string, names ...string) result {
 	l.t.Helper()
 	cmd := exec.Command("/bin/sh", "-c", mustScript(l.t, names...))
-	cmd.Env = []string{
-		"PATH=" + l.bin, "TMPDIR=" + l.tmp,
-		"FAKE_TALOS_STATE=" + l.state, "FAKE_WANT_TALOSCONFIG=" + strings.TrimRight(talosconfig, "\n"),
-	}
+	cmd.Env = []string{"PATH=" + l.bin, "TMPDIR=" + l.tmp, "HOME=" + l.home, "FAKE_TALOS_STATE=" + l.state}
 	for k, v := range env {
 		cmd.Env = append(cmd.Env, k+"="+v)
 	}
@@ -456,20 +569,33 @@ func (l *lab) calls() []string { return l.lines("calls") }
 
 func (l *lab) nodeVersion() string { return l.lines("version")[0] }
 
-// checkTalosconfig asserts that every talosctl call read the talosconfig
-// from a file only its owner can read, that it never reached argv or the
-// output, and that no copy is left behind.
+// checkTalosconfig asserts that every talosctl call read a talosconfig
+// from a file only its owner can read, one that talosctl's own parser
+// (pkg/machinery/client/config) reads as the client's identity with the
+// control plane as endpoint; that the key never reached argv, the output or
+// talosctl's environment; and that no copy is left behind.
 func (l *lab) checkTalosconfig(r result) {
 	l.t.Helper()
 	configs := l.lines("configs")
 	assert.Len(l.t, configs, len(l.calls()))
 	for _, c := range configs {
-		assert.Equal(l.t, "600 same ", c, "mode, content, and no copy in the environment")
+		assert.Equal(l.t, "600 ", c, "mode, and no copy in the environment")
+	}
+	if len(configs) > 0 {
+		data, err := os.ReadFile(filepath.Join(l.state, "talosconfig"))
+		require.NoError(l.t, err)
+		config, err := clientconfig.FromBytes(data)
+		require.NoError(l.t, err)
+		require.Contains(l.t, config.Contexts, config.Context, "the current context is defined")
+		context := config.Contexts[config.Context]
+		assert.Equal(l.t, []string{cp1}, context.Endpoints)
+		assert.Empty(l.t, context.Nodes, "every call names its node")
+		assert.Equal(l.t, []string{clientCA, clientCrt, clientKey}, []string{context.CA, context.Crt, context.Key})
 	}
 	for _, c := range l.calls() {
-		assert.NotContains(l.t, c, "c2VjcmV0")
+		assert.NotContains(l.t, c, clientKey)
 	}
-	assert.NotContains(l.t, r.stdout+r.stderr, "c2VjcmV0")
+	assert.NotContains(l.t, r.stdout+r.stderr, clientKey)
 	left, err := os.ReadDir(l.tmp)
 	require.NoError(l.t, err)
 	assert.Empty(l.t, left, "temporary files left behind")
@@ -491,7 +617,9 @@ func nodeEnv() map[string]string {
 		"SRE_INSTALLER_IMAGE": newImage,
 		"SRE_CONTROL_PLANE":   cp1,
 		"SRE_HEALTH_TIMEOUT":  "10m0s",
-		"SRE_TALOSCONFIG":     talosconfig,
+		"SRE_TALOS_CA":        clientCA,
+		"SRE_TALOS_CRT":       clientCrt,
+		"SRE_TALOS_KEY":       clientKey,
 	}
 }
 
@@ -621,11 +749,140 @@ func TestScriptNodeUpgradeTwice(t *testing.T) {
 		"the second run finds the node at the version and stops")
 }
 
+// firstControlPlaneEnv is the first control plane's step with etcd backups on.
+func firstControlPlaneEnv() map[string]string {
+	return merge(nodeEnv(), map[string]string{
+		"SRE_NODE_NAME":         "talos-cp-01",
+		"SRE_NODE_ADDRESS":      cp1,
+		"SRE_ETCD_SNAPSHOT_DIR": "sre-lab/sre-lab-staging",
+	})
+}
+
+// The first control plane's step keeps an etcd snapshot in the user's cache
+// before it takes the node down, and stops when it cannot.
+func TestScriptNodeUpgradeSnapshotsEtcd(t *testing.T) {
+	on := func(verb string) string { return fmt.Sprintf("talosctl %s --nodes %s --endpoints %s", verb, cp1, cp1) }
+	var (
+		cpVersion = on("version") + " --short"
+		snapshot  = on("etcd snapshot") + " "
+		cpUpgrade = on("upgrade") + " --image " + newImage + " --wait"
+	)
+	for _, c := range []struct {
+		name        string
+		running     string
+		unhealthy   bool
+		env         map[string]string
+		cache       string // relative to the lab; empty: no snapshot kept
+		wantCalls   []string
+		wantCode    int
+		wantStderr  string
+		wantVersion string
+	}{
+		{
+			name:        "snapshot, then upgrade",
+			running:     "v1.12.4",
+			cache:       "home/.cache",
+			wantCalls:   []string{cpVersion, health, snapshot, cpUpgrade, cpVersion, health},
+			wantStderr:  "taking an etcd snapshot from talos-cp-01 into ",
+			wantVersion: "v1.12.5",
+		},
+		{
+			name:        "XDG cache directory",
+			running:     "v1.12.4",
+			env:         map[string]string{"XDG_CACHE_HOME": "XDG"},
+			cache:       "XDG",
+			wantCalls:   []string{cpVersion, health, snapshot, cpUpgrade, cpVersion, health},
+			wantVersion: "v1.12.5",
+		},
+		{
+			name:        "snapshot fails: the node is left alone",
+			running:     "v1.12.4",
+			env:         map[string]string{"FAKE_TALOSCTL_FAIL": "etcd snapshot"},
+			wantCalls:   []string{cpVersion, health, snapshot},
+			wantCode:    1,
+			wantStderr:  "the etcd snapshot from talos-cp-01 failed (see above), so talos-cp-01 and the nodes after it were left at v1.12.4",
+			wantVersion: "v1.12.4",
+		},
+		{
+			name:        "no cache directory: the node is left alone",
+			running:     "v1.12.4",
+			env:         map[string]string{"HOME": ""},
+			wantCalls:   []string{cpVersion, health},
+			wantCode:    1,
+			wantStderr:  "no cache directory for the etcd snapshot",
+			wantVersion: "v1.12.4",
+		},
+		{
+			name:        "already at the version: no snapshot",
+			running:     "v1.12.5",
+			wantCalls:   []string{cpVersion},
+			wantVersion: "v1.12.5",
+		},
+		{
+			name:        "unhealthy cluster: no snapshot",
+			running:     "v1.12.4",
+			unhealthy:   true,
+			wantCalls:   []string{cpVersion, health},
+			wantCode:    1,
+			wantVersion: "v1.12.4",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			l := newLab(t, true, c.running)
+			if c.unhealthy {
+				require.NoError(t, os.WriteFile(filepath.Join(l.state, "unhealthy"), nil, 0o644))
+			}
+			env := firstControlPlaneEnv()
+			for k, v := range c.env {
+				if k == "XDG_CACHE_HOME" {
+					v = filepath.Join(l.root, v)
+				}
+				env[k] = v
+			}
+			r := l.run(env, "lib.sh", "node-upgrade.sh")
+			assert.Equal(t, c.wantCode, r.code, "exit code")
+			calls := l.calls()
+			if i := slices.IndexFunc(calls, func(s string) bool { return strings.HasPrefix(s, snapshot) }); i >= 0 {
+				calls[i] = snapshot // the path holds the time
+			}
+			assert.Equal(t, c.wantCalls, calls, "calls")
+			assert.Contains(t, r.stderr, c.wantStderr)
+			assert.Equal(t, c.wantVersion, l.nodeVersion())
+			l.checkTalosconfig(r)
+
+			var snapshots []string
+			require.NoError(t, filepath.WalkDir(l.root, func(path string, _ os.DirEntry, err error) error {
+				if strings.HasSuffix(path, ".snapshot") {
+					snapshots = append(snapshots, path)
+				}
+				return err
+			}))
+			if c.cache == "" {
+				assert.Empty(t, snapshots, "no snapshot kept")
+				return
+			}
+			require.Len(t, snapshots, 1)
+			dir := filepath.Join(l.root, c.cache, "sre-lab", "sre-lab-staging")
+			assert.Equal(t, dir, filepath.Dir(snapshots[0]))
+			assert.Regexp(t, `^etcd-\d{8}T\d{6}Z\.snapshot$`, filepath.Base(snapshots[0]))
+			assert.Contains(t, r.stderr, snapshots[0])
+			assert.Equal(t, snapshot+snapshots[0], l.calls()[2], "the snapshot is taken from the node about to go down")
+			for path, mode := range map[string]os.FileMode{dir: 0o700, filepath.Dir(dir): 0o700, snapshots[0]: 0o600} {
+				info, err := os.Stat(path)
+				require.NoError(t, err)
+				assert.Equal(t, mode, info.Mode().Perm(), "%s is owner-only", path)
+			}
+		})
+	}
+}
+
 func kubeEnv(recorded string) map[string]string {
 	return map[string]string{
 		"SRE_KUBERNETES_VERSION": "1.35.0",
 		"SRE_CONTROL_PLANE":      cp1,
-		"SRE_TALOSCONFIG":        talosconfig,
+		"SRE_TALOS_CA":           clientCA,
+		"SRE_TALOS_CRT":          clientCrt,
+		"SRE_TALOS_KEY":          clientKey,
 		"PULUMI_COMMAND_STDOUT":  recorded,
 	}
 }
@@ -771,9 +1028,9 @@ func TestScriptsRequireTheirEnvironment(t *testing.T) {
 		vars  []string
 	}{
 		{[]string{"node-created.sh"}, []string{"SRE_NODE_NAME", "SRE_TALOS_VERSION"}},
-		{[]string{"lib.sh", "node-upgrade.sh"}, []string{"SRE_NODE_NAME", "SRE_NODE_ADDRESS", "SRE_TALOS_VERSION", "SRE_INSTALLER_IMAGE", "SRE_CONTROL_PLANE", "SRE_HEALTH_TIMEOUT", "SRE_TALOSCONFIG"}},
+		{[]string{"lib.sh", "node-upgrade.sh"}, append([]string{"SRE_NODE_NAME", "SRE_NODE_ADDRESS", "SRE_TALOS_VERSION", "SRE_INSTALLER_IMAGE", "SRE_CONTROL_PLANE", "SRE_HEALTH_TIMEOUT"}, clientVars...)},
 		{[]string{"kubernetes-created.sh"}, []string{"SRE_KUBERNETES_VERSION"}},
-		{[]string{"lib.sh", "kubernetes-upgrade.sh"}, []string{"SRE_KUBERNETES_VERSION", "SRE_CONTROL_PLANE", "SRE_TALOSCONFIG"}},
+		{[]string{"lib.sh", "kubernetes-upgrade.sh"}, append([]string{"SRE_KUBERNETES_VERSION", "SRE_CONTROL_PLANE"}, clientVars...)},
 	} {
 		for _, missing := range c.vars {
 			t.Run(c.names[len(c.names)-1]+"/"+missing, func(t *testing.T) {
@@ -826,6 +1083,7 @@ func TestFakeTalosctlRefusesMultiNodeCommands(t *testing.T) {
 	for _, args := range [][]string{
 		{"health", "--nodes", cp1 + "," + cp2},
 		{"upgrade-k8s", "--nodes", cp1, "--nodes", cp2, "--to", "1.35.0"},
+		{"etcd", "snapshot", "--nodes", cp1 + "," + cp2, "etcd.snapshot"},
 	} {
 		l := newLab(t, true, "v1.12.4")
 		cmd := exec.Command(filepath.Join(l.bin, "talosctl"), args...)

@@ -19,18 +19,33 @@ need_talosctl() {
 		fail "talosctl was not found: install talosctl (the same minor version as the cluster's Talos) and put it on PATH"
 }
 
-# The talosconfig holds a client key: it reaches talosctl as a file only the
-# current user can read, removed on exit, and leaves the environment so no
-# child process inherits it.
+# The step holds the client's identity, not a talosconfig: one listing
+# every node would change every step when a node is added. This writes the
+# smallest talosconfig talosctl reads (siderolabs/talos
+# pkg/machinery/client/config, Config and Context: a current context with
+# endpoints and the base64 PEM ca, crt and key), with the control plane as
+# its endpoint; every call names its node and endpoint anyway. The key
+# reaches talosctl as a file only the current user can read, removed on
+# exit, written by the printf builtin so it is no process's argument, and
+# leaves the environment so no child process inherits it.
 use_talosconfig() {
-	: "${SRE_TALOSCONFIG:?}"
+	: "${SRE_TALOS_CA:?}" "${SRE_TALOS_CRT:?}" "${SRE_TALOS_KEY:?}" "${SRE_CONTROL_PLANE:?}"
+	# Base64 is all the provider hands over; anything else would be YAML
+	# of its own inside the file.
+	case "$SRE_TALOS_CA$SRE_TALOS_CRT$SRE_TALOS_KEY" in *[!A-Za-z0-9+/=]*)
+		fail "the Talos client CA, certificate and key must be base64-encoded PEM, as the machine secrets' client configuration holds them" ;;
+	esac
+	case "$SRE_CONTROL_PLANE" in *[!A-Za-z0-9.:_-]*)
+		fail "the control plane address $SRE_CONTROL_PLANE is not a host name or IP address" ;;
+	esac
 	umask 077
 	TALOSCONFIG=$(mktemp "${TMPDIR:-/tmp}/sre-lab-talosconfig.XXXXXX") ||
 		fail "could not create a private temporary file for the talosconfig"
 	trap 'rm -f "$TALOSCONFIG"' EXIT
 	trap 'exit 1' HUP INT TERM
-	printf '%s\n' "$SRE_TALOSCONFIG" >"$TALOSCONFIG"
-	unset SRE_TALOSCONFIG
+	printf 'context: sre-lab\ncontexts:\n  sre-lab:\n    endpoints:\n      - "%s"\n    ca: %s\n    crt: %s\n    key: %s\n' \
+		"$SRE_CONTROL_PLANE" "$SRE_TALOS_CA" "$SRE_TALOS_CRT" "$SRE_TALOS_KEY" >"$TALOSCONFIG"
+	unset SRE_TALOS_CA SRE_TALOS_CRT SRE_TALOS_KEY
 	export TALOSCONFIG
 }
 
