@@ -97,7 +97,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 	}
 	layer.ClusterIssuer = certmanager.LetsEncryptIssuer
 	if cfg.Cloud.Local() {
-		issuer = certmanager.IssuerArgs{Kind: certmanager.SelfSignedCA}
+		issuer = certmanager.IssuerArgs{Kind: certmanager.SelfSignedCA, Domain: cfg.IngressDomain()}
 		layer.ClusterIssuer = certmanager.CAIssuer
 	}
 
@@ -219,6 +219,10 @@ func namespaceSpecs(cfg config.Config) []namespaces.Spec {
 	}
 	if cfg.Secrets == config.SecretsExternal {
 		specs = append(specs, namespaces.Spec{Name: namespaces.ExternalSecrets, Enforce: namespaces.Baseline})
+	}
+	if cfg.EtcdBackup.Enabled {
+		// Its own namespace: Talos grants the backup role to every pod in it.
+		specs = append(specs, namespaces.Spec{Name: etcdbackup.Namespace, Enforce: etcdbackup.PodSecurity})
 	}
 	return specs
 }

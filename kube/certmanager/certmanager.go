@@ -59,6 +59,19 @@ const (
 	selfSignedIssuer = "sre-lab-selfsigned"
 	// caCertificate names both the CA Certificate and the Secret it writes.
 	caCertificate = "sre-lab-ca"
+	// caDuration is how long each CA certificate is valid: a year, so a
+	// copy of the CA trusted on a host (or its key, should it leak) is
+	// good for a year at most.
+	caDuration = "8760h"
+	// caRenewBefore renews the CA this long before it expires: longer than
+	// the 90 days a leaf certificate lives by default, so every leaf the old
+	// CA signed expires before the old CA does, and hosts that trust both
+	// the old and the renewed CA see no gap.
+	caRenewBefore = "2400h"
+	// nameConstraintsGate is the cert-manager feature gate that honours a
+	// Certificate's nameConstraints; the CRD asks for it on both the
+	// controller and the webhook.
+	nameConstraintsGate = "NameConstraints=true"
 )
 
 // IssuerArgs chooses where certificates come from.
@@ -75,6 +88,10 @@ type IssuerArgs struct {
 	// routes the cluster's public traffic (Cilium's, "cilium"); required for
 	// ACME.
 	IngressClass string
+	// Domain is the only DNS domain (with its subdomains) the self-signed
+	// CA may sign for, written into its name constraints; required for
+	// SelfSignedCA.
+	Domain string
 	// SolverAnnotations go on every Ingress the HTTP-01 solver creates,
 	// for the controller's per-Ingress settings (Cilium: no forced HTTPS
 	// redirect, which would send the challenge to a listener that has no
@@ -138,7 +155,12 @@ func Values(args *Args) map[string]any {
 			},
 		},
 		"resources": helm.Resources("10m", "64Mi", "256Mi"),
+		// The local CA's name constraints. The controller has the gate on by
+		// default since v1.20; saying so keeps a chart whose controller or
+		// webhook defaults it off from dropping the constraints silently.
+		"featureGates": nameConstraintsGate,
 		"webhook": map[string]any{
+			"featureGates": nameConstraintsGate,
 			"replicaCount": 1,
 			"resources":    helm.Resources("10m", "32Mi", "128Mi"),
 		},
@@ -162,6 +184,9 @@ func validate(args *Args) error {
 	}
 	switch args.Issuer.Kind {
 	case SelfSignedCA:
+		if args.Issuer.Domain == "" {
+			return fmt.Errorf("Issuer.Domain %q: required for %s issuers, the CA may sign for that domain only", args.Issuer.Domain, SelfSignedCA)
+		}
 	case ACME:
 		if args.Issuer.Email == "" {
 			return fmt.Errorf("Issuer.Email %q: required for %s issuers, it is the ACME account address", args.Issuer.Email, ACME)
@@ -223,7 +248,11 @@ func NewCertManager(ctx *pulumi.Context, name string, args *Args, opts ...pulumi
 // selfSignedCA creates a CA certificate signed by itself and the issuer that
 // signs with it, and returns that issuer's name. Browsers trust it once the
 // CA secret's ca.crt is imported, which beats a self-signed certificate per
-// host.
+// host. Since that import makes the host trust whatever the CA signs, the CA
+// is valid for args.Issuer.Domain only (critical name constraints, which
+// TLS clients enforce on a trusted root) and for a year; cert-manager
+// renews it, with a new key, caRenewBefore ahead, and the renewed ca.crt
+// has to be imported again.
 func selfSignedCA(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (string, error) {
 	selfSigned, err := object(ctx, name+"-selfsigned", "ClusterIssuer", &metav1.ObjectMetaArgs{
 		Name: pulumi.String(selfSignedIssuer),
@@ -237,15 +266,21 @@ func selfSignedCA(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.R
 		Name:      pulumi.String(caCertificate),
 		Namespace: pulumi.String(args.Namespace),
 	}, map[string]any{
-		"isCA":       true,
-		"commonName": "sre-lab local CA",
-		"secretName": caCertificate,
-		// Ten years: renewing a CA means re-importing it everywhere it is
-		// trusted, which a lab should not have to do.
-		"duration": "87600h",
+		"isCA":        true,
+		"commonName":  "sre-lab local CA",
+		"secretName":  caCertificate,
+		"duration":    caDuration,
+		"renewBefore": caRenewBefore,
+		"nameConstraints": map[string]any{
+			"critical": true,
+			"permitted": map[string]any{
+				"dnsDomains": []string{args.Issuer.Domain},
+			},
+		},
 		"privateKey": map[string]any{
-			"algorithm": "ECDSA",
-			"size":      256,
+			"algorithm":      "ECDSA",
+			"size":           256,
+			"rotationPolicy": "Always",
 		},
 		"issuerRef": map[string]any{
 			"name":  selfSignedIssuer,

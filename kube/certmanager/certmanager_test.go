@@ -1,9 +1,16 @@
 package certmanager
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -33,6 +40,9 @@ func testArgs(kind string) *Args {
 		Chart:     config.DefaultCharts[config.ChartCertManager],
 		Namespace: namespaces.CertManager,
 		Issuer:    IssuerArgs{Kind: kind},
+	}
+	if kind == SelfSignedCA {
+		args.Issuer.Domain = config.LocalDomain
 	}
 	if kind == ACME {
 		args.Issuer.Email = "sre@example.com"
@@ -137,6 +147,8 @@ func TestValues(t *testing.T) {
 				"prometheus.enabled":                true,
 				"prometheus.servicemonitor.enabled": serviceMonitor,
 				"prometheus.podmonitor.enabled":     false,
+				"featureGates":                      "NameConstraints=true",
+				"webhook.featureGates":              "NameConstraints=true",
 			} {
 				got, ok := lookup(values, path)
 				require.True(t, ok, path)
@@ -249,15 +261,18 @@ func TestIssuers(t *testing.T) {
 				cert := byMetadataName(t, m, tCertificate, "sre-lab-ca")
 				assert.Equal(t, namespaces.CertManager, at(t, cert, "metadata.namespace"))
 				for path, want := range map[string]any{
-					"spec.isCA":                 true,
-					"spec.commonName":           "sre-lab local CA",
-					"spec.secretName":           "sre-lab-ca",
-					"spec.duration":             "87600h",
-					"spec.privateKey.algorithm": "ECDSA",
-					"spec.privateKey.size":      256.0,
-					"spec.issuerRef.name":       "sre-lab-selfsigned",
-					"spec.issuerRef.kind":       "ClusterIssuer",
-					"spec.issuerRef.group":      "cert-manager.io",
+					"spec.isCA":                      true,
+					"spec.commonName":                "sre-lab local CA",
+					"spec.secretName":                "sre-lab-ca",
+					"spec.duration":                  "8760h",
+					"spec.renewBefore":               "2400h",
+					"spec.privateKey.rotationPolicy": "Always",
+					"spec.nameConstraints":           map[string]any{"critical": true, "permitted": map[string]any{"dnsDomains": []any{"sre-lab.internal"}}},
+					"spec.privateKey.algorithm":      "ECDSA",
+					"spec.privateKey.size":           256.0,
+					"spec.issuerRef.name":            "sre-lab-selfsigned",
+					"spec.issuerRef.kind":            "ClusterIssuer",
+					"spec.issuerRef.group":           "cert-manager.io",
 				} {
 					assert.Equal(t, want, at(t, cert, path), path)
 				}
@@ -336,6 +351,7 @@ func TestValidation(t *testing.T) {
 		{"acme without email", func(a *Args) *Args { a.Issuer.Kind = ACME; a.Issuer.Email = ""; return a }, []string{"Issuer.Email", `""`}},
 		{"acme without ingress class", func(a *Args) *Args { a.Issuer.Kind = ACME; a.Issuer.IngressClass = ""; return a }, []string{"Issuer.IngressClass", `""`}},
 		{"no namespace", func(a *Args) *Args { a.Namespace = ""; return a }, []string{"Namespace"}},
+		{"ca without domain", func(a *Args) *Args { a.Issuer = IssuerArgs{Kind: SelfSignedCA}; return a }, []string{"Issuer.Domain", `""`}},
 		{"nil args", func(*Args) *Args { return nil }, []string{"args"}},
 	}
 	for _, tt := range tests {
@@ -372,5 +388,90 @@ func TestSolverAnnotations(t *testing.T) {
 	for _, issuer := range m.ByType(tClusterIssuer) {
 		_, ok := issuer.At("spec.acme.solvers.0.http01.ingress.ingressTemplate")
 		assert.False(t, ok, "%s: no template without annotations", issuer.Name)
+	}
+}
+
+// TestCANameConstraints: a certificate cut from the CA Certificate's spec
+// the way cert-manager cuts it makes TLS clients (Go's crypto/x509 here)
+// accept leaves for the lab's domain and refuse any other name, so
+// trusting the CA on a host trusts it for the lab only; and it lives a
+// year, renewed before any leaf the old CA signed (90 days by default)
+// can outlive it.
+func TestCANameConstraints(t *testing.T) {
+	m, _ := mustRun(t, testArgs(SelfSignedCA))
+	cert := byMetadataName(t, m, tCertificate, "sre-lab-ca")
+
+	duration, err := time.ParseDuration(at(t, cert, "spec.duration").(string))
+	require.NoError(t, err)
+	assert.Equal(t, 365*24*time.Hour, duration)
+	renewBefore, err := time.ParseDuration(at(t, cert, "spec.renewBefore").(string))
+	require.NoError(t, err)
+	assert.Greater(t, renewBefore, 90*24*time.Hour, "leaves of the old CA expire before it does")
+	assert.Less(t, renewBefore, duration)
+
+	var permitted []string
+	for _, d := range at(t, cert, "spec.nameConstraints.permitted.dnsDomains").([]any) {
+		permitted = append(permitted, d.(string))
+	}
+	assert.Equal(t, []string{config.LocalDomain}, permitted)
+	critical := at(t, cert, "spec.nameConstraints.critical").(bool)
+	assert.True(t, critical)
+
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	now := time.Now()
+	template := &x509.Certificate{
+		SerialNumber:                big.NewInt(1),
+		Subject:                     pkix.Name{CommonName: at(t, cert, "spec.commonName").(string)},
+		NotBefore:                   now.Add(-time.Hour),
+		NotAfter:                    now.Add(duration),
+		IsCA:                        true,
+		BasicConstraintsValid:       true,
+		KeyUsage:                    x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		PermittedDNSDomains:         permitted,
+		PermittedDNSDomainsCritical: critical,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, template, template, &key.PublicKey, key)
+	require.NoError(t, err)
+	ca, err := x509.ParseCertificate(caDER)
+	require.NoError(t, err)
+	roots := x509.NewCertPool()
+	roots.AddCert(ca)
+
+	for i, tc := range []struct {
+		names []string
+		ok    bool
+	}{
+		{[]string{"hubble.sre-lab.internal"}, true},
+		{[]string{"grafana.sre-lab.internal", "sre-lab.internal"}, true},
+		{[]string{"bank.example.com"}, false},
+		{[]string{"sre-lab.internal.example.com"}, false},
+		{[]string{"evilsre-lab.internal"}, false},
+		// Every name of a leaf must fit, not only the one asked for.
+		{[]string{"hubble.sre-lab.internal", "bank.example.com"}, false},
+	} {
+		t.Run(strings.Join(tc.names, ","), func(t *testing.T) {
+			leafKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			require.NoError(t, err)
+			leafDER, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
+				SerialNumber: big.NewInt(int64(i + 2)),
+				DNSNames:     tc.names,
+				NotBefore:    now.Add(-time.Hour),
+				NotAfter:     now.Add(90 * 24 * time.Hour),
+				KeyUsage:     x509.KeyUsageDigitalSignature,
+				ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+			}, ca, &leafKey.PublicKey, key)
+			require.NoError(t, err)
+			leaf, err := x509.ParseCertificate(leafDER)
+			require.NoError(t, err)
+			_, err = leaf.Verify(x509.VerifyOptions{DNSName: tc.names[0], Roots: roots})
+			if tc.ok {
+				assert.NoError(t, err)
+				return
+			}
+			var invalid x509.CertificateInvalidError
+			require.ErrorAs(t, err, &invalid)
+			assert.Equal(t, x509.CANotAuthorizedForThisName, invalid.Reason)
+		})
 	}
 }

@@ -19,6 +19,7 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/talos"
+	"github.com/your-org/sre-lab/kube/namespaces"
 )
 
 // Token is the component's type token.
@@ -28,9 +29,15 @@ const Token = "sre-lab:kube:EtcdBackup"
 // fills with that account's credentials.
 const Name = "talos-backup"
 
-// Namespace runs the job; the Talos patch lets pods here, and only here,
-// use the backup role.
-const Namespace = "kube-system"
+// Namespace runs the job and nothing else: the Talos patch lets every pod
+// here, and only here, use the backup role, so sharing it (kube-system,
+// say) would hand etcd snapshots, and every Secret in them, to other pods.
+const Namespace = "etcd-backup"
+
+// PodSecurity is the Pod Security level Namespace enforces: the job runs
+// as a non-root user with no privilege escalation, no capabilities, the
+// runtime's seccomp profile and only emptyDir and Secret volumes.
+const PodSecurity = namespaces.Restricted
 
 // Args shapes the backups.
 type Args struct {
@@ -40,7 +47,7 @@ type Args struct {
 	Bucket *infra.Bucket
 	// Backup is the schedule and encryption.
 	Backup config.EtcdBackup
-	// DependsOn must be ready first: the CNI.
+	// DependsOn must be ready first: the CNI and Namespace.
 	DependsOn []pulumi.Resource
 }
 

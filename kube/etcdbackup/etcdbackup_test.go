@@ -65,12 +65,12 @@ func TestBackupJob(t *testing.T) {
 			roles, _ := account.At("spec.roles")
 			assert.Equal(t, []any{"os:etcd:backup"}, roles)
 			ns, _ := account.At("metadata.namespace")
-			assert.Equal(t, Namespace, ns)
+			assert.Equal(t, "etcd-backup", ns, "Talos grants the role to every pod of the namespace: the job's own")
 
 			job := m.Named(t, "kubernetes:batch/v1:CronJob", "etcd-backup")
 			for path, want := range map[string]any{
 				"metadata.name":          Name,
-				"metadata.namespace":     Namespace,
+				"metadata.namespace":     "etcd-backup",
 				"spec.schedule":          config.DefaultEtcdBackupSchedule,
 				"spec.concurrencyPolicy": "Forbid",
 				"spec.timeZone":          "Etc/UTC",
@@ -96,6 +96,43 @@ func TestBackupJob(t *testing.T) {
 			}
 			assert.NotContains(t, e, "AWS_ACCESS_KEY_ID", "the node's role, never a key")
 		})
+	}
+}
+
+// TestBackupPodIsRestricted: the pod meets the Pod Security level its
+// namespace enforces, restricted: non-root, the runtime's seccomp profile,
+// no privilege escalation, no capabilities, no host namespaces, and only
+// emptyDir and Secret volumes.
+func TestBackupPodIsRestricted(t *testing.T) {
+	assert.Equal(t, "restricted", PodSecurity)
+	m, err := run(t, args(""))
+	require.NoError(t, err)
+	job := m.Named(t, "kubernetes:batch/v1:CronJob", "etcd-backup")
+	pod, ok := job.At("spec.jobTemplate.spec.template.spec")
+	require.True(t, ok)
+	spec := pod.(map[string]any)
+	for _, host := range []string{"hostNetwork", "hostPID", "hostIPC"} {
+		assert.NotContains(t, spec, host)
+	}
+	for path, want := range map[string]any{
+		"securityContext.runAsNonRoot":                          true,
+		"securityContext.seccompProfile.type":                   "RuntimeDefault",
+		"containers.0.securityContext.allowPrivilegeEscalation": false,
+		"containers.0.securityContext.capabilities.drop":        []any{"ALL"},
+	} {
+		got, ok := job.At("spec.jobTemplate.spec.template.spec." + path)
+		assert.True(t, ok, path)
+		assert.Equal(t, want, got, path)
+	}
+	_, added := job.At("spec.jobTemplate.spec.template.spec.containers.0.securityContext.capabilities.add")
+	assert.False(t, added, "no capabilities added")
+	require.Len(t, spec["containers"], 1)
+	for _, v := range spec["volumes"].([]any) {
+		volume := v.(map[string]any)
+		delete(volume, "name")
+		for kind := range volume {
+			assert.Contains(t, []string{"emptyDir", "secret"}, kind)
+		}
 	}
 }
 

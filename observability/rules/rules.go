@@ -170,7 +170,7 @@ and on (node)
 			// restoring would lose at least a day. The metric exists only
 			// where backups are scheduled and once one has succeeded, so
 			// labs without backups never fire.
-			Expr:        `time() - kube_cronjob_status_last_successful_time{namespace="kube-system", cronjob="talos-backup"} > 86400`,
+			Expr:        `time() - kube_cronjob_status_last_successful_time{namespace="etcd-backup", cronjob="talos-backup"} > 86400`,
 			For:         "30m",
 			Severity:    SeverityWarning,
 			Summary:     "No etcd snapshot has succeeded for a day.",

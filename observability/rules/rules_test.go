@@ -195,6 +195,7 @@ func TestSelectorsMatchTheLab(t *testing.T) {
 		{"collector desired", "LogCollectorPodsNotReady", "kube_daemonset_status_desired_number_scheduled", "daemonset", []string{"alloy", "promtail"}, []string{"cilium"}},
 		{"collector namespace", "LogCollectorPodsNotReady", "kube_daemonset_status_number_ready", "namespace", []string{"logging"}, []string{"kube-system"}},
 		{"backup cronjob", "EtcdBackupTooOld", "kube_cronjob_status_last_successful_time", "cronjob", []string{"talos-backup"}, []string{"other"}},
+		{"backup namespace", "EtcdBackupTooOld", "kube_cronjob_status_last_successful_time", "namespace", []string{"etcd-backup"}, []string{"kube-system"}},
 		{"receiver deployment", "LogReceiverDown", "kube_deployment_status_replicas_available", "deployment", []string{"alloy-receiver"}, []string{"alloy", "hubble-relay"}},
 	}
 
