@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -213,7 +214,7 @@ func TestDeliveryTaskfile(t *testing.T) {
 	for _, name := range []string{"local:up", "local:down", "cloud:plan", "cloud:apply", "k8s:bootstrap", "k8s:observability", "verify", "hubble", "test", "lint"} {
 		assert.Contains(t, tasks, name)
 	}
-	thin := regexp.MustCompile(`^(\(umask 077; )?(pulumi|go|talosctl|kubectl|golangci-lint|test) `)
+	thin := regexp.MustCompile(`^(\(umask 077; )?(pulumi|go|talosctl|kubectl|golangci-lint|test|mkdir) `)
 	for name, task := range tasks {
 		assert.NotEmpty(t, dig(task, "desc"), name)
 		cmds, _ := dig(task, "cmds").([]any)
@@ -225,7 +226,51 @@ func TestDeliveryTaskfile(t *testing.T) {
 	assert.Equal(t, []any{"go test ./..."}, dig(tasks, "test", "cmds"), "the README's test command")
 	// The chart's Service (cilium templates/hubble-ui/service.yaml) in the
 	// release's namespace.
-	assert.Equal(t, []any{"kubectl -n kube-system port-forward svc/hubble-ui 12000:80"}, dig(tasks, "hubble", "cmds"), "the README's Hubble UI endpoint")
+	assert.Equal(t, []any{`kubectl --kubeconfig "{{.KUBECONFIG}}" -n kube-system port-forward svc/hubble-ui 12000:80`}, dig(tasks, "hubble", "cmds"), "the README's Hubble UI endpoint")
+}
+
+// TestDeliveryCredentialsOutsideCheckout: the kubeconfig and talosconfig
+// hold cluster-admin keys, so every documented way of writing or reading
+// them uses ~/.sre-lab/<stack>/ (credentialDir), never the checkout: the
+// Taskfile's paths are the Go pattern, .gitignore lists both names for a
+// stray copy, and no README or docs line writes or exports one there.
+func TestDeliveryCredentialsOutsideCheckout(t *testing.T) {
+	doc := readYAML(t, "Taskfile.yml")
+	dir := fmt.Sprintf(credentialDir, "{{.STACK}}")
+	assert.Equal(t, dir, dig(doc, "vars", "CREDENTIALS"), "credentialDir in main.go")
+	assert.Equal(t, "{{.CREDENTIALS}}/kubeconfig", dig(doc, "vars", "KUBECONFIG"))
+	assert.Equal(t, "{{.CREDENTIALS}}/talosconfig", dig(doc, "vars", "TALOSCONFIG"))
+	assert.Equal(t, []any{
+		`(umask 077; mkdir -p "{{.CREDENTIALS}}" && chmod 700 "{{.CREDENTIALS}}")`,
+		`(umask 077; pulumi stack output kubeconfig --show-secrets -s {{.STACK}} > "{{.KUBECONFIG}}")`,
+		`(umask 077; pulumi stack output talosconfig --show-secrets -s {{.STACK}} > "{{.TALOSCONFIG}}")`,
+	}, dig(doc, "tasks", "credentials", "cmds"))
+	assert.Equal(t, []any{`talosctl --talosconfig "{{.TALOSCONFIG}}" health`}, dig(doc, "tasks", "health", "cmds"))
+
+	ignore, err := os.ReadFile(".gitignore")
+	require.NoError(t, err)
+	for _, name := range []string{"kubeconfig", "talosconfig"} {
+		assert.Contains(t, strings.Split(string(ignore), "\n"), name, ".gitignore")
+	}
+
+	docs := []string{"README.md"}
+	for _, glob := range []string{"docs/*.md", "docs/runbooks/*.md"} {
+		files, err := filepath.Glob(glob)
+		require.NoError(t, err)
+		docs = append(docs, files...)
+	}
+	inCheckout := regexp.MustCompile(`(\$PWD/|\./|(^|[^-])>\s*"?|--(kube|talos)config[= ]"?)(kube|talos)config\b`)
+	exported := regexp.MustCompile(`\b(KUBECONFIG|TALOSCONFIG)=(\S+)`)
+	for _, path := range docs {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(b), "\n") {
+			assert.NotRegexp(t, inCheckout, line, "%s:%d writes or reads credentials in the checkout", path, i+1)
+			for _, m := range exported.FindAllStringSubmatch(line, -1) {
+				assert.True(t, strings.HasPrefix(m[2], "$HOME/.sre-lab/"), "%s:%d: %s is not under ~/.sre-lab/<stack>/", path, i+1, m[0])
+			}
+		}
+	}
 }
 
 // TestDeliveryDeploymentSettings: the committed Pulumi Deployments settings

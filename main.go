@@ -140,12 +140,21 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	return outputs, nil
 }
 
+// credentialDir is where a person keeps a stack's kubeconfig and
+// talosconfig: outside any checkout, so a commit cannot pick them up, one
+// directory per stack (%s). The shell expands $HOME. Taskfile.yml's
+// CREDENTIALS variable is the same path with {{.STACK}}.
+const credentialDir = "$HOME/.sre-lab/%s"
+
 // commands are how a person gets the cluster's credentials onto their
-// machine; the files hold keys, so they are written owner-only.
+// machine; the files hold keys, so under umask 077 the directory is made
+// 0700 and the files 0600, in credentialDir.
 func commands(stack string) pulumi.StringMap {
+	dir := fmt.Sprintf(credentialDir, stack)
 	out := pulumi.StringMap{}
 	for _, name := range []string{"kubeconfig", "talosconfig"} {
-		out[name] = pulumi.Sprintf("(umask 077; pulumi stack output %s --show-secrets -s %s > %s)", name, stack, name)
+		out[name] = pulumi.String(fmt.Sprintf(`(umask 077; mkdir -p "%s" && pulumi stack output %s --show-secrets -s %s > "%s/%s")`,
+			dir, name, stack, dir, name))
 	}
 	return out
 }

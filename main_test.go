@@ -3,6 +3,9 @@ package main
 import (
 	"fmt"
 	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"regexp"
 	"runtime"
 	"sort"
@@ -10,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -111,7 +115,7 @@ func expectedCounts(stack string) map[string]int {
 
 // withEtcdBackups adds what staging and prod get for etcd snapshots: a
 // private, versioned, expiring bucket, the nodes' right to write it, the
-// Talos ServiceAccount and the CronJob.
+// job's own namespace, the Talos ServiceAccount and the CronJob.
 func withEtcdBackups(m map[string]int) map[string]int {
 	m["aws:s3/bucketV2:BucketV2"]++
 	m["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"]++
@@ -119,6 +123,7 @@ func withEtcdBackups(m map[string]int) map[string]int {
 	m["aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"] = 1
 	m["aws:iam/rolePolicy:RolePolicy"]++
 	m["sre-lab:kube:EtcdBackup"] = 1
+	m["kubernetes:core/v1:Namespace"]++ // etcd-backup
 	m["kubernetes:talos.dev/v1alpha1:ServiceAccount"] = 1
 	m["kubernetes:batch/v1:CronJob"] = 1
 	return m
@@ -214,8 +219,8 @@ func TestOutputsForPeople(t *testing.T) {
 	_, out, err := run(t, "local", userConfig(t, "local"))
 	require.NoError(t, err)
 	assert.Equal(t, map[string]string{
-		"kubeconfig":  "(umask 077; pulumi stack output kubeconfig --show-secrets -s local > kubeconfig)",
-		"talosconfig": "(umask 077; pulumi stack output talosconfig --show-secrets -s local > talosconfig)",
+		"kubeconfig":  `(umask 077; mkdir -p "$HOME/.sre-lab/local" && pulumi stack output kubeconfig --show-secrets -s local > "$HOME/.sre-lab/local/kubeconfig")`,
+		"talosconfig": `(umask 077; mkdir -p "$HOME/.sre-lab/local" && pulumi stack output talosconfig --show-secrets -s local > "$HOME/.sre-lab/local/talosconfig")`,
 	}, out["commands"].Value)
 	assert.Equal(t, "0 (runs on this machine)", out["estimatedMonthlyCost"].Value)
 
@@ -224,6 +229,38 @@ func TestOutputsForPeople(t *testing.T) {
 	assert.Regexp(t, `^about [0-9]+ USD/month \(list prices of 2026-11-25; traffic and taxes extra\): 3 × t3.large control plane`, out["estimatedMonthlyCost"].Value)
 	assert.False(t, out["estimatedMonthlyCost"].Secret)
 	assert.Equal(t, "sre-lab-prod-etcd-0a1b2c3", out["etcdBackupBucket"].Value, "where the snapshots are")
+}
+
+// TestCredentialCommands runs the `commands` output in a shell, with a
+// pulumi that prints a stand-in secret: the credentials land in
+// ~/.sre-lab/<stack>/ (directory 0700, files 0600), nothing in the working
+// directory, which is the checkout when a person pastes them.
+func TestCredentialCommands(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell and file modes")
+	}
+	bin, home, work := t.TempDir(), t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "pulumi"), []byte("#!/bin/sh\necho \"$3 of $6\"\n"), 0o755))
+	for name, cmd := range commands("dev") {
+		c := exec.Command("sh", "-c", string(cmd.(pulumi.String)))
+		c.Dir = work
+		c.Env = []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+		out, err := c.CombinedOutput()
+		require.NoError(t, err, "%s: %s", name, out)
+
+		dir := filepath.Join(home, ".sre-lab", "dev")
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err, name)
+		assert.Equal(t, name+" of dev\n", string(b))
+		for path, mode := range map[string]os.FileMode{filepath.Join(home, ".sre-lab"): 0o700, dir: 0o700, filepath.Join(dir, name): 0o600} {
+			fi, err := os.Stat(path)
+			require.NoError(t, err)
+			assert.Equal(t, mode, fi.Mode().Perm(), "%s: %s owner-only", name, path)
+		}
+	}
+	entries, err := os.ReadDir(work)
+	require.NoError(t, err)
+	assert.Empty(t, entries, "nothing written into the checkout")
 }
 
 func TestEndpoint(t *testing.T) {
@@ -464,6 +501,8 @@ func TestNamespacesAndPodSecurity(t *testing.T) {
 			"cert-manager": "baseline", "local-path-storage": "privileged"},
 		"dev": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
 			"cert-manager": "baseline"},
+		"staging": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
+			"cert-manager": "baseline", "etcd-backup": "restricted"},
 	}
 	for stack, namespaces := range want {
 		t.Run(stack, func(t *testing.T) {
