@@ -42,6 +42,8 @@ type vboxHost struct {
 	// Disks are the registered hard disks by location, as the media
 	// registry knows them (src/VBox/Main/src-server/MediumImpl.cpp).
 	Disks map[string]*fakeDisk `json:"disks"`
+	// Extra is VirtualBox's global extradata, key to value.
+	Extra map[string]string `json:"extra,omitempty"`
 
 	// events are what this call did to the VMs' guests, "<vm> <what>", for
 	// the events log: started, halting, poweroff, answering.
@@ -355,35 +357,40 @@ func (h *vboxHost) run(dir string, args []string) (string, error) {
 	return "", syntaxf("Invalid command '%s'", args[0])
 }
 
-// extraData reads and writes a VM's extradata as handleGetExtraData and
-// handleSetExtraData do (src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp):
-// get prints "Value: <v>", or "No value set!" for a key that is unset, and
-// still exits 0; set without a value removes the key. Machine::SetExtraData
+// extraData reads and writes the extradata of a VM, or VirtualBox's own for
+// the target "global", as handleGetExtraData and handleSetExtraData do
+// (src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp): get prints
+// "Value: <v>", or "No value set!" for a key that is unset, and still exits
+// 0; set without a value removes the key. Machine::SetExtraData
 // (src/VBox/Main/src-server/MachineImpl.cpp) takes no session, so a running
 // VM's extradata can be set too.
 func (h *vboxHost) extraData(args []string) (string, error) {
 	if len(args) < 3 || (args[0] == "getextradata" && len(args) != 3) || len(args) > 4 {
-		return "", syntaxf("%s <vm> <key> [<value>]", args[0])
+		return "", syntaxf("%s global|<vm> <key> [<value>]", args[0])
 	}
-	vm, err := h.findVM(args[1])
-	if err != nil {
-		return "", err
+	extra := &h.Extra
+	if args[1] != "global" {
+		vm, err := h.findVM(args[1])
+		if err != nil {
+			return "", err
+		}
+		extra = &vm.Extra
 	}
 	key := args[2]
 	if args[0] == "getextradata" {
-		if v := vm.Extra[key]; v != "" {
+		if v := (*extra)[key]; v != "" {
 			return "Value: " + v + "\n", nil
 		}
 		return "No value set!\n", nil
 	}
 	if len(args) == 3 || args[3] == "" {
-		delete(vm.Extra, key)
+		delete(*extra, key)
 		return "", nil
 	}
-	if vm.Extra == nil {
-		vm.Extra = map[string]string{}
+	if *extra == nil {
+		*extra = map[string]string{}
 	}
-	vm.Extra[key] = args[3]
+	(*extra)[key] = args[3]
 	return "", nil
 }
 

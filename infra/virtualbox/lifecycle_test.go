@@ -507,27 +507,32 @@ func TestLifecycleInterruptedCreate(t *testing.T) {
 	assert.Equal(t, freshInstall().settings(), l.host().settings(), "no VM or disk is left")
 }
 
-// A second local stack plans the same VM names on the same host: its first
-// VM is refused, naming the stack that has it, and its destroy leaves that
-// stack's VMs as they were.
+// A second local stack plans the same VM names and network on the same
+// host: its network is refused, naming the stack that has it, and its
+// destroy leaves that stack's network, reservations and VMs as they were.
+// The first stack's destroy takes the network's owner record with it.
 func TestLifecycleSecondStack(t *testing.T) {
 	l, args := lifecycleLab(t, freshInstall())
 	first := newEngine(l)
 	require.NoError(t, first.up(args))
 	before := identities(l)
+	network := l.host()
+	assert.Equal(t, "sre-lab/local", network.Extra[ownerKey(netIF)], "the network records its stack")
 
 	second := newEngine(l)
 	second.stack = "local2"
 	err := second.up(args)
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), "belongs to local stack sre-lab/local")
-	assert.Equal(t, before, identities(l), "the first stack's VMs are untouched")
+	assert.Contains(t, err.Error(), "host-only network vboxnet0 (192.168.56.0/24) belongs to local stack sre-lab/local")
+	assert.NotContains(t, second.live, "lab-network", "the refused network is not in the second stack's state")
+	assert.Equal(t, network.settings(), l.host().settings(), "the first stack's network and VMs are untouched")
 
-	// Before VMs recorded their stack, the second stack adopted the first
-	// one's VMs into its state: its destroy runs their delete scripts.
+	// Before the network and VMs recorded their stack, the second stack
+	// adopted the first one's into its state: its destroy runs their
+	// delete scripts.
 	for name, c := range first.live {
 		env := c.inputs["environment"].ObjectValue()
-		if !env.HasValue("SRE_VM_NAME") {
+		if !env.HasValue("SRE_STACK") {
 			continue
 		}
 		inputs := c.inputs.Copy()
@@ -536,10 +541,40 @@ func TestLifecycleSecondStack(t *testing.T) {
 		inputs["environment"] = resource.NewObjectProperty(adopted)
 		second.live[name] = &liveCommand{inputs: inputs, stdout: c.stdout}
 	}
+	require.Contains(t, second.live, "lab-network")
 	require.NoError(t, second.destroy())
 	assert.Equal(t, before, identities(l), "the second stack's destroy leaves the first stack's VMs")
 	assertComplete(t, l, args, "sre-lab/local")
+	assert.Equal(t, network.settings(), l.host().settings(), "the second stack's destroy leaves the first stack's network and reservations")
 
 	require.NoError(t, first.destroy())
 	assert.Empty(t, l.host().VMs)
+	assert.Empty(t, l.host().Extra, "the owner record goes with the network")
+	assert.Equal(t, freshInstall().settings(), l.host().settings())
+}
+
+// A network made before networks recorded their stack has no owner record
+// and no SRE_STACK in its state: the stack's next up updates it in place,
+// adopting it, and its destroy gives it back.
+func TestLifecycleUnownedNetworkAdopted(t *testing.T) {
+	l, args := lifecycleLab(t, freshInstall())
+	e := newEngine(l)
+	require.NoError(t, e.up(args))
+	before := identities(l)
+	h := l.host()
+	delete(h.Extra, ownerKey(netIF))
+	l.setHost(h)
+	network := e.live["lab-network"]
+	old := network.inputs["environment"].ObjectValue().Copy()
+	delete(old, "SRE_STACK")
+	network.inputs["environment"] = resource.NewObjectProperty(old)
+
+	ran := len(e.ran)
+	require.NoError(t, e.up(args))
+	assert.Equal(t, []string{"lab-network:update"}, e.ran[ran:], "only the network is updated")
+	assert.Equal(t, "sre-lab/local", l.host().Extra[ownerKey(netIF)], "the network is adopted")
+	assert.Equal(t, before, identities(l), "no VM is replaced")
+
+	require.NoError(t, e.destroy())
+	assert.Equal(t, freshInstall().settings(), l.host().settings())
 }

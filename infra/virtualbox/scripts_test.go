@@ -260,6 +260,7 @@ func networkEnv() map[string]string {
 		"SRE_DHCP_LOWER":        "192.168.56.200",
 		"SRE_DHCP_UPPER":        "192.168.56.250",
 		"SRE_DHCP_RESERVATIONS": cpRes + " " + workRes,
+		"SRE_STACK":             labStack,
 	}
 }
 
@@ -305,12 +306,32 @@ func labServer(fixed ...string) *dhcpServer {
 	return s
 }
 
-// labHost is a host where network-create.sh made vboxnet0 and its server.
+// labHost is a host where network-create.sh made vboxnet0 and its server
+// for labStack.
 func labHost(fixed ...string) *vboxHost {
 	return &vboxHost{
 		Interfaces: map[string]*hostOnlyIf{netIF: {IP: "192.168.56.1", Mask: "255.255.255.0"}},
 		DHCP:       map[string]*dhcpServer{vboxnet0Network: labServer(fixed...)},
+		Extra:      map[string]string{ownerKey(netIF): labStack},
 	}
+}
+
+// ownerKey is the global extradata key naming the local stack that holds
+// the lab's network on interface name.
+func ownerKey(name string) string { return "sre-lab/network/" + name + "/stack" }
+
+// ownedBy returns h with the lab's network on vboxnet0 recorded as stack's,
+// or with no owner record when stack is empty.
+func ownedBy(h *vboxHost, stack string) *vboxHost {
+	return with(h, func(h *vboxHost) {
+		delete(h.Extra, ownerKey(netIF))
+		if stack != "" {
+			if h.Extra == nil {
+				h.Extra = map[string]string{}
+			}
+			h.Extra[ownerKey(netIF)] = stack
+		}
+	})
 }
 
 // clone copies a host through its JSON form.
@@ -377,6 +398,14 @@ func ipconfigCall(name string) string {
 
 func removeIfCall(name string) string { return "VBoxManage hostonlyif remove " + name }
 
+// getOwnerCall reads the owner record of the network on name, setOwnerCall
+// records labStack in it, clearOwnerCall removes it.
+func getOwnerCall(name string) string { return "VBoxManage getextradata global " + ownerKey(name) }
+func setOwnerCall(name string) string {
+	return "VBoxManage setextradata global " + ownerKey(name) + " " + labStack
+}
+func clearOwnerCall(name string) string { return "VBoxManage setextradata global " + ownerKey(name) }
+
 // labDHCPCall gives a network's server the lab's settings.
 func labDHCPCall(verb, name string) string {
 	return "VBoxManage dhcpserver " + verb + " --network=HostInterfaceNetworking-" + name +
@@ -436,7 +465,7 @@ func TestScriptNetworkCreate(t *testing.T) {
 			host:       freshInstall(),
 			wantStdout: record(netIF, "created", freshServer, both),
 			wantCalls: []string{listIfs, createIf, ipconfigCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
-				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), setOwnerCall(netIF), restartCall(netIF)},
 			wantStderr: []string{"not running"},
 			wantHost:   lab0,
 		},
@@ -449,24 +478,54 @@ func TestScriptNetworkCreate(t *testing.T) {
 			}),
 			wantStdout: record("vboxnet1", "created", "none", both),
 			wantCalls: []string{listIfs, createIf, ipconfigCall("vboxnet1"), listDHCP, listDHCP, labDHCPCall("add", "vboxnet1"),
-				reserveCall("vboxnet1", cpRes), reserveCall("vboxnet1", workRes), restartCall("vboxnet1")},
+				reserveCall("vboxnet1", cpRes), reserveCall("vboxnet1", workRes), setOwnerCall("vboxnet1"), restartCall("vboxnet1")},
 			wantHost: with(freshInstall(), func(h *vboxHost) {
 				h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.10", Mask: "255.255.255.0"}
 				h.Interfaces["vboxnet2"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"}
 				h.Interfaces["vboxnet1"] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"}
 				h.DHCP["HostInterfaceNetworking-vboxnet1"] = labServer(cpRes, workRes)
+				h.Extra = map[string]string{ownerKey("vboxnet1"): labStack}
 			}),
 		},
 		{
 			name:       "vboxnet0 already at the host address is adopted",
 			host:       vagrantHost(),
 			wantStdout: record(netIF, "adopted", freshServer, both),
-			wantCalls: []string{listIfs, listDHCP, listDHCP, labDHCPCall("modify", netIF),
-				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+			wantCalls: []string{listIfs, getOwnerCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), setOwnerCall(netIF), restartCall(netIF)},
 			wantStderr: []string{"using host-only interface vboxnet0", "destroy will leave it"},
-			wantHost: with(vagrantHost(), func(h *vboxHost) {
+			wantHost: ownedBy(with(vagrantHost(), func(h *vboxHost) {
 				h.DHCP[vboxnet0Network] = labServer(cpRes, workRes)
-			}),
+			}), labStack),
+		},
+		{
+			// Networks made before they recorded their stack have no owner
+			// record: the first stack to run adopts the lab's network.
+			name:       "the lab's network with no owner record is adopted",
+			host:       ownedBy(labHost(cpRes, workRes), ""),
+			wantStdout: record(netIF, "adopted", "192.168.56.2 255.255.255.0 192.168.56.200 192.168.56.250 Yes", both),
+			wantCalls: []string{listIfs, getOwnerCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), setOwnerCall(netIF), restartCall(netIF)},
+			wantHost: lab0,
+		},
+		{
+			name:      "another local stack's network is refused, naming it",
+			host:      ownedBy(labHost(cpRes, workRes), otherStack),
+			wantCode:  1,
+			wantCalls: []string{listIfs, getOwnerCall(netIF)},
+			wantStderr: []string{"vboxnet0", "belongs to local stack sre-lab/local2",
+				"pulumi destroy -s local2"},
+		},
+		{
+			name:     "recording the owner fails: everything undone",
+			host:     freshInstall(),
+			fail:     "setextradata global",
+			wantCode: 1,
+			wantCalls: []string{listIfs, createIf, ipconfigCall(netIF), listDHCP, listDHCP, labDHCPCall("modify", netIF),
+				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), setOwnerCall(netIF),
+				listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
+				removeIfCall(netIF)},
+			wantStderr: []string{"recording local stack sre-lab/local"},
 		},
 		{
 			name:      "host address with another mask is refused",
@@ -518,7 +577,7 @@ func TestScriptNetworkCreate(t *testing.T) {
 			host:     with(emptyHost(), func(h *vboxHost) { h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"} }),
 			fail:     "dhcpserver modify --network=HostInterfaceNetworking-vboxnet0 --mac-address=08:00:27:a8:38:14 --fixed",
 			wantCode: 1,
-			wantCalls: []string{listIfs, listDHCP, listDHCP, labDHCPCall("add", netIF),
+			wantCalls: []string{listIfs, getOwnerCall(netIF), listDHCP, listDHCP, labDHCPCall("add", netIF),
 				reserveCall(netIF, cpRes), reserveCall(netIF, workRes), listDHCP, removeDHCPCall(netIF)},
 		},
 		{
@@ -573,7 +632,7 @@ func TestScriptNetworkUpdate(t *testing.T) {
 					"SRE_DHCP_RESERVATIONS": cpRes + " " + workRes + " " + work2Res,
 				},
 				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes+" "+work2Res),
-				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF),
+				wantCalls: []string{getOwnerCall(netIF), setOwnerCall(netIF), listDHCP, labDHCPCall("modify", netIF),
 					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), reserveCall(netIF, work2Res), restartCall(netIF)},
 				wantHost: labHost(cpRes, workRes, work2Res),
 			},
@@ -588,7 +647,7 @@ func TestScriptNetworkUpdate(t *testing.T) {
 					"SRE_DHCP_RESERVATIONS": cpRes + " " + workRes,
 				},
 				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
-				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF), unreserveCall(netIF, work2Res),
+				wantCalls: []string{getOwnerCall(netIF), setOwnerCall(netIF), listDHCP, labDHCPCall("modify", netIF), unreserveCall(netIF, work2Res),
 					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
 				wantHost: labHost(cpRes, workRes),
 			},
@@ -602,7 +661,7 @@ func TestScriptNetworkUpdate(t *testing.T) {
 					"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, cpRes),
 				},
 				wantStdout: record(netIF, "adopted", freshServer, cpRes+" "+workRes),
-				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF),
+				wantCalls: []string{getOwnerCall(netIF), setOwnerCall(netIF), listDHCP, labDHCPCall("modify", netIF),
 					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
 				wantStderr: []string{"not running"},
 				wantHost:   labHost(cpRes, workRes),
@@ -616,11 +675,34 @@ func TestScriptNetworkUpdate(t *testing.T) {
 				host:       running(labHost(cpRes)),
 				env:        map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet0"},
 				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
-				wantCalls: []string{listDHCP, labDHCPCall("modify", netIF),
+				wantCalls: []string{getOwnerCall(netIF), setOwnerCall(netIF), listDHCP, labDHCPCall("modify", netIF),
 					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
 				wantHost: labHost(cpRes, workRes),
 			},
 			wantRunning: []string{cpRes, workRes},
+		},
+		{
+			// Networks made before they recorded their stack have no owner
+			// record: the first stack to run adopts the lab's network.
+			scriptCase: scriptCase{
+				name:       "a network with no owner record is adopted",
+				host:       ownedBy(labHost(cpRes), ""),
+				env:        map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", cpRes)},
+				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
+				wantCalls: []string{getOwnerCall(netIF), setOwnerCall(netIF), listDHCP, labDHCPCall("modify", netIF),
+					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
+				wantHost: labHost(cpRes, workRes),
+			},
+		},
+		{
+			scriptCase: scriptCase{
+				name:       "another local stack's network is refused, naming it",
+				host:       ownedBy(labHost(cpRes), otherStack),
+				env:        map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, cpRes)},
+				wantCode:   1,
+				wantCalls:  []string{getOwnerCall(netIF)},
+				wantStderr: []string{"belongs to local stack sre-lab/local2", "pulumi destroy -s local2"},
+			},
 		},
 		{
 			scriptCase: scriptCase{
@@ -630,7 +712,7 @@ func TestScriptNetworkUpdate(t *testing.T) {
 					"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", cpRes+" "+workRes),
 				},
 				wantStdout: record(netIF, "created", "none", cpRes+" "+workRes),
-				wantCalls: []string{listDHCP, labDHCPCall("add", netIF),
+				wantCalls: []string{getOwnerCall(netIF), setOwnerCall(netIF), listDHCP, labDHCPCall("add", netIF),
 					reserveCall(netIF, cpRes), reserveCall(netIF, workRes), restartCall(netIF)},
 				wantHost: labHost(cpRes, workRes),
 			},
@@ -639,6 +721,9 @@ func TestScriptNetworkUpdate(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			l := newLab(t, c.start(), "VBoxManage")
 			c.check(t, l, l.run("network-update.sh", merge(networkEnv(), c.env)))
+			if c.wantCode != 0 {
+				return
+			}
 			got := l.host().DHCP[vboxnet0Network]
 			require.NotNil(t, got)
 			if c.wantRunning == nil {
@@ -658,22 +743,23 @@ func TestScriptNetworkDelete(t *testing.T) {
 			name:      "interface and server the lab added are removed",
 			host:      with(labHost(cpRes, workRes), func(h *vboxHost) { h.Interfaces["vboxnet1"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"} }),
 			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both)},
-			wantCalls: []string{listDHCP, removeDHCPCall(netIF), listIfs, removeIfCall(netIF)},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, removeDHCPCall(netIF), clearOwnerCall(netIF), listIfs, removeIfCall(netIF)},
 			wantHost:  with(emptyHost(), func(h *vboxHost) { h.Interfaces["vboxnet1"] = &hostOnlyIf{IP: "10.0.0.1", Mask: "255.255.255.0"} }),
 		},
 		{
 			name: "fresh install: the default server is given back",
 			host: labHost(cpRes, workRes),
 			env:  map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", freshServer, both)},
-			wantCalls: []string{listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
-				listIfs, removeIfCall(netIF)},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
+				clearOwnerCall(netIF), listIfs, removeIfCall(netIF)},
 			wantHost: freshInstall(),
 		},
 		{
-			name:       "an adopted interface stays, with its server as it was",
-			host:       labHost(cpRes, workRes),
-			env:        map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, both)},
-			wantCalls:  []string{listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF)},
+			name: "an adopted interface stays, with its server as it was",
+			host: labHost(cpRes, workRes),
+			env:  map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, both)},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, unreserveCall(netIF, cpRes), unreserveCall(netIF, workRes), listDHCP, freshDHCPCall, restartCall(netIF),
+				clearOwnerCall(netIF)},
 			wantStderr: []string{"leaving host-only interface vboxnet0"},
 			wantHost:   with(freshInstall(), func(h *vboxHost) { h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"} }),
 		},
@@ -681,13 +767,31 @@ func TestScriptNetworkDelete(t *testing.T) {
 			name:      "record of an older create holding only the name",
 			host:      labHost(cpRes),
 			env:       map[string]string{"PULUMI_COMMAND_STDOUT": "vboxnet0"},
-			wantCalls: []string{listDHCP, removeDHCPCall(netIF), listIfs, removeIfCall(netIF)},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, removeDHCPCall(netIF), clearOwnerCall(netIF), listIfs, removeIfCall(netIF)},
+			wantHost:  emptyHost(),
+		},
+		{
+			// The second stack's state holds the network when it adopted
+			// the first one's before networks recorded their stack.
+			name:       "another local stack's network is left whole",
+			host:       ownedBy(labHost(cpRes, workRes), otherStack),
+			env:        map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "adopted", freshServer, both)},
+			wantCalls:  []string{getOwnerCall(netIF)},
+			wantStderr: []string{"leaving host-only network vboxnet0", "sre-lab/local2"},
+		},
+		{
+			// A state from before networks recorded their stack passes
+			// no SRE_STACK.
+			name:      "a state without a stack gives back a network with no owner record",
+			host:      ownedBy(labHost(cpRes, workRes), ""),
+			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both), "SRE_STACK": ""},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, removeDHCPCall(netIF), clearOwnerCall(netIF), listIfs, removeIfCall(netIF)},
 			wantHost:  emptyHost(),
 		},
 		{
 			name:      "everything already gone",
 			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both)},
-			wantCalls: []string{listDHCP, listIfs},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, clearOwnerCall(netIF), listIfs},
 		},
 		{
 			name: "create never printed a name",
@@ -700,19 +804,21 @@ func TestScriptNetworkDelete(t *testing.T) {
 			env:       map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", both)},
 			fail:      "hostonlyif remove",
 			wantCode:  1,
-			wantCalls: []string{listDHCP, listIfs, removeIfCall(netIF)},
+			wantCalls: []string{getOwnerCall(netIF), listDHCP, clearOwnerCall(netIF), listIfs, removeIfCall(netIF)},
+			wantHost:  with(emptyHost(), func(h *vboxHost) { h.Interfaces[netIF] = &hostOnlyIf{IP: "192.168.56.1", Mask: "255.255.255.0"} }),
 		},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := newLab(t, c.start(), "VBoxManage")
-			c.check(t, l, l.run("network-delete.sh", merge(c.env, map[string]string{"FAKE_VBOX_FAIL": c.fail})))
+			env := merge(map[string]string{"SRE_STACK": labStack}, c.env)
+			c.check(t, l, l.run("network-delete.sh", merge(env, map[string]string{"FAKE_VBOX_FAIL": c.fail})))
 		})
 	}
 }
 
 func TestScriptNetworkDeleteTwice(t *testing.T) {
 	l := newLab(t, labHost(cpRes), "VBoxManage")
-	env := map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", cpRes)}
+	env := map[string]string{"PULUMI_COMMAND_STDOUT": record(netIF, "created", "none", cpRes), "SRE_STACK": labStack}
 	for i := range 2 {
 		r := l.run("network-delete.sh", env)
 		require.Equal(t, 0, r.code, "run %d", i+1)
@@ -733,7 +839,7 @@ func TestScriptNetworkRoundTrip(t *testing.T) {
 			l := newLab(t, clone(h), "VBoxManage")
 			created := l.run("network-create.sh", networkEnv())
 			require.Equal(t, 0, created.code)
-			deleted := l.run("network-delete.sh", map[string]string{"PULUMI_COMMAND_STDOUT": strings.TrimSuffix(created.stdout, "\n")})
+			deleted := l.run("network-delete.sh", map[string]string{"PULUMI_COMMAND_STDOUT": strings.TrimSuffix(created.stdout, "\n"), "SRE_STACK": labStack})
 			require.Equal(t, 0, deleted.code)
 			assert.Equal(t, clone(h).settings(), l.host().settings())
 		})
@@ -1378,7 +1484,7 @@ func TestScriptsOnMacOS(t *testing.T) {
 // Every script names the variables it needs when one is missing, instead of
 // acting on an empty value.
 func TestScriptsRequireTheirEnvironment(t *testing.T) {
-	network := []string{"SRE_NET_CIDR", "SRE_NET_IP", "SRE_NET_MASK", "SRE_DHCP_SERVER_IP", "SRE_DHCP_LOWER", "SRE_DHCP_UPPER", "SRE_DHCP_RESERVATIONS"}
+	network := []string{"SRE_NET_CIDR", "SRE_NET_IP", "SRE_NET_MASK", "SRE_DHCP_SERVER_IP", "SRE_DHCP_LOWER", "SRE_DHCP_UPPER", "SRE_DHCP_RESERVATIONS", "SRE_STACK"}
 	for script, vars := range map[string][]string{
 		"network-create.sh": network,
 		"network-update.sh": network,

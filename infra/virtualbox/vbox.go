@@ -147,6 +147,14 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	parent := pulumi.Parent(component)
 
+	// Every local stack plans the same VM names (DESIGN.md) and network on
+	// the same host, so each records the stack that made it: the network
+	// scripts refuse a network another stack holds and network-delete.sh
+	// leaves it, vm-create.sh refuses a VM name another stack holds and
+	// vm-delete.sh leaves its VMs alone. It is environment, not a trigger,
+	// so adding it replaced neither the network nor any VM.
+	stack := ctx.Project() + "/" + ctx.Stack()
+
 	netmask := net4Mask(args.Network.Bits())
 	// The reservations are environment, not triggers: a worker added later
 	// updates the network in place (network-update.sh) instead of replacing
@@ -159,6 +167,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		"SRE_DHCP_LOWER":        nth(args.Network, dhcpPoolFirst).String(),
 		"SRE_DHCP_UPPER":        nth(args.Network, dhcpPoolLast).String(),
 		"SRE_DHCP_RESERVATIONS": dhcpReservations(vms),
+		"SRE_STACK":             stack,
 	}, pulumi.Array{pulumi.String(args.Network.String())}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("virtualbox network: %w", err)
@@ -179,11 +188,6 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	// its VM answers again, so of three control planes two etcd members
 	// keep quorum while the third is down.
 	previous := map[infra.Role]pulumi.Resource{}
-	// Every local stack plans the same VM names (DESIGN.md) on the same
-	// host, so each VM records the stack that made it: vm-create.sh refuses
-	// a name another stack holds, vm-delete.sh leaves its VMs alone. It is
-	// environment, not a trigger, so adding it replaced no VM.
-	stack := ctx.Project() + "/" + ctx.Stack()
 	for _, vm := range vms {
 		env := pulumi.StringMap{
 			"SRE_VM_NAME":      pulumi.String(vm.Name),

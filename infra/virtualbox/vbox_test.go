@@ -426,6 +426,7 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			"SRE_DHCP_UPPER":     "192.168.56.250",
 			"SRE_DHCP_RESERVATIONS": "08:00:27:a8:38:0a=192.168.56.10 08:00:27:a8:38:0b=192.168.56.11 08:00:27:a8:38:0c=192.168.56.12" +
 				" 08:00:27:a8:38:14=192.168.56.20 08:00:27:a8:38:15=192.168.56.21",
+			"SRE_STACK": "sre-lab/local",
 		}},
 		{"10.20.30.0/24", map[string]string{
 			"SRE_NET_CIDR":       "10.20.30.0/24",
@@ -436,6 +437,7 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			"SRE_DHCP_UPPER":     "10.20.30.250",
 			"SRE_DHCP_RESERVATIONS": "08:00:27:14:1e:0a=10.20.30.10 08:00:27:14:1e:0b=10.20.30.11 08:00:27:14:1e:0c=10.20.30.12" +
 				" 08:00:27:14:1e:14=10.20.30.20 08:00:27:14:1e:15=10.20.30.21",
+			"SRE_STACK": "sre-lab/local",
 		}},
 		{"172.16.0.0/16", map[string]string{
 			"SRE_NET_CIDR":       "172.16.0.0/16",
@@ -446,6 +448,7 @@ func TestNewNodesNetworkEnvironment(t *testing.T) {
 			"SRE_DHCP_UPPER":     "172.16.0.250",
 			"SRE_DHCP_RESERVATIONS": "08:00:27:10:00:0a=172.16.0.10 08:00:27:10:00:0b=172.16.0.11 08:00:27:10:00:0c=172.16.0.12" +
 				" 08:00:27:10:00:14=172.16.0.20 08:00:27:10:00:15=172.16.0.21",
+			"SRE_STACK": "sre-lab/local",
 		}},
 	} {
 		t.Run(c.network, func(t *testing.T) {

@@ -62,11 +62,11 @@ wait_while() {
 	done
 }
 
-# vm_extra NAME KEY prints a VM's extradata KEY, nothing when it is unset;
-# it fails when the VM cannot be read. 'VBoxManage getextradata' prints
-# "Value: <v>" or "No value set!" (handleGetExtraData in
-# src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp).
-vm_extra() {
+# get_extra TARGET KEY prints the extradata KEY of TARGET, a VM or "global"
+# (VirtualBox's own), nothing when it is unset; it fails when TARGET cannot be
+# read. 'VBoxManage getextradata' prints "Value: <v>" or "No value set!"
+# (handleGetExtraData in src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp).
+get_extra() {
 	extra=$(VBoxManage getextradata "$1" "$2") || return
 	printf '%s\n' "$extra" | sed -n 's/^Value: //p'
 }
@@ -77,6 +77,34 @@ vm_extra() {
 # is what an interrupted create left.
 owner_key=sre-lab/stack
 complete_key=sre-lab/complete
+
+# network_owner_key NAME is the global extradata key recording the local
+# stack (<project>/<stack>) that holds the lab's network on host-only
+# interface NAME. Every local stack plans the same network, so without it a
+# second stack would adopt the first one's and, on destroy, take its
+# reservations.
+network_owner_key() {
+	echo "sre-lab/network/$1/stack"
+}
+
+# refuse_foreign_network WHO NAME stops the calling script when another local
+# stack than SRE_STACK holds the lab's network on NAME. A network with no
+# owner record passes: it was made before networks recorded their stack, and
+# the first stack to run since adopts it.
+refuse_foreign_network() {
+	holder=$(get_extra global "$(network_owner_key "$2")") || exit 1
+	if [ -n "$holder" ] && [ "$holder" != "$SRE_STACK" ]; then
+		echo "$1: host-only network $2 ($SRE_NET_CIDR) belongs to local stack $holder; every local stack uses the same VM names and host-only network," \
+			"so only one can run on a host: destroy $holder first ('pulumi destroy -s ${holder#*/}') or keep using it" >&2
+		exit 1
+	fi
+}
+
+# record_network_owner NAME records SRE_STACK as the holder of the lab's
+# network on NAME.
+record_network_owner() {
+	VBoxManage setextradata global "$(network_owner_key "$1")" "$SRE_STACK" >&2
+}
 
 # remove_vm WHO NAME powers a VM off and deletes it with its disk, keeping
 # the ISO, which every VM and stack share.

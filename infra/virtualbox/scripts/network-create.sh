@@ -1,13 +1,14 @@
 #!/bin/sh
 # Sets up the lab's host-only network before any VM exists: the interface at
 # the host address, its DHCP server with the lab's pool, and a reservation for
-# every planned VM. Prints the record (print_record) the update and delete
+# every planned VM, and the local stack that holds it (SRE_STACK, in global
+# extradata, network_owner_key). Prints the record (print_record) the update and delete
 # scripts work from; Pulumi keeps stdout as the resource output, so every
 # other line goes to stderr.
 set -eu
 : "${SRE_NET_CIDR:?}" "${SRE_NET_IP:?}" "${SRE_NET_MASK:?}" \
 	"${SRE_DHCP_SERVER_IP:?}" "${SRE_DHCP_LOWER:?}" "${SRE_DHCP_UPPER:?}" \
-	"${SRE_DHCP_RESERVATIONS:?}"
+	"${SRE_DHCP_RESERVATIONS:?}" "${SRE_STACK:?}"
 
 refuse_macos network-create
 need_vboxmanage network-create
@@ -32,6 +33,9 @@ if [ -n "$held" ]; then
 			"remove it with 'VBoxManage hostonlyif remove $name', or set sre-lab:networkCidr to another range" >&2
 		exit 1
 	fi
+	# Another local stack's network is refused; one with no owner record,
+	# made before networks recorded their stack, is adopted below.
+	refuse_foreign_network network-create "$name"
 	how=adopted
 	echo "network-create: using host-only interface $name, which already has $SRE_NET_IP/$SRE_NET_MASK; destroy will leave it in place" >&2
 else
@@ -71,6 +75,9 @@ before=$(dhcp_server "$network") || rollback "listing the DHCP servers failed"
 put_dhcp "$network" "$SRE_DHCP_SERVER_IP" "$SRE_NET_MASK" "$SRE_DHCP_LOWER" "$SRE_DHCP_UPPER" Yes ||
 	rollback "setting up the DHCP server of $name failed"
 reserve "$network" "$SRE_DHCP_RESERVATIONS" || rollback "saving the DHCP reservations on $name failed"
+# A created interface's name may carry the record of an earlier interface
+# of that name, removed by hand since: it is overwritten.
+record_network_owner "$name" || rollback "recording local stack $SRE_STACK as the owner of $name failed"
 restart_dhcp network-create "$network"
 
 print_record "$name" "$how" "$before" "$SRE_DHCP_RESERVATIONS"

@@ -2,12 +2,14 @@
 # Brings the lab's DHCP server in line with the plan when the reservation list
 # changes (a worker added or removed): saves the new reservations, drops those
 # no VM is planned for any more, then restarts the server if it runs, as it
-# only reads them when it starts. Prints the record again: Pulumi replaces the
+# only reads them when it starts. Refuses a network another local stack holds
+# and records SRE_STACK as the holder of one with no owner record, made
+# before networks recorded their stack. Prints the record again: Pulumi replaces the
 # output with this run's stdout.
 set -eu
 : "${SRE_NET_CIDR:?}" "${SRE_NET_IP:?}" "${SRE_NET_MASK:?}" \
 	"${SRE_DHCP_SERVER_IP:?}" "${SRE_DHCP_LOWER:?}" "${SRE_DHCP_UPPER:?}" \
-	"${SRE_DHCP_RESERVATIONS:?}"
+	"${SRE_DHCP_RESERVATIONS:?}" "${SRE_STACK:?}"
 
 refuse_macos network-update
 need_vboxmanage network-update
@@ -26,6 +28,9 @@ made=$(record_field reserved)
 [ -n "$how" ] || how=created
 [ -n "$before" ] || before=none
 network=$(dhcp_network "$name")
+
+refuse_foreign_network network-update "$name"
+record_network_owner "$name"
 
 gone=
 for r in $made; do

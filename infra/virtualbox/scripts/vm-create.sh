@@ -39,7 +39,7 @@ field() {
 
 # An existing VM of the planned name is this stack's only if it says so.
 if info=$(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null); then
-	owner=$(vm_extra "$SRE_VM_NAME" "$owner_key")
+	owner=$(get_extra "$SRE_VM_NAME" "$owner_key")
 	if [ -z "$owner" ]; then
 		echo "vm-create: a VM named $SRE_VM_NAME exists and records no sre-lab stack ($owner_key), so it was made by hand or by an older sre-lab;" \
 			"remove it ('VBoxManage unregistervm $SRE_VM_NAME --delete') if nothing needs it, then run pulumi up again" >&2
@@ -50,7 +50,7 @@ if info=$(VBoxManage showvminfo "$SRE_VM_NAME" --machinereadable 2>/dev/null); t
 			"so only one can run on a host: destroy $owner first ('pulumi destroy -s ${owner#*/}') or keep using it" >&2
 		exit 1
 	fi
-	if [ "$(vm_extra "$SRE_VM_NAME" "$complete_key")" != 1 ]; then
+	if [ "$(get_extra "$SRE_VM_NAME" "$complete_key")" != 1 ]; then
 		echo "vm-create: $SRE_VM_NAME was left half-built by an interrupted run; removing it to build it again" >&2
 		# A run killed between making the disk and attaching it leaves the
 		# disk, which unregistervm --delete does not remove and createmedium

@@ -11,7 +11,7 @@ set -eu
 need_vboxmanage vm-delete
 
 # getextradata fails for a VM that is not registered.
-if ! owner=$(vm_extra "$SRE_VM_NAME" "$owner_key" 2>/dev/null); then
+if ! owner=$(get_extra "$SRE_VM_NAME" "$owner_key" 2>/dev/null); then
 	echo "vm-delete: $SRE_VM_NAME is already gone" >&2
 	exit 0
 fi
