@@ -147,8 +147,9 @@ type EtcdBackup struct {
 	// Schedule is a five-field cron expression, in UTC.
 	Schedule string
 	// Recipient is an age public key (age1...) the snapshots are encrypted
-	// to; empty leaves them to the bucket's encryption at rest (Kubernetes
-	// Secrets inside stay encrypted by Talos's secretbox key either way).
+	// to; required in staging and prod. Empty, allowed in dev only, leaves
+	// them to the bucket's encryption at rest, with Kubernetes Secrets
+	// inside sealed only by Talos's secretbox key.
 	Recipient string
 }
 

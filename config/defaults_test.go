@@ -74,7 +74,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
-				EtcdBackup:        EtcdBackup{Enabled: false, Schedule: DefaultEtcdBackupSchedule},
+				EtcdBackup:        EtcdBackup{Enabled: false, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
 			},
 		},
 		{
@@ -102,7 +102,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
-				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule},
+				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
 			},
 		},
 		{
@@ -130,7 +130,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				HelmValues:        nil,
 				Monitoring:        Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
-				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule},
+				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
 			},
 		},
 	}
@@ -730,6 +730,17 @@ func TestHetznerAndDockerDefaults(t *testing.T) {
 	assert.Equal(t, "2cpu-4gb", docker.Workers.Size)
 	assert.Equal(t, 3, docker.ControlPlane.Count)
 	assert.Equal(t, 2, docker.Workers.Count)
+}
+
+// TestEtcdBackupRecipientOptionalOutsideHA: dev may keep snapshots to the
+// bucket's encryption at rest, and staging and prod with backups off need
+// no recipient.
+func TestEtcdBackupRecipientOptionalOutsideHA(t *testing.T) {
+	noKey := awsKeys.without(KeyEtcdBackupRecipient)
+	assert.True(t, mustParse(t, "dev", noKey.with(keys{KeyEtcdBackups: "true"})).EtcdBackup.Enabled)
+	for _, stack := range []string{"staging", "prod"} {
+		assert.False(t, mustParse(t, stack, noKey.with(keys{KeyEtcdBackups: "false"})).EtcdBackup.Enabled, stack)
+	}
 }
 
 // TestEtcdBackupDefaults: snapshots are on where losing etcd costs most

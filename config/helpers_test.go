@@ -38,14 +38,19 @@ func (k keys) without(names ...string) keys {
 	return out
 }
 
+// testRecipient is a well-formed age public key.
+const testRecipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
+
 // awsKeys is the least a cloud stack must set: TLS through Let's Encrypt
-// makes domain and acmeEmail required on every cloud.
+// makes domain and acmeEmail required on every cloud, and staging and
+// prod encrypt the etcd snapshots they take by default.
 var awsKeys = keys{
-	KeyCloud:      "aws",
-	KeyRegion:     "eu-central-1",
-	KeyAdminCIDRs: `["203.0.113.7/32"]`,
-	KeyDomain:     "lab.example.com",
-	KeyACMEEmail:  "sre@example.com",
+	KeyCloud:               "aws",
+	KeyRegion:              "eu-central-1",
+	KeyAdminCIDRs:          `["203.0.113.7/32"]`,
+	KeyDomain:              "lab.example.com",
+	KeyACMEEmail:           "sre@example.com",
+	KeyEtcdBackupRecipient: testRecipient,
 }
 
 // gcpKeys are the keys a GCP stack must set.

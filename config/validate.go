@@ -201,7 +201,8 @@ var (
 )
 
 // validateEtcdBackup: snapshots need a bucket to go to, a schedule the
-// CronJob accepts, and a recipient age can encrypt to.
+// CronJob accepts, and a recipient age can encrypt to, which staging and
+// prod cannot do without.
 func validateEtcdBackup(cfg Config) []error {
 	b := cfg.EtcdBackup
 	var errs []error
@@ -218,6 +219,9 @@ func validateEtcdBackup(cfg Config) []error {
 	}
 	if b.Recipient != "" && !ageRecipient.MatchString(b.Recipient) {
 		errs = append(errs, invalid(KeyEtcdBackupRecipient, b.Recipient, "must be an age public key (age1 followed by 58 characters), as age-keygen prints it"))
+	}
+	if b.Enabled && cfg.Cloud.ObjectStorage() && b.Recipient == "" && cfg.Environment.HA() {
+		errs = append(errs, invalid(KeyEtcdBackups, "true", "needs %[1]s:%[2]s in %[3]s: a snapshot is every object of the cluster, its Secrets sealed only by the secretbox key in each control plane's machine config, so it is encrypted before it leaves the cluster; run age-keygen -o etcd-backup.key, keep that file offline, and pulumi config set %[1]s:%[2]s with the age1... public key it prints (docs/runbooks/disaster-recovery.md)", Namespace, KeyEtcdBackupRecipient, cfg.Environment))
 	}
 	return errs
 }

@@ -384,6 +384,10 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyEtcdBackupSchedule, "@daily", []string{"five-field cron expression"}},
 		{"etcdBackupSchedule with letters", "prod", awsKeys.with(keys{KeyEtcdBackupSchedule: "0 3 * * mon"}),
 			KeyEtcdBackupSchedule, "0 3 * * mon", []string{"five-field cron expression"}},
+		{"etcdBackups in prod without a recipient", "prod", awsKeys.without(KeyEtcdBackupRecipient),
+			KeyEtcdBackups, "true", []string{"needs sre-lab:etcdBackupRecipient in prod", "every object of the cluster", "age-keygen"}},
+		{"etcdBackups in staging with an empty recipient", "staging", awsKeys.with(keys{KeyEtcdBackups: "true", KeyEtcdBackupRecipient: ""}),
+			KeyEtcdBackups, "true", []string{"needs sre-lab:etcdBackupRecipient in staging", "pulumi config set sre-lab:etcdBackupRecipient"}},
 		{"etcdBackupRecipient a private key", "prod", awsKeys.with(keys{KeyEtcdBackupRecipient: "AGE-SECRET-KEY-1QQQ"}),
 			KeyEtcdBackupRecipient, "AGE-SECRET-KEY-1QQQ", []string{"must be an age public key", "age-keygen"}},
 		{"lokiStorage in GB", "staging", awsKeys.with(keys{KeyLokiStorage: "20GB"}),
@@ -394,6 +398,60 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyGrafanaStorage, "5 Gi", []string{"must be a Kubernetes quantity"}},
 		{"grafanaStorage explicit empty string", "staging", awsKeys.with(keys{KeyGrafanaStorage: ""}),
 			KeyGrafanaStorage, "", []string{"must be a Kubernetes quantity"}},
+
+		// Exposure and provider limits.
+		// adminCidrs wider than /16 (IPv4) or /48 (IPv6).
+		{"adminCidrs the whole internet", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["0.0.0.0/0"]`}),
+			KeyAdminCIDRs, "0.0.0.0/0", []string{"is wider than /16", "Kubernetes API (6443) and Talos API (50000)", "the whole internet", "maintenance mode", "or set sre-lab:allowWideAdminCidrs: true"}},
+		{"adminCidrs a /8 beside a /32", "prod", gcpKeys.with(keys{KeyAdminCIDRs: `["203.0.113.7/32","10.0.0.0/8"]`}),
+			KeyAdminCIDRs, "10.0.0.0/8", []string{"is wider than /16", "that whole range", "or set sre-lab:allowWideAdminCidrs: true"}},
+		{"adminCidrs a /15 on hetzner", "dev", hetznerKeys.with(keys{KeyAdminCIDRs: "198.50.0.0/15"}),
+			KeyAdminCIDRs, "198.50.0.0/15", []string{"is wider than /16", "or set sre-lab:allowWideAdminCidrs: true"}},
+		{"adminCidrs explicitly not allowed wide", "dev", azureKeys.with(keys{KeyAdminCIDRs: "0.0.0.0/0", KeyAllowWideAdminCIDRs: "false"}),
+			KeyAdminCIDRs, "0.0.0.0/0", []string{"is wider than /16", "or set sre-lab:allowWideAdminCidrs: true"}},
+		{"adminCidrs all of IPv6", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["::/0"]`}),
+			KeyAdminCIDRs, "::/0", []string{"is wider than /48", "the whole internet", "or set sre-lab:allowWideAdminCidrs: true"}},
+		{"adminCidrs an IPv6 /32", "dev", awsKeys.with(keys{KeyAdminCIDRs: `["2001:db8::/32"]`}),
+			KeyAdminCIDRs, "2001:db8::/32", []string{"is wider than /48", "or set sre-lab:allowWideAdminCidrs: true"}},
+		{"allowWideAdminCidrs on virtualbox", "local", keys{KeyAllowWideAdminCIDRs: "true"},
+			KeyAllowWideAdminCIDRs, "true", []string{"has no meaning on virtualbox"}},
+		{"allowWideAdminCidrs not a boolean", "dev", awsKeys.with(keys{KeyAllowWideAdminCIDRs: "yes please"}),
+			KeyAllowWideAdminCIDRs, "yes please", []string{"must be true or false"}},
+
+		// Local sizes that overflow or no laptop has.
+		{"local vCPU count that overflows", "local", keys{KeyWorkerSize: "99999999999999999999cpu-4gb"},
+			KeyWorkerSize, "99999999999999999999cpu-4gb", []string{"asks for 99999999999999999999 vCPU", "at most 64 vCPU and 512 GB"}},
+		{"local memory that overflows", "local", keys{KeyControlPlaneSize: "2cpu-18446744073709551617gb"},
+			KeyControlPlaneSize, "2cpu-18446744073709551617gb", []string{"at most 64 vCPU and 512 GB"}},
+		{"65 vCPU locally", "local", keys{KeyWorkerSize: "65cpu-8gb"},
+			KeyWorkerSize, "65cpu-8gb", []string{"asks for 65 vCPU and 8 GB", "at most 64 vCPU"}},
+		{"513 GB on docker", "local", keys{KeyCloud: "docker", KeyWorkerSize: "4cpu-513gb"},
+			KeyWorkerSize, "4cpu-513gb", []string{"at most 64 vCPU and 512 GB"}},
+
+		// Disks beyond what each backend attaches.
+		{"disk beyond gp3 on aws", "dev", awsKeys.with(keys{KeyWorkerDiskGiB: "16385"}),
+			KeyWorkerDiskGiB, "16385", []string{"must be at most 16384 GiB on aws", "gp3"}},
+		{"disk beyond pd-balanced on gcp", "dev", gcpKeys.with(keys{KeyControlPlaneDiskGiB: "65537"}),
+			KeyControlPlaneDiskGiB, "65537", []string{"must be at most 65536 GiB on gcp", "pd-balanced"}},
+		{"disk beyond an Azure OS disk", "dev", azureKeys.with(keys{KeyWorkerDiskGiB: "4096"}),
+			KeyWorkerDiskGiB, "4096", []string{"must be at most 4095 GiB on azure", "OS disk"}},
+		{"disk beyond a laptop on virtualbox", "local", keys{KeyControlPlaneDiskGiB: "2049"},
+			KeyControlPlaneDiskGiB, "2049", []string{"must be at most 2048 GiB on virtualbox", "laptop"}},
+
+		// Names GCP derives from the cluster name.
+		{"clusterName of 49 on gcp", "dev", gcpKeys.with(keys{KeyClusterName: strings.Repeat("a", 49)}),
+			KeyClusterName, strings.Repeat("a", 49), []string{"has 49 characters; at most 48 on gcp", "<clusterName>-images", "at most 63"}},
+		{"clusterName of 63 on gcp", "prod", gcpKeys.with(keys{KeyClusterName: strings.Repeat("b", 63)}),
+			KeyClusterName, strings.Repeat("b", 63), []string{"at most 48 on gcp"}},
+
+		// The AWS node security group: 3 fixed rules, 2 per admin CIDR,
+		// 1 per node, at most 60.
+		{"56 nodes with one admin CIDR on aws", "prod", awsKeys.with(keys{KeyControlPlaneCount: "7", KeyWorkerCount: "49"}),
+			KeyWorkerCount, "49", []string{"56 nodes (7 control planes) with 1 adminCidrs entries need 61 inbound rules", "default quota of 60", "at most 55 nodes in all, so at most 48 workers"}},
+		{"many admin CIDRs shrink the node count on aws", "dev", awsKeys.with(keys{
+			KeyAdminCIDRs:  `["203.0.113.1/32","203.0.113.2/32","203.0.113.3/32","203.0.113.4/32","203.0.113.5/32","203.0.113.6/32","203.0.113.7/32","203.0.113.8/32","203.0.113.9/32","203.0.113.10/32"]`,
+			KeyWorkerCount: "37"}),
+			KeyWorkerCount, "37", []string{"38 nodes (1 control planes) with 10 adminCidrs entries need 61 inbound rules", "at most 37 nodes in all, so at most 36 workers"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -737,7 +795,7 @@ func TestValidate(t *testing.T) {
 			HelmValues: map[string]map[string]any{ChartCilium: {"operator": map[string]any{"replicas": 1}}},
 			Monitoring: Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 			Logging:    Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
-			EtcdBackup: EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule},
+			EtcdBackup: EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
 		}
 	}
 	require.NoError(t, Validate(valid()))

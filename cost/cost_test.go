@@ -22,6 +22,8 @@ func cloudKeys(cloud, region string) map[string]string {
 	return map[string]string{
 		config.KeyCloud: cloud, config.KeyRegion: region, config.KeyAdminCIDRs: "203.0.113.7/32",
 		config.KeyDomain: "lab.example.com", config.KeyACMEEmail: "sre@example.com",
+		// Staging and prod on AWS back etcd up, encrypted to an age key.
+		config.KeyEtcdBackupRecipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p",
 	}
 }
 

@@ -447,17 +447,19 @@ func BackupBucketPrefix(environment string) string {
 	return infra.NetworkName(environment, "etcd-")
 }
 
-// Snapshot retention: current snapshots expire after SnapshotDays; a
-// snapshot overwritten or deleted stays recoverable for
-// NoncurrentSnapshotDays, as the bucket is versioned.
-const (
-	SnapshotDays           = 30
-	NoncurrentSnapshotDays = 7
-)
+// SnapshotArchiveDays is when a snapshot moves to Glacier Instant
+// Retrieval: still restorable at once, at a sixth of the storage price.
+// Nothing expires a snapshot. talos-backup names each one by its time
+// (<cluster>/<cluster>-<RFC3339>.snap.zst.age), so every snapshot is its
+// own key, and S3 lifecycle rules count versions per key, never keys: a
+// date-based expiry would delete the newest snapshots too once the
+// cluster had been down that long, which is when they are needed. An
+// admin prunes old snapshots by hand (docs/runbooks/disaster-recovery.md).
+const SnapshotArchiveDays = 30
 
 // newBackupBucket holds etcd snapshots: private, versioned so an
-// overwrite or deletion can be undone, expiring old snapshots, and never
-// deleted with the stack while it holds any.
+// overwrite or deletion leaves the earlier version in place, archived but
+// never expired, and never deleted with the stack while it holds any.
 func newBackupBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.ResourceOption) (*s3.BucketV2, error) {
 	bucket, err := newPrivateBucket(ctx, name+"-etcd", BackupBucketPrefix(args.Environment), false, in)
 	if err != nil {
@@ -473,11 +475,13 @@ func newBackupBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.R
 	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name+"-etcd", &s3.BucketLifecycleConfigurationV2Args{
 		Bucket: bucket.ID(),
 		Rules: s3.BucketLifecycleConfigurationV2RuleArray{&s3.BucketLifecycleConfigurationV2RuleArgs{
-			Id:                          pulumi.String("expire-snapshots"),
-			Status:                      pulumi.String("Enabled"),
-			Filter:                      &s3.BucketLifecycleConfigurationV2RuleFilterArgs{},
-			Expiration:                  &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{Days: pulumi.Int(SnapshotDays)},
-			NoncurrentVersionExpiration: &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{NoncurrentDays: pulumi.Int(NoncurrentSnapshotDays)},
+			Id:     pulumi.String("archive-snapshots"),
+			Status: pulumi.String("Enabled"),
+			Filter: &s3.BucketLifecycleConfigurationV2RuleFilterArgs{},
+			Transitions: s3.BucketLifecycleConfigurationV2RuleTransitionArray{&s3.BucketLifecycleConfigurationV2RuleTransitionArgs{
+				Days:         pulumi.Int(SnapshotArchiveDays),
+				StorageClass: pulumi.String("GLACIER_IR"),
+			}},
 		}},
 	}, append(in, pulumi.DependsOn([]pulumi.Resource{versioning}))...); err != nil {
 		return nil, err
@@ -485,15 +489,29 @@ func newBackupBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.R
 	return bucket, nil
 }
 
+// backupBucketDenied are what the nodes must never do to the snapshot
+// bucket, denied outright so no policy attached to the role later can
+// grant them: read a snapshot, delete one or any version of one, or turn
+// off what keeps an overwrite from destroying one (versioning, the
+// lifecycle rules, the bucket policy).
+var backupBucketDenied = []string{
+	"s3:GetObject", "s3:GetObjectVersion",
+	"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket",
+	"s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
+}
+
 // BackupBucketPolicy lets the nodes list the snapshot bucket and add to
-// it; nothing in the cluster can read or delete a snapshot, so a
-// compromised cluster cannot destroy its own backups.
+// it, and denies the rest: nothing in the cluster can read or delete a
+// snapshot, and as the bucket is versioned a put over an existing key
+// only adds a version, so a compromised cluster cannot destroy its own
+// backups.
 func BackupBucketPolicy(bucketArn string) (string, error) {
 	b, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{
 			{"Effect": "Allow", "Action": []string{"s3:ListBucket"}, "Resource": bucketArn},
 			{"Effect": "Allow", "Action": []string{"s3:PutObject"}, "Resource": bucketArn + "/*"},
+			{"Effect": "Deny", "Action": backupBucketDenied, "Resource": []string{bucketArn, bucketArn + "/*"}},
 		},
 	})
 	return string(b), err

@@ -1118,9 +1118,10 @@ func TestLogBucket(t *testing.T) {
 	}
 }
 
-// TestBackupBucket: etcd snapshots get their own private, versioned bucket
-// with expiry, only when asked for; the nodes may add snapshots but never
-// read or delete one.
+// TestBackupBucket: etcd snapshots get their own private, versioned bucket,
+// only when asked for, whose lifecycle archives but never expires them, so
+// the newest are kept however long the cluster is down; the nodes may add
+// snapshots but never read, delete or unversion them.
 func TestBackupBucket(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		o := mustRun(t, baseArgs(1, 1), mockZones)
@@ -1148,8 +1149,13 @@ func TestBackupBucket(t *testing.T) {
 		assert.Equal(t, "Enabled", in(versioning[0], "versioningConfiguration.status"))
 		lifecycle := o.Mocks.ByType(tLifecycle)
 		require.Len(t, lifecycle, 1)
-		assert.Equal(t, float64(SnapshotDays), in(lifecycle[0], "rules.0.expiration.days"))
-		assert.Equal(t, float64(NoncurrentSnapshotDays), in(lifecycle[0], "rules.0.noncurrentVersionExpiration.noncurrentDays"))
+		rules, _ := lifecycle[0].At("rules")
+		require.Len(t, rules, 1)
+		rule := rules.([]any)[0].(map[string]any)
+		assert.NotContains(t, rule, "expiration", "a date-based expiry would take the newest snapshots of a cluster down that long")
+		assert.NotContains(t, rule, "noncurrentVersionExpiration", "an overwritten snapshot stays as a noncurrent version")
+		assert.Equal(t, float64(SnapshotArchiveDays), in(lifecycle[0], "rules.0.transitions.0.days"))
+		assert.Equal(t, "GLACIER_IR", in(lifecycle[0], "rules.0.transitions.0.storageClass"), "archived, still restorable at once")
 
 		var policy *pulumitest.Resource
 		for _, p := range o.Mocks.ByType(tRolePolicy) {
@@ -1159,11 +1165,18 @@ func TestBackupBucket(t *testing.T) {
 		}
 		require.NotNil(t, policy)
 		doc := parsePolicy(t, in(*policy, "policy"))
-		var actions []string
+		var allowed, denied []string
 		for _, st := range doc.Statement {
-			actions = append(actions, list(st["Action"])...)
+			if st["Effect"] == "Deny" {
+				denied = append(denied, list(st["Action"])...)
+			} else {
+				allowed = append(allowed, list(st["Action"])...)
+			}
 		}
-		assert.ElementsMatch(t, []string{"s3:ListBucket", "s3:PutObject"}, actions, "no read, no delete")
+		assert.ElementsMatch(t, []string{"s3:ListBucket", "s3:PutObject"}, allowed, "no read, no delete")
+		for _, action := range []string{"s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"} {
+			assert.Contains(t, denied, action, "denied, whatever else the role is given")
+		}
 	})
 }
 

@@ -71,8 +71,9 @@ func Env(args *Args) corev1.EnvVarArray {
 	if args.Backup.Recipient != "" {
 		return append(env, corev1.EnvVarArgs{Name: pulumi.String("AGE_X25519_PUBLIC_KEY"), Value: pulumi.String(args.Backup.Recipient)})
 	}
-	// Without a recipient the snapshot relies on the bucket's encryption
-	// at rest; the Secrets in it stay sealed by Talos's secretbox key.
+	// Without a recipient, which config allows in dev only, the snapshot
+	// relies on the bucket's encryption at rest; the Secrets in it stay
+	// sealed by Talos's secretbox key.
 	return append(env, corev1.EnvVarArgs{Name: pulumi.String("DISABLE_ENCRYPTION"), Value: pulumi.String("true")})
 }
 
