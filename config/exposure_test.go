@@ -56,6 +56,10 @@ func TestHelmValuesCannotReplaceTheAlertmanagerConfig(t *testing.T) {
 			"alertmanager.config", "(not shown)"},
 		{"useExistingSecret", `{"kube-prometheus-stack":{"alertmanager":{"alertmanagerSpec":{"useExistingSecret":true}}}}`,
 			"alertmanager.alertmanagerSpec.useExistingSecret", "true"},
+		{"tplConfig", `{"kube-prometheus-stack":{"alertmanager":{"tplConfig":true}}}`,
+			"alertmanager.tplConfig", "true"},
+		{"stringConfig", `{"kube-prometheus-stack":{"alertmanager":{"stringConfig":"receivers: [{name: x, slack_configs: [{api_url: 'https://hooks.slack.com/s3cr3tT0ken'}]}]"}}}`,
+			"alertmanager.stringConfig", "(not shown)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -75,6 +79,7 @@ func TestHelmValuesCannotReplaceTheAlertmanagerConfig(t *testing.T) {
 		`{"kube-prometheus-stack":{"alertmanager":{"alertmanagerSpec":{"replicas":2}}}}`,
 		`{"kube-prometheus-stack":{"alertmanager":"not a map"}}`,
 		`{"kube-prometheus-stack":{"alertmanager":{"alertmanagerSpec":{"useExistingSecret":false}}}}`,
+		`{"kube-prometheus-stack":{"alertmanager":{"tplConfig":false,"stringConfig":""}}}`,
 		`{"loki":{"alertmanager":{"config":{}}}}`,
 	} {
 		_, err := Parse("dev", awsKeys.with(keys{KeyHelmValues: values}).lookup())

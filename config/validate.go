@@ -324,6 +324,12 @@ var alertmanagerOverrides = []struct {
 }{
 	{[]string{"alertmanager", "config"}, "replaces the Alertmanager configuration the lab renders from the secret"},
 	{[]string{"alertmanager", "alertmanagerSpec", "useExistingSecret"}, "makes Alertmanager read a Secret the lab does not create instead of the configuration the lab renders from the secret"},
+	// The chart's templates/alertmanager/secret.yaml: with tplConfig on, a
+	// non-empty stringConfig is the whole configuration, and otherwise the
+	// lab's configuration goes through Helm's tpl, which would evaluate its
+	// notification templates' {{ }} as Helm's own.
+	{[]string{"alertmanager", "tplConfig"}, "hands Alertmanager stringConfig, or Helm's tpl evaluation of its notification templates, instead of the configuration the lab renders from the secret"},
+	{[]string{"alertmanager", "stringConfig"}, "replaces, once tplConfig is on, the Alertmanager configuration the lab renders from the secret"},
 }
 
 // validateAlertmanagerValues refuses alertmanagerOverrides in the
@@ -332,8 +338,9 @@ func validateAlertmanagerValues(values map[string]any) []error {
 	var errs []error
 	for _, o := range alertmanagerOverrides {
 		v, ok := lookupPath(values, o.path)
-		if !ok || v == false {
-			// Unset, or a flag left off: nothing is taken away.
+		if !ok || v == false || v == "" {
+			// Unset, a flag left off or an empty text: nothing is taken
+			// away.
 			continue
 		}
 		// A configuration may hold receiver secrets; a flag does not.
