@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -89,6 +91,7 @@ func TestDeliveryWorkflows(t *testing.T) {
 	assert.Equal(t, []any{"main"}, dig(deploy, "on", "push", "branches"))
 	_, runs = steps(dig(deploy, "jobs", "up"))
 	assert.Contains(t, runs, talosctlURL(), "the runner's talosctl matches the pinned Talos version")
+	checksVerified(t, runs)
 }
 
 // TestDeliveryWorkflowPreviews: a pull request's preview runs the pull
@@ -188,6 +191,17 @@ func step(job any, action string) any {
 // talosctlURL is the talosctl release of the pinned Talos version.
 func talosctlURL() string {
 	return "https://github.com/siderolabs/talos/releases/download/" + config.DefaultTalosVersion + "/talosctl-linux-amd64"
+}
+
+// checksVerified asserts that a talosctl install checks the binary against
+// the same release's sha256sum.txt before installing it.
+func checksVerified(t *testing.T, install string) {
+	t.Helper()
+	sums := "https://github.com/siderolabs/talos/releases/download/" + config.DefaultTalosVersion + "/sha256sum.txt"
+	assert.Contains(t, install, sums, "the checksums come from the pinned release")
+	check := strings.Index(install, "sha256sum -c")
+	place := strings.Index(install, "install -m 0755 talosctl-linux-amd64")
+	assert.True(t, check >= 0 && place > check, "the binary is verified before it is installed: %s", install)
 }
 
 // testSources is every test file of this package, to check names against.
@@ -310,6 +324,7 @@ func TestDeliveryDeploymentSettings(t *testing.T) {
 			assert.Empty(t, s.Operation.EnvironmentVariables, "no credentials in environment variables")
 			require.Len(t, s.Operation.PreRunCommands, 1)
 			assert.Contains(t, s.Operation.PreRunCommands[0], talosctlURL())
+			checksVerified(t, s.Operation.PreRunCommands[0])
 		})
 	}
 }
@@ -333,4 +348,55 @@ func TestStackFiles(t *testing.T) {
 		assert.Equal(t, stack, cfg["sre-lab:environment"], f)
 	}
 	assert.ElementsMatch(t, stacks, stackNames, "every stack file is exercised by the program tests")
+}
+
+// TestTalosctlInstallRejectsACorruptBinary runs the Deployments install
+// command against a stand-in curl serving the release's files, in the
+// format of Talos's sha256sum.txt ("<sha256>  <file>" per release asset):
+// a matching binary is installed, a corrupted one is not.
+func TestTalosctlInstallRejectsACorruptBinary(t *testing.T) {
+	b, err := os.ReadFile("Pulumi.dev.deploy.yaml")
+	require.NoError(t, err)
+	var file struct {
+		Settings apitype.DeploymentSettings `yaml:"settings"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &file))
+	install := file.Settings.Operation.PreRunCommands[0]
+
+	for _, tc := range []struct {
+		name    string
+		served  string
+		wantErr bool
+	}{
+		{"intact", "talosctl binary", false},
+		{"corrupted in transit", "talosctl binAry", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			bin := filepath.Join(dir, "bin")
+			require.NoError(t, os.MkdirAll(bin, 0o755))
+			sum := sha256.Sum256([]byte("talosctl binary"))
+			sums := fmt.Sprintf("%x  talosctl-darwin-amd64\n%x  talosctl-linux-amd64\n", sha256.Sum256([]byte("other")), sum)
+			curl := "#!/bin/sh\nfor a; do u=$a; done\ncase $u in\n*/sha256sum.txt) printf '%s' \"$SUMS\" > sha256sum.txt ;;\n*/talosctl-linux-amd64) printf '%s' \"$SERVED\" > talosctl-linux-amd64 ;;\n*) exit 22 ;;\nesac\n"
+			require.NoError(t, os.WriteFile(filepath.Join(bin, "curl"), []byte(curl), 0o755))
+			for _, tool := range []string{"grep", "sha256sum", "install", "mktemp"} {
+				path, err := exec.LookPath(tool)
+				require.NoError(t, err)
+				require.NoError(t, os.Symlink(path, filepath.Join(bin, tool)))
+			}
+			target := filepath.Join(dir, "talosctl")
+			cmd := exec.Command("/bin/sh", "-c", strings.ReplaceAll(install, "/usr/local/bin/talosctl", target))
+			cmd.Env = []string{"PATH=" + bin, "TMPDIR=" + dir, "SUMS=" + sums, "SERVED=" + tc.served}
+			out, err := cmd.CombinedOutput()
+			if tc.wantErr {
+				require.Error(t, err, "%s", out)
+				assert.NoFileExists(t, target, "a binary that fails its checksum is never installed")
+				return
+			}
+			require.NoError(t, err, "%s", out)
+			got, err := os.ReadFile(target)
+			require.NoError(t, err)
+			assert.Equal(t, "talosctl binary", string(got))
+		})
+	}
 }
