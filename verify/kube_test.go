@@ -2,9 +2,6 @@ package verify
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -13,17 +10,16 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/your-org/sre-lab/internal/apitest"
 	"github.com/your-org/sre-lab/verify/verifytest"
 )
 
@@ -147,75 +143,20 @@ func TestParseKubeconfig(t *testing.T) {
 	}
 }
 
-// testCA issues certificates for the client certificate test.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pem  []byte
-}
-
-func newTestCA(t *testing.T) testCA {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "kubernetes"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-		IsCA:                  true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	require.NoError(t, err)
-	cert, err := x509.ParseCertificate(der)
-	require.NoError(t, err)
-	return testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// issue signs a certificate for tmpl's subject and returns it and its key,
-// PEM-encoded.
-func (ca testCA) issue(t *testing.T, tmpl *x509.Certificate) (certPEM, keyPEM []byte) {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
-	tmpl.NotBefore = time.Now().Add(-time.Hour)
-	tmpl.NotAfter = time.Now().Add(time.Hour)
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	require.NoError(t, err)
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	require.NoError(t, err)
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-}
-
-// clientCert is a client certificate as a Talos admin kubeconfig carries.
-func (ca testCA) clientCert(t *testing.T, user string) (certPEM, keyPEM []byte) {
-	return ca.issue(t, &x509.Certificate{
-		Subject:     pkix.Name{CommonName: user, Organization: []string{"system:masters"}},
-		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	})
-}
-
 // TestKubeClientClientCertificate talks to a server that demands a client
 // certificate from the kubeconfig's CA, as a Talos API server does.
 func TestKubeClientClientCertificate(t *testing.T) {
-	ca := newTestCA(t)
-	pool := x509.NewCertPool()
-	pool.AddCert(ca.cert)
+	ca := apitest.NewAuthority(t)
 	server := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, _ = fmt.Fprintf(w, "hello %s", r.TLS.PeerCertificates[0].Subject.CommonName)
 	}))
-	server.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: pool}
+	server.TLS = &tls.Config{ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()}
 	server.Config.ErrorLog = quietLog // the token-only client is refused on purpose
 	server.StartTLS()
 	t.Cleanup(server.Close)
 	serverCA := b64(string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: server.Certificate().Raw})))
 	cluster := `{server: "` + server.URL + `", certificate-authority-data: ` + serverCA + `}`
-	certPEM, keyPEM := ca.clientCert(t, "admin")
+	certPEM, keyPEM := ca.ClientCert(t, "admin")
 
 	kube, err := NewKubeClient([]byte(kubeconfigYAML(cluster, `{client-certificate-data: `+b64(string(certPEM))+`, client-key-data: `+b64(string(keyPEM))+`}`)))
 	require.NoError(t, err)
@@ -234,7 +175,7 @@ func TestKubeClientClientCertificate(t *testing.T) {
 // kubeconfig's CA did not sign.
 func TestKubeClientVerifiesServer(t *testing.T) {
 	lab := verifytest.NewServer(t, nil)
-	certPEM, keyPEM := newTestCA(t).issue(t, &x509.Certificate{
+	certPEM, keyPEM := apitest.NewAuthority(t).Issue(t, &x509.Certificate{
 		Subject:     pkix.Name{CommonName: "kube-apiserver"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
@@ -269,9 +210,9 @@ func TestKubeClientSendsToken(t *testing.T) {
 }
 
 func TestNewKubeClientErrors(t *testing.T) {
-	ca := newTestCA(t)
-	certPEM, _ := ca.clientCert(t, "admin")
-	_, otherKey := ca.clientCert(t, "other")
+	ca := apitest.NewAuthority(t)
+	certPEM, _ := ca.ClientCert(t, "admin")
+	_, otherKey := ca.ClientCert(t, "other")
 	tests := []struct {
 		name, cluster, user, wantErr string
 	}{
@@ -283,7 +224,7 @@ func TestNewKubeClientErrors(t *testing.T) {
 		},
 		{
 			name:    "key of another certificate",
-			cluster: `{server: "https://lab:6443", certificate-authority-data: ` + b64(string(ca.pem)) + `}`,
+			cluster: `{server: "https://lab:6443", certificate-authority-data: ` + b64(ca.CA) + `}`,
 			user:    `{client-certificate-data: ` + b64(string(certPEM)) + `, client-key-data: ` + b64(string(otherKey)) + `}`,
 			wantErr: "kubeconfig: client certificate: tls: private key does not match public key",
 		},

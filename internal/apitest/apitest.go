@@ -38,16 +38,17 @@ type Authority struct {
 	ClientCertificate string
 	ClientKey         string
 
-	pool    *x509.CertPool
+	cert    *x509.Certificate
+	key     *ecdsa.PrivateKey
 	serving tls.Certificate
 }
 
 // NewAuthority makes a fresh CA and the certificates it signs.
 func NewAuthority(t testing.TB) Authority {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	caTmpl := &x509.Certificate{
+	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(1),
 		Subject:               pkix.Name{CommonName: "kubernetes"},
 		NotBefore:             time.Now().Add(-time.Hour),
@@ -56,42 +57,57 @@ func NewAuthority(t testing.TB) Authority {
 		KeyUsage:              x509.KeyUsageCertSign,
 		BasicConstraintsValid: true,
 	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	require.NoError(t, err)
-	ca, err := x509.ParseCertificate(caDER)
+	cert, err := x509.ParseCertificate(der)
 	require.NoError(t, err)
+	a := Authority{CA: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})), cert: cert, key: key}
 
-	issue := func(serial int64, name string, usage x509.ExtKeyUsage, ips []net.IP) (certPEM, keyPEM []byte) {
-		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		require.NoError(t, err)
-		der, err := x509.CreateCertificate(rand.Reader, &x509.Certificate{
-			SerialNumber: big.NewInt(serial),
-			Subject:      pkix.Name{CommonName: name, Organization: []string{"system:masters"}},
-			NotBefore:    time.Now().Add(-time.Hour),
-			NotAfter:     time.Now().Add(time.Hour),
-			IPAddresses:  ips,
-			KeyUsage:     x509.KeyUsageDigitalSignature,
-			ExtKeyUsage:  []x509.ExtKeyUsage{usage},
-		}, ca, &key.PublicKey, caKey)
-		require.NoError(t, err)
-		keyDER, err := x509.MarshalECPrivateKey(key)
-		require.NoError(t, err)
-		return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-			pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
-	}
-	servingCert, servingKey := issue(2, "kube-apiserver", x509.ExtKeyUsageServerAuth, []net.IP{net.ParseIP("127.0.0.1")})
-	serving, err := tls.X509KeyPair(servingCert, servingKey)
+	servingCert, servingKey := a.Issue(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	})
+	a.serving, err = tls.X509KeyPair(servingCert, servingKey)
 	require.NoError(t, err)
-	clientCert, clientKey := issue(3, "admin", x509.ExtKeyUsageClientAuth, nil)
+	clientCert, clientKey := a.ClientCert(t, "admin")
+	a.ClientCertificate, a.ClientKey = string(clientCert), string(clientKey)
+	return a
+}
+
+// Issue signs a certificate for tmpl's subject, names and usages, valid
+// for an hour, and returns it and its key, PEM-encoded.
+func (a Authority) Issue(t testing.TB, tmpl *x509.Certificate) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl.SerialNumber = big.NewInt(time.Now().UnixNano())
+	tmpl.NotBefore = time.Now().Add(-time.Hour)
+	tmpl.NotAfter = time.Now().Add(time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, a.cert, &key.PublicKey, a.key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})
+}
+
+// ClientCert is a client certificate of the cluster admins' group, as a
+// Talos admin kubeconfig carries.
+func (a Authority) ClientCert(t testing.TB, user string) (certPEM, keyPEM []byte) {
+	t.Helper()
+	return a.Issue(t, &x509.Certificate{
+		Subject:     pkix.Name{CommonName: user, Organization: []string{"system:masters"}},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+	})
+}
+
+// Pool trusts the authority, as a server checking client certificates does.
+func (a Authority) Pool() *x509.CertPool {
 	pool := x509.NewCertPool()
-	pool.AddCert(ca)
-	return Authority{
-		CA:                string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})),
-		ClientCertificate: string(clientCert),
-		ClientKey:         string(clientKey),
-		pool:              pool,
-		serving:           serving,
-	}
+	pool.AddCert(a.cert)
+	return pool
 }
 
 // Server is the stand-in API server: closed until Start, then serving
@@ -115,7 +131,7 @@ func NewServer(t testing.TB, a Authority, handler http.Handler) *Server {
 	s.srv.TLS = &tls.Config{
 		Certificates: []tls.Certificate{a.serving},
 		ClientAuth:   tls.VerifyClientCertIfGiven,
-		ClientCAs:    a.pool,
+		ClientCAs:    a.Pool(),
 	}
 	t.Cleanup(func() { s.srv.Close() })
 	return s
