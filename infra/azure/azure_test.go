@@ -813,20 +813,10 @@ func TestContract(t *testing.T) {
 // not replaced with it, as Azure deletes neither while in use; each role's
 // VMs form one chain, so a change to a pool reaches them one at a time.
 func TestReplacement(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		cp, w int
-	}{
-		{"1cp-1w", 1, 1},
-		{"3cp-3w", 3, 3},
-		{"3cp-0w", 3, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := mustRun(t, baseArgs(tc.cp, tc.w))
-			vms := o.Mocks.ByType(tVM)
-			require.Len(t, vms, tc.cp+tc.w)
-			for _, vm := range vms {
-				assert.True(t, vm.DeleteBeforeReplace, "%s: a second VM of its name is refused", vm.Name)
+	for _, tp := range infratest.ReplacementTopologies {
+		t.Run(tp.Name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tp.ControlPlanes, tp.Workers))
+			for _, vm := range infratest.CheckReplacement(t, o.Mocks, tVM, o.Contract()) {
 				assert.Equal(t, "Delete", in(vm, "storageProfile.osDisk.deleteOption"), "%s: the OS disk, of a fixed name too, goes with the VM", vm.Name)
 				assert.Contains(t, o.Mocks.ReplaceOnChanges(vm), "zones", "%s: Azure moves no VM between zones", vm.Name)
 				nic := o.Mocks.Named(t, tNIC, vm.Name+"-nic")
@@ -834,11 +824,6 @@ func TestReplacement(t *testing.T) {
 				assert.False(t, nic.DeleteBeforeReplace, "%s outlives the VM; deleted first, a renamed lab would fail on it", nic.Name)
 				assert.False(t, pip.DeleteBeforeReplace, "%s outlives the VM; deleted first, a renamed lab would fail on it", pip.Name)
 			}
-			for i := 2; i <= tc.cp; i++ {
-				cp := o.Mocks.Named(t, tVM, fmt.Sprintf("%s-cp-%02d", component, i))
-				assert.True(t, cp.DependsOn(tVM, fmt.Sprintf("%s-cp-%02d", component, i-1)), "%s waits for the control plane before it", cp.Name)
-			}
-			infratest.CheckRolling(t, o.Contract())
 		})
 	}
 }

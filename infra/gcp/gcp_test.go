@@ -954,29 +954,14 @@ func TestPassthroughPlatform(t *testing.T) {
 // memberships with it; each role's instances form one chain, so a change
 // to a pool reaches them one at a time.
 func TestReplacement(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		cp, w int
-	}{
-		{"1cp-1w", 1, 1},
-		{"3cp-3w", 3, 3},
-		{"3cp-0w", 3, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := mustRun(t, baseArgs(tc.cp, tc.w))
-			instances := o.Mocks.ByType(tInstance)
-			require.Len(t, instances, tc.cp+tc.w)
-			for _, s := range instances {
-				assert.True(t, s.DeleteBeforeReplace, "%s: a second instance of its name is refused", s.Name)
+	for _, tp := range infratest.ReplacementTopologies {
+		t.Run(tp.Name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tp.ControlPlanes, tp.Workers))
+			for _, s := range infratest.CheckReplacement(t, o.Mocks, tInstance, o.Contract()) {
 				m := o.Mocks.Named(t, tMembership, s.Name+"-membership")
 				assert.True(t, m.DependsOn(tInstance, s.Name), "%s: replacing the instance replaces its membership", m.Name)
 				assert.True(t, m.DeleteBeforeReplace, "%s leaves before it rejoins", m.Name)
 			}
-			for i := 2; i <= tc.cp; i++ {
-				cp := o.Mocks.Named(t, tInstance, fmt.Sprintf("%s-cp-%02d", component, i))
-				assert.True(t, cp.DependsOn(tInstance, fmt.Sprintf("%s-cp-%02d", component, i-1)), "%s waits for the control plane before it", cp.Name)
-			}
-			infratest.CheckRolling(t, o.Contract())
 		})
 	}
 }

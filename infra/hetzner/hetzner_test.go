@@ -789,34 +789,19 @@ func TestPrivateCardByDHCP(t *testing.T) {
 // is made again; each role's servers form one chain, so a change to a pool
 // reaches them one at a time.
 func TestReplacement(t *testing.T) {
-	for _, tc := range []struct {
-		name  string
-		cp, w int
-	}{
-		{"1cp-1w", 1, 1},
-		{"3cp-3w", 3, 3},
-		{"1cp-0w", 1, 0},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			o := mustRun(t, baseArgs(tc.cp, tc.w))
-			servers := o.Mocks.ByType(tServer)
-			require.Len(t, servers, tc.cp+tc.w)
-			for _, s := range servers {
-				assert.True(t, s.DeleteBeforeReplace, "%s: a second server of its name is refused", s.Name)
+	for _, tp := range infratest.ReplacementTopologies {
+		t.Run(tp.Name, func(t *testing.T) {
+			o := mustRun(t, baseArgs(tp.ControlPlanes, tp.Workers))
+			for _, s := range infratest.CheckReplacement(t, o.Mocks, tServer, o.Contract()) {
 				attachment := o.Mocks.Named(t, tServerNetwork, s.Name+"-network")
 				assert.True(t, attachment.DependsOn(tServer, s.Name), "%s: replacing the server replaces its attachment", attachment.Name)
 				assert.True(t, attachment.DeleteBeforeReplace, "%s must not overlap its predecessor", attachment.Name)
 			}
 			targets := o.Mocks.ByType(tLBTarget)
-			require.Len(t, targets, tc.cp+tc.w)
+			require.Len(t, targets, tp.ControlPlanes+tp.Workers)
 			for _, target := range targets {
 				assert.True(t, target.DeleteBeforeReplace, "%s must not overlap its predecessor", target.Name)
 			}
-			for i := 2; i <= tc.w; i++ {
-				w := o.Mocks.Named(t, tServer, fmt.Sprintf("%s-worker-%02d", component, i))
-				assert.True(t, w.DependsOn(tServer, fmt.Sprintf("%s-worker-%02d", component, i-1)), "%s waits for the worker before it", w.Name)
-			}
-			infratest.CheckRolling(t, o.Contract())
 		})
 	}
 }

@@ -318,3 +318,33 @@ func PortRange(t testing.TB, port string) (from, to int) {
 	require.NoError(t, err, port)
 	return from, to
 }
+
+// Topology is one shape of the two pools a backend test builds.
+type Topology struct {
+	Name                   string
+	ControlPlanes, Workers int
+}
+
+// ReplacementTopologies are the shapes replacement is checked on: one node
+// of each role, a highly available cluster, and control planes alone.
+var ReplacementTopologies = []Topology{
+	{"1cp-1w", 1, 1},
+	{"3cp-3w", 3, 3},
+	{"3cp-0w", 3, 0},
+}
+
+// CheckReplacement asserts what every backend with fixed machine names
+// promises: one machine of type token per node, each deleted before its
+// replacement is made (the cloud refuses a second machine of the name),
+// and each role's machines rolling one at a time (CheckRolling). It
+// returns the machines for the backend's own checks.
+func CheckReplacement(t *testing.T, m *Mocks, token string, r Run) []pulumitest.Resource {
+	t.Helper()
+	machines := m.ByType(token)
+	require.Len(t, machines, len(r.Nodes), "one %s per node", token)
+	for _, machine := range machines {
+		assert.True(t, machine.DeleteBeforeReplace, "%s: a second machine of its name is refused", machine.Name)
+	}
+	CheckRolling(t, r)
+	return machines
+}
