@@ -36,9 +36,8 @@ var script string
 type Args struct {
 	// URL is the API server as clients reach it: https://<endpoint>:6443.
 	URL pulumi.StringInput
-	// CACertificate is the cluster's CA, PEM or base64 of PEM (as the
-	// Talos provider reports it); the server must present a certificate
-	// it signed.
+	// CACertificate is the cluster's CA, PEM; the server must present a
+	// certificate it signed.
 	CACertificate pulumi.StringInput
 	// Timeout bounds the wait; zero means DefaultTimeout.
 	Timeout time.Duration
@@ -73,19 +72,18 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	if timeout == 0 {
 		timeout = DefaultTimeout
 	}
-	ca := PEMOutput(args.CACertificate.ToStringOutput())
 	return local.NewCommand(ctx, name, &local.CommandArgs{
 		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
 		Create:      pulumi.String(script),
 		Environment: pulumi.StringMap{
 			"SRE_API_URL":              args.URL,
-			"SRE_API_CA":               ca,
+			"SRE_API_CA":               args.CACertificate,
 			"SRE_API_TIMEOUT_SECONDS":  pulumi.String(seconds(timeout)),
 			"SRE_API_INTERVAL_SECONDS": pulumi.String(seconds(pollInterval)),
 		},
 		// A new endpoint or CA is a new cluster, which must be waited for
 		// again; the create script is the only one.
-		Triggers: pulumi.Array{args.URL, ca},
+		Triggers: pulumi.Array{args.URL, args.CACertificate},
 	}, opts...)
 }
 

@@ -249,10 +249,13 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	}
 	component.Kubeconfig = pulumi.ToSecret(kubeconfig.KubeconfigRaw).(pulumi.StringOutput)
 
+	// The Talos provider reports the Kubernetes client configuration
+	// base64-encoded.
 	client := kubeconfig.KubernetesClientConfiguration
+	ca := apigate.PEMOutput(client.CaCertificate().Elem())
 	gate, err := apigate.New(ctx, name+"-api-ready", &apigate.Args{
 		URL:           component.Endpoint,
-		CACertificate: client.CaCertificate().Elem(),
+		CACertificate: ca,
 	}, parent, pulumi.DependsOn([]pulumi.Resource{bootstrap}),
 		// A bootstrap again (the only control plane was replaced) starts
 		// an API server again: wait for it again.
@@ -263,7 +266,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 	component.APIReady = gate
 	component.Access = apigate.Access{
 		URL:               apigate.Hold(gate, component.Endpoint),
-		CACertificate:     apigate.PEMOutput(client.CaCertificate().Elem()),
+		CACertificate:     ca,
 		ClientCertificate: apigate.PEMOutput(client.ClientCertificate().Elem()),
 		ClientKey:         pulumi.ToSecret(apigate.PEMOutput(client.ClientKey().Elem())).(pulumi.StringOutput),
 	}
