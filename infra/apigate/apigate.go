@@ -29,8 +29,24 @@ const DefaultTimeout = 15 * time.Minute
 // pollInterval is the pause between two attempts.
 const pollInterval = 5 * time.Second
 
+//go:embed scripts/lib.sh
+var lib string
+
 //go:embed scripts/wait-api.sh
-var script string
+var waitAPI string
+
+// script is the gate's own wait, on the shared library.
+var script = Compose(waitAPI)
+
+// Compose puts a script that waits on the Kubernetes API on top of the
+// shared library (scripts/lib.sh: api_open, api_get, api_error,
+// wait_until), in the text the command provider hands to /bin/sh -c. Its
+// environment must hold SRE_API_URL, SRE_API_CA, SRE_API_TIMEOUT_SECONDS
+// and SRE_API_INTERVAL_SECONDS, and SRE_API_CERT and SRE_API_KEY to read
+// objects as the admin.
+func Compose(body string) string {
+	return lib + body
+}
 
 // Args shapes the gate of one cluster.
 type Args struct {

@@ -83,7 +83,7 @@ func TestWaitPassesOnceTheServerAnswers(t *testing.T) {
 			}
 			waits := 0
 			r := apitest.Run(t, script, hostTools, gateEnv(api.URL(), ca.CA, "60"), func(line string) {
-				if strings.Contains(line, "waiting for") {
+				if strings.Contains(line, "waiting: ") {
 					waits++
 					if waits >= c.startAfter {
 						api.Start(t)

@@ -33,7 +33,10 @@ const ReadyTimeout = 15 * time.Minute
 const readyInterval = 5 * time.Second
 
 //go:embed scripts/wait-ready.sh
-var waitScript string
+var waitReady string
+
+// waitScript is the wait for Cilium on the API-wait library.
+var waitScript = apigate.Compose(waitReady)
 
 // Token is the component's type token.
 const Token = "sre-lab:kube:CiliumCNI"
@@ -318,13 +321,13 @@ func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
 		Create:      pulumi.String(waitScript),
 		Environment: pulumi.StringMap{
-			"SRE_API_URL":          args.Access.URL,
-			"SRE_API_CA":           args.Access.CACertificate,
-			"SRE_API_CERT":         args.Access.ClientCertificate,
-			"SRE_API_KEY":          pulumi.ToSecret(args.Access.ClientKey).(pulumi.StringOutput),
-			"SRE_NAMESPACE":        pulumi.String(Namespace),
-			"SRE_TIMEOUT_SECONDS":  pulumi.String(strconv.Itoa(int(ReadyTimeout.Seconds()))),
-			"SRE_INTERVAL_SECONDS": pulumi.String(strconv.Itoa(int(readyInterval.Seconds()))),
+			"SRE_API_URL":              args.Access.URL,
+			"SRE_API_CA":               args.Access.CACertificate,
+			"SRE_API_CERT":             args.Access.ClientCertificate,
+			"SRE_API_KEY":              pulumi.ToSecret(args.Access.ClientKey).(pulumi.StringOutput),
+			"SRE_NAMESPACE":            pulumi.String(Namespace),
+			"SRE_API_TIMEOUT_SECONDS":  pulumi.String(strconv.Itoa(int(ReadyTimeout.Seconds()))),
+			"SRE_API_INTERVAL_SECONDS": pulumi.String(strconv.Itoa(int(readyInterval.Seconds()))),
 		},
 		// A new revision (an upgrade of the chart or its values) rolls the
 		// agents again: wait for them again.

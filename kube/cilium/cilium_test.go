@@ -602,13 +602,13 @@ func TestReadiness(t *testing.T) {
 			assert.Equal(t, waitScript, create, "the script the tests run is the one registered")
 			env, _ := wait.At("environment")
 			assert.Equal(t, map[string]any{
-				"SRE_API_URL":          "https://192.168.56.10:6443",
-				"SRE_API_CA":           "ca-pem",
-				"SRE_API_CERT":         "cert-pem",
-				"SRE_API_KEY":          "key-pem",
-				"SRE_NAMESPACE":        Namespace,
-				"SRE_TIMEOUT_SECONDS":  "900",
-				"SRE_INTERVAL_SECONDS": "5",
+				"SRE_API_URL":              "https://192.168.56.10:6443",
+				"SRE_API_CA":               "ca-pem",
+				"SRE_API_CERT":             "cert-pem",
+				"SRE_API_KEY":              "key-pem",
+				"SRE_NAMESPACE":            Namespace,
+				"SRE_API_TIMEOUT_SECONDS":  "900",
+				"SRE_API_INTERVAL_SECONDS": "5",
 			}, env)
 			for key, v := range wait.Inputs["environment"].ObjectValue() {
 				if key == "SRE_API_KEY" {

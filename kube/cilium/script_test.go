@@ -124,13 +124,13 @@ func (c *cluster) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 
 func waitEnv(url string, a apitest.Authority, timeout string) map[string]string {
 	return map[string]string{
-		"SRE_API_URL":          url,
-		"SRE_API_CA":           a.CA,
-		"SRE_API_CERT":         a.ClientCertificate,
-		"SRE_API_KEY":          a.ClientKey,
-		"SRE_NAMESPACE":        Namespace,
-		"SRE_TIMEOUT_SECONDS":  timeout,
-		"SRE_INTERVAL_SECONDS": "0.05",
+		"SRE_API_URL":              url,
+		"SRE_API_CA":               a.CA,
+		"SRE_API_CERT":             a.ClientCertificate,
+		"SRE_API_KEY":              a.ClientKey,
+		"SRE_NAMESPACE":            Namespace,
+		"SRE_API_TIMEOUT_SECONDS":  timeout,
+		"SRE_API_INTERVAL_SECONDS": "0.05",
 	}
 }
 
