@@ -291,18 +291,14 @@ func TestHubbleUIIsForAdminsOnly(t *testing.T) {
 	}{
 		{"aws dev", "dev", nil, false},
 		{"aws prod", "prod", nil, false},
-		{"hetzner dev", "dev", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"}, false},
-		{"gcp dev", "dev", map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"}, false},
-		{"azure staging", "staging", map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
-			"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"}, false},
+		{"hetzner dev", "dev", onHetzner, false},
+		{"gcp dev", "dev", onGCP, false},
+		{"azure staging", "staging", onAzure, false},
 		{"virtualbox local", "local", nil, true},
-		{"docker local", "local", map[string]string{"sre-lab:cloud": "docker"}, true},
+		{"docker local", "local", onDocker, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := userConfig(t, tc.stack)
-			for k, v := range tc.set {
-				cfg[k] = v
-			}
+			cfg := userConfigOn(t, tc.stack, tc.set)
 			m, out, err := run(t, tc.stack, cfg)
 			require.NoError(t, err)
 			cni := m.named(t, "kubernetes:helm.sh/v3:Release", "cilium")
@@ -386,10 +382,7 @@ func TestInvalidConfigRegistersNothing(t *testing.T) {
 		{"bad worker count", "local", map[string]string{"sre-lab:workerCount": "two"}, []string{"sre-lab:workerCount", `"two"`, "whole number"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := userConfig(t, tc.stack)
-			for k, v := range tc.set {
-				cfg[k] = v
-			}
+			cfg := userConfigOn(t, tc.stack, tc.set)
 			m, _, err := run(t, tc.stack, cfg)
 			require.Error(t, err)
 			for _, want := range tc.want {
@@ -663,23 +656,19 @@ func TestOtherBackends(t *testing.T) {
 		endpoint    string
 		logStore    string
 	}{
-		{"hetzner dev", "dev", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"},
+		{"hetzner dev", "dev", onHetzner,
 			"sre-lab:infra:HetznerNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
 		{"hetzner prod", "prod", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "hel1"},
 			"sre-lab:infra:HetznerNodes", []string{"prod-sre-cp-01", "prod-sre-cp-02", "prod-sre-cp-03", "prod-sre-worker-01", "prod-sre-worker-02", "prod-sre-worker-03"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
-		{"gcp dev", "dev", map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"},
+		{"gcp dev", "dev", onGCP,
 			"sre-lab:infra:GCPNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://198\.51\.100\.[0-9]+:6443$`, "gcs"},
-		{"azure staging", "staging", map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
-			"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"},
+		{"azure staging", "staging", onAzure,
 			"sre-lab:infra:AzureNodes", []string{"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-cp-03", "staging-sre-worker-01", "staging-sre-worker-02"}, `^https://198\.51\.100\.[0-9]+:6443$`, "filesystem"},
-		{"docker local", "local", map[string]string{"sre-lab:cloud": "docker"},
+		{"docker local", "local", onDocker,
 			"sre-lab:infra:DockerNodes", []string{"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"}, `^https://10\.5\.0\.10:6443$`, "filesystem"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := userConfig(t, tc.stack)
-			for k, v := range tc.set {
-				cfg[k] = v
-			}
+			cfg := userConfigOn(t, tc.stack, tc.set)
 			m, out, err := run(t, tc.stack, cfg)
 			if err == nil {
 				nothingAwaitsALaterAddress(t, m)
@@ -831,16 +820,12 @@ func TestHTTP01ChallengesReachTheSolver(t *testing.T) {
 	}{
 		{"aws dev", "dev", nil},
 		{"aws prod", "prod", nil},
-		{"hetzner dev", "dev", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"}},
-		{"gcp dev", "dev", map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"}},
-		{"azure staging", "staging", map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
-			"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"}},
+		{"hetzner dev", "dev", onHetzner},
+		{"gcp dev", "dev", onGCP},
+		{"azure staging", "staging", onAzure},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg := userConfig(t, tc.stack)
-			for k, v := range tc.set {
-				cfg[k] = v
-			}
+			cfg := userConfigOn(t, tc.stack, tc.set)
 			m, _, err := run(t, tc.stack, cfg)
 			require.NoError(t, err)
 			cni := m.named(t, "kubernetes:helm.sh/v3:Release", "cilium")

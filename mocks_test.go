@@ -269,3 +269,23 @@ func (l *lab) dependencies(r registered) map[string]bool {
 	walk(r)
 	return seen
 }
+
+// userConfigOn is userConfig with settings laid over it, such as one of the
+// on* backends below.
+func userConfigOn(t testing.TB, stack string, set map[string]string) map[string]string {
+	cfg := userConfig(t, stack)
+	for k, v := range set {
+		cfg[k] = v
+	}
+	return cfg
+}
+
+// The settings that move a stack file onto another backend, as its users
+// would set them.
+var (
+	onHetzner = map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "fsn1"}
+	onGCP     = map[string]string{"sre-lab:cloud": "gcp", "sre-lab:region": "europe-west3", "gcp:project": "sre-lab-test"}
+	onAzure   = map[string]string{"sre-lab:cloud": "azure", "sre-lab:region": "westeurope",
+		"sre-lab:talosImage": "https://srelabimages.blob.core.windows.net/talos/talos-v1.12.4.vhd"}
+	onDocker = map[string]string{"sre-lab:cloud": "docker"}
+)
