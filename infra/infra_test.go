@@ -20,9 +20,8 @@ func TestNames(t *testing.T) {
 }
 
 func TestTalosImagesFollowTheVersion(t *testing.T) {
-	assert.Equal(t,
-		"https://factory.talos.dev/image/"+VanillaSchematic+"/v1.12.4/metal-amd64.iso",
-		ISOURL("v1.12.4"))
+	assert.Equal(t, "https://github.com/siderolabs/talos/releases/download/v1.12.4/metal-amd64.iso", ISOURL("v1.12.4"))
+	assert.Equal(t, "https://github.com/siderolabs/talos/releases/download/v1.12.4/sha256sum.txt", ChecksumsURL("v1.12.4"))
 	assert.Equal(t, "factory.talos.dev/installer/"+VanillaSchematic+":v1.12.5", InstallerImage("v1.12.5"))
 }
 

@@ -2,6 +2,7 @@ package virtualbox
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -1108,7 +1109,8 @@ func newUUID() string {
 
 // fakeCurl is curl as the scripts use it: a download to the file -o names,
 // failing with $FAKE_CURL_FAIL set as an interrupted one would, or a probe
-// of a VM's Talos API port. Exit codes are curl's (CURLE_* in
+// of a VM's Talos API port. A release's sha256sum.txt lists the ISO it
+// serves ($FAKE_CURL_SUMS replaces the list). Exit codes are curl's (CURLE_* in
 // include/curl/curl.h of curl/curl).
 func fakeCurl(dir string, args []string) int {
 	appendLog(dir, "calls", "curl "+strings.Join(args, " "))
@@ -1145,14 +1147,31 @@ func fakeCurl(dir string, args []string) int {
 		}
 		return complain(22, "The requested URL returned error: 404")
 	}
+	body := fakeISO
+	if strings.HasSuffix(u.Path, "/sha256sum.txt") {
+		body = fakeSums()
+	}
 	if out == "" {
-		fmt.Print("talos iso\n")
+		fmt.Print(body)
 		return 0
 	}
-	if err := os.WriteFile(out, []byte("talos iso\n"), 0o644); err != nil {
+	if err := os.WriteFile(out, []byte(body), 0o644); err != nil {
 		return complain(23, "Failure writing output to destination")
 	}
 	return 0
+}
+
+// fakeISO is what the stand-in serves as any release asset.
+const fakeISO = "talos iso\n"
+
+// fakeSums is a release's sha256sum.txt as Talos writes it: one
+// "<sha256>  <file>" line per asset, the ISO among them.
+func fakeSums() string {
+	if s, ok := os.LookupEnv("FAKE_CURL_SUMS"); ok {
+		return s
+	}
+	return fmt.Sprintf("%x  initramfs-amd64.xz\n%x  metal-amd64.iso\n%x  talosctl-linux-amd64\n",
+		sha256.Sum256([]byte("initramfs")), sha256.Sum256([]byte(fakeISO)), sha256.Sum256([]byte("talosctl")))
 }
 
 // probeTalos answers a connection to port 50000 of ip as the guest at that

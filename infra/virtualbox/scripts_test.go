@@ -2,6 +2,7 @@ package virtualbox
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,7 +37,7 @@ var standIns = []string{"VBoxManage", "curl"}
 // hostTools are the only real programs on the scripts' PATH, so a host
 // that happens to have VirtualBox or curl installed cannot leak into a test,
 // and a script starting to need another tool shows up here.
-var hostTools = []string{"awk", "cat", "dirname", "grep", "mkdir", "mv", "rm", "sed", "tr"}
+var hostTools = []string{"awk", "cat", "dirname", "grep", "mkdir", "mv", "rm", "sed", "sha256sum", "tr"}
 
 // The VM the single-VM tests create, and the lab's second planned VM, with
 // the MACs Plan derives from their addresses.
@@ -847,22 +848,36 @@ func TestScriptNetworkRoundTrip(t *testing.T) {
 }
 
 func TestScriptISOFetch(t *testing.T) {
-	const url = "https://factory.talos.dev/image/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.12.4/metal-amd64.iso"
+	const (
+		url  = "https://github.com/siderolabs/talos/releases/download/v1.12.4/metal-amd64.iso"
+		sums = "https://github.com/siderolabs/talos/releases/download/v1.12.4/sha256sum.txt"
+	)
+	listed := fmt.Sprintf("%x", sha256.Sum256([]byte(fakeISO)))
+	other := fmt.Sprintf("%x", sha256.Sum256([]byte("another iso\n")))
 	for _, c := range []struct {
 		name       string
 		existing   *string // content of the ISO before the run
+		sums       *string // the release's sha256sum.txt; nil: the stand-in's own
 		noCurl     bool
+		noHasher   bool
 		curlFails  bool
 		wantCode   int
-		wantCurl   bool
-		wantISO    string // content after the run; empty: must not exist
+		wantISO    bool // the verified ISO is there after the run
+		wantCalls  []string
 		wantStderr []string
 	}{
-		{name: "downloads a missing ISO", wantCurl: true, wantISO: "talos iso\n"},
-		{name: "keeps a downloaded ISO", existing: ptr("cached\n"), wantISO: "cached\n"},
-		{name: "downloads over an empty file", existing: ptr(""), wantCurl: true, wantISO: "talos iso\n"},
-		{name: "download fails", curlFails: true, wantCode: 1, wantCurl: true, wantStderr: []string{url}},
+		{name: "downloads a missing ISO and checks it", wantISO: true, wantCalls: []string{"sums", "iso"}},
+		{name: "keeps a cached ISO the release lists", existing: ptr(fakeISO), wantISO: true, wantCalls: []string{"sums"}},
+		{name: "replaces a cached ISO the release does not list", existing: ptr("stale\n"), wantISO: true, wantCalls: []string{"sums", "iso"}},
+		{name: "downloads over an empty file", existing: ptr(""), wantISO: true, wantCalls: []string{"sums", "iso"}},
+		{name: "refuses an ISO with another checksum", sums: ptr(other + "  metal-amd64.iso\n"), wantCode: 1,
+			wantCalls: []string{"sums", "iso"}, wantStderr: []string{"has sha256 " + listed, "lists " + other, "not using it"}},
+		{name: "accepts a binary-mode line", sums: ptr(listed + " *metal-amd64.iso\n"), wantISO: true, wantCalls: []string{"sums", "iso"}},
+		{name: "refuses a release that lists no ISO", sums: ptr(listed + "  talosctl-linux-amd64\n"), wantCode: 1,
+			wantCalls: []string{"sums"}, wantStderr: []string{"lists no single sha256 for metal-amd64.iso"}},
+		{name: "download fails", curlFails: true, wantCode: 1, wantCalls: []string{"sums"}, wantStderr: []string{sums}},
 		{name: "curl missing", noCurl: true, wantCode: 1, wantStderr: []string{"curl was not found"}},
+		{name: "no checksum tool", noHasher: true, wantCode: 1, wantStderr: []string{"neither sha256sum nor shasum"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			fakeNames := []string{"curl"}
@@ -870,36 +885,49 @@ func TestScriptISOFetch(t *testing.T) {
 				fakeNames = nil
 			}
 			l := newLab(t, emptyHost(), fakeNames...)
+			if c.noHasher {
+				require.NoError(t, os.Remove(filepath.Join(l.bin, "sha256sum")))
+			}
 			iso := filepath.Join(l.root, "cache", "talos", "v1.12.4", "metal-amd64.iso")
 			if c.existing != nil {
 				require.NoError(t, os.MkdirAll(filepath.Dir(iso), 0o755))
 				require.NoError(t, os.WriteFile(iso, []byte(*c.existing), 0o644))
 			}
-			env := map[string]string{"SRE_ISO_URL": url, "SRE_ISO_PATH": iso}
+			env := map[string]string{"SRE_ISO_URL": url, "SRE_ISO_SUMS_URL": sums, "SRE_ISO_PATH": iso}
 			if c.curlFails {
 				env["FAKE_CURL_FAIL"] = "1"
+			}
+			if c.sums != nil {
+				env["FAKE_CURL_SUMS"] = *c.sums
 			}
 			r := l.run("iso-fetch.sh", env)
 
 			assert.Equal(t, c.wantCode, r.code, "exit code")
+			calls := map[string]string{
+				"sums": "curl -fsSL --retry 3 -o $LAB/cache/talos/v1.12.4/metal-amd64.iso.sha256sum.txt " + sums,
+				"iso":  "curl -fsSL --retry 3 -o $LAB/cache/talos/v1.12.4/metal-amd64.iso.part " + url,
+			}
 			var wantCalls []string
-			if c.wantCurl {
-				wantCalls = []string{"curl -fsSL --retry 3 -o $LAB/cache/talos/v1.12.4/metal-amd64.iso.part " + url}
+			for _, call := range c.wantCalls {
+				wantCalls = append(wantCalls, calls[call])
 			}
 			assert.Equal(t, wantCalls, l.calls())
 			for _, s := range c.wantStderr {
 				assert.Contains(t, r.stderr, s)
 			}
 			assert.NoFileExists(t, iso+".part")
-			if c.wantISO == "" {
+			assert.NoFileExists(t, iso+".sha256sum.txt")
+			if !c.wantISO {
 				assert.Empty(t, r.stdout)
-				assert.NoFileExists(t, iso)
+				if c.existing == nil {
+					assert.NoFileExists(t, iso)
+				}
 				return
 			}
 			assert.Equal(t, iso+"\n", r.stdout)
 			got, err := os.ReadFile(iso)
 			require.NoError(t, err)
-			assert.Equal(t, c.wantISO, string(got))
+			assert.Equal(t, fakeISO, string(got))
 		})
 	}
 }
@@ -1488,7 +1516,7 @@ func TestScriptsRequireTheirEnvironment(t *testing.T) {
 	for script, vars := range map[string][]string{
 		"network-create.sh": network,
 		"network-update.sh": network,
-		"iso-fetch.sh":      {"SRE_ISO_URL", "SRE_ISO_PATH"},
+		"iso-fetch.sh":      {"SRE_ISO_URL", "SRE_ISO_SUMS_URL", "SRE_ISO_PATH"},
 		"vm-create.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_NET_IF", "SRE_ISO_PATH", "SRE_STACK"},
 		"vm-update.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_DISK_KEY", "SRE_VM_IP"},
 		"vm-delete.sh":      {"SRE_VM_NAME", "SRE_STACK"},
@@ -1498,6 +1526,7 @@ func TestScriptsRequireTheirEnvironment(t *testing.T) {
 				l := newLab(t, freshInstall(), "VBoxManage", "curl", "sleep")
 				env := scriptEnv(l)
 				env["SRE_ISO_URL"] = "https://example.invalid/talos.iso"
+				env["SRE_ISO_SUMS_URL"] = "https://example.invalid/sha256sum.txt"
 				delete(env, missing)
 				r := l.run(script, env)
 				assert.NotEqual(t, 0, r.code)

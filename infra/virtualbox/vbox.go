@@ -176,8 +176,9 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 
 	isoPath := filepath.Join(args.CacheDir, fmt.Sprintf("talos-%s-metal-amd64.iso", args.TalosVersion))
 	iso, err := run(ctx, name+"-iso", isoScripts, map[string]string{
-		"SRE_ISO_URL":  infra.ISOURL(args.TalosVersion),
-		"SRE_ISO_PATH": isoPath,
+		"SRE_ISO_URL":      infra.ISOURL(args.TalosVersion),
+		"SRE_ISO_SUMS_URL": infra.ChecksumsURL(args.TalosVersion),
+		"SRE_ISO_PATH":     isoPath,
 	}, nil, parent)
 	if err != nil {
 		return nil, fmt.Errorf("talos iso: %w", err)

@@ -472,11 +472,11 @@ func TestNewNodesISO(t *testing.T) {
 	require.NoError(t, err)
 	env := envOf(t, m.Named(t, commandToken, "lab-iso"))
 
-	assert.Equal(t, []string{"SRE_ISO_PATH", "SRE_ISO_URL"}, slices.Sorted(maps.Keys(env)))
-	assert.Equal(t, infra.ISOURL("v1.12.4"), env["SRE_ISO_URL"])
-	assert.Equal(t,
-		"https://factory.talos.dev/image/376567988ad370138ad8b2698212367b8edcb69b5fd68c80be1f2ec7d603b4ba/v1.12.4/metal-amd64.iso",
-		env["SRE_ISO_URL"])
+	assert.Equal(t, []string{"SRE_ISO_PATH", "SRE_ISO_SUMS_URL", "SRE_ISO_URL"}, slices.Sorted(maps.Keys(env)))
+	// The ISO comes from the release, whose sha256sum.txt lists it; Image
+	// Factory publishes no checksum to verify its download against.
+	assert.Equal(t, "https://github.com/siderolabs/talos/releases/download/v1.12.4/metal-amd64.iso", env["SRE_ISO_URL"])
+	assert.Equal(t, "https://github.com/siderolabs/talos/releases/download/v1.12.4/sha256sum.txt", env["SRE_ISO_SUMS_URL"])
 
 	path := env["SRE_ISO_PATH"]
 	assert.True(t, strings.HasPrefix(path, cache+string(filepath.Separator)), "%s is not under the cache %s", path, cache)
