@@ -400,3 +400,31 @@ func TestTalosctlInstallRejectsACorruptBinary(t *testing.T) {
 		})
 	}
 }
+
+// TestWorkflowActionsArePinned: a tag can be moved to other code after a
+// review; a commit cannot. Every action in every workflow is pinned by its
+// full commit SHA, with the release it was read from in a trailing comment
+// so a reader (and Dependabot) can tell which version it is.
+func TestWorkflowActionsArePinned(t *testing.T) {
+	files, err := filepath.Glob(".github/workflows/*.yml")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	uses := regexp.MustCompile(`^\s*(?:-\s+)?uses:\s*(\S+)(.*)$`)
+	pinned := regexp.MustCompile(`^[\w.-]+/[\w./-]+@[0-9a-f]{40}$`)
+	version := regexp.MustCompile(`^\s*#\s*v\d+(\.\d+)*\s*$`)
+	count := 0
+	for _, file := range files {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for i, line := range strings.Split(string(b), "\n") {
+			m := uses.FindStringSubmatch(line)
+			if m == nil || strings.HasPrefix(m[1], "./") {
+				continue
+			}
+			count++
+			assert.Regexp(t, pinned, m[1], "%s:%d: pin the action to a commit SHA", file, i+1)
+			assert.Regexp(t, version, m[2], "%s:%d: name the release the SHA is, as # vX.Y.Z", file, i+1)
+		}
+	}
+	assert.Positive(t, count, "the workflows use actions")
+}
