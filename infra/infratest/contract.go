@@ -76,6 +76,43 @@ type T interface {
 	Errorf(format string, args ...any)
 }
 
+// world are the sources that admit every address: the IPv4 and IPv6
+// default routes, and Azure's "Internet" service tag and "*".
+var world = []string{"0.0.0.0/0", "::/0", "Internet", "*"}
+
+// WebPorts are the only ports anyone may reach: the ingress's 80 and 443
+// where the load balancer passes traffic through unchanged (GCP), or the
+// node ports it forwards them to. A range reaching past them would open
+// whatever NodePort Service lands in between.
+var WebPorts = []int{80, 443, infra.IngressHTTPNodePort, infra.IngressHTTPSNodePort}
+
+// WorldOpen lists the rules of r that admit the whole internet: the
+// figure a security review starts from.
+func WorldOpen(r Run) []Rule {
+	var out []Rule
+	for _, rule := range r.Rules {
+		if slices.Contains(world, rule.Source) {
+			out = append(out, rule)
+		}
+	}
+	return out
+}
+
+func checkWorld(t T, r Run) {
+	t.Helper()
+	for _, rule := range WorldOpen(r) {
+		// A user who sets sre-lab:adminCidrs to the world (which config
+		// refuses without allowWideAdminCidrs) has chosen it.
+		if slices.Contains(r.AdminCIDRs, rule.Source) {
+			continue
+		}
+		if rule.FromPort != rule.ToPort || !slices.Contains(WebPorts, rule.FromPort) {
+			t.Errorf("ports %d-%d opened to %s: only the web node ports %v may be open to everyone",
+				rule.FromPort, rule.ToPort, rule.Source, WebPorts)
+		}
+	}
+}
+
 // adminPorts may be reached only from the admin CIDRs.
 var adminPorts = []int{infra.KubeAPIPort, infra.TalosAPIPort}
 
@@ -87,6 +124,10 @@ func Check(t T, r Run) {
 	checkParents(t, r)
 	checkMachines(t, r)
 	checkAdminPorts(t, r)
+	checkWorld(t, r)
+	if l, ok := t.(interface{ Logf(string, ...any) }); ok {
+		l.Logf("open to the whole internet: %v", WorldOpen(r))
+	}
 }
 
 func checkNodes(t T, r Run) {

@@ -47,7 +47,7 @@ func good() Run {
 		Machines: []string{machine("cp-01"), machine("worker-01"), machine("worker-02")},
 		Rules: []Rule{
 			{6443, 6443, "203.0.113.7/32"}, {50000, 50000, "203.0.113.7/32"},
-			{6443, 6443, "198.51.100.1/32"}, {30080, 30443, "0.0.0.0/0"},
+			{6443, 6443, "198.51.100.1/32"}, {30080, 30080, "0.0.0.0/0"}, {30443, 30443, "::/0"},
 		},
 		AdminCIDRs: []string{"203.0.113.7/32"},
 	}
@@ -74,6 +74,16 @@ func TestCheck(t *testing.T) {
 		}, "never reaches"},
 		{"api open to the world", func(r *Run) { r.Rules = append(r.Rules, Rule{6443, 6443, "0.0.0.0/0"}) }, "neither an admin CIDR nor a node"},
 		{"talos api in a wide range", func(r *Run) { r.Rules = append(r.Rules, Rule{1, 65535, "192.0.2.0/24"}) }, "port 50000 opened to 192.0.2.0/24"},
+		{"node port range open to the world", func(r *Run) { r.Rules = append(r.Rules, Rule{30080, 30443, "0.0.0.0/0"}) },
+			"ports 30080-30443 opened to 0.0.0.0/0"},
+		{"ssh open to the world", func(r *Run) { r.Rules = append(r.Rules, Rule{22, 22, "::/0"}) }, "ports 22-22 opened to ::/0"},
+		{"azure's internet tag is the world", func(r *Run) { r.Rules = append(r.Rules, Rule{10250, 10250, "Internet"}) },
+			"ports 10250-10250 opened to Internet"},
+		{"the world as the admin's explicit choice", func(r *Run) {
+			r.AdminCIDRs = append(r.AdminCIDRs, "0.0.0.0/0")
+			r.Rules = append(r.Rules, Rule{6443, 6443, "0.0.0.0/0"}, Rule{50000, 50000, "0.0.0.0/0"})
+		}, ""},
+		{"web ports open to the world are fine", func(r *Run) { r.Rules = append(r.Rules, Rule{30443, 30443, "0.0.0.0/0"}) }, ""},
 		{"admin CIDR not let in", func(r *Run) { r.Rules = r.Rules[1:] }, "reaches port 6443"},
 		{"health checks allowed when declared", func(r *Run) {
 			r.ProbeSources = []string{"35.191.0.0/16"}
