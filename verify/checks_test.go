@@ -13,9 +13,9 @@ import (
 	"github.com/your-org/sre-lab/verify/verifytest"
 )
 
-// talosUnreachable is what talosctl, through Exec, reports when it reaches
+// errTalosUnreachable is what talosctl, through Exec, reports when it reaches
 // every node but 192.168.56.12.
-var talosUnreachable = errors.New(`talosctl: exit status 1: error listing resources on node 192.168.56.12: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp 192.168.56.12:50000: connect: no route to host"`)
+var errTalosUnreachable = errors.New(`talosctl: exit status 1: error listing resources on node 192.168.56.12: rpc error: code = Unavailable desc = connection error: desc = "transport: Error while dialing: dial tcp 192.168.56.12:50000: connect: no route to host"`)
 
 // TestChecks runs every check against a recorded lab, healthy and broken one
 // way at a time, and wants exactly the broken check to fail, naming the
@@ -59,7 +59,7 @@ func TestChecks(t *testing.T) {
 		{
 			name:     "talosctl cannot reach a node",
 			talos:    verifytest.Fixture("talos-services-partial.json"),
-			talosErr: talosUnreachable,
+			talosErr: errTalosUnreachable,
 			fail: map[string][]string{"talos services": {
 				"dial tcp 192.168.56.12:50000: connect: no route to host",
 				"talos-cp-03 (192.168.56.12): no services reported",

@@ -16,7 +16,7 @@ import (
 	"time"
 )
 
-// SkipEnv, set to 1, skips the check: for a network whose connections to
+// SkipEnv is the variable that, set to 1, skips the check: for a network whose connections to
 // the nodes leave from another address than the one the lookup sees.
 const SkipEnv = "SRE_LAB_SKIP_EGRESS_CHECK"
 

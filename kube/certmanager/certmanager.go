@@ -180,7 +180,7 @@ func validate(args *Args) error {
 		return errors.New("args are required")
 	}
 	if args.Namespace == "" {
-		return errors.New(`Namespace "": required, cert-manager and its CA secret live there`)
+		return errors.New(`args.Namespace is empty: cert-manager and its CA secret need one to live in`)
 	}
 	switch args.Issuer.Kind {
 	case SelfSignedCA:

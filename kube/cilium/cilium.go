@@ -62,7 +62,7 @@ func NoForcedHTTPS() map[string]string {
 	return map[string]string{ForceHTTPSAnnotation: "disabled"}
 }
 
-// Hubble metrics the lab collects: DNS, drops with their reasons, TCP flags,
+// HubbleMetrics are the Hubble metrics the lab collects: DNS, drops with their reasons, TCP flags,
 // flows, port distribution, ICMP, and HTTP golden signals with exemplars and
 // workload context for the dashboards.
 var HubbleMetrics = []string{

@@ -35,7 +35,7 @@ func args(t *testing.T) *Args {
 }
 
 // run registers the stack through a Kubernetes provider under mocks.
-func run(t *testing.T, a *Args) (*pulumitest.Mocks, *Stack, error) {
+func run(t *testing.T, a *Args) (*pulumitest.Mocks, error) {
 	t.Helper()
 	m := &pulumitest.Mocks{Outputs: func(args pulumi.MockResourceArgs) map[string]any {
 		if args.TypeToken == "random:index/randomPassword:RandomPassword" {
@@ -43,16 +43,15 @@ func run(t *testing.T, a *Args) (*pulumitest.Mocks, *Stack, error) {
 		}
 		return nil
 	}}
-	var stack *Stack
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
 		if err != nil {
 			return err
 		}
-		stack, err = NewStack(ctx, "monitoring", a, pulumi.Providers(p))
+		_, err = NewStack(ctx, "monitoring", a, pulumi.Providers(p))
 		return err
 	}, pulumi.WithMocks("sre-lab", "local", m))
-	return m, stack, err
+	return m, err
 }
 
 // TestDashboardsAreProvisioned: each lab dashboard is a ConfigMap the
@@ -60,7 +59,7 @@ func run(t *testing.T, a *Args) (*pulumitest.Mocks, *Stack, error) {
 // holding the dashboard's own JSON.
 func TestDashboardsAreProvisioned(t *testing.T) {
 	a := args(t)
-	m, _, err := run(t, a)
+	m, err := run(t, a)
 	require.NoError(t, err)
 	require.Len(t, a.Dashboards, 2)
 	for _, d := range a.Dashboards {
@@ -104,7 +103,7 @@ func TestSidecarAndReloaderResources(t *testing.T) {
 // TestPasswordStaysSecret: a generated admin password is secret and only in
 // the Secret the chart reads, never in the release values.
 func TestPasswordStaysSecret(t *testing.T) {
-	m, _, err := run(t, args(t))
+	m, err := run(t, args(t))
 	require.NoError(t, err)
 	secret := m.Named(t, "kubernetes:core/v1:Secret", "monitoring-grafana-admin")
 	assert.True(t, secret.Inputs["stringData"].ContainsSecrets(), "the password is secret")
@@ -116,7 +115,7 @@ func TestPasswordStaysSecret(t *testing.T) {
 func TestReplicasMustBePositive(t *testing.T) {
 	a := args(t)
 	a.Replicas = 0
-	m, _, err := run(t, a)
+	m, err := run(t, a)
 	require.Error(t, err)
 	assert.Empty(t, m.ByType(Token), "nothing but the test's provider is registered")
 	assert.Len(t, m.Resources(), 1)
@@ -135,7 +134,7 @@ func TestGrafanaOverHTTPS(t *testing.T) {
 			a := args(t)
 			a.NodePorts = tc.nodePorts
 			a.IngressAnnotations = map[string]string{"ingress.cilium.io/force-https": "disabled"}
-			m, _, err := run(t, a)
+			m, err := run(t, a)
 			require.NoError(t, err)
 			releases := m.ByType("kubernetes:helm.sh/v3:Release")
 			require.Len(t, releases, 1)
