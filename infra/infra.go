@@ -113,6 +113,14 @@ type Platform struct {
 	LogBucket *Bucket
 	// BackupBucket receives etcd snapshots; nil where none are scheduled.
 	BackupBucket *Bucket
+	// VolumeKey is the credential the volume driver's controller creates,
+	// attaches and deletes volumes with, where the nodes carry no cloud
+	// identity a pod may borrow (AWS); nil elsewhere.
+	VolumeKey *AccessKey
+	// SecretsKey reads the lab's part of the cloud secret manager for the
+	// secrets operator; nil where there is none to read or the nodes'
+	// identity does it.
+	SecretsKey *AccessKey
 	// Passthrough is set where the cloud load balancer forwards packets
 	// with its own address as destination (GCP): control planes must hold
 	// Endpoint as a local address, and the ingress Service takes
@@ -124,9 +132,9 @@ type Platform struct {
 	DHCPOnEveryLink bool
 }
 
-// Bucket is object storage a backend made for the cluster, already
-// readable and writable by the nodes' own cloud identity, so no key is
-// handed to a workload.
+// Bucket is object storage a backend made for the cluster, for one
+// workload: reachable either by the nodes' own cloud identity (Key nil) or
+// only with Key, which the backend made for that workload alone.
 type Bucket struct {
 	// Type is Loki's name for the store: s3, gcs or azure.
 	Type string
@@ -134,6 +142,22 @@ type Bucket struct {
 	Name pulumi.StringOutput
 	// Region is where the bucket lives, for stores whose clients need it.
 	Region string
+	// Key is the workload's own credential for the bucket; nil where the
+	// nodes' cloud identity reaches it.
+	Key *AccessKey
+}
+
+// AccessKey is a long-lived credential of a cloud identity made for one
+// workload and allowed only what that workload does. It exists where the
+// nodes must not lend their own identity to pods and the cluster has no
+// issuer the cloud trusts for short-lived ones (AWS without an OIDC
+// provider); the workload receives it as a Secret in its own namespace.
+type AccessKey struct {
+	// ID names the key (an AWS access key ID); it is not a credential by
+	// itself.
+	ID pulumi.StringOutput
+	// Secret is the key's secret half, always a Pulumi secret.
+	Secret pulumi.StringOutput
 }
 
 // ControlPlanes returns the control-plane nodes in order.

@@ -1,8 +1,10 @@
 // Package kube wires the Kubernetes layer onto a bootstrapped cluster:
 // namespaces, the CRDs others need, Cilium, and the platform add-ons
-// (cert-manager, the secrets operator, storage). The only serial chain is
+// (cert-manager, the secrets operator, storage). The serial chain is
 // CRDs -> Cilium -> everything else in parallel: no release waits for
-// another unless it needs that one's CRDs or the pod network.
+// another unless it needs that one's CRDs or the pod network, or, on AWS,
+// makes volume claims, which must be deleted before the EBS driver goes
+// (Layer.Volumes).
 package kube
 
 import (
@@ -33,6 +35,10 @@ type Layer struct {
 	ClusterIssuer string
 	// StorageClass is the default class persistent volumes come from.
 	StorageClass string
+	// Volumes is what a release that makes claims of StorageClass depends
+	// on, so that on destroy its claims are deleted, and their cloud disks
+	// with them, before the storage driver goes; see storage.Storage.
+	Volumes []pulumi.Resource
 	// Hosts are the web endpoints, by service.
 	Hosts map[string]string
 }
@@ -146,6 +152,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		secretsArgs.Namespace = namespaces.ExternalSecrets
 		if cfg.Cloud == config.AWS {
 			secretsArgs.AWSRegion = cfg.Region
+			secretsArgs.AWSKey = platform.SecretsKey
 		}
 	}
 	secretsArgs.DependsOn = after(secretsArgs.Namespace)
@@ -165,6 +172,10 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		storageArgs.Chart = cfg.Charts[config.ChartEBSCSI]
 		storageArgs.Namespace = namespaces.KubeSystem
 		storageArgs.Values = cfg.HelmValues[config.ChartEBSCSI]
+		storageArgs.AWSKey = platform.VolumeKey
+		storageArgs.Region = cfg.Region
+		storageArgs.ClusterName = cfg.ClusterName
+		storageArgs.Access = access
 	}
 	storageArgs.DependsOn = after(storageArgs.Namespace)
 	st, err := storage.NewStorage(ctx, "storage", storageArgs, with)
@@ -172,6 +183,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		return nil, err
 	}
 	layer.StorageClass = st.StorageClass
+	layer.Volumes = st.Volumes
 
 	if cfg.EtcdBackup.Enabled {
 		if _, err := etcdbackup.New(ctx, "etcd-backup", &etcdbackup.Args{

@@ -67,9 +67,10 @@ func Install(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, ale
 		Rules:                rules.PrometheusRuleSpec(),
 		Dashboards:           boards,
 		Values:               cfg.HelmValues[config.ChartKubePrometheus],
-		// Its claims wait in Pending until the storage driver, installed in
-		// parallel, binds them; the release waits for that.
-		DependsOn: layer.Ready(namespaces.Monitoring),
+		// Its claims wait in Pending until the storage driver binds them;
+		// the release waits for that. It depends on layer.Volumes so that a
+		// destroy deletes its claims before the driver.
+		DependsOn: append(layer.Ready(namespaces.Monitoring), layer.Volumes...),
 	}, pulumi.Providers(provider))
 	if err != nil {
 		return nil, err
@@ -84,7 +85,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, secrets config.Secrets, ale
 		Bucket:           platform.LogBucket,
 		ReceiverIP:       config.LogReceiverIP,
 		Values:           cfg.HelmValues,
-		DependsOn:        layer.Ready(namespaces.Logging, namespaces.Monitoring),
+		DependsOn:        append(layer.Ready(namespaces.Logging, namespaces.Monitoring), layer.Volumes...),
 	}, pulumi.Providers(provider))
 	if err != nil {
 		return nil, err

@@ -52,9 +52,14 @@ type Args struct {
 	AdminCIDRs []netip.Prefix
 	// TalosVersion selects the AMI.
 	TalosVersion string
-	// SecretsPrefix, when set, lets the nodes read AWS Secrets Manager
-	// secrets whose names start with it (for External Secrets).
+	// SecretsPrefix, when set, makes External Secrets a user that may read
+	// the AWS Secrets Manager secrets whose names start with it.
 	SecretsPrefix string
+	// ClusterName is the key prefix etcd snapshots go under (talos-backup
+	// writes <ClusterName>/<file> when its S3_PREFIX is the cluster name):
+	// the snapshot job's user may write there and nowhere else. Required
+	// with EtcdBackups.
+	ClusterName string
 	// KeepLogs refuses to delete the log bucket while it holds logs, so
 	// destroying a staging or prod stack never takes its logs with it.
 	KeepLogs bool
@@ -98,6 +103,9 @@ func Subnet(network netip.Prefix, i int) netip.Prefix {
 
 // NewNodes creates the network, the nodes and the load balancer.
 func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Nodes, error) {
+	if args.EtcdBackups && args.ClusterName == "" {
+		return nil, fmt.Errorf("aws: etcd backups need the cluster name, the only prefix the snapshot job may write")
+	}
 	component := &Nodes{}
 	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
 		return nil, err
@@ -164,9 +172,8 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 		component.Platform.BackupBucket = &infra.Bucket{Type: "s3", Name: backups.Bucket, Region: args.Region}
 	}
 
-	profile, err := newNodeProfile(ctx, name, args, bucket, backups, in)
-	if err != nil {
-		return nil, fmt.Errorf("aws node role: %w", err)
+	if err := newWorkloadKeys(ctx, name, args, bucket, backups, &component.Platform, in); err != nil {
+		return nil, fmt.Errorf("aws workload keys: %w", err)
 	}
 	var controlPlanes, workers []*ec2.Instance
 	i := 0
@@ -184,18 +191,21 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 				SubnetId:                 net.subnets[i%len(net.subnets)].ID(),
 				VpcSecurityGroupIds:      pulumi.StringArray{net.nodes.ID()},
 				AssociatePublicIpAddress: pulumi.Bool(true),
-				IamInstanceProfile:       profile.Name,
+				// No instance profile: nothing on the node calls AWS (Talos
+				// and the EBS CSI node plugin only read instance metadata),
+				// so there is no node identity for a pod to borrow.
 				RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 					VolumeSize: pulumi.Int(pool.pool.DiskGiB),
 					VolumeType: pulumi.String("gp3"),
 					Encrypted:  pulumi.Bool(true),
 				},
-				// IMDSv2 only. Two hops let pods (the EBS CSI driver, External
-				// Secrets) reach it through the pod network and use the
-				// instance profile.
+				// IMDSv2 only, and its token answer dies after one hop: it
+				// reaches Talos and host-network pods (the EBS CSI node
+				// plugin) but not a pod behind the pod network, so an
+				// ordinary pod learns nothing about the instance.
 				MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
 					HttpTokens:              pulumi.String("required"),
-					HttpPutResponseHopLimit: pulumi.Int(2),
+					HttpPutResponseHopLimit: pulumi.Int(MetadataHopLimit),
 				},
 				Tags: pulumi.StringMap{"Name": pulumi.String(nodeName), "Role": pulumi.String(string(pool.role))},
 			}, append(in,
@@ -404,8 +414,9 @@ func allowHairpin(ctx *pulumi.Context, name, nodeName string, net *network, inst
 	return nil
 }
 
-// EBSCSIPolicy is AWS's managed policy for the EBS CSI driver.
-// V2 limits the driver to volumes it tagged itself (ebs.csi.aws.com/cluster).
+// EBSCSIPolicy is AWS's managed policy for the EBS CSI driver, attached
+// to the driver's own user. V2 limits the driver to volumes it tagged
+// itself (ebs.csi.aws.com/cluster).
 const EBSCSIPolicy = "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2"
 
 // LogBucketPrefix is the start of the log bucket's name; AWS appends a
@@ -489,10 +500,10 @@ func newBackupBucket(ctx *pulumi.Context, name string, args *Args, in []pulumi.R
 	return bucket, nil
 }
 
-// backupBucketDenied are what the nodes must never do to the snapshot
-// bucket, denied outright so no policy attached to the role later can
-// grant them: read a snapshot, delete one or any version of one, or turn
-// off what keeps an overwrite from destroying one (versioning, the
+// backupBucketDenied are what the snapshot job must never do to the
+// snapshot bucket, denied outright so no policy attached to its user later
+// can grant them: read a snapshot, delete one or any version of one, or
+// turn off what keeps an overwrite from destroying one (versioning, the
 // lifecycle rules, the bucket policy).
 var backupBucketDenied = []string{
 	"s3:GetObject", "s3:GetObjectVersion",
@@ -500,25 +511,29 @@ var backupBucketDenied = []string{
 	"s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy", "s3:DeleteBucketPolicy",
 }
 
-// BackupBucketPolicy lets the nodes list the snapshot bucket and add to
-// it, and denies the rest: nothing in the cluster can read or delete a
-// snapshot, and as the bucket is versioned a put over an existing key
-// only adds a version, so a compromised cluster cannot destroy its own
-// backups.
-func BackupBucketPolicy(bucketArn string) (string, error) {
+// BackupBucketPolicy lets the snapshot job add objects under prefix/ of
+// the snapshot bucket and nothing else: talos-backup only puts (minio-go's
+// PutObject, with the region given, neither lists nor reads; a large
+// snapshot goes up in parts, all under s3:PutObject, and a failed one is
+// aborted). As the bucket is versioned, a put over an existing key only
+// adds a version, so a compromised cluster can neither read nor destroy
+// its own backups, nor write beside them.
+func BackupBucketPolicy(bucketArn, prefix string) (string, error) {
+	if prefix == "" {
+		return "", fmt.Errorf("no key prefix for the snapshots")
+	}
 	b, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
 		"Statement": []map[string]any{
-			{"Effect": "Allow", "Action": []string{"s3:ListBucket"}, "Resource": bucketArn},
-			{"Effect": "Allow", "Action": []string{"s3:PutObject"}, "Resource": bucketArn + "/*"},
+			{"Effect": "Allow", "Action": []string{"s3:PutObject", "s3:AbortMultipartUpload"}, "Resource": bucketArn + "/" + prefix + "/*"},
 			{"Effect": "Deny", "Action": backupBucketDenied, "Resource": []string{bucketArn, bucketArn + "/*"}},
 		},
 	})
 	return string(b), err
 }
 
-// LogBucketPolicy lets the nodes list the log bucket and read, write and
-// delete its objects (the compactor deletes expired chunks), nothing more.
+// LogBucketPolicy lets Loki list the log bucket and read, write and delete
+// its objects (the compactor deletes expired chunks), nothing more.
 func LogBucketPolicy(bucketArn string) (string, error) {
 	b, err := json.Marshal(map[string]any{
 		"Version": "2012-10-17",
@@ -530,63 +545,117 @@ func LogBucketPolicy(bucketArn string) (string, error) {
 	return string(b), err
 }
 
-// newNodeProfile is the nodes' IAM identity: the EBS CSI driver manages
-// volumes with it, Loki writes its bucket, etcd snapshots land in theirs,
-// and External Secrets reads the lab's secrets.
-func newNodeProfile(ctx *pulumi.Context, name string, args *Args, logs, backups *s3.BucketV2, in []pulumi.ResourceOption) (*iam.InstanceProfile, error) {
-	role, err := iam.NewRole(ctx, name+"-node-role", &iam.RoleArgs{
-		// IAM is global: the region keeps two stacks of one environment apart.
-		Name: pulumi.String(infra.NetworkName(args.Environment, args.Region+"-node-role")),
-		AssumeRolePolicy: pulumi.String(`{"Version":"2012-10-17","Statement":[{"Effect":"Allow",` +
-			`"Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}`),
-	}, in...)
-	if err != nil {
-		return nil, err
+// SecretsPolicy lets External Secrets read, and only read, the Secrets
+// Manager secrets of region whose names start with prefix.
+func SecretsPolicy(region, prefix string) (string, error) {
+	b, err := json.Marshal(map[string]any{
+		"Version": "2012-10-17",
+		"Statement": []map[string]any{{
+			"Effect":   "Allow",
+			"Action":   []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
+			"Resource": fmt.Sprintf("arn:aws:secretsmanager:%s:*:secret:%s*", region, prefix),
+		}},
+	})
+	return string(b), err
+}
+
+// MetadataHopLimit is how far the instance metadata service's token answer
+// travels: one hop reaches the node's own network namespace and no pod
+// behind it.
+const MetadataHopLimit = 1
+
+// The workloads that call AWS, each with an IAM user of its own whose
+// name ends with the workload.
+const (
+	VolumeWorkload  = "ebs-csi"
+	LogWorkload     = "loki"
+	BackupWorkload  = "etcd-backup"
+	SecretsWorkload = "external-secrets"
+)
+
+// UserPath holds the lab's IAM users, so that `aws iam list-users
+// --path-prefix /sre-lab/` lists every key the lab has handed out.
+const UserPath = "/sre-lab/"
+
+// UserName is the IAM name of a workload's user. IAM is global: the region
+// keeps two stacks of one environment apart.
+func UserName(environment, region, workload string) string {
+	return infra.NetworkName(environment, region+"-"+workload)
+}
+
+// newWorkloadKeys gives each workload that calls AWS a user of its own,
+// allowed only what that workload does, and an access key the cluster
+// hands to that workload alone: the EBS CSI controller manages volumes,
+// Loki uses its bucket, the snapshot job adds to its prefix, External
+// Secrets reads the lab's secrets. Keys, not roles: a pod cannot assume a
+// role without either the node's identity (which every pod could then
+// borrow) or an OIDC issuer AWS trusts, which the lab does not run.
+func newWorkloadKeys(ctx *pulumi.Context, name string, args *Args, logs, backups *s3.BucketV2, p *infra.Platform, in []pulumi.ResourceOption) error {
+	var err error
+	if p.VolumeKey, err = newWorkloadKey(ctx, name, args, VolumeWorkload, nil, in); err != nil {
+		return err
 	}
-	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-node-ebs-csi", &iam.RolePolicyAttachmentArgs{
-		Role:      role.Name,
-		PolicyArn: pulumi.String(EBSCSIPolicy),
-	}, in...); err != nil {
-		return nil, err
-	}
-	logPolicy := logs.Arn.ApplyT(LogBucketPolicy).(pulumi.StringOutput)
-	if _, err := iam.NewRolePolicy(ctx, name+"-node-logs", &iam.RolePolicyArgs{
-		Role:   role.Name,
-		Policy: logPolicy,
-	}, in...); err != nil {
-		return nil, err
+	if p.LogBucket.Key, err = newWorkloadKey(ctx, name, args, LogWorkload, logs.Arn.ApplyT(LogBucketPolicy).(pulumi.StringOutput), in); err != nil {
+		return err
 	}
 	if backups != nil {
-		if _, err := iam.NewRolePolicy(ctx, name+"-node-etcd-backups", &iam.RolePolicyArgs{
-			Role:   role.Name,
-			Policy: backups.Arn.ApplyT(BackupBucketPolicy).(pulumi.StringOutput),
-		}, in...); err != nil {
-			return nil, err
+		policy := backups.Arn.ApplyT(func(arn string) (string, error) {
+			return BackupBucketPolicy(arn, args.ClusterName)
+		}).(pulumi.StringOutput)
+		if p.BackupBucket.Key, err = newWorkloadKey(ctx, name, args, BackupWorkload, policy, in); err != nil {
+			return err
 		}
 	}
 	if args.SecretsPrefix != "" {
-		policy, err := json.Marshal(map[string]any{
-			"Version": "2012-10-17",
-			"Statement": []map[string]any{{
-				"Effect":   "Allow",
-				"Action":   []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"},
-				"Resource": fmt.Sprintf("arn:aws:secretsmanager:%s:*:secret:%s*", args.Region, args.SecretsPrefix),
-			}},
-		})
+		policy, err := SecretsPolicy(args.Region, args.SecretsPrefix)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if _, err := iam.NewRolePolicy(ctx, name+"-node-secrets", &iam.RolePolicyArgs{
-			Role:   role.Name,
-			Policy: pulumi.String(policy),
-		}, in...); err != nil {
-			return nil, err
+		if p.SecretsKey, err = newWorkloadKey(ctx, name, args, SecretsWorkload, pulumi.String(policy), in); err != nil {
+			return err
 		}
 	}
-	return iam.NewInstanceProfile(ctx, name+"-node-profile", &iam.InstanceProfileArgs{
-		Name: pulumi.String(infra.NetworkName(args.Environment, args.Region+"-node-profile")),
-		Role: role.Name,
+	return nil
+}
+
+// newWorkloadKey makes the user of one workload with its inline policy, or
+// the EBS CSI driver's managed policy when policy is nil, and its access
+// key. The key waits for the policy, so whatever holds it can act at once;
+// `pulumi up --replace` on the key makes the new one before deleting the
+// old (a user may hold two).
+func newWorkloadKey(ctx *pulumi.Context, name string, args *Args, workload string, policy pulumi.StringInput, in []pulumi.ResourceOption) (*infra.AccessKey, error) {
+	user, err := iam.NewUser(ctx, name+"-"+workload, &iam.UserArgs{
+		Name: pulumi.String(UserName(args.Environment, args.Region, workload)),
+		Path: pulumi.String(UserPath),
 	}, in...)
+	if err != nil {
+		return nil, fmt.Errorf("%s user: %w", workload, err)
+	}
+	var grant pulumi.Resource
+	if policy == nil {
+		grant, err = iam.NewUserPolicyAttachment(ctx, name+"-"+workload, &iam.UserPolicyAttachmentArgs{
+			User:      user.Name,
+			PolicyArn: pulumi.String(EBSCSIPolicy),
+		}, in...)
+	} else {
+		grant, err = iam.NewUserPolicy(ctx, name+"-"+workload, &iam.UserPolicyArgs{
+			User:   user.Name,
+			Policy: policy,
+		}, in...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s policy: %w", workload, err)
+	}
+	key, err := iam.NewAccessKey(ctx, name+"-"+workload, &iam.AccessKeyArgs{
+		User: user.Name,
+	}, append(in, pulumi.DependsOn([]pulumi.Resource{grant}))...)
+	if err != nil {
+		return nil, fmt.Errorf("%s key: %w", workload, err)
+	}
+	return &infra.AccessKey{
+		ID:     key.ID().ToStringOutput(),
+		Secret: pulumi.ToSecret(key.Secret).(pulumi.StringOutput),
+	}, nil
 }
 
 // forward is one listener of the load balancer and where it sends traffic.

@@ -40,6 +40,10 @@ const (
 	tRPA        = "aws:iam/rolePolicyAttachment:RolePolicyAttachment"
 	tRolePolicy = "aws:iam/rolePolicy:RolePolicy"
 	tProfile    = "aws:iam/instanceProfile:InstanceProfile"
+	tUser       = "aws:iam/user:User"
+	tUserPolicy = "aws:iam/userPolicy:UserPolicy"
+	tUPA        = "aws:iam/userPolicyAttachment:UserPolicyAttachment"
+	tAccessKey  = "aws:iam/accessKey:AccessKey"
 	tBucket     = "aws:s3/bucketV2:BucketV2"
 	tPAB        = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 	tVersioning = "aws:s3/bucketVersioningV2:BucketVersioningV2"
@@ -92,12 +96,17 @@ func newMocks(zones []string) *pulumitest.Mocks {
 				return map[string]any{"arn": arnOf(args.Name)}
 			case tBucket:
 				return map[string]any{"bucket": mockBucket, "arn": "arn:aws:s3:::" + mockBucket}
-			case tRole, tProfile:
+			case tAccessKey:
+				return map[string]any{"secret": "mock-secret-of-" + args.Name}
+			case tRole, tProfile, tUser:
 				// IAM names are what the program asks for; the ARN and ID differ
 				// from the name, so a test notices which one a reference carries.
 				kind := "role"
-				if args.TypeToken == tProfile {
+				switch args.TypeToken {
+				case tProfile:
 					kind = "instance-profile"
+				case tUser:
+					kind = "user"
 				}
 				name, _ := args.Inputs["name"].V.(string)
 				if name == "" {
@@ -138,6 +147,7 @@ func baseArgs(cp, w int) *Args {
 		Network:      netip.MustParsePrefix("10.0.0.0/16"),
 		AdminCIDRs:   []netip.Prefix{netip.MustParsePrefix("203.0.113.7/32")},
 		TalosVersion: "v1.12.4",
+		ClusterName:  "sre-lab-dev",
 	}
 }
 
@@ -250,17 +260,20 @@ func TestNewNodesResourceCounts(t *testing.T) {
 				tTG:       4,
 				tListener: 4,
 				// The APIs on every control plane, the web on every worker.
-				tTGA:     2*tt.cp + 2*tt.w,
-				tRole:    1,
-				tRPA:     1,
-				tProfile: 1,
-				// The log bucket, private, and the nodes' access to it.
+				tTGA: 2*tt.cp + 2*tt.w,
+				// The log bucket, private; a user with its key for Loki,
+				// another for the EBS CSI driver.
 				tBucket:     1,
 				tPAB:        1,
-				tRolePolicy: 1,
+				tUser:       2,
+				tUserPolicy: 1,
+				tUPA:        1,
+				tAccessKey:  2,
 			}
 			if tt.secrets != "" {
-				want[tRolePolicy]++
+				want[tUser]++
+				want[tUserPolicy]++
+				want[tAccessKey]++
 			}
 			assert.Equal(t, want, o.Mocks.CountByType())
 
@@ -560,11 +573,12 @@ func TestInstances(t *testing.T) {
 				assert.Equal(t, map[string]any{
 					"volumeSize": float64(want.disk), "volumeType": "gp3", "encrypted": true,
 				}, in(inst, "rootBlockDevice"), inst.Name)
-				// IMDSv2 only, and two hops so pods reach it through the pod
-				// network (the EBS CSI driver, External Secrets); no more.
+				// IMDSv2 only, and one hop: the node and host-network pods
+				// reach it, a pod behind the pod network does not.
 				assert.Equal(t, map[string]any{
-					"httpTokens": "required", "httpPutResponseHopLimit": float64(2),
+					"httpTokens": "required", "httpPutResponseHopLimit": float64(1),
 				}, in(inst, "metadataOptions"), inst.Name)
+				assert.Nil(t, in(inst, "iamInstanceProfile"), "%s: no node identity for a pod to borrow", inst.Name)
 				assert.Equal(t, true, in(inst, "associatePublicIpAddress"), inst.Name)
 				assert.Equal(t, []string{sgID}, infratest.Strings(in(inst, "vpcSecurityGroupIds")), inst.Name)
 			}
@@ -969,109 +983,234 @@ func list(v any) []string {
 	return infratest.Strings(v)
 }
 
-// iamOf returns the one node role and the one instance profile of a run.
-func iamOf(t *testing.T, o *infratest.Outcome) (role, profile pulumitest.Resource) {
+// userOf returns the user of a workload and the one policy granted to it:
+// an inline policy document, or the ARN of an attached managed one.
+func userOf(t *testing.T, o *infratest.Outcome, workload string) (user pulumitest.Resource, policy policyDoc, managed string) {
 	t.Helper()
-	roles, profiles := o.Mocks.ByType(tRole), o.Mocks.ByType(tProfile)
-	require.Len(t, roles, 1, "node roles")
-	require.Len(t, profiles, 1, "instance profiles")
-	return roles[0], profiles[0]
+	var users []pulumitest.Resource
+	for _, u := range o.Mocks.ByType(tUser) {
+		if strings.HasSuffix(u.Name, "-"+workload) {
+			users = append(users, u)
+		}
+	}
+	require.Len(t, users, 1, "one user for %s", workload)
+	user = users[0]
+	for _, p := range o.Mocks.ByType(tUserPolicy) {
+		if p.Name == user.Name {
+			assert.Equal(t, in(user, "name"), in(p, "user"), "granted to the user, by name")
+			policy = parsePolicy(t, in(p, "policy"))
+		}
+	}
+	for _, a := range o.Mocks.ByType(tUPA) {
+		if a.Name == user.Name {
+			assert.Equal(t, in(user, "name"), in(a, "user"), "attached to the user, by name")
+			managed = fmt.Sprint(in(a, "policyArn"))
+		}
+	}
+	return user, policy, managed
 }
 
-func TestNodeRole(t *testing.T) {
-	tests := []struct {
-		name     string
-		env      string
-		secrets  string
-		wantRole string
-	}{
-		{"dev", "dev", "", "sre-lab-dev-eu-west-3-node-role"},
-		{"staging-with-secrets", "staging", "sre-lab/staging/", "sre-lab-staging-eu-west-3-node-role"},
+// actions splits a policy's actions by effect; no statement may use
+// NotAction or NotResource, which grant everything they do not name.
+func actions(t *testing.T, doc policyDoc) (allowed, denied []string) {
+	t.Helper()
+	for _, st := range doc.Statement {
+		assert.NotContains(t, st, "NotAction")
+		assert.NotContains(t, st, "NotResource")
+		if st["Effect"] == "Deny" {
+			denied = append(denied, list(st["Action"])...)
+		} else {
+			allowed = append(allowed, list(st["Action"])...)
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			args := baseArgs(1, 2)
-			args.Environment, args.SecretsPrefix = tt.env, tt.secrets
-			o := mustRun(t, args, mockZones)
-			role, _ := iamOf(t, o)
-			assert.Equal(t, tt.wantRole, in(role, "name"))
-
-			// Only EC2 may assume the role, and only by sts:AssumeRole.
-			doc := parsePolicy(t, in(role, "assumeRolePolicy"))
-			assert.Equal(t, "2012-10-17", doc.Version)
-			require.Len(t, doc.Statement, 1)
-			st := doc.Statement[0]
-			assert.Equal(t, "Allow", st["Effect"])
-			assert.Equal(t, []string{"sts:AssumeRole"}, list(st["Action"]))
-			principal, ok := st["Principal"].(map[string]any)
-			require.True(t, ok, "principal is %v", st["Principal"])
-			assert.Len(t, principal, 1, "only a service principal: %v", principal)
-			assert.Equal(t, []string{"ec2.amazonaws.com"}, list(principal["Service"]))
-
-			// The EBS CSI driver's managed policy, on that role, and nothing
-			// else managed.
-			attachments := o.Mocks.ByType(tRPA)
-			require.Len(t, attachments, 1)
-			assert.Equal(t, EBSCSIPolicy, in(attachments[0], "policyArn"))
-			assert.Equal(t, "arn:aws:iam::aws:policy/AmazonEBSCSIDriverPolicyV2", EBSCSIPolicy, "AWS's reference gives V2 no service-role/ path")
-			assert.True(t, strings.HasPrefix(EBSCSIPolicy, "arn:aws:iam::aws:policy/"),
-				"%s is not an AWS managed policy", EBSCSIPolicy)
-			assert.Contains(t, EBSCSIPolicy, "AmazonEBSCSIDriverPolicy")
-			assert.Equal(t, tt.wantRole, in(attachments[0], "role"), "attached by role name")
-		})
-	}
+	return allowed, denied
 }
 
-func TestNodeSecretsPolicy(t *testing.T) {
-	tests := []struct {
-		name         string
-		region       string
-		prefix       string
-		wantResource string // empty: no inline policy
-	}{
-		{"no-prefix", "eu-west-3", "", ""},
-		{"eu-west-3", "eu-west-3", "sre-lab/dev/", "arn:aws:secretsmanager:eu-west-3:*:secret:sre-lab/dev/*"},
-		{"us-east-1", "us-east-1", "lab-", "arn:aws:secretsmanager:us-east-1:*:secret:lab-*"},
+// TestNoNodeIdentity: the nodes carry no IAM identity at all, so a pod has
+// nothing to borrow, and the instance metadata's token answer stops at the
+// node's own network namespace.
+func TestNoNodeIdentity(t *testing.T) {
+	args := baseArgs(3, 2)
+	args.SecretsPrefix, args.EtcdBackups = "sre-lab/dev/", true
+	o := mustRun(t, args, mockZones)
+	for _, token := range []string{tRole, tRPA, tRolePolicy, tProfile} {
+		assert.Empty(t, o.Mocks.ByType(token), "%s: the nodes need no AWS identity", token)
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
+	instances := o.Mocks.ByType(tInstance)
+	require.Len(t, instances, 5)
+	for _, inst := range instances {
+		assert.Nil(t, in(inst, "iamInstanceProfile"), inst.Name)
+		assert.Equal(t, float64(1), in(inst, "metadataOptions.httpPutResponseHopLimit"), inst.Name)
+		assert.Equal(t, "required", in(inst, "metadataOptions.httpTokens"), inst.Name)
+	}
+	assert.Equal(t, 1, MetadataHopLimit)
+}
+
+// handedKey is a key as the platform hands it out, each half awaited, and
+// whether the secret half is a Pulumi secret.
+type handedKey struct {
+	ID           string
+	SecretIsHeld bool
+	Secret       string
+}
+
+// runKeys runs NewNodes and returns, by workload, the keys it handed out.
+func runKeys(t *testing.T, args *Args) (*infratest.Outcome, map[string]handedKey) {
+	t.Helper()
+	keys := map[string]handedKey{}
+	o, err := infratest.RunBackend(newMocks(mockZones), nil, func(ctx *pulumi.Context) (infratest.Component, error) {
+		nodes, err := NewNodes(ctx, "sre-lab-dev", args)
+		if err != nil {
+			return infratest.Component{}, err
+		}
+		p := nodes.Platform
+		byWorkload := map[string]*infra.AccessKey{VolumeWorkload: p.VolumeKey, LogWorkload: p.LogBucket.Key, SecretsWorkload: p.SecretsKey}
+		if p.BackupBucket != nil {
+			byWorkload[BackupWorkload] = p.BackupBucket.Key
+		}
+		for workload, key := range byWorkload {
+			if key == nil {
+				continue
+			}
+			id, err := pulumitest.Await(ctx, key.ID)
+			if err != nil {
+				return infratest.Component{}, err
+			}
+			secret, err := pulumitest.Await(ctx, key.Secret)
+			if err != nil {
+				return infratest.Component{}, err
+			}
+			keys[workload] = handedKey{ID: fmt.Sprint(id.Value), SecretIsHeld: secret.Secret, Secret: fmt.Sprint(secret.Value)}
+		}
+		return infratest.Component{Resource: nodes, Platform: p}, nil
+	})
+	require.NoError(t, err)
+	return o, keys
+}
+
+// TestWorkloadUsers: each workload that calls AWS has a user of its own,
+// named for the environment, region and workload under /sre-lab/, allowed
+// exactly what that workload does, and one access key that waits for the
+// grant; the platform hands each key to its workload, the secret half a
+// Pulumi secret.
+func TestWorkloadUsers(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		secrets string
+		backups bool
+		want    []string
+	}{
+		{"dev", "", false, []string{VolumeWorkload, LogWorkload}},
+		{"with everything", "sre-lab/staging/", true, []string{VolumeWorkload, LogWorkload, BackupWorkload, SecretsWorkload}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
 			args := baseArgs(1, 1)
-			args.Region, args.SecretsPrefix = tt.region, tt.prefix
-			o := mustRun(t, args, mockZones)
-			role, _ := iamOf(t, o)
+			args.Environment, args.SecretsPrefix, args.EtcdBackups = "staging", tc.secrets, tc.backups
+			o, keys := runKeys(t, args)
+			require.Len(t, o.Mocks.ByType(tUser), len(tc.want))
+			require.Len(t, o.Mocks.ByType(tAccessKey), len(tc.want))
+			assert.Len(t, keys, len(tc.want), "every key reaches the platform")
+			for _, workload := range tc.want {
+				user, policy, managed := userOf(t, o, workload)
+				assert.Equal(t, "sre-lab-staging-eu-west-3-"+workload, in(user, "name"))
+				assert.Equal(t, "/sre-lab/", in(user, "path"))
+				assert.LessOrEqual(t, len(fmt.Sprint(in(user, "name"))), 64, "IAM user names are at most 64 characters")
 
-			var policies []pulumitest.Resource
-			for _, p := range o.Mocks.ByType(tRolePolicy) {
-				if strings.HasSuffix(p.Name, "-node-secrets") {
-					policies = append(policies, p)
+				var key *pulumitest.Resource
+				for _, k := range o.Mocks.ByType(tAccessKey) {
+					if k.Name == user.Name {
+						key = &k
+					}
+				}
+				require.NotNil(t, key, "a key for %s", workload)
+				assert.Equal(t, in(user, "name"), in(*key, "user"))
+				grant := tUserPolicy
+				if workload == VolumeWorkload {
+					grant = tUPA
+				}
+				assert.True(t, key.DependsOn(grant, user.Name), "the %s key waits for its grant", workload)
+
+				handed := keys[workload]
+				assert.Equal(t, idOf(key.Name), handed.ID, "%s gets its own key", workload)
+				assert.Equal(t, "mock-secret-of-"+key.Name, handed.Secret)
+				assert.True(t, handed.SecretIsHeld, "the secret half of the %s key stays a Pulumi secret", workload)
+
+				allowed, denied := actions(t, policy)
+				switch workload {
+				case VolumeWorkload:
+					assert.Equal(t, EBSCSIPolicy, managed)
+					assert.Empty(t, policy.Statement, "the managed policy only")
+				case LogWorkload:
+					arn := "arn:aws:s3:::" + mockBucket
+					assert.Empty(t, managed)
+					assert.ElementsMatch(t, []string{"s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject"}, allowed)
+					assert.Equal(t, []string{arn}, list(policy.Statement[0]["Resource"]))
+					assert.Equal(t, []string{arn + "/*"}, list(policy.Statement[1]["Resource"]))
+				case BackupWorkload:
+					assert.Empty(t, managed)
+					assert.ElementsMatch(t, []string{"s3:PutObject", "s3:AbortMultipartUpload"}, allowed, "put only: no list, read or delete")
+					assert.Contains(t, denied, "s3:DeleteObjectVersion")
+				case SecretsWorkload:
+					assert.Empty(t, managed)
+					assert.ElementsMatch(t, []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, allowed)
+					assert.Equal(t, []string{"arn:aws:secretsmanager:eu-west-3:*:secret:sre-lab/staging/*"}, list(policy.Statement[0]["Resource"]))
 				}
 			}
-			if tt.wantResource == "" {
-				assert.Empty(t, policies, "no secrets access without a prefix")
-				return
-			}
-			require.Len(t, policies, 1)
-			p := policies[0]
-			assert.Equal(t, in(role, "name"), in(p, "role"), "on the node role, by name")
-
-			doc := parsePolicy(t, in(p, "policy"))
-			assert.Equal(t, "2012-10-17", doc.Version)
-			require.Len(t, doc.Statement, 1)
-			st := doc.Statement[0]
-			assert.Equal(t, "Allow", st["Effect"])
-			// Read only: exactly these two actions, no wildcards.
-			assert.ElementsMatch(t, []string{"secretsmanager:GetSecretValue", "secretsmanager:DescribeSecret"}, list(st["Action"]))
-			assert.Equal(t, []string{tt.wantResource}, list(st["Resource"]))
-			assert.NotContains(t, st, "NotAction")
-			assert.NotContains(t, st, "NotResource")
+			assert.Equal(t, tc.secrets != "", keys[SecretsWorkload].ID != "", "a secrets key only with a prefix")
 		})
 	}
+}
+
+// TestWorkloadUsersParentAndProvider: every IAM resource is the
+// component's child and uses its provider.
+func TestWorkloadUsersParentAndProvider(t *testing.T) {
+	args := baseArgs(1, 1)
+	args.SecretsPrefix, args.EtcdBackups = "sre-lab/dev/", true
+	o := mustRun(t, args, mockZones)
+	providers := o.Mocks.ByType(tProvider)
+	require.Len(t, providers, 1)
+	providerURN := infratest.URN(providers[0])
+	got := map[string]int{}
+	for _, r := range o.Mocks.Resources() {
+		if !strings.HasPrefix(r.Type, "aws:iam/") {
+			continue
+		}
+		got[r.Type]++
+		assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
+		assert.True(t, strings.HasPrefix(r.Provider, providerURN+"::"), "%s %s provider", r.Type, r.Name)
+	}
+	assert.Equal(t, map[string]int{tUser: 4, tUserPolicy: 3, tUPA: 1, tAccessKey: 4}, got)
+}
+
+// TestBackupBucketPolicy: the snapshot job may put under its prefix and
+// nowhere else; what would destroy a snapshot is denied on the whole
+// bucket; a missing prefix is refused, not widened to the bucket.
+func TestBackupBucketPolicy(t *testing.T) {
+	arn := "arn:aws:s3:::sre-lab-prod-etcd-abc"
+	raw, err := BackupBucketPolicy(arn, "sre-lab-prod")
+	require.NoError(t, err)
+	doc := parsePolicy(t, raw)
+	for _, st := range doc.Statement {
+		if st["Effect"] == "Allow" {
+			assert.Equal(t, []string{arn + "/sre-lab-prod/*"}, list(st["Resource"]), "only under the prefix")
+			assert.NotContains(t, list(st["Action"]), "s3:ListBucket")
+		} else {
+			assert.ElementsMatch(t, []string{arn, arn + "/*"}, list(st["Resource"]))
+		}
+	}
+	_, err = BackupBucketPolicy(arn, "")
+	assert.Error(t, err)
+
+	args := baseArgs(1, 1)
+	args.EtcdBackups, args.ClusterName = true, ""
+	_, err = runNodes(t, args, mockZones)
+	assert.ErrorContains(t, err, "cluster name")
 }
 
 // TestLogBucket: Loki's bucket is private, named for the environment,
-// deletable with its logs only outside staging and prod, reachable by the
-// node role for exactly the object calls Loki makes, and handed to the
-// cluster through the platform contract.
+// deletable with its logs only outside staging and prod, reachable by
+// Loki's own user for exactly the object calls Loki makes, and handed to
+// the cluster, with that user's key, through the platform contract.
 func TestLogBucket(t *testing.T) {
 	for _, keep := range []bool{false, true} {
 		t.Run(fmt.Sprintf("keepLogs=%v", keep), func(t *testing.T) {
@@ -1093,17 +1232,8 @@ func TestLogBucket(t *testing.T) {
 				assert.Equal(t, true, in(pabs[0], k), k)
 			}
 
-			role, _ := iamOf(t, o)
-			var policy *pulumitest.Resource
-			for _, p := range o.Mocks.ByType(tRolePolicy) {
-				if strings.HasSuffix(p.Name, "-node-logs") {
-					policy = &p
-				}
-			}
-			require.NotNil(t, policy, "the nodes may use the bucket")
-			assert.Equal(t, in(role, "name"), in(*policy, "role"))
-			doc := parsePolicy(t, in(*policy, "policy"))
-			require.Len(t, doc.Statement, 2)
+			_, doc, _ := userOf(t, o, LogWorkload)
+			require.Len(t, doc.Statement, 2, "Loki's user may use the bucket")
 			arn := "arn:aws:s3:::" + mockBucket
 			assert.Equal(t, []string{"s3:ListBucket"}, list(doc.Statement[0]["Action"]))
 			assert.Equal(t, []string{arn}, list(doc.Statement[0]["Resource"]))
@@ -1111,6 +1241,7 @@ func TestLogBucket(t *testing.T) {
 			assert.Equal(t, []string{arn + "/*"}, list(doc.Statement[1]["Resource"]))
 
 			require.NotNil(t, o.Platform.LogBucket)
+			assert.NotNil(t, o.Platform.LogBucket.Key, "Loki's own key comes with the bucket")
 			assert.Equal(t, "s3", o.Platform.LogBucket.Type)
 			assert.Equal(t, args.Region, o.Platform.LogBucket.Region)
 			assert.Equal(t, mockBucket, o.LogBucket)
@@ -1120,16 +1251,18 @@ func TestLogBucket(t *testing.T) {
 
 // TestBackupBucket: etcd snapshots get their own private, versioned bucket,
 // only when asked for, whose lifecycle archives but never expires them, so
-// the newest are kept however long the cluster is down; the nodes may add
-// snapshots but never read, delete or unversion them.
+// the newest are kept however long the cluster is down; the snapshot job's
+// user may add snapshots under the cluster's prefix but never list, read,
+// delete or unversion them.
 func TestBackupBucket(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		o := mustRun(t, baseArgs(1, 1), mockZones)
 		assert.Len(t, o.Mocks.ByType(tBucket), 1, "the log bucket only")
 		assert.Empty(t, o.Mocks.ByType(tVersioning))
-		for _, p := range o.Mocks.ByType(tRolePolicy) {
+		for _, p := range o.Mocks.ByType(tUser) {
 			assert.NotContains(t, p.Name, "etcd")
 		}
+		assert.Nil(t, o.Platform.BackupBucket)
 	})
 	t.Run("on", func(t *testing.T) {
 		args := baseArgs(3, 2)
@@ -1157,95 +1290,21 @@ func TestBackupBucket(t *testing.T) {
 		assert.Equal(t, float64(SnapshotArchiveDays), in(lifecycle[0], "rules.0.transitions.0.days"))
 		assert.Equal(t, "GLACIER_IR", in(lifecycle[0], "rules.0.transitions.0.storageClass"), "archived, still restorable at once")
 
-		var policy *pulumitest.Resource
-		for _, p := range o.Mocks.ByType(tRolePolicy) {
-			if strings.HasSuffix(p.Name, "-node-etcd-backups") {
-				policy = &p
-			}
-		}
-		require.NotNil(t, policy)
-		doc := parsePolicy(t, in(*policy, "policy"))
-		var allowed, denied []string
+		_, doc, _ := userOf(t, o, BackupWorkload)
+		allowed, denied := actions(t, doc)
+		assert.ElementsMatch(t, []string{"s3:PutObject", "s3:AbortMultipartUpload"}, allowed, "no list, no read, no delete")
 		for _, st := range doc.Statement {
-			if st["Effect"] == "Deny" {
-				denied = append(denied, list(st["Action"])...)
-			} else {
-				allowed = append(allowed, list(st["Action"])...)
+			if st["Effect"] == "Allow" {
+				assert.Equal(t, []string{"arn:aws:s3:::" + mockBucket + "/" + args.ClusterName + "/*"}, list(st["Resource"]),
+					"only under the prefix talos-backup writes to")
 			}
 		}
-		assert.ElementsMatch(t, []string{"s3:ListBucket", "s3:PutObject"}, allowed, "no read, no delete")
+		require.NotNil(t, o.Platform.BackupBucket)
+		assert.NotNil(t, o.Platform.BackupBucket.Key, "the snapshot job's own key comes with the bucket")
 		for _, action := range []string{"s3:GetObject", "s3:DeleteObject", "s3:DeleteObjectVersion", "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration"} {
 			assert.Contains(t, denied, action, "denied, whatever else the role is given")
 		}
 	})
-}
-
-func TestNodeInstanceProfile(t *testing.T) {
-	tests := []struct {
-		name        string
-		env         string
-		cp, w       int
-		wantProfile string
-	}{
-		{"dev-1cp-1w", "dev", 1, 1, "sre-lab-dev-eu-west-3-node-profile"},
-		// The resource names stay sre-lab-dev-*: the AWS name must follow
-		// the environment, not the component's name.
-		{"staging-3cp-2w", "staging", 3, 2, "sre-lab-staging-eu-west-3-node-profile"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			args := baseArgs(tt.cp, tt.w)
-			args.Environment = tt.env
-			o := mustRun(t, args, mockZones)
-			role, profile := iamOf(t, o)
-			assert.Equal(t, tt.wantProfile, in(profile, "name"))
-			assert.Equal(t, in(role, "name"), in(profile, "role"), "the profile carries the node role, by name")
-
-			// Every instance, of both roles, uses the profile by its name.
-			instances := o.Mocks.ByType(tInstance)
-			require.Len(t, instances, tt.cp+tt.w)
-			for _, inst := range instances {
-				assert.Equal(t, tt.wantProfile, in(inst, "iamInstanceProfile"), inst.Name)
-			}
-		})
-	}
-}
-
-func TestNodeIAMParentAndProvider(t *testing.T) {
-	tests := []struct {
-		name    string
-		secrets string
-		want    map[string]int
-	}{
-		// One inline policy for the log bucket, one more for secrets.
-		{"without-secrets", "", map[string]int{tRole: 1, tRPA: 1, tRolePolicy: 1, tProfile: 1}},
-		{"with-secrets", "sre-lab/dev/", map[string]int{tRole: 1, tRPA: 1, tRolePolicy: 2, tProfile: 1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			args := baseArgs(1, 1)
-			args.SecretsPrefix = tt.secrets
-			o := mustRun(t, args, mockZones)
-			require.NotEmpty(t, o.ComponentURN)
-			providers := o.Mocks.ByType(tProvider)
-			require.Len(t, providers, 1)
-			providerURN := infratest.URN(providers[0])
-			require.NotEmpty(t, providerURN)
-
-			got := map[string]int{}
-			for _, r := range o.Mocks.Resources() {
-				if !strings.HasPrefix(r.Type, "aws:iam/") {
-					continue
-				}
-				got[r.Type]++
-				assert.True(t, o.Mocks.Custom(r), "%s %s", r.Type, r.Name)
-				assert.Equal(t, o.ComponentURN, r.Parent, "%s %s parent", r.Type, r.Name)
-				assert.True(t, strings.HasPrefix(r.Provider, providerURN+"::"),
-					"%s %s uses provider %q, not the component's %q", r.Type, r.Name, r.Provider, providerURN)
-			}
-			assert.Equal(t, tt.want, got)
-		})
-	}
 }
 
 // TestContract runs the backend contract every backend answers for.

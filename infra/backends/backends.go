@@ -119,6 +119,7 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 			AdminCIDRs:    cfg.AdminCIDRs,
 			TalosVersion:  cfg.TalosVersion,
 			SecretsPrefix: secretsPrefix(cfg),
+			ClusterName:   cfg.ClusterName,
 			KeepLogs:      cfg.Environment.HA(),
 			EtcdBackups:   cfg.EtcdBackup.Enabled,
 		})
@@ -130,8 +131,8 @@ func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, e
 	return infra.Platform{}, fmt.Errorf("%s:%s = %q: no backend; available: %v", config.Namespace, config.KeyCloud, cfg.Cloud, config.Implemented)
 }
 
-// secretsPrefix is the part of AWS Secrets Manager the nodes may read when
-// External Secrets is the operator: sre-lab/<env>/.
+// secretsPrefix is the part of AWS Secrets Manager External Secrets may
+// read when it is the operator: sre-lab/<env>/.
 func secretsPrefix(cfg config.Config) string {
 	if cfg.Secrets != config.SecretsExternal {
 		return ""

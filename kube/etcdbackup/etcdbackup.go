@@ -3,7 +3,8 @@
 // taken through the Talos API: a Talos ServiceAccount grants one role,
 // os:etcd:backup, to pods of one namespace (the Talos patch allows it), and
 // Sidero Labs' talos-backup job streams the snapshot to the bucket with
-// the node's cloud identity.
+// the bucket's own access key, which may only add snapshots under the
+// cluster's prefix.
 package etcdbackup
 
 import (
@@ -19,6 +20,7 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/infra/talos"
+	"github.com/your-org/sre-lab/kube/awskey"
 	"github.com/your-org/sre-lab/kube/namespaces"
 )
 
@@ -41,9 +43,11 @@ const PodSecurity = namespaces.Restricted
 
 // Args shapes the backups.
 type Args struct {
-	// ClusterName prefixes every snapshot's key in the bucket.
+	// ClusterName prefixes every snapshot's key in the bucket; the bucket's
+	// key may write under that prefix only.
 	ClusterName string
-	// Bucket receives the snapshots.
+	// Bucket receives the snapshots, with its own key, which the job
+	// takes from its environment.
 	Bucket *infra.Bucket
 	// Backup is the schedule and encryption.
 	Backup config.EtcdBackup
@@ -59,14 +63,25 @@ type Backup struct {
 	CronJob *batchv1.CronJob
 }
 
-// Env is the job's configuration, as talos-backup reads it.
+// Env is the job's configuration, as talos-backup reads it. Its S3 client
+// takes the key from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY before
+// any other source (talos-backup pkg/s3/s3.go, the EnvAWS provider first
+// in the chain); the values come from the key Secret, never the pod spec.
 func Env(args *Args) corev1.EnvVarArray {
+	fromKey := func(name string) corev1.EnvVarArgs {
+		return corev1.EnvVarArgs{Name: pulumi.String(name), ValueFrom: &corev1.EnvVarSourceArgs{
+			SecretKeyRef: &corev1.SecretKeySelectorArgs{Name: pulumi.String(awskey.SecretName), Key: pulumi.String(name)},
+		}}
+	}
 	env := corev1.EnvVarArray{
 		corev1.EnvVarArgs{Name: pulumi.String("AWS_REGION"), Value: pulumi.String(args.Bucket.Region)},
 		corev1.EnvVarArgs{Name: pulumi.String("BUCKET"), Value: args.Bucket.Name},
 		corev1.EnvVarArgs{Name: pulumi.String("CLUSTER_NAME"), Value: pulumi.String(args.ClusterName)},
 		corev1.EnvVarArgs{Name: pulumi.String("S3_PREFIX"), Value: pulumi.String(args.ClusterName)},
 		corev1.EnvVarArgs{Name: pulumi.String("ENABLE_COMPRESSION"), Value: pulumi.String("true")},
+	}
+	if args.Bucket.Key != nil {
+		env = append(env, fromKey(awskey.IDKey), fromKey(awskey.SecretKey))
 	}
 	if args.Backup.Recipient != "" {
 		return append(env, corev1.EnvVarArgs{Name: pulumi.String("AGE_X25519_PUBLIC_KEY"), Value: pulumi.String(args.Backup.Recipient)})
@@ -102,6 +117,15 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 	}, parent, after)
 	if err != nil {
 		return nil, fmt.Errorf("etcd backup account: %w", err)
+	}
+
+	deps := append(append([]pulumi.Resource{}, args.DependsOn...), account)
+	if args.Bucket.Key != nil {
+		key, err := awskey.NewSecret(ctx, name+"-aws-key", Namespace, args.Bucket.Key, parent, after)
+		if err != nil {
+			return nil, fmt.Errorf("etcd backup: %w", err)
+		}
+		deps = append(deps, key)
 	}
 
 	notRoot := pulumi.Bool(true)
@@ -157,7 +181,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 				},
 			}},
 		},
-	}, parent, pulumi.DependsOn(append(append([]pulumi.Resource{}, args.DependsOn...), account)))
+	}, parent, pulumi.DependsOn(deps))
 	if err != nil {
 		return nil, fmt.Errorf("etcd backup job: %w", err)
 	}

@@ -15,10 +15,12 @@ import (
 const recipient = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"
 
 func args(recipient string) *Args {
+	out := func(s string) pulumi.StringOutput { return pulumi.String(s).ToStringOutput() }
 	return &Args{
 		ClusterName: "sre-lab-prod",
-		Bucket:      &infra.Bucket{Type: "s3", Name: pulumi.String("sre-lab-prod-etcd-abc").ToStringOutput(), Region: "eu-central-1"},
-		Backup:      config.EtcdBackup{Enabled: true, Schedule: config.DefaultEtcdBackupSchedule, Recipient: recipient},
+		Bucket: &infra.Bucket{Type: "s3", Name: out("sre-lab-prod-etcd-abc"), Region: "eu-central-1",
+			Key: &infra.AccessKey{ID: out("AKIABACKUP"), Secret: pulumi.ToSecret(out("backup-secret")).(pulumi.StringOutput)}},
+		Backup: config.EtcdBackup{Enabled: true, Schedule: config.DefaultEtcdBackupSchedule, Recipient: recipient},
 	}
 }
 
@@ -46,8 +48,9 @@ func env(t *testing.T, job pulumitest.Resource) map[string]any {
 
 // TestBackupJob: the Talos account grants the backup role only; the job
 // runs on the schedule, one at a time, unprivileged, with requests and a
-// memory limit, writing to the bucket under the cluster's name, encrypted
-// to the recipient when one is given.
+// memory limit, writing to the bucket under the cluster's name with the
+// bucket's own key from a Secret beside it, encrypted to the recipient
+// when one is given.
 func TestBackupJob(t *testing.T) {
 	for _, tc := range []struct {
 		name, recipient string
@@ -94,9 +97,41 @@ func TestBackupJob(t *testing.T) {
 			for k, v := range tc.want {
 				assert.Equal(t, v, e[k], k)
 			}
-			assert.NotContains(t, e, "AWS_ACCESS_KEY_ID", "the node's role, never a key")
+			// The bucket's own key, from the Secret beside the job, never
+			// written into the pod spec.
+			for _, name := range []string{"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} {
+				assert.Nil(t, e[name], "%s has no value in the spec", name)
+				assert.Equal(t, map[string]any{"name": "aws-access-key", "key": name}, fromSecret(t, job)[name], name)
+			}
+			secret := m.Named(t, "kubernetes:core/v1:Secret", "etcd-backup-aws-key")
+			for path, want := range map[string]any{
+				"metadata.name":                    "aws-access-key",
+				"metadata.namespace":               Namespace,
+				"stringData.AWS_ACCESS_KEY_ID":     "AKIABACKUP",
+				"stringData.AWS_SECRET_ACCESS_KEY": "backup-secret",
+			} {
+				got, _ := secret.At(path)
+				assert.Equal(t, want, got, path)
+			}
+			assert.True(t, job.DependsOn("kubernetes:core/v1:Secret", "etcd-backup-aws-key"), "the job waits for its key")
 		})
 	}
+}
+
+// fromSecret reads the job's environment taken from Secrets, by name.
+func fromSecret(t *testing.T, job pulumitest.Resource) map[string]any {
+	t.Helper()
+	list, ok := job.At("spec.jobTemplate.spec.template.spec.containers.0.env")
+	require.True(t, ok)
+	out := map[string]any{}
+	for _, e := range list.([]any) {
+		kv := e.(map[string]any)
+		from, _ := kv["valueFrom"].(map[string]any)
+		if ref, ok := from["secretKeyRef"]; ok {
+			out[kv["name"].(string)] = ref
+		}
+	}
+	return out
 }
 
 // TestBackupPodIsRestricted: the pod meets the Pod Security level its

@@ -15,6 +15,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/kube/awskey"
 	"github.com/your-org/sre-lab/kube/helm"
 )
 
@@ -30,6 +32,15 @@ const SealedControllerName = "sealed-secrets-controller"
 // AWSStoreName is the name of the ClusterSecretStore that reads AWS Secrets
 // Manager; ExternalSecrets refer to it by this name.
 const AWSStoreName = "aws-secrets-manager"
+
+// OptInLabel and OptInValue mark a namespace whose ExternalSecrets may use
+// the AWS store: `kubectl label namespace <ns> sre-lab.io/aws-secrets=allowed`.
+// The store serves no other namespace. Labelling a namespace takes the
+// right to patch namespaces, which a namespace's own users do not have.
+const (
+	OptInLabel = "sre-lab.io/aws-secrets"
+	OptInValue = "allowed"
+)
 
 // Operators lists the secrets operators this package installs, in the order
 // error messages print them.
@@ -54,6 +65,10 @@ type Args struct {
 	// AWSRegion, with external-secrets, adds a ClusterSecretStore for AWS
 	// Secrets Manager in that region. It is an error with sealed-secrets.
 	AWSRegion string
+	// AWSKey is the store's own access key, allowed to read the lab's
+	// secrets only; required with AWSRegion, as the nodes carry no AWS
+	// identity.
+	AWSKey *infra.AccessKey
 	// DependsOn must be ready before the release installs (the CNI, the
 	// CRDs); see helm.ReleaseArgs.DependsOn.
 	DependsOn []pulumi.Resource
@@ -85,6 +100,9 @@ func validate(args *Args) error {
 				args.AWSRegion, config.SecretsSealed, config.SecretsExternal)
 		}
 	case config.SecretsExternal:
+		if args.AWSRegion != "" && args.AWSKey == nil {
+			return fmt.Errorf("the AWS store in %s needs its own access key: the nodes carry no AWS identity", args.AWSRegion)
+		}
 	default:
 		return fmt.Errorf("unknown operator %q; expected one of: %s", args.Operator, strings.Join(Operators, ", "))
 	}
@@ -145,6 +163,39 @@ func externalValues(args *Args) map[string]any {
 	}
 }
 
+// StoreSpec is the AWS store's spec: Secrets Manager in region, read with
+// the key in keyNamespace (the operator's own; a ClusterSecretStore must
+// name it), for ExternalSecrets in namespaces labelled OptInLabel only
+// (the conditions of external-secrets' v1 ClusterSecretStore CRD, chart
+// 2.9.0 templates/crds/clustersecretstore.yaml). Without the conditions
+// any namespace could sync any of the lab's secrets.
+func StoreSpec(region, keyNamespace string) map[string]any {
+	ref := func(key string) map[string]any {
+		return map[string]any{"name": awskey.SecretName, "key": key, "namespace": keyNamespace}
+	}
+	return map[string]any{
+		"provider": map[string]any{
+			"aws": map[string]any{
+				"service": "SecretsManager",
+				"region":  region,
+				"auth": map[string]any{
+					"secretRef": map[string]any{
+						"accessKeyIDSecretRef":     ref(awskey.IDKey),
+						"secretAccessKeySecretRef": ref(awskey.SecretKey),
+					},
+				},
+			},
+		},
+		"conditions": []any{
+			map[string]any{
+				"namespaceSelector": map[string]any{
+					"matchLabels": map[string]any{OptInLabel: OptInValue},
+				},
+			},
+		},
+	}
+}
+
 // NewOperator installs the chosen secrets operator and, for external-secrets
 // with an AWS region, a cluster-wide store for AWS Secrets Manager.
 func NewOperator(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOption) (*Operator, error) {
@@ -170,28 +221,24 @@ func NewOperator(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Re
 	component.Release = release
 
 	if args.Operator == config.SecretsExternal && args.AWSRegion != "" {
-		// No auth block: the controller then uses the default AWS credential
-		// chain, which on the lab's EC2 nodes is the instance profile through
-		// IMDS, so no static keys live in the cluster.
-		_, err := apiextensions.NewCustomResource(ctx, name+"-"+AWSStoreName, &apiextensions.CustomResourceArgs{
+		key, err := awskey.NewSecret(ctx, name+"-aws-key", args.Namespace, args.AWSKey, parent, pulumi.DependsOn(args.DependsOn))
+		if err != nil {
+			return nil, fmt.Errorf("cluster secret store %s: %w", AWSStoreName, err)
+		}
+		_, err = apiextensions.NewCustomResource(ctx, name+"-"+AWSStoreName, &apiextensions.CustomResourceArgs{
 			ApiVersion: pulumi.String("external-secrets.io/v1"),
 			Kind:       pulumi.String("ClusterSecretStore"),
 			// An explicit name, not an auto-named one, because ExternalSecrets
 			// in other stacks and repositories refer to the store by name.
 			Metadata: &metav1.ObjectMetaArgs{Name: pulumi.String(AWSStoreName)},
 			OtherFields: kubernetes.UntypedArgs{
-				"spec": map[string]any{
-					"provider": map[string]any{
-						"aws": map[string]any{
-							"service": "SecretsManager",
-							"region":  args.AWSRegion,
-						},
-					},
-				},
+				"spec": StoreSpec(args.AWSRegion, args.Namespace),
 			},
 			// The CRD and the webhook that validates the store come with the
-			// release; creating the store before them fails.
-		}, parent, pulumi.DependsOn([]pulumi.Resource{release}))
+			// release; creating the store before them fails. The controller
+			// reads the key Secret at every sync, so it needs no restart when
+			// the key is replaced.
+		}, parent, pulumi.DependsOn([]pulumi.Resource{release, key}))
 		if err != nil {
 			return nil, fmt.Errorf("cluster secret store %s: %w", AWSStoreName, err)
 		}

@@ -10,15 +10,23 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 	"github.com/your-org/sre-lab/kube/namespaces"
 )
+
+// storeKey is the store's key as the AWS backend hands it over.
+func storeKey() *infra.AccessKey {
+	out := func(s string) pulumi.StringOutput { return pulumi.String(s).ToStringOutput() }
+	return &infra.AccessKey{ID: out("AKIASTORE"), Secret: pulumi.ToSecret(out("store-secret")).(pulumi.StringOutput)}
+}
 
 // Type tokens of what the component registers.
 const (
 	tProvider = "pulumi:providers:kubernetes"
 	tRelease  = "kubernetes:helm.sh/v3:Release"
 	tStore    = "kubernetes:external-secrets.io/v1:ClusterSecretStore"
+	tSecret   = "kubernetes:core/v1:Secret"
 )
 
 // componentName is what every test names the component.
@@ -293,17 +301,22 @@ func TestClusterSecretStore(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			chart := config.DefaultCharts[tc.operator]
-			m, op, err := run(t, &Args{
+			args := &Args{
 				Operator:  tc.operator,
 				Chart:     chart,
 				Namespace: "ns",
 				AWSRegion: tc.region,
-			})
+			}
+			if tc.wantStore {
+				args.AWSKey = storeKey()
+			}
+			m, op, err := run(t, args)
 			require.NoError(t, err)
 			stores := m.ByType(tStore)
 			if !tc.wantStore {
 				assert.Empty(t, stores)
 				assert.Empty(t, op.StoreName)
+				assert.Empty(t, m.ByType(tSecret))
 				return
 			}
 			require.Len(t, stores, 1)
@@ -322,11 +335,31 @@ func TestClusterSecretStore(t *testing.T) {
 					assert.Equal(t, want, got, path)
 				}
 			}
-			// The nodes' instance profile is the credential; an auth block
-			// would make the controller look for keys that do not exist.
-			aws, ok := s.At("spec.provider.aws")
-			require.True(t, ok)
-			assert.Len(t, aws, 2, "spec.provider.aws holds only service and region: %v", aws)
+			// The store's own key, from the Secret in the operator's
+			// namespace: the nodes carry no AWS identity.
+			ref := func(key string) map[string]any {
+				return map[string]any{"name": "aws-access-key", "key": key, "namespace": "ns"}
+			}
+			auth, ok := s.At("spec.provider.aws.auth")
+			require.True(t, ok, "the store authenticates with its own key")
+			assert.Equal(t, map[string]any{"secretRef": map[string]any{
+				"accessKeyIDSecretRef":     ref("AWS_ACCESS_KEY_ID"),
+				"secretAccessKeySecretRef": ref("AWS_SECRET_ACCESS_KEY"),
+			}}, auth)
+			secrets := m.ByType(tSecret)
+			require.Len(t, secrets, 1)
+			assert.Equal(t, "ns", pulumitest.Plain(secrets[0].Inputs["metadata"].ObjectValue()["namespace"]))
+			assert.Equal(t, map[string]any{"AWS_ACCESS_KEY_ID": "AKIASTORE", "AWS_SECRET_ACCESS_KEY": "store-secret"},
+				pulumitest.Plain(secrets[0].Inputs["stringData"]))
+			assert.True(t, s.DependsOn(tSecret, secrets[0].Name), "the store waits for its key")
+
+			// Only namespaces that opt in by label may use it; without
+			// conditions every namespace could read every secret.
+			conditions, ok := s.At("spec.conditions")
+			require.True(t, ok, "the store is limited to some namespaces")
+			assert.Equal(t, []any{map[string]any{"namespaceSelector": map[string]any{
+				"matchLabels": map[string]any{"sre-lab.io/aws-secrets": "allowed"},
+			}}}, conditions)
 			assert.True(t, s.DependsOn(tRelease, componentName+"-"+chart.Name),
 				"store does not depend on the release: %v", s.Dependencies)
 			assert.Contains(t, s.Parent, Token)
@@ -362,6 +395,11 @@ func TestInvalidArgs(t *testing.T) {
 			name: "no namespace",
 			args: &Args{Operator: config.SecretsExternal, Chart: config.DefaultCharts[config.ChartExternalSecrets]},
 			want: []string{"namespace"},
+		},
+		{
+			name: "AWS store without its key",
+			args: &Args{Operator: config.SecretsExternal, Chart: config.DefaultCharts[config.ChartExternalSecrets], Namespace: "ns", AWSRegion: "eu-central-1"},
+			want: []string{"access key", "no AWS identity"},
 		},
 		{
 			name: "no args",

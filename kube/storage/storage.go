@@ -6,16 +6,37 @@
 package storage
 
 import (
+	_ "embed"
 	"fmt"
+	"strconv"
 	"strings"
+	"time"
 
+	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/apigate"
+	"github.com/your-org/sre-lab/kube/awskey"
 	"github.com/your-org/sre-lab/kube/helm"
 )
+
+//go:embed scripts/release-volumes.sh
+var releaseVolumes string
+
+// releaseScript is the delete step of the volume release, on the shared
+// API library.
+var releaseScript = apigate.Compose(releaseVolumes)
+
+// ReleaseTimeout bounds the wait for the driver to delete the volumes of
+// the claims: a detach and a delete take seconds each, and a claim waits
+// for the pods using it to finish terminating.
+const ReleaseTimeout = 10 * time.Minute
+
+// releaseInterval is the pause between two looks at the claims.
+const releaseInterval = 5 * time.Second
 
 // Token is the component's type token.
 const Token = "sre-lab:kube:Storage"
@@ -82,6 +103,20 @@ type Args struct {
 	// DependsOn must be ready before the release installs (the CNI, the
 	// CRDs); see helm.ReleaseArgs.DependsOn.
 	DependsOn []pulumi.Resource
+
+	// AWSKey is the EBS CSI controller's own access key, required with
+	// AWSEBS: the nodes carry no AWS identity for it to use.
+	AWSKey *infra.AccessKey
+	// Region is where the controller calls EC2, required with AWSEBS: a
+	// pod cannot learn it from instance metadata, one hop too far.
+	Region string
+	// ClusterName, required with AWSEBS, tags every volume the driver creates
+	// (kubernetes.io/cluster/<ClusterName>: owned), so volumes a failed
+	// destroy left behind can be found and swept.
+	ClusterName string
+	// Access reaches the API server as the admin, for the step that deletes
+	// the claims before the driver on destroy; required with AWSEBS.
+	Access apigate.Access
 }
 
 // Storage is the `sre-lab:kube:Storage` component.
@@ -96,6 +131,12 @@ type Storage struct {
 	// Release is the driver's Helm release, for releases that need volumes
 	// to depend on.
 	Release *helmv3.Release
+	// Volumes is what a release whose claims come from this driver must
+	// depend on: on destroy the release goes first, then Volumes deletes
+	// its claims and waits for their cloud disks to be deleted, and only
+	// then the driver goes. Empty where volumes die with the nodes
+	// (local-path).
+	Volumes []pulumi.Resource
 }
 
 // NewStorage installs the driver's chart in args.Namespace.
@@ -109,18 +150,39 @@ func NewStorage(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 	if err := ctx.RegisterComponentResource(Token, name, component, opts...); err != nil {
 		return nil, err
 	}
+	parent := pulumi.Parent(component)
 
+	deps, values := args.DependsOn, Values(args)
+	if args.Driver == AWSEBS {
+		// The controller reads the key from its environment, so the
+		// Secret comes first.
+		key, err := awskey.NewSecret(ctx, name+"-aws-key", args.Namespace, args.AWSKey,
+			parent, pulumi.DependsOn(args.DependsOn))
+		if err != nil {
+			return nil, fmt.Errorf("storage %s: %w", name, err)
+		}
+		deps = append(append([]pulumi.Resource{}, args.DependsOn...), key)
+		values = helm.Merge(values, rollOnNewKey(args.AWSKey))
+	}
 	release, err := helm.NewRelease(ctx, name+"-"+args.Chart.Name, helm.ReleaseArgs{
 		Chart:     args.Chart,
 		Namespace: args.Namespace,
-		Values:    Values(args),
+		Values:    values,
 		Extra:     args.Values,
-		DependsOn: args.DependsOn,
-	}, pulumi.Parent(component))
+		DependsOn: deps,
+	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("storage %s: %w", name, err)
 	}
 	component.Release = release
+
+	if args.Driver == AWSEBS {
+		volumes, err := releaseVolumesStep(ctx, name, args, release, parent)
+		if err != nil {
+			return nil, fmt.Errorf("storage %s: %w", name, err)
+		}
+		component.Volumes = []pulumi.Resource{volumes}
+	}
 
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{
 		"storageClass": pulumi.String(component.StorageClass),
@@ -129,6 +191,33 @@ func NewStorage(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 		return nil, err
 	}
 	return component, nil
+}
+
+// releaseVolumesStep is the command that, when deleted, deletes the claims
+// of the driver's class and waits for their volumes to go (the
+// release-volumes script). It does nothing on create or update: a change
+// of its inputs (a renewed admin certificate) only records what the delete
+// will use. It has no triggers, the only inputs that replace a local
+// command (pulumi-command pull request 17, "Fix up replacement
+// semantics"), so no `pulumi up` runs the delete and empties the claims of
+// a living cluster. It depends on the driver's release, and the releases that make
+// claims depend on it, so a destroy removes them in the order releases,
+// claims, driver; without it the driver went first and the cloud disks of
+// every StatefulSet stayed behind, billed.
+func releaseVolumesStep(ctx *pulumi.Context, name string, args *Args, release *helmv3.Release, parent pulumi.ResourceOption) (*local.Command, error) {
+	return local.NewCommand(ctx, name+"-release-volumes", &local.CommandArgs{
+		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
+		Delete:      pulumi.String(releaseScript),
+		Environment: pulumi.StringMap{
+			"SRE_API_URL":              args.Access.URL,
+			"SRE_API_CA":               args.Access.CACertificate,
+			"SRE_API_CERT":             args.Access.ClientCertificate,
+			"SRE_API_KEY":              pulumi.ToSecret(args.Access.ClientKey).(pulumi.StringOutput),
+			"SRE_STORAGE_CLASS":        pulumi.String(driverClasses[args.Driver]),
+			"SRE_API_TIMEOUT_SECONDS":  pulumi.String(strconv.Itoa(int(ReleaseTimeout.Seconds()))),
+			"SRE_API_INTERVAL_SECONDS": pulumi.String(strconv.Itoa(int(releaseInterval.Seconds()))),
+		},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{release}))
 }
 
 // validate rejects args the chart would accept but the cluster could not use.
@@ -152,6 +241,19 @@ func validate(args *Args) error {
 	if args.Chart.Repo == "" || args.Chart.Version == "" {
 		return fmt.Errorf("chart %s is not pinned to a repository and version", args.Chart.Name)
 	}
+	if args.Driver == AWSEBS {
+		none := pulumi.StringOutput{}
+		switch a := args.Access; {
+		case args.AWSKey == nil:
+			return fmt.Errorf("driver %s needs its own access key: the nodes carry no AWS identity", args.Driver)
+		case args.Region == "":
+			return fmt.Errorf("driver %s needs the AWS region: its controller cannot read instance metadata", args.Driver)
+		case args.ClusterName == "":
+			return fmt.Errorf("driver %s needs the cluster name to tag its volumes with", args.Driver)
+		case a.URL == none || a.CACertificate == none || a.ClientCertificate == none || a.ClientKey == none:
+			return fmt.Errorf("driver %s needs access to the API server to delete its claims before it goes", args.Driver)
+		}
+	}
 	return nil
 }
 
@@ -170,7 +272,7 @@ func Values(args *Args) map[string]any {
 	case LocalPath:
 		return localPathValues()
 	case AWSEBS:
-		return ebsValues(args.ControllerReplicas)
+		return ebsValues(args)
 	}
 	return nil
 }
@@ -219,8 +321,11 @@ func localPathValues() map[string]any {
 	}
 }
 
-// ebsValues define the gp3 default class and size the driver's pods.
-func ebsValues(replicas int) map[string]any {
+// ebsValues define the gp3 default class, size the driver's pods, hand
+// the controller its key and region, tag the volumes with the cluster, and
+// put the node plugin on the host network.
+func ebsValues(args *Args) map[string]any {
+	replicas := args.ControllerReplicas
 	if replicas == 0 {
 		replicas = 1
 	}
@@ -256,8 +361,20 @@ func ebsValues(replicas int) map[string]any {
 		// ebs-csi-default-sc; with it there would be two defaults and
 		// claims without a class would silently get the newer one.
 		"defaultStorageClass": map[string]any{"enabled": false},
+		// The chart's controller takes AWS_ACCESS_KEY_ID and
+		// AWS_SECRET_ACCESS_KEY from this Secret (templates/controller.yaml;
+		// the upstream install guide's "secret object" method).
+		"awsAccessSecret": map[string]any{
+			"name": awskey.SecretName, "keyId": awskey.IDKey, "accessKey": awskey.SecretKey,
+		},
 		"controller": map[string]any{
 			"replicaCount": replicas,
+			// AWS_REGION, instead of asking instance metadata, which a pod
+			// cannot reach at hop limit 1.
+			"region": args.Region,
+			// --k8s-tag-cluster-id: every volume the driver creates carries
+			// kubernetes.io/cluster/<name>=owned and KubernetesCluster=<name>.
+			"k8sTagClusterId": args.ClusterName,
 			// Metrics Services for the controller and its sidecars, so
 			// provisioning failures and AWS API errors show on dashboards;
 			// the chart annotates them for scraping and adds ServiceMonitors
@@ -267,6 +384,27 @@ func ebsValues(replicas int) map[string]any {
 		},
 		"node": map[string]any{
 			"resources": resources(),
+			// The node plugin learns the instance ID, zone and type (for
+			// the attach limit) from instance metadata, and the hop limit
+			// of 1 stops that answer at the node's own network namespace.
+			// Its other source, "kubernetes", needs a providerID and
+			// topology labels only a cloud controller manager sets
+			// (aws-ebs-csi-driver pkg/cloud/metadata/k8s.go), which the lab
+			// does not run. So the plugin joins the host network
+			// (aws-ebs-csi-driver chart 2.64.0 values.yaml, node.hostNetwork
+			// and node.metadataSources); it holds no AWS credentials, and
+			// the nodes have none to find.
+			"hostNetwork": true,
 		},
 	}
+}
+
+// rollOnNewKey annotates the controller's pods with the key's revision:
+// the controller reads the key from its environment at start, so a
+// replaced key must roll the pods. Kept out of Values, which holds no
+// outputs.
+func rollOnNewKey(key *infra.AccessKey) map[string]any {
+	return map[string]any{"controller": map[string]any{
+		"podAnnotations": map[string]any{awskey.RevisionAnnotation: awskey.Revision(key)},
+	}}
 }

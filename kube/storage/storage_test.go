@@ -10,7 +10,9 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/apigate"
 	"github.com/your-org/sre-lab/internal/pulumitest"
+	"github.com/your-org/sre-lab/kube/awskey"
 	"github.com/your-org/sre-lab/kube/namespaces"
 )
 
@@ -18,7 +20,28 @@ import (
 const (
 	tRelease  = "kubernetes:helm.sh/v3:Release"
 	tProvider = "pulumi:providers:kubernetes"
+	tSecret   = "kubernetes:core/v1:Secret"
+	tCommand  = "command:local:Command"
 )
+
+// out is a known output, as other resources hand them over.
+func out(s string) pulumi.StringOutput { return pulumi.String(s).ToStringOutput() }
+
+// access is the admin's way to the API server, as TalosCluster hands it
+// over.
+func access() apigate.Access {
+	return apigate.Access{
+		URL:               out("https://203.0.113.10:6443"),
+		CACertificate:     out("ca-pem"),
+		ClientCertificate: out("cert-pem"),
+		ClientKey:         pulumi.ToSecret(out("key-pem")).(pulumi.StringOutput),
+	}
+}
+
+// ebsKey is the controller's key as the AWS backend hands it over.
+func ebsKey() *infra.AccessKey {
+	return &infra.AccessKey{ID: out("AKIAEBSCSI"), Secret: pulumi.ToSecret(out("ebs-secret")).(pulumi.StringOutput)}
+}
 
 // isDefault is the annotation that makes a StorageClass the default.
 const isDefault = "storageclass.kubernetes.io/is-default-class"
@@ -29,7 +52,8 @@ func validArgs(driver string) *Args {
 	case LocalPath:
 		return &Args{Driver: LocalPath, Chart: config.DefaultCharts[config.ChartLocalPath], Namespace: namespaces.Storage}
 	case AWSEBS:
-		return &Args{Driver: AWSEBS, Chart: config.DefaultCharts[config.ChartEBSCSI], Namespace: namespaces.KubeSystem, ControllerReplicas: 2}
+		return &Args{Driver: AWSEBS, Chart: config.DefaultCharts[config.ChartEBSCSI], Namespace: namespaces.KubeSystem, ControllerReplicas: 2,
+			AWSKey: ebsKey(), Region: "eu-central-1", ClusterName: "sre-lab-dev", Access: access()}
 	}
 	panic("no args for driver " + driver)
 }
@@ -215,6 +239,79 @@ func TestValuesAWSEBS(t *testing.T) {
 
 	_, ok := r.At("values.nodePathMap")
 	assert.False(t, ok, "no local paths with the EBS driver")
+
+	// The nodes carry no AWS identity and a pod cannot reach instance
+	// metadata: the controller gets its own key and the region, the node
+	// plugin the host network, and every volume the cluster's tag.
+	assert.Equal(t, map[string]any{"name": awskey.SecretName, "keyId": "AWS_ACCESS_KEY_ID", "accessKey": "AWS_SECRET_ACCESS_KEY"},
+		at(t, r, "values.awsAccessSecret"))
+	assert.Equal(t, "eu-central-1", at(t, r, "values.controller.region"))
+	assert.Equal(t, "sre-lab-dev", at(t, r, "values.controller.k8sTagClusterId"))
+	assert.Equal(t, true, at(t, r, "values.node.hostNetwork"))
+}
+
+// TestEBSKeySecret: the controller's key lands in a Secret of the
+// release's namespace, under the names the values point the chart at,
+// before the release; a replaced key changes the controller's pod
+// annotation, which rolls it.
+func TestEBSKeySecret(t *testing.T) {
+	r, o := release(t, validArgs(AWSEBS))
+	secrets := o.mocks.ByType(tSecret)
+	require.Len(t, secrets, 1)
+	secret := secrets[0]
+	assert.Equal(t, o.urn, secret.Parent)
+	assert.Equal(t, awskey.SecretName, at(t, secret, "metadata.name"))
+	assert.Equal(t, namespaces.KubeSystem, at(t, secret, "metadata.namespace"))
+	assert.Equal(t, map[string]any{"AWS_ACCESS_KEY_ID": "AKIAEBSCSI", "AWS_SECRET_ACCESS_KEY": "ebs-secret"}, at(t, secret, "stringData"))
+	assert.True(t, r.DependsOn(tSecret, secret.Name), "the release waits for its key")
+
+	revision := at(t, r, "values.controller.podAnnotations")
+	other := validArgs(AWSEBS)
+	other.AWSKey.ID = out("AKIAREPLACED")
+	r2, _ := release(t, other)
+	assert.NotEqual(t, revision, at(t, r2, "values.controller.podAnnotations"), "a new key rolls the controller")
+	assert.NotContains(t, fmt.Sprint(revision), "AKIA", "the annotation does not give the key ID away")
+
+	r3, o3 := release(t, validArgs(LocalPath))
+	assert.Empty(t, o3.mocks.ByType(tSecret), "local-path calls no cloud")
+	_, ok := r3.At("values.awsAccessSecret")
+	assert.False(t, ok)
+}
+
+// TestReleaseVolumesStep: on AWS a command stands between the driver and
+// the releases that make claims: it waits for the driver's release, runs
+// nothing on create and the release-volumes script on delete, against the
+// API server as the admin (the key kept secret), for the driver's class;
+// it is what Volumes hands on. The local-path driver has none: its volumes
+// die with the nodes.
+func TestReleaseVolumesStep(t *testing.T) {
+	r, o := release(t, validArgs(AWSEBS))
+	commands := o.mocks.ByType(tCommand)
+	require.Len(t, commands, 1)
+	c := commands[0]
+	assert.Equal(t, "storage-release-volumes", c.Name)
+	assert.Equal(t, o.urn, c.Parent)
+	assert.True(t, c.DependsOn(tRelease, r.Name), "it goes before the driver on destroy")
+	_, create := c.At("create")
+	assert.False(t, create, "nothing to do on create")
+	_, update := c.At("update")
+	assert.False(t, update)
+	_, triggers := c.At("triggers")
+	assert.False(t, triggers, "nothing may replace it, which would run the delete on a living cluster")
+	assert.Equal(t, releaseScript, at(t, c, "delete"))
+	assert.Equal(t, []any{"/bin/sh", "-c"}, at(t, c, "interpreter"))
+	env := at(t, c, "environment").(map[string]any)
+	assert.Equal(t, "gp3", env["SRE_STORAGE_CLASS"])
+	assert.Equal(t, "https://203.0.113.10:6443", env["SRE_API_URL"])
+	assert.Equal(t, "key-pem", env["SRE_API_KEY"])
+	assert.Equal(t, "600", env["SRE_API_TIMEOUT_SECONDS"])
+	key, _ := c.Inputs["environment"].ObjectValue()["SRE_API_KEY"]
+	assert.True(t, key.ContainsSecrets(), "the admin key stays secret")
+	require.Len(t, o.storage.Volumes, 1)
+
+	_, local := release(t, validArgs(LocalPath))
+	assert.Empty(t, local.mocks.ByType(tCommand))
+	assert.Empty(t, local.storage.Volumes)
 }
 
 func TestValuesControllerReplicas(t *testing.T) {
@@ -316,6 +413,14 @@ func TestNewStorageInvalidArgs(t *testing.T) {
 			[]string{config.ChartLocalPath, config.ChartEBSCSI}},
 		{"unpinned chart", func() *Args { a := validArgs(AWSEBS); a.Chart.Version = ""; return a }(),
 			[]string{"not pinned"}},
+		{"EBS without a key", func() *Args { a := validArgs(AWSEBS); a.AWSKey = nil; return a }(),
+			[]string{"access key", "no AWS identity"}},
+		{"EBS without a region", func() *Args { a := validArgs(AWSEBS); a.Region = ""; return a }(),
+			[]string{"region"}},
+		{"EBS without a cluster name", func() *Args { a := validArgs(AWSEBS); a.ClusterName = ""; return a }(),
+			[]string{"cluster name"}},
+		{"EBS without access", func() *Args { a := validArgs(AWSEBS); a.Access = apigate.Access{}; return a }(),
+			[]string{"access to the API server"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out, err := run(t, tc.args)

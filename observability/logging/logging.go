@@ -17,6 +17,7 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/kube/awskey"
 	"github.com/your-org/sre-lab/kube/helm"
 )
 
@@ -94,11 +95,19 @@ func storeType(b *infra.Bucket) string {
 func LokiValues(args *Args) map[string]any {
 	store := storeType(args.Bucket)
 	storage := map[string]any{"type": store}
+	singleBinary := map[string]any{
+		"replicas": 1,
+		"persistence": map[string]any{
+			"enabled":      true,
+			"size":         args.Logging.Storage,
+			"storageClass": args.StorageClass,
+		},
+		"resources": helm.Resources("100m", "256Mi", "1Gi"),
+	}
 	if b := args.Bucket; b != nil {
-		// No keys: the nodes' cloud identity reaches the bucket.
 		storage["bucketNames"] = map[string]any{"chunks": b.Name}
 		if b.Type == "s3" {
-			storage["s3"] = map[string]any{"region": b.Region}
+			storage["s3"] = s3Values(b, singleBinary)
 		}
 	}
 	off := map[string]any{"enabled": false}
@@ -123,15 +132,7 @@ func LokiValues(args *Args) map[string]any {
 				"working_directory":    "/var/loki/compactor",
 			},
 		},
-		"singleBinary": map[string]any{
-			"replicas": 1,
-			"persistence": map[string]any{
-				"enabled":      true,
-				"size":         args.Logging.Storage,
-				"storageClass": args.StorageClass,
-			},
-			"resources": helm.Resources("100m", "256Mi", "1Gi"),
-		},
+		"singleBinary": singleBinary,
 		"read":         map[string]any{"replicas": 0},
 		"write":        map[string]any{"replicas": 0},
 		"backend":      map[string]any{"replicas": 0},
@@ -147,6 +148,25 @@ func LokiValues(args *Args) map[string]any {
 			"serviceMonitor": map[string]any{"enabled": true},
 		},
 	}
+}
+
+// s3Values is the S3 block of Loki's storage. Without a key, the nodes'
+// cloud identity reaches the bucket. With one, Loki's pod takes the key
+// Secret as its environment and the configuration names the variables,
+// which Loki expands at start (the chart always passes
+// -config.expand-env=true: loki chart 18.11.0 templates/_pod.tpl), so the
+// key is in neither the chart values nor the rendered ConfigMap. Loki
+// reads the key once, so a replaced key rolls the pod.
+func s3Values(b *infra.Bucket, singleBinary map[string]any) map[string]any {
+	s3 := map[string]any{"region": b.Region}
+	if b.Key == nil {
+		return s3
+	}
+	s3["accessKeyId"] = "${" + awskey.IDKey + "}"
+	s3["secretAccessKey"] = "${" + awskey.SecretKey + "}"
+	singleBinary["extraEnvFrom"] = []any{map[string]any{"secretRef": map[string]any{"name": awskey.SecretName}}}
+	singleBinary["podAnnotations"] = map[string]any{awskey.RevisionAnnotation: awskey.Revision(b.Key)}
+	return s3
 }
 
 // controlPlaneToleration lets node agents run on control planes too:
@@ -299,13 +319,21 @@ func NewStack(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	parent := pulumi.Parent(component)
 
+	lokiDeps := args.DependsOn
+	if b := args.Bucket; b != nil && b.Key != nil {
+		key, err := awskey.NewSecret(ctx, name+"-aws-key", args.Namespace, b.Key, parent, pulumi.DependsOn(args.DependsOn))
+		if err != nil {
+			return nil, fmt.Errorf("loki: %w", err)
+		}
+		lokiDeps = append(append([]pulumi.Resource{}, args.DependsOn...), key)
+	}
 	var err error
 	component.Loki, err = helm.NewRelease(ctx, name+"-loki", helm.ReleaseArgs{
 		Chart:     args.Charts[config.ChartLoki],
 		Namespace: args.Namespace,
 		Values:    LokiValues(args),
 		Extra:     args.Values[config.ChartLoki],
-		DependsOn: args.DependsOn,
+		DependsOn: lokiDeps,
 	}, parent)
 	if err != nil {
 		return nil, fmt.Errorf("loki: %w", err)

@@ -320,6 +320,53 @@ func TestLokiValues(t *testing.T) {
 	}
 }
 
+// TestLokiBucketKey: where the bucket comes with Loki's own key (AWS), the
+// key goes into a Secret in Loki's namespace before the release, the pod
+// takes that Secret as its environment, and the values name the variables
+// Loki expands at start, never the key; a replaced key rolls the pod.
+func TestLokiBucketKey(t *testing.T) {
+	keyed := func(id string) *Args {
+		args := validArgs(config.CollectorAlloy, s3)
+		args.Bucket.Key = &infra.AccessKey{
+			ID:     pulumi.String(id).ToStringOutput(),
+			Secret: pulumi.ToSecret(pulumi.String("loki-secret").ToStringOutput()).(pulumi.StringOutput),
+		}
+		return args
+	}
+	o := mustRun(t, keyed("AKIALOKI"))
+	r := o.release(t, config.ChartLoki)
+	assert.Equal(t, "${AWS_ACCESS_KEY_ID}", value(t, r, "values.loki.storage.s3.accessKeyId"))
+	assert.Equal(t, "${AWS_SECRET_ACCESS_KEY}", value(t, r, "values.loki.storage.s3.secretAccessKey"))
+	assert.Equal(t, bucketRegion, value(t, r, "values.loki.storage.s3.region"))
+	assert.Equal(t, []any{map[string]any{"secretRef": map[string]any{"name": "aws-access-key"}}},
+		value(t, r, "values.singleBinary.extraEnvFrom"))
+	paths := credentialKeys(object(t, r, "values"), "values")
+	assert.Len(t, paths, 2, "the key's two halves")
+	for _, path := range paths {
+		assert.Regexp(t, `^\$\{AWS_[A-Z_]+\}$`, value(t, r, path), "%s names a variable, not the key", path)
+	}
+	assert.NotContains(t, fmt.Sprint(object(t, r, "values")), "AKIALOKI", "the key ID is not in the values")
+
+	secret := o.mocks.Named(t, "kubernetes:core/v1:Secret", component+"-aws-key")
+	for path, want := range map[string]any{
+		"metadata.name":                    "aws-access-key",
+		"metadata.namespace":               namespaces.Logging,
+		"stringData.AWS_ACCESS_KEY_ID":     "AKIALOKI",
+		"stringData.AWS_SECRET_ACCESS_KEY": "loki-secret",
+	} {
+		got, _ := secret.At(path)
+		assert.Equal(t, want, got, path)
+	}
+	assert.True(t, r.DependsOn("kubernetes:core/v1:Secret", secret.Name), "Loki waits for its key")
+
+	annotations := value(t, r, "values.singleBinary.podAnnotations")
+	other := mustRun(t, keyed("AKIAREPLACED")).release(t, config.ChartLoki)
+	assert.NotEqual(t, annotations, value(t, other, "values.singleBinary.podAnnotations"), "a new key rolls Loki")
+
+	unkeyed := mustRun(t, validArgs(config.CollectorAlloy, s3))
+	assert.Empty(t, unkeyed.mocks.ByType("kubernetes:core/v1:Secret"), "no key, no Secret")
+}
+
 // credentialKeys lists the paths of keys in values that would hold object
 // storage credentials; Loki must reach its bucket through the nodes'
 // identity, and keys in Helm values end up in plain ConfigMaps and state.

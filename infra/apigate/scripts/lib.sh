@@ -37,9 +37,14 @@ api_open() {
 # holds this cluster's certificate: an address reused from an earlier
 # cluster would otherwise pass for this one.
 api_get() {
-	path=$1
+	api_call GET "$1"
+}
+
+# api_call METHOD PATH is api_get with another method (DELETE).
+api_call() {
+	path=$2
 	: >"$dir/body"
-	set -- --silent --show-error --output "$dir/body" --write-out '%{http_code}' \
+	set -- --silent --show-error --request "$1" --output "$dir/body" --write-out '%{http_code}' \
 		--cacert "$dir/ca.pem" --connect-timeout 5 --max-time 15 "$SRE_API_URL$path"
 	if [ -n "$auth" ]; then
 		set -- --cert "$dir/cert.pem" --key "$dir/key.pem" "$@"
