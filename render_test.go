@@ -1,0 +1,394 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"gopkg.in/yaml.v3"
+
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/internal/charts"
+	"github.com/your-org/sre-lab/internal/pulumitest"
+	"github.com/your-org/sre-lab/internal/render"
+)
+
+// The rendered-objects tier: every stack's releases rendered by Helm from
+// the pinned archives, with the program's raw resources beside them, and
+// checked the way the API server, Pod Security admission and Helm's wait
+// will (internal/render).
+
+const (
+	releaseToken    = "kubernetes:helm.sh/v3:Release"
+	configFileToken = "kubernetes:yaml/v2:ConfigFile"
+	applyToken      = "talos:machine/configurationApply:ConfigurationApply"
+	bootstrapToken  = "talos:machine/bootstrap:Bootstrap"
+)
+
+// renderStack is one stack file on one backend.
+type renderStack struct {
+	label string
+	stack string
+	on    map[string]string
+}
+
+// renderStacks are every stack file on every backend it can use, plus the
+// optional charts (External Secrets, Promtail) so that every pinned archive
+// is rendered by some stack.
+var renderStacks = func() []renderStack {
+	out := []renderStack{{"local", "local", nil}, {"local on docker", "local", onDocker}}
+	for _, stack := range []string{"dev", "staging", "prod"} {
+		out = append(out,
+			renderStack{stack + " on aws", stack, nil},
+			renderStack{stack + " on gcp", stack, onGCP},
+			renderStack{stack + " on azure", stack, onAzure},
+			renderStack{stack + " on hetzner", stack, onHetzner})
+	}
+	return append(out,
+		renderStack{"staging on aws with external-secrets", "staging", map[string]string{"sre-lab:" + config.KeySecrets: config.SecretsExternal}},
+		renderStack{"local with promtail", "local", map[string]string{"sre-lab:" + config.KeyLogCollector: config.CollectorPromtail}})
+}()
+
+var (
+	rendererOnce sync.Once
+	renderer     *render.Renderer
+	rendererErr  error
+	podSecurity  render.PodSecurityDefaults
+	skipOnce     sync.Once
+)
+
+// sharedRenderer is one renderer for the whole test run, so a chart with
+// the same values renders once however many stacks install it.
+func sharedRenderer(t testing.TB) *render.Renderer {
+	t.Helper()
+	rendererOnce.Do(func() {
+		var dir string
+		var lock charts.Lock
+		if dir, rendererErr = charts.CacheDir(); rendererErr != nil {
+			return
+		}
+		if lock, rendererErr = charts.LoadLock(); rendererErr != nil {
+			return
+		}
+		if renderer, rendererErr = render.NewRenderer(dir, lock, config.DefaultKubernetesVersion); rendererErr != nil {
+			return
+		}
+		var pinned []config.Chart
+		for _, c := range config.DefaultCharts {
+			pinned = append(pinned, c)
+		}
+		missing, err := renderer.Missing(pinned)
+		if err != nil {
+			rendererErr = err
+			return
+		}
+		if len(missing) > 0 {
+			rendererErr = fmt.Errorf("%w: %s has no %s", charts.ErrMissing, dir, strings.Join(missing, ", "))
+			return
+		}
+		podSecurity, rendererErr = render.TalosPodSecurity(config.DefaultTalosVersion, config.DefaultKubernetesVersion)
+	})
+	if errors.Is(rendererErr, charts.ErrMissing) && os.Getenv(charts.EnvRequire) != "1" {
+		// One line says why and what to run; the other tests point at it.
+		reason := "rendered-objects tier skipped, see above"
+		skipOnce.Do(func() {
+			reason = fmt.Sprintf("rendered-objects tier skipped: %v; fetch them with %s", rendererErr, charts.PullCommand)
+		})
+		t.Skip(reason)
+	}
+	if rendererErr != nil {
+		t.Fatal(rendererErr)
+	}
+	return renderer
+}
+
+// renderedCluster runs the program for a stack under mocks and renders
+// what it registered.
+func renderedCluster(t testing.TB, label, stack string, cfg map[string]string) *render.Cluster {
+	t.Helper()
+	r := sharedRenderer(t)
+	l, _, err := run(t, stack, cfg)
+	if err != nil {
+		t.Fatalf("%s: %v", label, err)
+	}
+	c, err := l.cluster(label)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Build(c); err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// cluster is what the program puts into the cluster: its releases, the
+// Gateway API manifest and its raw Kubernetes resources, each with what
+// comes before it.
+func (l *lab) cluster(label string) (*render.Cluster, error) {
+	c := &render.Cluster{
+		Stack: label,
+		CNI:   releaseToken + "::cilium",
+		// Cilium's operator registers its CRDs when it starts; Talos
+		// registers talos.dev's ServiceAccount CRD once the cluster is
+		// bootstrapped with Kubernetes Talos API access on.
+		RuntimeCRDs:       map[string]string{"cilium.io": releaseToken + "::cilium"},
+		KubernetesVersion: config.DefaultKubernetesVersion,
+		PodSecurity:       podSecurity,
+	}
+	if b := l.byType(bootstrapToken); len(b) == 1 {
+		c.RuntimeCRDs["talos.dev"] = bootstrapToken + "::" + b[0].Name
+	}
+	for _, r := range l.resources {
+		id := r.Type + "::" + r.Name
+		before := l.dependencies(r)
+		switch {
+		case r.Type == releaseToken:
+			s, err := releaseSource(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", label, r.Name, err)
+			}
+			s.ID, s.Before = id, before
+			c.Sources = append(c.Sources, s)
+		case r.Type == configFileToken:
+			s, err := manifestSource(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", label, r.Name, err)
+			}
+			s.ID, s.Before = id, before
+			c.Sources = append(c.Sources, s)
+		case strings.HasPrefix(r.Type, "kubernetes:"):
+			s, err := rawSource(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", label, r.Name, err)
+			}
+			s.ID, s.Before = id, before
+			c.Sources = append(c.Sources, s)
+		case r.Type == applyToken:
+			eps, err := logDestinations(r)
+			if err != nil {
+				return nil, fmt.Errorf("%s: %s: %w", label, r.Name, err)
+			}
+			c.Endpoints = appendNew(c.Endpoints, eps...)
+		}
+	}
+	return c, nil
+}
+
+// releaseSource reads a Helm release's chart, version, repository,
+// namespace, name, values and wait as the program registered them.
+func releaseSource(r registered) (*render.Source, error) {
+	get := func(path string) string {
+		v, _ := r.At(path)
+		s, _ := v.(string)
+		return s
+	}
+	chart := config.Chart{Name: get("chart"), Version: get("version"), Repo: get("repositoryOpts.repo")}
+	if strings.HasPrefix(chart.Name, "oci://") {
+		i := strings.LastIndex(chart.Name, "/")
+		chart.Repo, chart.Name = chart.Name[:i], chart.Name[i+1:]
+	}
+	values, _ := pulumitest.Plain(r.Inputs["values"]).(map[string]any)
+	skip, _ := r.At("skipAwait")
+	return &render.Source{
+		Release:   get("name"),
+		Namespace: get("namespace"),
+		Chart:     chart,
+		Values:    values,
+		Waits:     skip != true,
+	}, nil
+}
+
+// manifestSource maps the Gateway API ConfigFile's URL back to the pinned
+// release it downloads.
+func manifestSource(r registered) (*render.Source, error) {
+	file, _ := r.At("file")
+	url := fmt.Sprint(file)
+	pin := config.DefaultCharts[config.ChartGatewayAPI]
+	version, ok := strings.CutSuffix(strings.TrimPrefix(url, pin.Repo+"/"), "/standard-install.yaml")
+	if !ok || !strings.HasPrefix(url, pin.Repo+"/") {
+		return nil, fmt.Errorf("config file %s is not a Gateway API release from %s", url, pin.Repo)
+	}
+	return &render.Source{Chart: config.Chart{Name: pin.Name, Repo: pin.Repo, Version: version}, Manifest: true}, nil
+}
+
+// rawSource is one typed or custom Kubernetes resource, as the object the
+// provider sends: apiVersion and kind from the type token
+// (kubernetes:<group>/<version>:<Kind>, core for the empty group).
+func rawSource(r registered) (*render.Source, error) {
+	parts := strings.Split(r.Type, ":")
+	if len(parts) != 3 {
+		return nil, fmt.Errorf("unexpected type %s", r.Type)
+	}
+	apiVersion := strings.TrimPrefix(parts[1], "core/")
+	obj, _ := pulumitest.Plain(resource.NewPropertyValue(r.Inputs)).(map[string]any)
+	obj["apiVersion"], obj["kind"] = apiVersion, parts[2]
+	o, err := render.RawObject(obj)
+	if err != nil {
+		return nil, err
+	}
+	return &render.Source{Objects: []render.Object{o}}, nil
+}
+
+// logDestinations are the addresses a node's machine config sends its
+// logs to (machine.logging.destinations), read from the patches applied.
+func logDestinations(r registered) ([]render.Endpoint, error) {
+	patches, _ := pulumitest.Plain(r.Inputs["configPatches"]).([]any)
+	var out []render.Endpoint
+	for _, p := range patches {
+		dec := yaml.NewDecoder(strings.NewReader(fmt.Sprint(p)))
+		for {
+			var doc struct {
+				Machine struct {
+					Logging struct {
+						Destinations []struct {
+							Endpoint string `yaml:"endpoint"`
+						} `yaml:"destinations"`
+					} `yaml:"logging"`
+				} `yaml:"machine"`
+			}
+			if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			for _, d := range doc.Machine.Logging.Destinations {
+				e, err := render.ParseEndpoint("Talos log destination", d.Endpoint)
+				if err != nil {
+					return nil, err
+				}
+				out = append(out, e)
+			}
+		}
+	}
+	return out, nil
+}
+
+func appendNew(list []render.Endpoint, add ...render.Endpoint) []render.Endpoint {
+	for _, a := range add {
+		found := false
+		for _, e := range list {
+			found = found || e == a
+		}
+		if !found {
+			list = append(list, a)
+		}
+	}
+	return list
+}
+
+// TestRenderedObjects renders every stack on every backend and expects no
+// problem from any check.
+func TestRenderedObjects(t *testing.T) {
+	sharedRenderer(t)
+	for _, st := range renderStacks {
+		t.Run(st.label, func(t *testing.T) {
+			c := renderedCluster(t, st.label, st.stack, userConfigOn(t, st.stack, st.on))
+			for _, p := range render.Check(c) {
+				t.Error(p)
+			}
+		})
+	}
+}
+
+// TestRenderedObjectsCatch proves each check can fail: a values change a
+// user could make through sre-lab:helmValues breaks what the check guards,
+// and the check names it.
+func TestRenderedObjectsCatch(t *testing.T) {
+	sharedRenderer(t)
+	for _, tc := range []struct {
+		name, stack string
+		on          map[string]string
+		values      string
+		check       string
+		// want are substrings of one problem line.
+		want []string
+	}{{
+		name: "a container field the API does not have", stack: "local",
+		values: `{"alloy": {"controller": {"extraContainers": [{"name": "x", "image": "busybox:1.37", "imagePulPolicy": "Always"}]}}}`,
+		check:  "schema", want: []string{"release alloy:", "DaemonSet/logging/alloy", "imagePulPolicy"},
+	}, {
+		name: "a custom resource field its CRD refuses", stack: "local",
+		values: `{"kube-prometheus-stack": {"prometheus": {"serviceMonitor": {"interval": "soon"}}}}`,
+		check:  "schema", want: []string{"ServiceMonitor/monitoring/kube-prometheus-stack-prometheus", "spec.endpoints[0].interval"},
+	}, {
+		name: "host network in a baseline namespace", stack: "local",
+		values: `{"cert-manager": {"webhook": {"hostNetwork": true}}}`,
+		check:  "pod-security", want: []string{"Deployment/cert-manager/cert-manager-webhook", "baseline", "host namespaces"},
+	}, {
+		name: "a LoadBalancer Service where no pool exists", stack: "dev",
+		values: `{"kube-prometheus-stack": {"grafana": {"service": {"type": "LoadBalancer"}}}}`,
+		check:  "readiness", want: []string{"Service/monitoring/kube-prometheus-stack-grafana", "no load-balancer IP pool"},
+	}, {
+		name: "a claim of a StorageClass nobody creates", stack: "local",
+		values: `{"loki": {"singleBinary": {"persistence": {"storageClass": "fast-ssd"}}}}`,
+		check:  "readiness", want: []string{"StatefulSet/logging/loki", "StorageClass fast-ssd", "no source"},
+	}, {
+		name: "Loki's Service renamed under the datasource", stack: "local",
+		values: `{"loki": {"fullnameOverride": "logs"}}`,
+		check:  "wiring", want: []string{"logging-datasource", "loki.logging.svc", "not rendered"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := userConfigOn(t, tc.stack, tc.on)
+			cfg["sre-lab:helmValues"] = tc.values
+			c := renderedCluster(t, tc.name, tc.stack, cfg)
+			problems := render.Check(c)
+			for _, p := range problems {
+				if p.Check != tc.check {
+					continue
+				}
+				line, all := p.String(), true
+				for _, w := range tc.want {
+					all = all && strings.Contains(line, w)
+				}
+				if all {
+					return
+				}
+			}
+			t.Errorf("no %s problem containing %q; got:\n%s", tc.check, tc.want, lines(problems))
+		})
+	}
+}
+
+func lines(problems []render.Problem) string {
+	var b strings.Builder
+	for _, p := range problems {
+		b.WriteString(p.String() + "\n")
+	}
+	return b.String()
+}
+
+// BenchmarkRender times the whole tier from a cold render cache: every
+// stack on every backend run under mocks, rendered and checked.
+func BenchmarkRender(b *testing.B) {
+	sharedRenderer(b)
+	dir, err := charts.CacheDir()
+	if err != nil {
+		b.Fatal(err)
+	}
+	lock, err := charts.LoadLock()
+	if err != nil {
+		b.Fatal(err)
+	}
+	for b.Loop() {
+		r, err := render.NewRenderer(dir, lock, config.DefaultKubernetesVersion)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for _, st := range renderStacks {
+			l, _, err := run(b, st.stack, userConfigOn(b, st.stack, st.on))
+			if err != nil {
+				b.Fatal(err)
+			}
+			c, err := l.cluster(st.label)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if err := r.Build(c); err != nil {
+				b.Fatal(err)
+			}
+			render.Check(c)
+		}
+	}
+}
