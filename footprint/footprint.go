@@ -140,6 +140,29 @@ func (r Report) Headroom() (cpu, memory float64) {
 		1 - float64(used.Memory)/float64(r.Allocatable.Memory)
 }
 
+// HostLoad is what the nodes take from one machine they all run on, as
+// the Docker backend's containers do. CPU counts what is requested (the
+// pods' requests and each node's reservation for Talos and the kubelet):
+// beyond that a busy node is throttled, not stopped. Memory counts the
+// nodes' full sizes: a container node may fill its whole limit, and
+// memory taken is not given back, so only the sizes bound what the host
+// must hold.
+func (r Report) HostLoad() Quantity {
+	requested := r.Lab.Add(r.Kubernetes).MilliCPU + r.Capacity.MilliCPU - r.Allocatable.MilliCPU
+	return Quantity{MilliCPU: requested, Memory: r.Capacity.Memory}
+}
+
+// FitsHost reports whether the nodes fit one machine of size host that
+// keeps reserve for its own processes: the pods' requests fit the nodes,
+// and HostLoad fits what the machine has left.
+func (r Report) FitsHost(host, reserve Quantity) bool {
+	cpu, mem := r.Headroom()
+	load := r.HostLoad()
+	return cpu > 0 && mem > 0 &&
+		load.MilliCPU <= host.MilliCPU-reserve.MilliCPU &&
+		load.Memory <= host.Memory-reserve.Memory
+}
+
 // Build adds up the requests of releases, keyed by release name with
 // their values, on nodes. A release the catalogue does not know, or a
 // catalogued workload without requests, is an error: the report must not

@@ -75,6 +75,31 @@ func TestBuild(t *testing.T) {
 	assert.Contains(t, r.String(), "headroom")
 }
 
+// TestFitsHost: nodes sharing one machine take it by their CPU requests
+// and their full memory sizes, and must leave the machine its reserve.
+func TestFitsHost(t *testing.T) {
+	releases := map[string]map[string]any{
+		config.ChartLoki: {"singleBinary": map[string]any{"replicas": 1, "resources": resources("100m", "256Mi", "1Gi")}},
+	}
+	r, err := Build("t", lab, releases)
+	require.NoError(t, err)
+	// Loki, two sets of control-plane pods, CoreDNS, and what the three
+	// nodes reserve; all 12 GiB of the three 4 GiB nodes.
+	assert.Equal(t, Quantity{100 + 720 + 150, 12 << 30}, r.HostLoad())
+
+	reserve := Quantity{1000, 3 << 30}
+	assert.True(t, r.FitsHost(Quantity{4000, 16 << 30}, reserve))
+	assert.True(t, r.FitsHost(Quantity{1970, 15 << 30}, reserve), "exactly full")
+	assert.False(t, r.FitsHost(Quantity{4000, 14 << 30}, reserve), "the nodes' memory would take the reserve")
+	assert.False(t, r.FitsHost(Quantity{1969, 16 << 30}, reserve), "the requests would take the reserve's CPU")
+
+	crowded, err := Build("t", lab, map[string]map[string]any{
+		config.ChartLoki: {"singleBinary": map[string]any{"replicas": 1, "resources": resources("100m", "11Gi", "12Gi")}},
+	})
+	require.NoError(t, err)
+	assert.False(t, crowded.FitsHost(Quantity{64000, 256 << 30}, reserve), "requests beyond the nodes' allocatable fit no host")
+}
+
 // TestBuildRefusesGaps: the report fails rather than undercount.
 func TestBuildRefusesGaps(t *testing.T) {
 	for _, tc := range []struct {

@@ -221,7 +221,7 @@ func lokiReady(kube *KubeClient) Check {
 			return "", err
 		}
 		if status != http.StatusOK {
-			return "", fmt.Errorf("not ready: %s", describe(status, body))
+			return "", fmt.Errorf("not ready: %s", Describe(status, body))
 		}
 		if got := strings.TrimSpace(string(body)); got != "ready" {
 			return "", fmt.Errorf("answered %q, want \"ready\"", got)
@@ -243,7 +243,7 @@ func grafanaHealthy(kube *KubeClient) Check {
 			Version  string `json:"version"`
 		}
 		if json.Unmarshal(body, &health) != nil || health.Database == "" {
-			return "", fmt.Errorf("unhealthy: %s", describe(status, body))
+			return "", fmt.Errorf("unhealthy: %s", Describe(status, body))
 		}
 		if status != http.StatusOK || health.Database != "ok" {
 			return "", fmt.Errorf("database %s (%d %s)", health.Database, status, http.StatusText(status))

@@ -1,6 +1,7 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -182,23 +183,50 @@ func NewKubeClient(kubeconfig []byte) (*KubeClient, error) {
 // status code and body; a non-2xx status is not an error, since the checks
 // of proxied services judge it themselves.
 func (c *KubeClient) Get(ctx context.Context, path string) (int, []byte, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, c.server+path, nil)
+	reply, err := c.Do(ctx, http.MethodGet, path, nil, nil)
+	return reply.Status, reply.Body, err
+}
+
+// Reply is the API server's answer to one request: for a proxied service,
+// the service's own status, headers and body.
+type Reply struct {
+	Status int
+	Header http.Header
+	Body   []byte
+}
+
+// Do sends one request to the API server with extra headers and an
+// optional body. The API server consumes the Authorization header itself
+// (it authenticates the client with it, or drops it), so a proxied service
+// that wants its own credentials has to be given them in another header,
+// a cookie for instance. As with Get, a non-2xx status is not an error.
+func (c *KubeClient) Do(ctx context.Context, method, path string, header http.Header, body []byte) (Reply, error) {
+	var reader io.Reader
+	if body != nil {
+		reader = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.server+path, reader)
 	if err != nil {
-		return 0, nil, err
+		return Reply{}, err
+	}
+	for name, values := range header {
+		for _, v := range values {
+			req.Header.Add(name, v)
+		}
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.http.Do(req)
 	if err != nil {
-		return 0, nil, err
+		return Reply{}, err
 	}
 	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-	if err != nil {
-		return resp.StatusCode, nil, fmt.Errorf("read answer to %s: %w", path, err)
+	reply := Reply{Status: resp.StatusCode, Header: resp.Header}
+	if reply.Body, err = io.ReadAll(io.LimitReader(resp.Body, maxBody)); err != nil {
+		return Reply{Status: resp.StatusCode, Header: resp.Header}, fmt.Errorf("read answer to %s: %w", path, err)
 	}
-	return resp.StatusCode, body, nil
+	return reply, nil
 }
 
 // getJSON fetches path and decodes a 200 answer into v.
@@ -208,7 +236,7 @@ func (c *KubeClient) getJSON(ctx context.Context, path string, v any) error {
 		return err
 	}
 	if status != http.StatusOK {
-		return errors.New(describe(status, body))
+		return errors.New(Describe(status, body))
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return fmt.Errorf("decode answer: %w", err)
@@ -216,11 +244,11 @@ func (c *KubeClient) getJSON(ctx context.Context, path string, v any) error {
 	return nil
 }
 
-// describe turns a failed answer into "503 Service Unavailable: why". The
+// Describe turns a failed answer into "503 Service Unavailable: why". The
 // API server wraps its own errors (no endpoints, forbidden, not found) in a
 // Status object whose message is the useful part; proxied services answer
 // with their own text.
-func describe(status int, body []byte) string {
+func Describe(status int, body []byte) string {
 	reason := strings.TrimSpace(string(body))
 	var s struct {
 		Kind    string `json:"kind"`

@@ -267,7 +267,7 @@ func TestDescribe(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			assert.Equal(t, tc.want, describe(tc.status, []byte(tc.body)))
+			assert.Equal(t, tc.want, Describe(tc.status, []byte(tc.body)))
 		})
 	}
 }

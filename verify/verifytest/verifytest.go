@@ -100,16 +100,41 @@ func Healthy() map[string]Response {
 // Server is a fake Kubernetes API server over TLS that wants Token.
 type Server struct {
 	*httptest.Server
-	routes map[string]Response
 }
 
 // NewServer serves the healthy lab with overrides replacing some answers;
 // it is closed when the test ends. Requests for other URIs get a 404 Status
 // and requests without the token a 401, as from a real API server.
 func NewServer(t testing.TB, overrides map[string]Response) *Server {
-	s := &Server{routes: Healthy()}
-	maps.Copy(s.routes, overrides)
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(s.serve))
+	routes := Healthy()
+	maps.Copy(routes, overrides)
+	return NewHandlerServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, ok := routes[r.RequestURI]
+		if !ok {
+			resp = Status(http.StatusNotFound, "NotFound", "the server could not find the requested resource")
+		}
+		resp.Write(w)
+	}))
+}
+
+// NewHandlerServer is a fake API server whose authenticated requests h
+// answers, for tests of clients that need more than fixed GET answers
+// (a login, a query string); it is closed when the test ends. Like the
+// real API server, it answers 401 to a request without the token and
+// takes the Authorization header off the requests it passes on.
+func NewHandlerServer(t testing.TB, h http.Handler) *Server {
+	s := &Server{}
+	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer "+Token {
+			Status(http.StatusUnauthorized, "Unauthorized", "Unauthorized").Write(w)
+			return
+		}
+		// kube-apiserver drops the header once it has authenticated
+		// the client (k8s.io/apiserver pkg/endpoints/filters/authentication.go),
+		// so a proxied service never sees it.
+		r.Header.Del("Authorization")
+		h.ServeHTTP(w, r)
+	}))
 	// The client dials connections in parallel for concurrent checks and
 	// some are still in their handshake when the test closes the server;
 	// the errors that logs are noise.
@@ -119,14 +144,8 @@ func NewServer(t testing.TB, overrides map[string]Response) *Server {
 	return s
 }
 
-func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	resp, ok := s.routes[r.RequestURI]
-	switch {
-	case r.Header.Get("Authorization") != "Bearer "+Token:
-		resp = Status(http.StatusUnauthorized, "Unauthorized", "Unauthorized")
-	case !ok:
-		resp = Status(http.StatusNotFound, "NotFound", "the server could not find the requested resource")
-	}
+// Write sends the answer, typed as JSON when its body is JSON.
+func (resp Response) Write(w http.ResponseWriter) {
 	if json.Valid(resp.Body) {
 		w.Header().Set("Content-Type", "application/json")
 	} else {
