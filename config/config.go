@@ -13,7 +13,8 @@ const Namespace = "sre-lab"
 // Environment is one row of the environment matrix.
 type Environment string
 
-// The environments of the matrix in DESIGN.md.
+// The environments of the matrix: each sets node counts and sizes
+// (EnvironmentMatrix).
 const (
 	Local   Environment = "local"
 	Dev     Environment = "dev"

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// Network defaults. The local one is the 2024 design's host-only network;
+// Network defaults. The local one is VirtualBox's default host-only network;
 // the cloud one is a private range clear of the pod and service networks.
 var (
 	DefaultLocalNetwork = netip.MustParsePrefix("192.168.56.0/24")
@@ -41,7 +41,7 @@ type Matrix struct {
 	WorkerSize       map[Cloud]string
 }
 
-// EnvironmentMatrix is the environment matrix of DESIGN.md.
+// EnvironmentMatrix is the environment matrix README.md documents.
 var EnvironmentMatrix = map[Environment]Matrix{
 	Local: {
 		ControlPlanes:    3,
@@ -81,7 +81,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 // clear of the hour when other jobs start.
 const DefaultEtcdBackupSchedule = "17 */6 * * *"
 
-// Disk defaults in GiB, from the 2024 local topology (40 GB control planes,
+// Disk defaults in GiB, from the local topology (40 GB control planes,
 // 50 GB workers), used on every backend.
 const (
 	DefaultControlPlaneDiskGiB = 40

@@ -27,7 +27,7 @@ type Secrets struct {
 // error: it would sit unencrypted in the stack file.
 func LoadSecrets(ctx *pulumi.Context) (Secrets, error) {
 	var s Secrets
-	for _, key := range []string{KeyGrafanaAdminPassword, KeyAlertmanager} {
+	for _, key := range SecretKeys {
 		full := Namespace + ":" + key
 		value, ok := ctx.GetConfig(full)
 		if !ok {

@@ -9,7 +9,7 @@ import (
 )
 
 // Seed minimums for every node: what Talos needs for a control plane plus
-// the observability agents each node runs (DESIGN.md: t3.medium, e2-medium,
+// the observability agents each node runs (the dev sizes: t3.medium, e2-medium,
 // Standard_B2s, 2 vCPU / 4 GB locally).
 const (
 	MinVCPU   = 2

@@ -407,11 +407,14 @@ func exposed(v resource.PropertyValue) []string {
 // authenticated call, so every call with the cluster's client certificate
 // fails the TLS handshake (internal/app/machined/pkg/system/services,
 // the maintenance service).
+//
+// It reads the talosconfig's mode with ls, whose long format POSIX fixes:
+// stat's flags differ between GNU (-c) and BSD and macOS (-f).
 const fakeTalosctl = `#!/bin/sh
 s=$FAKE_TALOS_STATE
 echo "talosctl $*" >>"$s/calls"
 if [ -f "${TALOSCONFIG:-}" ]; then
-	echo "$(stat -c %a "$TALOSCONFIG") ${SRE_TALOS_CA:+inherited}${SRE_TALOS_CRT:+inherited}${SRE_TALOS_KEY:+inherited}" >>"$s/configs"
+	echo "$(ls -ln "$TALOSCONFIG" | cut -c1-10) ${SRE_TALOS_CA:+inherited}${SRE_TALOS_CRT:+inherited}${SRE_TALOS_KEY:+inherited}" >>"$s/configs"
 	cat "$TALOSCONFIG" >"$s/talosconfig"
 	current=$(awk '/^context:/ { print $2 }' "$TALOSCONFIG")
 	defined=$(awk -v c="  $current:" '
@@ -495,8 +498,8 @@ esac
 
 // hostTools are the only real programs on the scripts' PATH, so a host that
 // happens to have talosctl cannot leak into a test, and a script starting to
-// need another tool shows up here. stat and cat serve the fake.
-var hostTools = []string{"awk", "cat", "chmod", "date", "grep", "mkdir", "mktemp", "rm", "stat", "tr"}
+// need another tool shows up here. ls, cut and cat serve the fake.
+var hostTools = []string{"awk", "cat", "chmod", "cut", "date", "grep", "ls", "mkdir", "mktemp", "rm", "tr"}
 
 // lab is one isolated run environment: $LAB/bin is the whole PATH,
 // $LAB/state the fake's state, $LAB/tmp the scripts' TMPDIR and $LAB/home
@@ -579,7 +582,7 @@ func (l *lab) checkTalosconfig(r result) {
 	configs := l.lines("configs")
 	assert.Len(l.t, configs, len(l.calls()))
 	for _, c := range configs {
-		assert.Equal(l.t, "600 ", c, "mode, and no copy in the environment")
+		assert.Equal(l.t, "-rw------- ", c, "mode, and no copy in the environment")
 	}
 	if len(configs) > 0 {
 		data, err := os.ReadFile(filepath.Join(l.state, "talosconfig"))

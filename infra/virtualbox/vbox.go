@@ -31,8 +31,8 @@ const Token = "sre-lab:infra:VirtualBoxNodes"
 // InstallDisk is the first disk of the SATA controller the VMs boot from.
 const InstallDisk = "/dev/sda"
 
-// Offsets of well-known addresses inside the host-only network. The 2024
-// layout puts control planes at .10 and workers at .20.
+// Offsets of well-known addresses inside the host-only network: control
+// planes at .10, workers at .20.
 const (
 	hostOffset         = 1
 	dhcpServerOffset   = 2
@@ -147,7 +147,7 @@ func NewNodes(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 	}
 	parent := pulumi.Parent(component)
 
-	// Every local stack plans the same VM names (DESIGN.md) and network on
+	// Every local stack plans the same VM names (talos-cp-01...) and network on
 	// the same host, so each records the stack that made it: the network
 	// scripts refuse a network another stack holds and network-delete.sh
 	// leaves it, vm-create.sh refuses a VM name another stack holds and

@@ -25,8 +25,7 @@ import (
 // Token is the component's type token.
 const Token = "sre-lab:observability:MonitoringStack"
 
-// Node ports of a local lab, from the 2024 design: the host reaches them on
-// any node's address.
+// Node ports of a local lab: the host reaches them on any node's address.
 const (
 	GrafanaNodePort      = 30300
 	PrometheusNodePort   = 30900

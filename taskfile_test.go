@@ -1,0 +1,343 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"text/template"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/your-org/sre-lab/config"
+)
+
+// globMatches reports whether a `pulumi up --target` pattern selects urn,
+// by the rule of pulumi/pulumi pkg/resource/deploy/deployment.go
+// (UrnTargets.getMatcher): the whole URN must match, ** stands for any run
+// of characters and * for any run without a colon; a pattern with no star
+// is a literal URN.
+func globMatches(pattern, urn string) bool {
+	switch {
+	case pattern == "":
+		return urn == ""
+	case strings.HasPrefix(pattern, "**"):
+		for i := 0; i <= len(urn); i++ {
+			if globMatches(pattern[2:], urn[i:]) {
+				return true
+			}
+		}
+		return false
+	case pattern[0] == '*':
+		for i := 0; i <= len(urn); i++ {
+			if globMatches(pattern[1:], urn[i:]) {
+				return true
+			}
+			if i < len(urn) && urn[i] == ':' {
+				return false
+			}
+		}
+		return false
+	}
+	return urn != "" && urn[0] == pattern[0] && globMatches(pattern[1:], urn[1:])
+}
+
+// TestGlobMatches holds globMatches to the cases of Pulumi's own
+// TestGlobUrn (pkg/resource/deploy/deployment_test.go), with the ones it
+// must not match.
+func TestGlobMatches(t *testing.T) {
+	for _, tc := range []struct {
+		pattern  string
+		match    []string
+		mismatch []string
+	}{
+		{"**", []string{
+			"urn:pulumi:stack::test::typ$aws:resource::aname",
+			"urn:pulumi:stack::test::typ$azure:resource::bar",
+		}, nil},
+		{"urn:pulumi:stack::test::typ*:resource::bar", []string{
+			"urn:pulumi:stack::test::typ$aws:resource::bar",
+			"urn:pulumi:stack::test::typ$azure:resource::bar",
+		}, []string{
+			"urn:pulumi:stack::test::ty:resource::bar",
+			"urn:pulumi:stack::test::type:resource::foobar",
+		}},
+		{"**:aname", []string{"urn:pulumi:stack::test::typ$aws:resource::aname"},
+			[]string{"urn:pulumi:stack::test::typ$aws:resource::somename"}},
+		{"*:*:stack::test::typ$aws:resource::*", []string{
+			"urn:pulumi:stack::test::typ$aws:resource::aname",
+			"urn:pulumi:stack::test::typ$aws:resource::bar",
+		}, []string{"urn:pulumi:stack::test::typ$azure:resource::aname"}},
+		{"stack::test::typ$aws:resource::none", []string{"stack::test::typ$aws:resource::none"},
+			[]string{"stack::test::typ$aws:resource::nonee"}},
+		// The pattern the Taskfile once had: * stops at the :: before the
+		// name, so it matches nothing.
+		{"**sre-lab:observability:*", nil, []string{
+			"urn:pulumi:dev::sre-lab::sre-lab:observability:LokiStack::logging",
+		}},
+	} {
+		for _, urn := range tc.match {
+			assert.True(t, globMatches(tc.pattern, urn), "%s should match %s", tc.pattern, urn)
+		}
+		for _, urn := range tc.mismatch {
+			assert.False(t, globMatches(tc.pattern, urn), "%s should not match %s", tc.pattern, urn)
+		}
+	}
+}
+
+// urnOf is the URN the engine gives a registration: the parent's type
+// chain (none under the stack) joined to the type with $.
+func urnOf(stack string, r registered) string {
+	parentType := tokens.Type("")
+	if parent := resource.URN(r.Parent); parent != "" && parent.QualifiedType() != resource.RootStackType {
+		parentType = parent.QualifiedType()
+	}
+	return string(resource.NewURN(tokens.QName(stack), "sre-lab", parentType, tokens.Type(r.Type), r.Name))
+}
+
+// topComponent is the outermost type in a URN's type chain: the component
+// a resource belongs to.
+func topComponent(urn string) string {
+	qualified := string(resource.URN(urn).QualifiedType())
+	return strings.SplitN(qualified, "$", 2)[0]
+}
+
+// TestTaskTargets: every --target in Taskfile.yml selects exactly what the
+// task's description promises, on every backend: the machine and Talos
+// components with everything under them, or the observability components
+// with everything under them. A pattern that selects nothing would make
+// `pulumi up --target` update nothing.
+func TestTaskTargets(t *testing.T) {
+	promises := map[string]struct {
+		desc  string
+		layer string
+	}{
+		"k8s:bootstrap":     {"the machines and Talos", "sre-lab:infra:"},
+		"k8s:observability": {"the monitoring and logging stacks", "sre-lab:observability:"},
+	}
+	doc := readYAML(t, "Taskfile.yml")
+	tasks, _ := doc["tasks"].(map[string]any)
+	target := regexp.MustCompile(`--target[ =]('[^']*'|"[^"]*"|\S+)`)
+	globs := map[string][]string{}
+	for name, task := range tasks {
+		cmds, _ := dig(task, "cmds").([]any)
+		for _, c := range cmds {
+			for _, m := range target.FindAllStringSubmatch(fmt.Sprint(c), -1) {
+				globs[name] = append(globs[name], strings.Trim(m[1], `'"`))
+			}
+		}
+	}
+	for name := range globs {
+		require.Contains(t, promises, name, "task %s has a --target this test does not know the promise of", name)
+		assert.Contains(t, dig(tasks, name, "desc"), promises[name].desc, name)
+	}
+	require.Len(t, globs, len(promises), "each promised task has its --target")
+
+	for _, tc := range []struct {
+		name, stack string
+		set         map[string]string
+	}{
+		{"virtualbox", "local", nil},
+		{"docker", "local", onDocker},
+		{"aws", "dev", nil},
+		{"hetzner", "dev", onHetzner},
+		{"gcp", "dev", onGCP},
+		{"azure", "staging", onAzure},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m, _, err := run(t, tc.stack, userConfigOn(t, tc.stack, tc.set))
+			require.NoError(t, err)
+			for task, patterns := range globs {
+				var want, got []string
+				for _, r := range m.resources {
+					urn := urnOf(tc.stack, r)
+					if strings.HasPrefix(topComponent(urn), promises[task].layer) {
+						want = append(want, urn)
+					}
+					if slices.ContainsFunc(patterns, func(p string) bool { return globMatches(p, urn) }) {
+						got = append(got, urn)
+					}
+				}
+				require.NotEmpty(t, want, "%s: the program registers %s components", task, promises[task].layer)
+				assert.ElementsMatch(t, want, got, "%s: %v", task, patterns)
+			}
+		})
+	}
+}
+
+// taskTemplate expands a Taskfile string the way Task does for the
+// variables the Taskfile uses.
+func taskTemplate(t *testing.T, text string, vars map[string]string) string {
+	t.Helper()
+	tmpl, err := template.New("task").Option("missingkey=error").Funcs(template.FuncMap{
+		"default": func(fallback string, v any) string {
+			if s, _ := v.(string); s != "" {
+				return s
+			}
+			return fallback
+		},
+	}).Parse(text)
+	require.NoError(t, err, text)
+	var b bytes.Buffer
+	require.NoError(t, tmpl.Execute(&b, vars), text)
+	return b.String()
+}
+
+// TestHealthTaskNamesOneNode runs `task health` as Task would, with a
+// stand-in pulumi answering from the program's outputs and a stand-in
+// talosctl recording its arguments: talosctl is given exactly one node, the
+// first control plane, as Talos refuses health for several
+// (helpers.FailIfMultiNodes), and without --nodes it would take every node
+// the talosconfig lists.
+func TestHealthTaskNamesOneNode(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell")
+	}
+	doc := readYAML(t, "Taskfile.yml")
+	health := dig(doc, "tasks", "health")
+	cmds, _ := dig(health, "cmds").([]any)
+	require.Len(t, cmds, 1)
+
+	for _, stack := range []string{"local", "dev"} {
+		t.Run(stack, func(t *testing.T) {
+			_, out, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			nodes := out["nodes"].Value.([]map[string]any)
+			first := nodes[0]["publicIp"]
+			if first == "" || first == nil {
+				first = nodes[0]["privateIp"]
+			}
+
+			bin, home := t.TempDir(), t.TempDir()
+			var answers strings.Builder
+			for name, o := range out {
+				if s, ok := o.Value.(string); ok && !o.Secret {
+					fmt.Fprintf(&answers, "%s) echo '%s' ;;\n", name, s)
+				}
+			}
+			pulumi := "#!/bin/sh\n[ \"$1 $2\" = 'stack output' ] && [ \"$4 $5\" = '-s " + stack + "' ] || exit 2\ncase \"$3\" in\n" +
+				answers.String() + "*) echo \"no output $3\" >&2; exit 1 ;;\nesac\n"
+			require.NoError(t, os.WriteFile(filepath.Join(bin, "pulumi"), []byte(pulumi), 0o755))
+			args := filepath.Join(home, "talosctl-args")
+			require.NoError(t, os.WriteFile(filepath.Join(bin, "talosctl"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > "+args+"\n"), 0o755))
+			shell := func(cmd string) string {
+				c := exec.Command("sh", "-c", cmd)
+				c.Env = []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+				b, err := c.CombinedOutput()
+				require.NoError(t, err, "%s: %s", cmd, b)
+				return string(b)
+			}
+
+			vars := map[string]string{"STACK": stack}
+			for _, name := range []string{"CREDENTIALS", "KUBECONFIG", "TALOSCONFIG"} {
+				vars[name] = taskTemplate(t, fmt.Sprint(dig(doc, "vars", name)), vars)
+			}
+			taskVars, _ := dig(health, "vars").(map[string]any)
+			for name, v := range taskVars {
+				sh, ok := dig(v, "sh").(string)
+				require.True(t, ok, "%s is a command's output", name)
+				// Task drops the trailing newline of a command's output.
+				vars[name] = strings.TrimRight(shell(taskTemplate(t, sh, vars)), "\n")
+			}
+			shell(taskTemplate(t, fmt.Sprint(cmds[0]), vars))
+
+			b, err := os.ReadFile(args)
+			require.NoError(t, err)
+			argv := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+			var named []string
+			for i, a := range argv {
+				if (a == "--nodes" || a == "-n") && i+1 < len(argv) {
+					named = append(named, strings.Split(argv[i+1], ",")...)
+				}
+			}
+			if len(named) == 0 {
+				for _, n := range nodes {
+					named = append(named, fmt.Sprint(n["name"]))
+				}
+			}
+			assert.Equal(t, []string{fmt.Sprint(first)}, named, "talosctl health runs against one node, the first control plane: %v", argv)
+			assert.Contains(t, argv, "health")
+			assert.Contains(t, argv, strings.ReplaceAll(vars["TALOSCONFIG"], "$HOME", home), "the talosconfig task credentials writes")
+		})
+	}
+}
+
+// TestDocumentedOutputsExist: every `pulumi stack output <name>` that
+// README.md, docs/ or Taskfile.yml tells a person to run names an output
+// the program exports on some stack.
+func TestDocumentedOutputsExist(t *testing.T) {
+	exported := map[string]bool{}
+	for _, stack := range []string{"local", "prod"} {
+		_, out, err := run(t, stack, userConfig(t, stack))
+		require.NoError(t, err)
+		for name := range out {
+			exported[name] = true
+		}
+	}
+	use := regexp.MustCompile(`pulumi stack output ([A-Za-z][A-Za-z0-9]*)`)
+	for _, file := range append(docFiles(t), "Taskfile.yml") {
+		b, err := os.ReadFile(file)
+		require.NoError(t, err)
+		for _, m := range use.FindAllStringSubmatch(string(b), -1) {
+			assert.True(t, exported[m[1]], "%s: pulumi stack output %s names no output", file, m[1])
+		}
+	}
+}
+
+// goModVersion is the version go.mod requires of a module, or its go line
+// for "go".
+func goModVersion(t *testing.T, module string) string {
+	t.Helper()
+	b, err := os.ReadFile("go.mod")
+	require.NoError(t, err)
+	pattern := `(?m)^\s*` + regexp.QuoteMeta(module) + ` v?(\S+)`
+	if module == "go" {
+		pattern = `(?m)^go (\S+)`
+	}
+	m := regexp.MustCompile(pattern).FindStringSubmatch(string(b))
+	require.NotNil(t, m, "go.mod names %s", module)
+	return m[1]
+}
+
+// TestPinnedVersions: the Talos and Kubernetes versions live in
+// config/versions.go and every other mention follows it (mise.toml, the
+// Talos machinery in go.mod, the README's key table, the Azure upload
+// steps; the workflows' talosctl downloads are held by the delivery
+// tests), and mise.toml pins each tool to what the program uses.
+func TestPinnedVersions(t *testing.T) {
+	b, err := os.ReadFile("mise.toml")
+	require.NoError(t, err)
+	tools := map[string]string{}
+	for _, m := range regexp.MustCompile(`(?m)^([a-z]+) = "([^"]+)"`).FindAllStringSubmatch(string(b), -1) {
+		tools[m[1]] = m[2]
+	}
+	talos := strings.TrimPrefix(config.DefaultTalosVersion, "v")
+	assert.Equal(t, map[string]string{
+		"go":       tools["go"],
+		"pulumi":   goModVersion(t, "github.com/pulumi/pulumi/sdk/v3"),
+		"talosctl": talos,
+		"kubectl":  config.DefaultKubernetesVersion,
+		"helm":     goModVersion(t, "helm.sh/helm/v3"),
+		"task":     tools["task"],
+	}, tools)
+	assert.True(t, strings.HasPrefix(goModVersion(t, "go"), tools["go"]+"."), "mise's go %s is go.mod's line", tools["go"])
+	assert.True(t, strings.HasPrefix(tools["task"], "3."), "Taskfile.yml is version 3")
+
+	assert.Equal(t, talos, goModVersion(t, "github.com/siderolabs/talos/pkg/machinery"),
+		"the patches are validated by the machinery of the Talos the nodes run")
+	readme, err := os.ReadFile("README.md")
+	require.NoError(t, err)
+	assert.Contains(t, string(readme), "| `talosVersion` | "+config.DefaultTalosVersion+" |")
+	assert.Contains(t, string(readme), "| `kubernetesVersion` | "+config.DefaultKubernetesVersion+" |")
+	_, azure := section(t, "docs/cloud-deployment.md", "2d. Azure")
+	assert.Contains(t, azure, "V="+config.DefaultTalosVersion+"\n")
+}
