@@ -61,10 +61,15 @@ func steps(job any) (uses []string, runs string) {
 // stored key.
 func TestDeliveryWorkflows(t *testing.T) {
 	ci := readYAML(t, ".github/workflows/ci.yml")
-	uses, runs := steps(dig(ci, "jobs", "test"))
-	assert.Contains(t, uses, "golangci/golangci-lint-action")
-	for _, cmd := range []string{"gofmt -l .", "go vet ./...", "go test ./..."} {
-		assert.Contains(t, runs, cmd)
+	_, runs := steps(dig(ci, "jobs", "test"))
+	// CI runs .ci/run, so a stop's check and GitHub's are one script, with
+	// the linter the module pins rather than one an action downloads.
+	assert.Contains(t, runs, ".ci/run")
+	assert.Contains(t, runs, "go run ./cmd/charts pull", "the render tier's archives")
+	script, err := os.ReadFile(".ci/run")
+	require.NoError(t, err)
+	for _, cmd := range []string{"gofmt -l .", "go vet ./...", "go tool -modfile=tools/go.mod golangci-lint run ./...", "go test ./...", "SRE_LAB_REQUIRE_CHARTS=1"} {
+		assert.Contains(t, string(script), cmd)
 	}
 	assert.Equal(t, map[string]any{"contents": "read"}, dig(ci, "permissions"))
 
@@ -259,7 +264,7 @@ func TestDeliveryCredentialsOutsideCheckout(t *testing.T) {
 		`(umask 077; pulumi stack output kubeconfig --show-secrets -s {{.STACK}} > "{{.KUBECONFIG}}")`,
 		`(umask 077; pulumi stack output talosconfig --show-secrets -s {{.STACK}} > "{{.TALOSCONFIG}}")`,
 	}, dig(doc, "tasks", "credentials", "cmds"))
-	assert.Equal(t, []any{`talosctl --talosconfig "{{.TALOSCONFIG}}" health`}, dig(doc, "tasks", "health", "cmds"))
+	assert.Equal(t, []any{`talosctl --talosconfig "{{.TALOSCONFIG}}" --nodes "{{.NODE}}" --endpoints "{{.NODE}}" health`}, dig(doc, "tasks", "health", "cmds"))
 
 	ignore, err := os.ReadFile(".gitignore")
 	require.NoError(t, err)

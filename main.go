@@ -6,6 +6,7 @@ package main
 import (
 	"fmt"
 	"maps"
+	"net/netip"
 	"os"
 	"runtime"
 	"slices"
@@ -22,6 +23,7 @@ import (
 	"github.com/your-org/sre-lab/kube"
 	"github.com/your-org/sre-lab/kube/etcdbackup"
 	"github.com/your-org/sre-lab/observability"
+	"github.com/your-org/sre-lab/observability/monitoring"
 )
 
 func main() { pulumi.Run(program) }
@@ -66,6 +68,10 @@ func program(ctx *pulumi.Context) error {
 // Talos cluster. Config errors stop it before any resource is registered.
 // It returns the stack outputs; kubeconfig and talosconfig are secret.
 func build(ctx *pulumi.Context) (pulumi.Map, error) {
+	// A misspelt key would be ignored and its default used: refuse it.
+	if err := config.CheckKnown(config.KeysSet()); err != nil {
+		return nil, err
+	}
 	cfg, err := config.Load(ctx)
 	if err != nil {
 		return nil, err
@@ -133,11 +139,55 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		"grafanaAdminPassword": obs.Monitoring.GrafanaAdminPassword,
 		"commands":             commands(ctx.Stack()),
 		"estimatedMonthlyCost": pulumi.String(monthlyCost(cfg)),
+		"firstControlPlane":    platform.ControlPlanes()[0].TalosAddress(),
+		"talosVersion":         pulumi.String(cfg.TalosVersion),
+		"kubernetesVersion":    pulumi.String(cfg.KubernetesVersion),
+		"next":                 next(ctx.Stack(), grafanaURL(cfg, platform, obs.Hosts["grafana"])),
+	}
+	if cfg.Cloud.Local() {
+		outputs["nodePortUrls"] = nodePortURLs(platform)
 	}
 	if platform.BackupBucket != nil {
 		outputs["etcdBackupBucket"] = platform.BackupBucket.Name
 	}
 	return outputs, nil
+}
+
+// nodePortURLs are the local lab's Grafana, Prometheus and Alertmanager on
+// their node ports at the first worker (any node answers; the docs name
+// that one): plain HTTP, and no DNS record needed, so they answer before
+// the ingress names resolve.
+func nodePortURLs(p infra.Platform) pulumi.StringMap {
+	ports := map[string]int{
+		"grafana":      monitoring.GrafanaNodePort,
+		"prometheus":   monitoring.PrometheusNodePort,
+		"alertmanager": monitoring.AlertmanagerNodePort,
+	}
+	out := pulumi.StringMap{}
+	for name, port := range ports {
+		out[name] = pulumi.Sprintf("http://%s:%d", p.Workers()[0].PrivateIP, port)
+	}
+	return out
+}
+
+// grafanaURL is where a person first opens Grafana: the node port locally,
+// which needs no /etc/hosts line, and the ingress URL in a cloud.
+func grafanaURL(cfg config.Config, p infra.Platform, host string) pulumi.StringOutput {
+	if cfg.Cloud.Local() {
+		return pulumi.Sprintf("http://%s:%d", p.Workers()[0].PrivateIP, monitoring.GrafanaNodePort)
+	}
+	return pulumi.String("https://" + host + ingressPort(cfg, p)).ToStringOutput()
+}
+
+// next is what to run once `pulumi up` is done, in order: fetch the
+// credentials, check the lab, open Grafana. Task's STACK variable defaults
+// to dev, so each names the stack.
+func next(stack string, grafana pulumi.StringOutput) pulumi.StringArray {
+	return pulumi.StringArray{
+		pulumi.String("task credentials STACK=" + stack),
+		pulumi.String("task verify STACK=" + stack),
+		pulumi.Sprintf("open %s as admin, password: pulumi stack output grafanaAdminPassword --show-secrets -s %s", grafana, stack),
+	}
 }
 
 // credentialDir is where a person keeps a stack's kubeconfig and
@@ -211,16 +261,25 @@ func ingressPort(cfg config.Config, platform infra.Platform) string {
 }
 
 // dnsRecords tells the user how the web names reach the ingress: one
-// /etc/hosts line locally, CNAME records to the load balancer in a cloud.
+// /etc/hosts line locally; in a cloud, A (or AAAA) records where the
+// ingress is an address (GCP, Azure, Hetzner) and CNAME records where it
+// is a host name (the AWS load balancer's), since a CNAME must name a host.
 func dnsRecords(hosts map[string]string, ingress pulumi.StringOutput, local bool) pulumi.StringOutput {
 	names := slices.Sorted(maps.Values(hosts))
 	return ingress.ApplyT(func(target string) string {
 		if local {
 			return target + " " + strings.Join(names, " ")
 		}
+		record := "CNAME " + target + "."
+		if addr, err := netip.ParseAddr(target); err == nil {
+			record = "A " + addr.String()
+			if addr.Is6() {
+				record = "AAAA " + addr.String()
+			}
+		}
 		records := make([]string, len(names))
 		for i, name := range names {
-			records[i] = name + ". CNAME " + target + "."
+			records[i] = name + ". " + record
 		}
 		return strings.Join(records, "\n")
 	}).(pulumi.StringOutput)

@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 	"github.com/your-org/sre-lab/kube/cilium"
@@ -77,13 +78,14 @@ func expectedCounts(stack string) map[string]int {
 			// hairpin rule per node.
 			"aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule": 1 + 2 + 2 + cp + workers,
 			"aws:ec2/instance:Instance":                                 cp + workers,
-			"aws:iam/role:Role":                                         1,
-			"aws:iam/rolePolicyAttachment:RolePolicyAttachment":         1,
-			"aws:iam/instanceProfile:InstanceProfile":                   1,
-			// Loki's bucket, private, and the nodes' access to it.
+			// No node identity: a user with its key for the EBS CSI
+			// driver (the managed policy) and one for Loki (its bucket).
+			"aws:iam/user:User": 2,
+			"aws:iam/userPolicyAttachment:UserPolicyAttachment":      1,
+			"aws:iam/userPolicy:UserPolicy":                          1,
+			"aws:iam/accessKey:AccessKey":                            2,
 			"aws:s3/bucketV2:BucketV2":                               1,
 			"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock": 1,
-			"aws:iam/rolePolicy:RolePolicy":                          1,
 			"aws:lb/loadBalancer:LoadBalancer":                       1,
 			// 6443 and 50000 to the control planes, 80 and 443 to the workers.
 			"aws:lb/targetGroup:TargetGroup":                     4,
@@ -92,6 +94,10 @@ func expectedCounts(stack string) map[string]int {
 		} {
 			m[k] = v
 		}
+		// The two keys as Secrets beside their workloads, and the step
+		// that deletes the EBS claims before the driver on destroy.
+		m["kubernetes:core/v1:Secret"] += 2
+		m["command:local:Command"]++
 		return m
 	}
 	switch stack {
@@ -114,14 +120,18 @@ func expectedCounts(stack string) map[string]int {
 }
 
 // withEtcdBackups adds what staging and prod get for etcd snapshots: a
-// private, versioned, expiring bucket, the nodes' right to write it, the
-// job's own namespace, the Talos ServiceAccount and the CronJob.
+// private, versioned, expiring bucket, a user whose key may only add to it
+// and that key as a Secret beside the job, the job's own namespace, the
+// Talos ServiceAccount and the CronJob.
 func withEtcdBackups(m map[string]int) map[string]int {
 	m["aws:s3/bucketV2:BucketV2"]++
 	m["aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"]++
 	m["aws:s3/bucketVersioningV2:BucketVersioningV2"] = 1
 	m["aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2"] = 1
-	m["aws:iam/rolePolicy:RolePolicy"]++
+	m["aws:iam/user:User"]++
+	m["aws:iam/userPolicy:UserPolicy"]++
+	m["aws:iam/accessKey:AccessKey"]++
+	m["kubernetes:core/v1:Secret"]++
 	m["sre-lab:kube:EtcdBackup"] = 1
 	m["kubernetes:core/v1:Namespace"]++ // etcd-backup
 	m["kubernetes:talos.dev/v1alpha1:ServiceAccount"] = 1
@@ -213,8 +223,10 @@ func TestSecretsAreSecretInExports(t *testing.T) {
 	}
 }
 
-// TestOutputsForPeople: the commands that fetch the credentials, and the
-// cost estimate, free locally and priced in a cloud.
+// TestOutputsForPeople: the commands that fetch the credentials, the cost
+// estimate (free locally, priced in a cloud), the versions running, the
+// local node-port URLs of Grafana, Prometheus and Alertmanager, which need
+// no DNS, and the three things to do next.
 func TestOutputsForPeople(t *testing.T) {
 	_, out, err := run(t, "local", userConfig(t, "local"))
 	require.NoError(t, err)
@@ -223,12 +235,43 @@ func TestOutputsForPeople(t *testing.T) {
 		"talosconfig": `(umask 077; mkdir -p "$HOME/.sre-lab/local" && pulumi stack output talosconfig --show-secrets -s local > "$HOME/.sre-lab/local/talosconfig")`,
 	}, out["commands"].Value)
 	assert.Equal(t, "0 (runs on this machine)", out["estimatedMonthlyCost"].Value)
+	assert.Equal(t, config.DefaultTalosVersion, out["talosVersion"].Value)
+	assert.Equal(t, config.DefaultKubernetesVersion, out["kubernetesVersion"].Value)
+	assert.Equal(t, map[string]string{
+		"grafana":      "http://192.168.56.20:30300",
+		"prometheus":   "http://192.168.56.20:30900",
+		"alertmanager": "http://192.168.56.20:30903",
+	}, out["nodePortUrls"].Value, "the node ports observability/monitoring opens locally, on the first worker as docs/local-setup.md shows")
+	setup, err := os.ReadFile("docs/local-setup.md")
+	require.NoError(t, err)
+	nodePorts, _ := out["nodePortUrls"].Value.(map[string]string)
+	require.NotEmpty(t, nodePorts)
+	for _, url := range nodePorts {
+		// The table writes Prometheus and Alertmanager as one URL and a port.
+		i := strings.LastIndex(url, ":")
+		assert.Contains(t, string(setup), url[:i+1], "docs/local-setup.md shows %s", url)
+		assert.Contains(t, string(setup), url[i:], "docs/local-setup.md shows %s", url)
+	}
+	assert.Equal(t, []string{
+		"task credentials STACK=local",
+		"task verify STACK=local",
+		"open http://192.168.56.20:30300 as admin, password: pulumi stack output grafanaAdminPassword --show-secrets -s local",
+	}, out["next"].Value)
+
+	_, out, err = run(t, "local", userConfigOn(t, "local", onDocker))
+	require.NoError(t, err)
+	nodePorts, _ = out["nodePortUrls"].Value.(map[string]string)
+	assert.Equal(t, "http://10.5.0.20:30903", nodePorts["alertmanager"])
 
 	_, out, err = run(t, "prod", userConfig(t, "prod"))
 	require.NoError(t, err)
 	assert.Regexp(t, `^about [0-9]+ USD/month \(list prices of 2026-11-25; traffic and taxes extra\): 3 × t3.large control plane`, out["estimatedMonthlyCost"].Value)
 	assert.False(t, out["estimatedMonthlyCost"].Secret)
 	assert.Equal(t, "sre-lab-prod-etcd-0a1b2c3", out["etcdBackupBucket"].Value, "where the snapshots are")
+	assert.NotContains(t, out, "nodePortUrls", "a cloud keeps Prometheus and Alertmanager internal")
+	next, _ := out["next"].Value.([]string)
+	require.Len(t, next, 3)
+	assert.Equal(t, "open https://grafana.prod.lab.example.com as admin, password: pulumi stack output grafanaAdminPassword --show-secrets -s prod", next[2])
 }
 
 // TestCredentialCommands runs the `commands` output in a shell, with a
@@ -526,7 +569,7 @@ func TestExternalSecretsOnAWS(t *testing.T) {
 	assert.NotContains(t, charts, "sealed-secrets")
 	stores := m.byType("kubernetes:external-secrets.io/v1:ClusterSecretStore")
 	require.Len(t, stores, 1)
-	assert.Len(t, m.byType("aws:iam/rolePolicy:RolePolicy"), 3, "nodes may read sre-lab/staging/ secrets, besides writing logs and snapshots")
+	assert.Len(t, m.byType("aws:iam/userPolicy:UserPolicy"), 3, "External Secrets' user may read sre-lab/staging/ secrets, beside Loki's and the snapshot job's")
 }
 
 func TestMonitoringScrapesTheTalosControlPlane(t *testing.T) {
@@ -852,4 +895,53 @@ func TestHTTP01ChallengesReachTheSolver(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestDNSRecordsFitTheIngress: the records a person adds for the web names
+// point at the ingress in the form DNS allows: a CNAME to the AWS load
+// balancer's host name, A records where the ingress is an address (GCP,
+// Azure, Hetzner), since a CNAME's target must be a name.
+func TestDNSRecordsFitTheIngress(t *testing.T) {
+	for _, tc := range []struct {
+		name, stack string
+		set         map[string]string
+		record      string
+	}{
+		{"aws", "dev", nil, `^grafana\.dev\.lab\.example\.com\. CNAME [a-z0-9-]+\.elb\.eu-central-1\.amazonaws\.com\.$`},
+		{"gcp", "dev", onGCP, `^grafana\.dev\.lab\.example\.com\. A 198\.51\.100\.[0-9]+$`},
+		{"hetzner", "dev", onHetzner, `^grafana\.dev\.lab\.example\.com\. A 203\.0\.113\.[0-9]+$`},
+		{"azure", "staging", onAzure, `^grafana\.staging\.lab\.example\.com\. A 198\.51\.100\.[0-9]+$`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, out, err := run(t, tc.stack, userConfigOn(t, tc.stack, tc.set))
+			require.NoError(t, err)
+			assert.Regexp(t, tc.record, out["dnsRecords"].Value)
+			assert.Contains(t, out["dnsRecords"].Value, out["ingress"].Value, "the record points at the ingress")
+		})
+	}
+}
+
+// TestUnknownKeyRegistersNothing: a misspelt key of the namespace stops the
+// program before any resource, naming the setting meant, instead of being
+// ignored while its default is used; helmValues, an object, is one key.
+func TestUnknownKeyRegistersNothing(t *testing.T) {
+	cfg := userConfig(t, "dev")
+	cfg["sre-lab:adminCidr"] = cfg["sre-lab:adminCidrs"]
+	cfg["sre-lab:helmValues"] = `{"cilium":{"operator":{"replicas":1}}}`
+	m, _, err := run(t, "dev", cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "sre-lab:adminCidr is not a setting; did you mean sre-lab:adminCidrs?")
+	assert.NotContains(t, err.Error(), "helmValues")
+	assert.Empty(t, m.resources)
+
+	// A key with no near setting is sent to README's table, which lists
+	// exactly the settings.
+	prose, _ := section(t, "README.md", "Stack configuration")
+	var documented []string
+	for _, row := range regexp.MustCompile("(?m)^\\| ([^|]*`[^|]*)\\|").FindAllStringSubmatch(prose, -1) {
+		for _, k := range regexp.MustCompile("`([A-Za-z]+)`").FindAllStringSubmatch(row[1], -1) {
+			documented = append(documented, k[1])
+		}
+	}
+	assert.ElementsMatch(t, config.Keys(), documented, "README.md, Stack configuration")
 }

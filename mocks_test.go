@@ -46,6 +46,9 @@ func outputs(args pulumi.MockResourceArgs) map[string]any {
 		}
 	case "aws:s3/bucketV2:BucketV2":
 		return map[string]any{"bucket": args.Name + "-0a1b2c3", "arn": "arn:aws:s3:::" + args.Name + "-0a1b2c3"}
+	case "gcp:storage/bucket:Bucket":
+		// Pulumi names the bucket: the resource name plus a random suffix.
+		return map[string]any{"name": args.Name + "-0a1b2c3"}
 	case "gcp:compute/instance:Instance":
 		h := hash(args.Name)
 		return map[string]any{"networkInterfaces": []any{map[string]any{
