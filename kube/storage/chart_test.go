@@ -19,7 +19,6 @@ import (
 	"github.com/your-org/sre-lab/internal/charts"
 )
 
-
 // chartFiles returns the named files of the pinned chart's archive, keyed
 // by their path inside the chart directory.
 func chartFiles(t *testing.T, chart config.Chart, names ...string) map[string]string {
