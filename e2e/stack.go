@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 
 	"github.com/your-org/sre-lab/verify"
 )
@@ -19,15 +18,7 @@ type Stack struct {
 // ReadStack reads the outputs of a Pulumi stack, secrets included, and
 // rejects what verify rejects plus a missing Grafana password.
 func ReadStack(ctx context.Context, run verify.Runner, stack string) (Stack, error) {
-	out, err := run(ctx, "pulumi", "stack", "output", "--json", "--show-secrets", "-s", stack)
-	if err != nil {
-		return Stack{}, fmt.Errorf("read outputs of stack %s: %w", stack, err)
-	}
-	s, err := DecodeStack(out)
-	if err != nil {
-		return Stack{}, fmt.Errorf("outputs of stack %s: %w", stack, err)
-	}
-	return s, nil
+	return verify.ReadOutputs(ctx, run, stack, DecodeStack)
 }
 
 // DecodeStack decodes `pulumi stack output --json`.

@@ -50,13 +50,21 @@ type Stack struct {
 
 // ReadStack reads the outputs of a Pulumi stack, secrets included.
 func ReadStack(ctx context.Context, run Runner, stack string) (Stack, error) {
+	return ReadOutputs(ctx, run, stack, DecodeStack)
+}
+
+// ReadOutputs runs `pulumi stack output --json --show-secrets` for stack
+// and decodes the document with decode, so every command that reads a lab's
+// outputs reports a failure the same way.
+func ReadOutputs[S any](ctx context.Context, run Runner, stack string, decode func([]byte) (S, error)) (S, error) {
+	var zero S
 	out, err := run(ctx, "pulumi", "stack", "output", "--json", "--show-secrets", "-s", stack)
 	if err != nil {
-		return Stack{}, fmt.Errorf("read outputs of stack %s: %w", stack, err)
+		return zero, fmt.Errorf("read outputs of stack %s: %w", stack, err)
 	}
-	s, err := DecodeStack(out)
+	s, err := decode(out)
 	if err != nil {
-		return Stack{}, fmt.Errorf("outputs of stack %s: %w", stack, err)
+		return zero, fmt.Errorf("outputs of stack %s: %w", stack, err)
 	}
 	return s, nil
 }
