@@ -68,7 +68,7 @@ func TestDeliveryWorkflows(t *testing.T) {
 	assert.Contains(t, runs, "go run ./cmd/charts pull", "the render tier's archives")
 	script, err := os.ReadFile(".ci/run")
 	require.NoError(t, err)
-	for _, cmd := range []string{"gofmt -l .", "go vet ./...", "go tool -modfile=tools/go.mod golangci-lint run ./...", "go test ./...", "SRE_LAB_REQUIRE_CHARTS=1"} {
+	for _, cmd := range []string{"gofmt -l .", "go vet ./...", "go tool -modfile=tools/go.mod golangci-lint run ./...", "go test ./...", "SRE_LAB_REQUIRE_CHARTS=1", "go mod tidy -diff"} {
 		assert.Contains(t, string(script), cmd)
 	}
 	assert.Equal(t, map[string]any{"contents": "read"}, dig(ci, "permissions"))
