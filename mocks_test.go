@@ -27,6 +27,8 @@ type registered = pulumitest.Resource
 // lab is one mocked run of the program: what it registered.
 type lab struct {
 	resources []registered
+	// calls are the functions (data sources) it invoked.
+	calls []pulumitest.Call
 }
 
 // outputs answers the program's resources with plausible, deterministic
@@ -192,7 +194,7 @@ func runFrom(t testing.TB, stack string, cfg map[string]string, addr netip.Addr)
 		}
 		return nil
 	}, pulumi.WithMocks("sre-lab", stack, m))
-	return &lab{resources: m.Resources()}, results, err
+	return &lab{resources: m.Resources(), calls: m.Calls()}, results, err
 }
 
 // userConfig is a stack file plus what its header comment tells the user to

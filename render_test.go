@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -138,6 +139,7 @@ func (l *lab) cluster(label string) (*render.Cluster, error) {
 		RuntimeCRDs:       map[string]string{"cilium.io": releaseToken + "::cilium"},
 		KubernetesVersion: config.DefaultKubernetesVersion,
 		PodSecurity:       podSecurity,
+		KubePrismPorts:    l.kubePrismPorts(),
 	}
 	if b := l.byType(bootstrapToken); len(b) == 1 {
 		c.RuntimeCRDs["talos.dev"] = bootstrapToken + "::" + b[0].Name
@@ -265,6 +267,42 @@ func logDestinations(r registered) ([]render.Endpoint, error) {
 	return out, nil
 }
 
+// kubePrismPorts are the ports the nodes serve KubePrism on
+// (machine.features.kubePrism), read from the role patches the program asks
+// the Talos provider to generate each role's machine config with.
+func (l *lab) kubePrismPorts() []int {
+	var patches []any
+	for _, c := range l.calls {
+		if c.Token == "talos:machine/getConfiguration:getConfiguration" {
+			list, _ := pulumitest.Plain(resource.NewObjectProperty(c.Args)).(map[string]any)["configPatches"].([]any)
+			patches = append(patches, list...)
+		}
+	}
+	var out []int
+	for _, p := range patches {
+		dec := yaml.NewDecoder(strings.NewReader(fmt.Sprint(p)))
+		for {
+			var doc struct {
+				Machine struct {
+					Features struct {
+						KubePrism struct {
+							Enabled bool `yaml:"enabled"`
+							Port    int  `yaml:"port"`
+						} `yaml:"kubePrism"`
+					} `yaml:"features"`
+				} `yaml:"machine"`
+			}
+			if err := dec.Decode(&doc); err != nil {
+				break
+			}
+			if kp := doc.Machine.Features.KubePrism; kp.Enabled && kp.Port != 0 && !slices.Contains(out, kp.Port) {
+				out = append(out, kp.Port)
+			}
+		}
+	}
+	return out
+}
+
 func appendNew(list []render.Endpoint, add ...render.Endpoint) []render.Endpoint {
 	for _, a := range add {
 		found := false
@@ -324,6 +362,10 @@ func TestRenderedObjectsCatch(t *testing.T) {
 		name: "a claim of a StorageClass nobody creates", stack: "local",
 		values: `{"loki": {"singleBinary": {"persistence": {"storageClass": "fast-ssd"}}}}`,
 		check:  "readiness", want: []string{"StatefulSet/logging/loki", "StorageClass fast-ssd", "no source"},
+	}, {
+		name: "Cilium pointed at a port KubePrism does not serve", stack: "local",
+		values: `{"cilium": {"k8sServicePort": 6444}}`,
+		check:  "wiring", want: []string{"DaemonSet/kube-system/cilium", "localhost:6444", "KubePrism on [7445]"},
 	}, {
 		name: "Loki's Service renamed under the datasource", stack: "local",
 		values: `{"loki": {"fullnameOverride": "logs"}}`,

@@ -51,6 +51,14 @@ type Mocks struct {
 
 	mu        sync.Mutex
 	resources []Resource
+	calls     []Call
+}
+
+// Call is one function (data source) the program invoked, as the mocks saw
+// it: what the program asked a provider to compute.
+type Call struct {
+	Token string
+	Args  resource.PropertyMap
 }
 
 // NewResource implements pulumi.MockResourceMonitor.
@@ -86,6 +94,9 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 // Call implements pulumi.MockResourceMonitor.
 func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	m.mu.Lock()
+	m.calls = append(m.calls, Call{Token: args.Token, Args: args.Args.Copy()})
+	m.mu.Unlock()
 	out := args.Args.Copy()
 	if m.Invokes != nil {
 		for k, v := range m.Invokes(args) {
@@ -93,6 +104,13 @@ func (m *Mocks) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 		}
 	}
 	return out, nil
+}
+
+// Calls returns every function call, in call order.
+func (m *Mocks) Calls() []Call {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return append([]Call(nil), m.calls...)
 }
 
 // Resources returns every registration, in registration order.

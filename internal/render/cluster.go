@@ -66,6 +66,10 @@ type Cluster struct {
 	// Endpoints are addresses something outside Kubernetes (Talos) sends
 	// to; each must be a rendered Service's cluster IP and port.
 	Endpoints []Endpoint
+	// KubePrismPorts are the ports Talos serves KubePrism on, the
+	// node-local API endpoint, read from the machine configs applied; a pod
+	// that reaches the API at localhost must use one of them.
+	KubePrismPorts []int
 	// KubernetesVersion is the cluster's, such as "1.35.0": the Pod
 	// Security checks run as that API server's.
 	KubernetesVersion string

@@ -17,7 +17,8 @@ import (
 // select a rendered Service or pod with the port they scrape, Ingress and
 // HTTPRoute backends name a Service and one of its ports, in-cluster URLs
 // the program writes (datasources, the log push address) name a Service
-// and port, and node-level endpoints are a Service's cluster IP and port.
+// and port, node-level endpoints are a Service's cluster IP and port, and
+// pods that reach the API at the node use Talos's KubePrism port.
 func (k *checker) wiring() []Problem {
 	var out []Problem
 	for _, p := range k.objects {
@@ -34,6 +35,39 @@ func (k *checker) wiring() []Problem {
 	}
 	out = append(out, k.urls()...)
 	out = append(out, k.endpoints()...)
+	out = append(out, k.kubePrism()...)
+	return out
+}
+
+// kubePrism checks the pods that reach the API server at the node itself,
+// as Cilium must before any Service works: the port they are given has to
+// be one Talos serves KubePrism on, or they never start.
+func (k *checker) kubePrism() []Problem {
+	var out []Problem
+	for _, p := range k.objects {
+		obj, isBuiltin, err := typed(p.Object)
+		if !isBuiltin || err != nil {
+			continue
+		}
+		_, spec, ok := podTemplate(obj)
+		if !ok {
+			continue
+		}
+		for _, c := range append(slices.Clone(spec.InitContainers), spec.Containers...) {
+			env := map[string]string{}
+			for _, e := range c.Env {
+				env[e.Name] = e.Value
+			}
+			host, port := env["KUBERNETES_SERVICE_HOST"], env["KUBERNETES_SERVICE_PORT"]
+			if host != "localhost" && host != "127.0.0.1" {
+				continue
+			}
+			if n, err := strconv.Atoi(port); err != nil || !slices.Contains(k.c.KubePrismPorts, n) {
+				out = append(out, k.problem(p, "wiring", "container %s reaches the API at %s:%s, but Talos serves KubePrism on %v",
+					c.Name, host, port, k.c.KubePrismPorts))
+			}
+		}
+	}
 	return out
 }
 
