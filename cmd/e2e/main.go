@@ -16,7 +16,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -50,26 +49,14 @@ func run(args []string, runner verify.Runner, stdout io.Writer, every time.Durat
 // assertStack parses the flags, runs the assertions against the stack's
 // lab and prints the table.
 func assertStack(args []string, runner verify.Runner, stdout io.Writer, every time.Duration) (int, error) {
-	flags := flag.NewFlagSet("e2e", flag.ContinueOnError)
-	flags.SetOutput(stdout)
-	stack := flags.String("s", "", "Pulumi `stack` of the lab to check (required)")
-	timeout := flags.Duration("timeout", 30*time.Second, "time limit for reading the stack outputs and for each assertion")
+	flags := verify.NewStackFlags("e2e", stdout, "assertion")
 	wait := flags.Duration("wait", 0, "run failed assertions again until they pass or this much time has passed")
 	window := flags.Duration("window", 15*time.Minute, "how far back the logs must reach")
-	if err := flags.Parse(args); err != nil {
-		// The flag package has printed the error and the usage.
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, nil
-		}
-		return 2, nil
+	if code, ok, err := flags.Parse(args); !ok {
+		return code, err
 	}
+	stack, timeout := flags.Stack, flags.Timeout
 	switch {
-	case *stack == "":
-		return 2, errors.New("-s <stack> is required, e.g. go run ./cmd/e2e -s dev")
-	case flags.NArg() > 0:
-		return 2, fmt.Errorf("unexpected arguments %q", flags.Args())
-	case *timeout <= 0:
-		return 2, errors.New("-timeout must be positive")
 	case *wait < 0:
 		return 2, errors.New("-wait must not be negative")
 	case *window < time.Minute:

@@ -11,7 +11,6 @@ package main
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -38,25 +37,11 @@ func run(args []string, runner verify.Runner, stdout io.Writer) int {
 
 // verifyStack parses the flags, checks the stack's lab and prints the table.
 func verifyStack(args []string, runner verify.Runner, stdout io.Writer) (int, error) {
-	flags := flag.NewFlagSet("verify", flag.ContinueOnError)
-	flags.SetOutput(stdout)
-	stack := flags.String("s", "", "Pulumi `stack` of the lab to check (required)")
-	timeout := flags.Duration("timeout", 30*time.Second, "time limit for reading the stack outputs and for each check")
-	if err := flags.Parse(args); err != nil {
-		// The flag package has printed the error and the usage.
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, nil
-		}
-		return 2, nil
+	flags := verify.NewStackFlags("verify", stdout, "check")
+	if code, ok, err := flags.Parse(args); !ok {
+		return code, err
 	}
-	switch {
-	case *stack == "":
-		return 2, errors.New("-s <stack> is required, e.g. go run ./cmd/verify -s dev")
-	case flags.NArg() > 0:
-		return 2, fmt.Errorf("unexpected arguments %q", flags.Args())
-	case *timeout <= 0:
-		return 2, errors.New("-timeout must be positive")
-	}
+	stack, timeout := flags.Stack, flags.Timeout
 
 	// Interrupting cancels the checks instead of killing the process, so
 	// the deferred removal of the secrets still runs.
