@@ -77,6 +77,10 @@ type Node struct {
 	// at the same address: everything Talos does to the node is replaced
 	// with it, so the new machine gets its configuration again.
 	Machine pulumi.Resource
+	// ConfigPatches are Talos config patches this node needs beyond its
+	// role's, applied with its machine config: on a macOS VirtualBox host,
+	// its static address, which no DHCP reservation keeps there.
+	ConfigPatches []string
 }
 
 // TalosAddress is where the program reaches the node's Talos API: the public

@@ -10,6 +10,10 @@
 // API, exactly like the VirtualBox VMs. The config the Talos layer applies is
 // persisted under /system/state, a named volume here, so a restarted or
 // re-created container comes back as the same node.
+//
+// It runs on Linux hosts only, which config.CheckHost enforces: the Talos
+// layer and every endpoint reach the nodes at their container addresses,
+// which Docker Desktop (macOS, Windows) keeps inside its own VM.
 package docker
 
 import (

@@ -207,7 +207,7 @@ func NewCluster(ctx *pulumi.Context, name string, args *ClusterArgs, opts ...pul
 			MachineConfigurationInput: configs[node.Role],
 			Node:                      address,
 			Endpoint:                  address,
-			ConfigPatches:             pulumi.StringArray{pulumi.String(nodePatch)},
+			ConfigPatches:             append(pulumi.StringArray{pulumi.String(nodePatch)}, pulumi.ToStringArray(node.ConfigPatches)...),
 		}, parent, pulumi.DependsOn([]pulumi.Resource{upgrades.Done}), pulumi.ReplaceWith([]pulumi.Resource{node.Machine}))
 		if err != nil {
 			return nil, fmt.Errorf("talos config apply %s: %w", node.Name, err)

@@ -1,6 +1,7 @@
 package virtualbox
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/json"
@@ -26,11 +27,32 @@ import (
 // upstream file it comes from (paths in the VirtualBox tree,
 // github.com/VirtualBox/virtualbox).
 //
-// The same program is the scripts' curl: the Talos API a VM answers on is
-// part of the guest this state holds, and ISO downloads are answered too.
+// The same program is the scripts' curl and talosctl: the Talos API a VM
+// answers on is part of the guest this state holds, and ISO downloads are
+// answered too.
+//
+// The host's system decides what VBoxManage can do: VirtualBox for Linux is
+// built with host-only interfaces and VBoxNetDHCP (VBOX_WITH_NETFLT),
+// VirtualBox for macOS with host-only networks that vmnet serves and macOS's
+// own DHCP server, bootpd, leases addresses on (VBOX_WITH_VMNET)
+// (src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp, DrvVMNet.m).
 
 // vboxHost is the VirtualBox state the scripts touch.
 type vboxHost struct {
+	// OS is the host's system as runtime.GOOS names it; empty is linux.
+	OS string `json:"os,omitempty"`
+	// Arch is the host's CPU as runtime.GOARCH names it; empty is amd64.
+	Arch string `json:"arch,omitempty"`
+	// Version is what VBoxManage --version prints; empty is fakeVersion.
+	Version string `json:"version,omitempty"`
+	// HostOnlyNets are the host-only networks (macOS), in the order they
+	// were added: VirtualBox::createHostOnlyNetwork checks no name, so two
+	// may share one (src/VBox/Main/src-server/VirtualBoxImpl.cpp).
+	HostOnlyNets []*hostOnlyNet `json:"hostOnlyNets,omitempty"`
+	// BootpLeases are the leases macOS's bootpd holds, by colon-separated
+	// MAC; they outlive the VMs, and the state directory's dhcpd_leases is
+	// written from them as bootpd writes /var/db/dhcpd_leases.
+	BootpLeases map[string]string `json:"bootpLeases,omitempty"`
 	// Interfaces are the host-only interfaces by name.
 	Interfaces map[string]*hostOnlyIf `json:"interfaces"`
 	// DHCP holds the DHCP servers by network name, which for a host-only
@@ -61,6 +83,20 @@ type hostOnlyIf struct {
 	Mask string `json:"mask"`
 }
 
+// hostOnlyNet is a host-only network's settings (HostOnlyNetworkImpl.cpp):
+// the host takes Lower, bootpd leases the addresses after it up to Upper
+// (vmnet's start and end address, DrvVMNet.m).
+type hostOnlyNet struct {
+	Name    string `json:"name"`
+	Mask    string `json:"mask"`
+	Lower   string `json:"lower"`
+	Upper   string `json:"upper"`
+	Enabled bool   `json:"enabled"`
+}
+
+// fakeVersion is the VirtualBox a host has unless its state says otherwise.
+const fakeVersion = "7.1.6r167084"
+
 // dhcpServer is a DHCP server's saved settings and, apart from them, the
 // configuration its VBoxNetDHCP process read when it last started.
 type dhcpServer struct {
@@ -90,14 +126,26 @@ type fakeVM struct {
 	// UUID is random, as VirtualBox::createMachine makes it without
 	// --uuid (src/VBox/Main/src-server/VirtualBoxImpl.cpp): a VM made
 	// again under the same name is another VM.
-	UUID     string `json:"uuid,omitempty"`
+	UUID string `json:"uuid,omitempty"`
+	// Platform is "arm" for an arm64 VM, empty for x86; OSType its type.
+	Platform string `json:"platform,omitempty"`
+	OSType   string `json:"osType,omitempty"`
 	State    string `json:"state"`
 	CPUs     int    `json:"cpus,omitempty"`
 	MemoryMB int    `json:"memoryMB,omitempty"`
-	Adapter  string `json:"adapter,omitempty"`
-	MAC      string `json:"mac,omitempty"`
-	// Disk is the location of the hard disk on SATA port 0.
-	Disk string `json:"disk,omitempty"`
+	// NIC is the first card's attachment: hostonly to the interface
+	// Adapter, or hostonlynet to the network Net.
+	NIC     string `json:"nic,omitempty"`
+	Adapter string `json:"adapter,omitempty"`
+	Net     string `json:"net,omitempty"`
+	MAC     string `json:"mac,omitempty"`
+	// NATMAC is the second (NAT) card's MAC when one was set.
+	NATMAC string `json:"natMAC,omitempty"`
+	// Controllers are the storage controllers by name, to their bus.
+	Controllers map[string]string `json:"controllers,omitempty"`
+	// Disk is the location of the hard disk on port 0 of DiskCtl.
+	Disk    string `json:"disk,omitempty"`
+	DiskCtl string `json:"diskCtl,omitempty"`
 	// Address is what DHCP gave the VM when it last started; empty when
 	// nothing answered.
 	Address string `json:"address,omitempty"`
@@ -109,6 +157,16 @@ type fakeVM struct {
 	// booted; IgnoresACPI and NeverAnswers make one that does not.
 	IgnoresACPI  bool `json:"ignoresACPI,omitempty"`
 	NeverAnswers bool `json:"neverAnswers,omitempty"`
+	// Configured is a Talos installed with its machine config: its API
+	// asks clients for a certificate, and it keeps the address Static its
+	// config gives it. Without one, Talos boots the ISO into maintenance
+	// mode, where a network config handed to it (Static, Uplink) lasts
+	// until the VM stops.
+	Configured bool `json:"configured,omitempty"`
+	// Static is the address Talos's network config gives the host-only
+	// link; Uplink whether the NAT link is up with DHCP, the VM's way out.
+	Static string `json:"static,omitempty"`
+	Uplink bool   `json:"uplink,omitempty"`
 	// Guest is where the guest is: booting, serving or halting while the VM
 	// runs, empty while it does not.
 	Guest string `json:"guest,omitempty"`
@@ -174,6 +232,9 @@ func (h *vboxHost) init() {
 	if h.Disks == nil {
 		h.Disks = map[string]*fakeDisk{}
 	}
+	if h.BootpLeases == nil {
+		h.BootpLeases = map[string]string{}
+	}
 	for _, s := range h.DHCP {
 		if s.Fixed == nil {
 			s.Fixed = map[string]string{}
@@ -203,7 +264,9 @@ func (h *vboxHost) settings() *vboxHost {
 	for _, vm := range c.VMs {
 		vm.UUID, vm.Address = "", ""
 		vm.Guest, vm.ShutdownIn, vm.BootIn = "", 0, 0
+		vm.Static, vm.Uplink = "", false
 	}
+	c.BootpLeases = nil
 	for _, d := range c.Disks {
 		d.UUID = ""
 	}
@@ -232,7 +295,7 @@ func syntaxf(format string, args ...any) error {
 // its own stdout (Pulumi's output) is caught.
 const progress = "0%...10%...20%...30%...40%...50%...60%...70%...80%...90%...100%\n"
 
-// fakeMain runs the program argv[0] names: curl, or VBoxManage.
+// fakeMain runs the program argv[0] names: curl, talosctl, or VBoxManage.
 func fakeMain(argv []string) int {
 	dir := os.Getenv("FAKE_VBOX_STATE")
 	// VBoxSVC holds the one copy of the settings and serves every client in
@@ -246,8 +309,11 @@ func fakeMain(argv []string) int {
 		fmt.Fprintf(os.Stderr, "fake %s: %v\n", filepath.Base(argv[0]), err)
 		return 99
 	}
-	if filepath.Base(argv[0]) == "curl" {
+	switch filepath.Base(argv[0]) {
+	case "curl":
 		return fakeCurl(dir, argv[1:])
+	case "talosctl":
+		return fakeTalosctl(dir, argv[1:])
 	}
 	return fakeVBoxManage(dir, argv[1:])
 }
@@ -326,24 +392,60 @@ func saveHost(dir string, h *vboxHost) error {
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, "vbox.json"), data, 0o644)
+	if err := os.WriteFile(filepath.Join(dir, "vbox.json"), data, 0o644); err != nil {
+		return err
+	}
+	if !h.darwin() {
+		return nil
+	}
+	return os.WriteFile(filepath.Join(dir, leaseFile), []byte(h.bootpdLeases()), 0o644)
 }
+
+// leaseFile is the state directory's stand-in for /var/db/dhcpd_leases.
+const leaseFile = "dhcpd_leases"
+
+// bootpdLeases writes the leases as bootpd does: a block per client, the
+// MAC's bytes without leading zeros after the hardware type
+// (pkg/drivers/hyperkit/network.go of kubernetes/minikube parses them so).
+func (h *vboxHost) bootpdLeases() string {
+	var b strings.Builder
+	for _, mac := range slices.Sorted(maps.Keys(h.BootpLeases)) {
+		parts := strings.Split(mac, ":")
+		for i, p := range parts {
+			parts[i] = strings.TrimPrefix(p, "0")
+			if parts[i] == "" {
+				parts[i] = "0"
+			}
+		}
+		short := strings.Join(parts, ":")
+		fmt.Fprintf(&b, "{\n\tname=talos\n\tip_address=%s\n\thw_address=1,%s\n\tidentifier=1,%s\n\tlease=0x6790b4c9\n}\n",
+			h.BootpLeases[mac], short, short)
+	}
+	return b.String()
+}
+
+// darwin is whether the host is macOS.
+func (h *vboxHost) darwin() bool { return h.OS == "darwin" }
 
 func (h *vboxHost) run(dir string, args []string) (string, error) {
 	if len(args) == 0 {
 		return "", syntaxf("no command")
 	}
 	switch args[0] {
+	case "--version":
+		return h.version() + "\n", nil
 	case "list":
 		return h.list(args[1:])
 	case "hostonlyif":
-		// VBoxManage only has hostonlyif where host-only interfaces exist
-		// (VBOX_WITH_NETFLT, src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp);
-		// VirtualBox 7 on macOS has host-only networks instead.
-		if os.Getenv("FAKE_UNAME") == "Darwin" {
-			return "", syntaxf("Invalid command 'hostonlyif'")
-		}
 		return h.hostOnlyIf(args[1:])
+	case "hostonlynet":
+		// Only VirtualBox for macOS has it (VBOX_WITH_VMNET,
+		// src/VBox/Frontends/VBoxManage/VBoxManage.cpp and
+		// VBoxManageHostonly.cpp).
+		if !h.darwin() {
+			return "", syntaxf("Invalid command 'hostonlynet'")
+		}
+		return h.hostOnlyNet(args[1:])
 	case "dhcpserver":
 		return h.dhcpServerCmd(args[1:])
 	case "showvminfo":
@@ -403,6 +505,19 @@ func (h *vboxHost) list(args []string) (string, error) {
 	}
 	var b strings.Builder
 	switch args[0] {
+	case "hostonlynets":
+		if !h.darwin() {
+			return "", syntaxf("Unknown list kind '%s'", args[0])
+		}
+		for i, n := range h.HostOnlyNets {
+			state := "Disabled"
+			if n.Enabled {
+				state = "Enabled"
+			}
+			fmt.Fprintf(&b, "Name:            %s\nGUID:            %08d-0000-4000-8000-000000000000\n\n", n.Name, i)
+			fmt.Fprintf(&b, "State:           %s\nNetworkMask:     %s\nLowerIP:         %s\nUpperIP:         %s\n", state, n.Mask, n.Lower, n.Upper)
+			fmt.Fprintf(&b, "VBoxNetworkName: hostonly-%s\n\n", n.Name)
+		}
 	case "hostonlyifs":
 		for i, name := range slices.Sorted(maps.Keys(h.Interfaces)) {
 			ifc := h.Interfaces[name]
@@ -449,6 +564,12 @@ func (h *vboxHost) list(args []string) (string, error) {
 func (h *vboxHost) hostOnlyIf(args []string) (string, error) {
 	if len(args) == 0 {
 		return "", syntaxf("hostonlyif needs a subcommand")
+	}
+	// create and remove exist only where host-only interfaces do
+	// (VBOX_WITH_NETFLT, src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp);
+	// VirtualBox 7 on macOS has host-only networks instead.
+	if h.darwin() && (args[0] == "create" || args[0] == "remove") {
+		return "", syntaxf("Unknown sub-command '%s'", args[0])
 	}
 	switch args[0] {
 	case "create":
@@ -821,9 +942,16 @@ func (h *vboxHost) showVMInfo(dir string, args []string) (string, error) {
 		if d := h.Disks[vm.Disk]; d != nil {
 			id = d.UUID
 		}
-		fmt.Fprintf(&b, "\"SATA-0-0\"=\"%s\"\n\"SATA-ImageUUID-0-0\"=\"%s\"\n", vm.Disk, id)
+		fmt.Fprintf(&b, "\"%[1]s-0-0\"=\"%[2]s\"\n\"%[1]s-ImageUUID-0-0\"=\"%[3]s\"\n", vm.DiskCtl, vm.Disk, id)
 	}
-	fmt.Fprintf(&b, "hostonlyadapter1=\"%s\"\nmacaddress1=\"%s\"\n", vm.Adapter, strings.ToUpper(strings.ReplaceAll(vm.MAC, ":", "")))
+	// The attachment's own key names the interface or the network
+	// (hostonlyadapter<N>, hostonly-network<N>).
+	if vm.NIC == "hostonlynet" {
+		fmt.Fprintf(&b, "nic1=\"hostonlynetwork\"\nhostonly-network1=\"%s\"\n", vm.Net)
+	} else {
+		fmt.Fprintf(&b, "nic1=\"hostonly\"\nhostonlyadapter1=\"%s\"\n", vm.Adapter)
+	}
+	fmt.Fprintf(&b, "macaddress1=\"%s\"\n", strings.ToUpper(strings.ReplaceAll(vm.MAC, ":", "")))
 	// A VM being powered off is seen stopping once, then off.
 	if vm.State == "stopping" {
 		vm.State = "poweroff"
@@ -852,10 +980,33 @@ func (h *vboxHost) machineCmd(dir string, args []string) (string, error) {
 			return "", syntaxf("createvm --name <name>")
 		}
 		name := args[2]
+		vm := &fakeVM{UUID: newUUID(), State: "poweroff"}
+		for i := 3; i < len(args); i++ {
+			switch args[i] {
+			case "--register":
+			case "--ostype", "--platform-architecture":
+				if i+1 >= len(args) {
+					return "", syntaxf("%s needs a value", args[i])
+				}
+				if args[i] == "--ostype" {
+					vm.OSType = args[i+1]
+				} else if err := h.platformOption(vm, args[i+1]); err != nil {
+					return "", err
+				}
+				i++
+			default:
+				return "", syntaxf("Invalid parameter '%s'", args[i])
+			}
+		}
+		// A type belongs to one platform: the x86 ones end in _64, the
+		// arm64 ones in _arm64 (GUEST_OS_ID_STR_X64, GUEST_OS_ID_STR_A64,
+		// src/VBox/Main/src-all/Global.cpp).
+		if strings.HasSuffix(vm.OSType, "_arm64") != (vm.Platform == "arm") {
+			return "", failf("Guest OS type '%s' is not supported on the %s platform", vm.OSType, cmp.Or(vm.Platform, "x86"))
+		}
 		if _, ok := h.VMs[name]; ok {
 			return "", failf("Machine settings file for '%s' already exists", name)
 		}
-		vm := &fakeVM{UUID: newUUID(), State: "poweroff"}
 		h.VMs[name] = vm
 		return fmt.Sprintf("Virtual machine '%s' is created and registered.\nUUID: %s\nSettings file: '%s'\n",
 			name, vm.UUID, filepath.Join(dir, "machines", name, name+".vbox")), nil
@@ -889,16 +1040,42 @@ func (h *vboxHost) machineCmd(dir string, args []string) (string, error) {
 				} else {
 					vm.MemoryMB = n
 				}
+			case "--nic1":
+				// hostonlynet is a NIC type only VirtualBox for macOS knows
+				// (VBOX_WITH_VMNET in
+				// src/VBox/Frontends/VBoxManage/VBoxManageModifyVM.cpp).
+				switch {
+				case args[i+1] == "hostonly", args[i+1] == "hostonlynet" && h.darwin():
+					vm.NIC = args[i+1]
+				default:
+					return "", syntaxf("Invalid --nic1 argument '%s'", args[i+1])
+				}
 			case "--hostonlyadapter1":
 				vm.Adapter = args[i+1]
-			case "--macaddress1":
+			case "--host-only-net1":
+				if !h.darwin() {
+					return "", syntaxf("Unknown option: %s", args[i])
+				}
+				vm.Net = args[i+1]
+			case "--ioapic":
+				// The I/O APIC is x86's (PlatformX86Impl.cpp).
+				if vm.Platform == "arm" {
+					return "", failf("x86-specific platform settings are not available on this platform")
+				}
+			case "--macaddress1", "--macaddress2":
 				mac, err := normalMAC(args[i+1])
 				if err != nil {
 					return "", err
 				}
-				vm.MAC = mac
+				if args[i] == "--macaddress1" {
+					vm.MAC = mac
+				} else {
+					vm.NATMAC = mac
+				}
 			}
 		}
+	case "storagectl":
+		return h.storageCtl(vm, args[2:])
 	case "startvm":
 		return h.startVM(name, vm)
 	case "controlvm":
@@ -946,28 +1123,235 @@ func (h *vboxHost) controlVM(name string, vm *fakeVM, action []string) (string, 
 	return "", syntaxf("Invalid parameter '%s'", action[0])
 }
 
-// startVM powers a VM on. Starting it starts the DHCP server of its host-only
-// network if the server is enabled and not yet running (the console's
-// network setup, src/VBox/Main/src-client/ConsoleImplConfigCommon.cpp, calls
-// IDHCPServer::Start), and the VM asks it for an address.
+// startVM powers a VM on. A VM runs only on its own platform: VirtualBox
+// for Apple Silicon runs arm VMs, the x86 builds x86 ones
+// (VERR_PLATFORM_ARCH_NOT_SUPPORTED, src/VBox/Main/src-client/ConsoleImpl.cpp).
+// The guest then asks the DHCP server of its first card's network for an
+// address, unless an installed Talos gives it a static one.
 func (h *vboxHost) startVM(name string, vm *fakeVM) (string, error) {
 	if vm.locked() {
 		return "", failf("The machine '%s' is already locked for a session", name)
 	}
-	if _, ok := h.Interfaces[vm.Adapter]; !ok {
-		return "", failf("Nonexistent host networking interface, name '%s'", vm.Adapter)
+	if (vm.Platform == "arm") != (h.Arch == "arm64") {
+		return "", failf("Cannot run the machine '%s': its platform architecture is not supported on this host (VERR_PLATFORM_ARCH_NOT_SUPPORTED)", name)
+	}
+	var lease func() string
+	switch vm.NIC {
+	case "hostonlynet":
+		n := h.findNet(vm.Net)
+		if n == nil {
+			return "", failf("Could not find a host-only network named '%s' (VBOX_E_OBJECT_NOT_FOUND)", vm.Net)
+		}
+		if !n.Enabled {
+			return "", failf("The host-only network '%s' is disabled", vm.Net)
+		}
+		lease = func() string { return h.bootpLease(n, vm.MAC) }
+	default:
+		if _, ok := h.Interfaces[vm.Adapter]; !ok {
+			return "", failf("Nonexistent host networking interface, name '%s'", vm.Adapter)
+		}
+		// Starting the VM starts the DHCP server of its host-only
+		// network if the server is enabled and not yet running (the
+		// console's network setup,
+		// src/VBox/Main/src-client/ConsoleImplConfigCommon.cpp, calls
+		// IDHCPServer::Start).
+		lease = func() string {
+			s := h.DHCP[networkPrefix+vm.Adapter]
+			if s == nil || !s.Enabled {
+				return ""
+			}
+			if s.Running == nil {
+				s.start()
+			}
+			return s.lease(vm.MAC)
+		}
 	}
 	vm.State = "running"
 	vm.Guest, vm.BootIn, vm.ShutdownIn = guestBooting, talosBootProbes, 0
 	h.event(name, "started")
-	vm.Address = ""
-	if s := h.DHCP[networkPrefix+vm.Adapter]; s != nil && s.Enabled {
-		if s.Running == nil {
-			s.start()
-		}
-		vm.Address = s.lease(vm.MAC)
+	// Talos in maintenance mode runs DHCP on every link, the NAT one too
+	// (OperatorConfigController in
+	// internal/app/machined/pkg/controllers/network/operator_config.go of
+	// siderolabs/talos); a network config it was handed is gone with the
+	// boot, while an installed one stays.
+	if !vm.Configured {
+		vm.Static, vm.Uplink = "", true
+	}
+	vm.Address = vm.Static
+	if vm.Address == "" {
+		vm.Address = lease()
 	}
 	return fmt.Sprintf("Waiting for VM \"%s\" to power on...\nVM \"%s\" has been successfully started.\n", name, name), nil
+}
+
+// platformOption sets createvm's --platform-architecture, which VBoxManage
+// has from 7.1 on (src/VBox/Frontends/VBoxManage/VBoxManageMisc.cpp).
+func (h *vboxHost) platformOption(vm *fakeVM, value string) error {
+	if major, minor := h.versionNumber(); major < 7 || (major == 7 && minor < 1) {
+		return syntaxf("Unknown option: --platform-architecture")
+	}
+	switch value {
+	case "x86":
+		vm.Platform = ""
+	case "arm":
+		vm.Platform = "arm"
+	default:
+		return syntaxf("Invalid --platform-architecture argument '%s'", value)
+	}
+	return nil
+}
+
+// version is what VBoxManage --version prints.
+func (h *vboxHost) version() string {
+	return cmp.Or(h.Version, fakeVersion)
+}
+
+// versionNumber is the major and minor number of the version.
+func (h *vboxHost) versionNumber() (int, int) {
+	parts := strings.SplitN(h.version(), ".", 3)
+	major, _ := strconv.Atoi(parts[0])
+	minor := 0
+	if len(parts) > 1 {
+		minor, _ = strconv.Atoi(parts[1])
+	}
+	return major, minor
+}
+
+// storageCtl adds a storage controller. An arm VM has only the VirtIO SCSI
+// bus (PlatformProperties::getSupportedStorageBuses,
+// src/VBox/Main/src-server/PlatformPropertiesImpl.cpp); --add takes the bus
+// as VBoxManageStorageController.cpp spells it.
+func (h *vboxHost) storageCtl(vm *fakeVM, args []string) (string, error) {
+	flags := map[string]string{}
+	for i := 0; i+1 < len(args); i += 2 {
+		flags[args[i]] = args[i+1]
+	}
+	name, bus := flags["--name"], strings.ToLower(flags["--add"])
+	if name == "" {
+		return "", syntaxf("Storage controller name not specified")
+	}
+	if bus == "virtio" {
+		bus = "virtio-scsi"
+	}
+	if !slices.Contains([]string{"ide", "sata", "scsi", "floppy", "sas", "usb", "pcie", "virtio-scsi"}, bus) {
+		return "", failf("Invalid --add argument '%s'", flags["--add"])
+	}
+	if vm.Platform == "arm" && bus != "virtio-scsi" {
+		return "", failf("The storage bus '%s' is not supported on this platform", bus)
+	}
+	if _, ok := vm.Controllers[name]; ok {
+		return "", failf("Storage controller named '%s' already exists", name)
+	}
+	if vm.Controllers == nil {
+		vm.Controllers = map[string]string{}
+	}
+	vm.Controllers[name] = bus
+	return "", nil
+}
+
+// findNet finds a host-only network by name as VirtualBox does: the first
+// of that name (VirtualBox::findHostOnlyNetworkByName,
+// src/VBox/Main/src-server/VirtualBoxImpl.cpp).
+func (h *vboxHost) findNet(name string) *hostOnlyNet {
+	for _, n := range h.HostOnlyNets {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// hostOnlyNet handles add, modify and remove as handleHostonlyNet does
+// (src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp): add needs every
+// setting and takes any name, modify and remove find the network by name.
+func (h *vboxHost) hostOnlyNet(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", syntaxf("No sub-command specified")
+	}
+	flags, enable := map[string]string{}, 0
+	for i := 1; i < len(args); i++ {
+		key, value, hasValue := strings.Cut(args[i], "=")
+		switch key {
+		case "--enable":
+			enable = 1
+		case "--disable":
+			enable = -1
+		case "--name", "--netmask", "--lower-ip", "--upper-ip":
+			if !hasValue {
+				if i+1 >= len(args) {
+					return "", syntaxf("%s needs a value", key)
+				}
+				i++
+				value = args[i]
+			}
+			flags[key] = value
+		default:
+			return "", syntaxf("Unknown option: %s", args[i])
+		}
+	}
+	switch args[0] {
+	case "add":
+		for _, k := range []string{"--name", "--netmask", "--lower-ip", "--upper-ip"} {
+			if flags[k] == "" {
+				return "", failf("The %s parameter must be specified", k)
+			}
+		}
+		n := &hostOnlyNet{Name: flags["--name"]}
+		h.HostOnlyNets = append(h.HostOnlyNets, n)
+		n.set(flags, enable)
+		return "", nil
+	case "modify", "remove":
+		if flags["--name"] == "" {
+			return "", failf("Either --name or --id parameter must be specified")
+		}
+		n := h.findNet(flags["--name"])
+		if n == nil {
+			return "", failf("Could not find a host-only network named '%s' (VBOX_E_OBJECT_NOT_FOUND)", flags["--name"])
+		}
+		if args[0] == "modify" {
+			n.set(flags, enable)
+			return "", nil
+		}
+		h.HostOnlyNets = slices.DeleteFunc(h.HostOnlyNets, func(o *hostOnlyNet) bool { return o == n })
+		return "", nil
+	}
+	return "", syntaxf("Unknown sub-command '%s'", args[0])
+}
+
+// set applies the options present, as createUpdateHostOnlyNetworkCommon does.
+func (n *hostOnlyNet) set(flags map[string]string, enable int) {
+	for k, dst := range map[string]*string{"--netmask": &n.Mask, "--lower-ip": &n.Lower, "--upper-ip": &n.Upper} {
+		if v, ok := flags[k]; ok {
+			*dst = v
+		}
+	}
+	if enable != 0 {
+		n.Enabled = enable > 0
+	}
+}
+
+// bootpLease answers a DHCP request on a host-only network as bootpd
+// does: the address it already leased the MAC, else the lowest free one of
+// the pool, which starts after the host's address (vmnet's start address
+// is the gateway, NetdevVmnetHostOptions in qapi/net.json of qemu/qemu).
+func (h *vboxHost) bootpLease(n *hostOnlyNet, mac string) string {
+	first := netip.MustParseAddr(n.Lower).Next().String()
+	if addr, ok := h.BootpLeases[mac]; ok && inRange(addr, first, n.Upper) {
+		return addr
+	}
+	taken := map[string]bool{}
+	for m, a := range h.BootpLeases {
+		if m != mac {
+			taken[a] = true
+		}
+	}
+	for a := netip.MustParseAddr(first); inRange(a.String(), first, n.Upper); a = a.Next() {
+		if !taken[a.String()] {
+			h.BootpLeases[mac] = a.String()
+			return a.String()
+		}
+	}
+	return ""
 }
 
 // mediumCmd handles the hard disk commands after
@@ -1084,6 +1468,10 @@ func (h *vboxHost) storageAttach(args []string) (string, error) {
 	for i := 1; i+1 < len(args); i += 2 {
 		flags[args[i]] = args[i+1]
 	}
+	ctl := flags["--storagectl"]
+	if _, ok := vm.Controllers[ctl]; !ok {
+		return "", failf("Could not find a controller named '%s'", ctl)
+	}
 	if flags["--type"] != "hdd" {
 		return progress, nil
 	}
@@ -1091,7 +1479,7 @@ func (h *vboxHost) storageAttach(args []string) (string, error) {
 		return "", failf("Could not find file for the medium '%s' (VERR_FILE_NOT_FOUND)", flags["--medium"])
 	}
 	if flags["--port"] == "0" {
-		vm.Disk = flags["--medium"]
+		vm.Disk, vm.DiskCtl = flags["--medium"], ctl
 	}
 	return progress, nil
 }
@@ -1166,20 +1554,23 @@ func fakeCurl(dir string, args []string) int {
 const fakeISO = "talos iso\n"
 
 // fakeSums is a release's sha256sum.txt as Talos writes it: one
-// "<sha256>  <file>" line per asset, the ISO among them.
+// "<sha256>  <file>" line per asset, the ISOs of both architectures among
+// them.
 func fakeSums() string {
 	if s, ok := os.LookupEnv("FAKE_CURL_SUMS"); ok {
 		return s
 	}
-	return fmt.Sprintf("%x  initramfs-amd64.xz\n%x  metal-amd64.iso\n%x  talosctl-linux-amd64\n",
-		sha256.Sum256([]byte("initramfs")), sha256.Sum256([]byte(fakeISO)), sha256.Sum256([]byte("talosctl")))
+	return fmt.Sprintf("%x  initramfs-amd64.xz\n%x  metal-amd64.iso\n%x  metal-arm64.iso\n%x  talosctl-linux-amd64\n",
+		sha256.Sum256([]byte("initramfs")), sha256.Sum256([]byte(fakeISO)), sha256.Sum256([]byte(fakeISO)), sha256.Sum256([]byte("talosctl")))
 }
 
 // probeTalos answers a connection to port 50000 of ip as the guest at that
-// address would: nothing accepts it until a started Talos has booted, and a
-// Talos that serves its API (apid) ends the TLS session of a client without
-// a certificate (tls.Mutual in internal/app/apid/pkg/provider/provider.go
-// of siderolabs/talos), which curl reports as 56.
+// address would: nothing accepts it until a started Talos has booted. Talos
+// in maintenance mode then completes the TLS session of a client without a
+// certificate (tls.ServerOnly in internal/app/maintenance/provider.go of
+// siderolabs/talos), which curl reports as 0; a configured Talos's apid
+// ends it (tls.Mutual in internal/app/apid/pkg/provider/provider.go), which
+// curl reports as 56.
 func probeTalos(dir, ip string, complain func(int, string) int) int {
 	refused := func() int {
 		return complain(7, "Failed to connect to "+ip+" port "+talosAPIPort+" after 3 ms: Couldn't connect to server")
@@ -1188,16 +1579,10 @@ func probeTalos(dir, ip string, complain func(int, string) int) int {
 	if err != nil {
 		return complain(99, err.Error())
 	}
-	var name string
-	for _, n := range slices.Sorted(maps.Keys(h.VMs)) {
-		if vm := h.VMs[n]; vm.Address == ip && vm.State == "running" {
-			name = n
-		}
-	}
-	if name == "" {
+	name, vm := h.guestAt(ip)
+	if vm == nil {
 		return refused()
 	}
-	vm := h.VMs[name]
 	switch {
 	case vm.Guest == guestBooting && vm.BootIn > 0:
 		vm.BootIn--
@@ -1211,8 +1596,154 @@ func probeTalos(dir, ip string, complain func(int, string) int) int {
 	for _, e := range h.events {
 		appendLog(dir, "events", e)
 	}
-	if vm.Guest != guestServing {
+	switch {
+	case vm.Guest != guestServing:
 		return refused()
+	case vm.Configured:
+		return complain(56, "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0")
 	}
-	return complain(56, "OpenSSL SSL_read: error:0A00045C:SSL routines::tlsv13 alert certificate required, errno 0")
+	return 0
+}
+
+// guestAt is the running VM whose guest holds ip, if any.
+func (h *vboxHost) guestAt(ip string) (string, *fakeVM) {
+	for _, n := range slices.Sorted(maps.Keys(h.VMs)) {
+		if vm := h.VMs[n]; vm.Address == ip && vm.State == "running" {
+			return n, vm
+		}
+	}
+	return "", nil
+}
+
+// fakeTalosctl is talosctl as the scripts use it: 'apply-config --insecure
+// --nodes <address> --file <config>' to a node in maintenance mode, which
+// takes a config from any client and, when it holds no machine config
+// (v1alpha1), applies its network documents at once and keeps waiting
+// (stateMaintenance in
+// internal/app/machined/pkg/controllers/config/acquire.go of
+// siderolabs/talos). With a LinkConfig document present Talos runs DHCP and
+// brings up links only where the config says
+// (Container.RunDefaultDHCPOperators,
+// pkg/machinery/config/container/container.go, and LinkConfigController,
+// internal/app/machined/pkg/controllers/network/link_config.go); links are
+// named by LinkAliasConfig selectors, of which this stand-in reads the
+// mac(link.permanent_addr) == "<mac>" form the lab writes.
+func fakeTalosctl(dir string, args []string) int {
+	appendLog(dir, "calls", "talosctl "+strings.Join(args, " "))
+	fail := func(format string, a ...any) int {
+		fmt.Fprintf(os.Stderr, "error: "+format+"\n", a...)
+		return 1
+	}
+	if len(args) == 0 || args[0] != "apply-config" {
+		return fail("the stand-in talosctl only applies configs")
+	}
+	var node, file string
+	insecure := false
+	for i := 1; i < len(args); i++ {
+		switch args[i] {
+		case "--insecure", "-i":
+			insecure = true
+		case "--nodes", "-n", "--file", "-f":
+			if i+1 >= len(args) {
+				return fail("flag needs an argument: %s", args[i])
+			}
+			if strings.HasPrefix(args[i], "--n") || args[i] == "-n" {
+				node = args[i+1]
+			} else {
+				file = args[i+1]
+			}
+			i++
+		default:
+			return fail("unknown flag: %s", args[i])
+		}
+	}
+	if !insecure || node == "" || file == "" {
+		return fail("the stand-in talosctl needs --insecure, --nodes and --file")
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return fail("failed to read configuration from %q: %v", file, err)
+	}
+	h, err := loadHost(dir)
+	if err != nil {
+		return fail("%v", err)
+	}
+	_, vm := h.guestAt(node)
+	switch {
+	case vm == nil || vm.Guest != guestServing:
+		return fail("rpc error: code = Unavailable desc = connection error: desc = \"transport: Error while dialing: dial tcp %s:%s: connect: connection refused\"", node, talosAPIPort)
+	case vm.Configured:
+		return fail("rpc error: code = Unavailable desc = connection error: desc = \"error reading server preface: remote error: tls: certificate required\"")
+	}
+	cfg, err := parseNetworkConfig(string(data))
+	if err != nil {
+		return fail("error applying new configuration: rpc error: code = InvalidArgument desc = configuration validation failed: %v", err)
+	}
+	vm.Static = ""
+	if addr, ok := cfg.addresses[cfg.aliases[vm.MAC]]; ok {
+		vm.Static = addr
+	}
+	vm.Address = vm.Static
+	uplink := cfg.aliases[vm.NATMAC]
+	vm.Uplink = uplink != "" && cfg.up[uplink] && cfg.dhcp[uplink]
+	if err := saveHost(dir, h); err != nil {
+		return fail("%v", err)
+	}
+	return 0
+}
+
+// networkConfig is what the stand-in reads of a Talos network config.
+type networkConfig struct {
+	// aliases are link names by the colon-separated MAC they select.
+	aliases map[string]string
+	// addresses are the first static address of a link, without prefix.
+	addresses map[string]string
+	// up and dhcp are the links a LinkConfig brings up and a DHCPv4Config
+	// runs DHCP on.
+	up, dhcp map[string]bool
+}
+
+// parseNetworkConfig reads the documents of a multi-document config. A
+// v1alpha1 machine config, or any document the stand-in does not know, is
+// refused: it would make the node leave maintenance mode, which no script
+// of the lab does.
+func parseNetworkConfig(text string) (networkConfig, error) {
+	cfg := networkConfig{aliases: map[string]string{}, addresses: map[string]string{}, up: map[string]bool{}, dhcp: map[string]bool{}}
+	for _, doc := range strings.Split(text, "\n---\n") {
+		fields := map[string]string{}
+		var address string
+		for _, line := range strings.Split(doc, "\n") {
+			key, value, ok := strings.Cut(strings.TrimSpace(line), ":")
+			if !ok {
+				continue
+			}
+			key, value = strings.TrimPrefix(key, "- "), strings.TrimSpace(value)
+			if key == "address" && address == "" {
+				address, _, _ = strings.Cut(value, "/")
+			}
+			if _, seen := fields[key]; !seen {
+				fields[key] = value
+			}
+		}
+		name := fields["name"]
+		switch fields["kind"] {
+		case "LinkAliasConfig":
+			mac, ok := strings.CutPrefix(fields["match"], `mac(link.permanent_addr) == "`)
+			mac, closed := strings.CutSuffix(mac, `"`)
+			if !ok || !closed {
+				return cfg, fmt.Errorf("LinkAliasConfig %s: the stand-in reads mac(link.permanent_addr) == \"<mac>\" selectors, got %q", name, fields["match"])
+			}
+			cfg.aliases[mac] = name
+		case "LinkConfig":
+			cfg.up[name] = fields["up"] != "false"
+			if address != "" {
+				cfg.addresses[name] = address
+			}
+		case "DHCPv4Config":
+			cfg.dhcp[name] = true
+		default:
+			return cfg, fmt.Errorf("the stand-in takes network documents only, got kind %q", fields["kind"])
+		}
+	}
+	return cfg, nil
 }

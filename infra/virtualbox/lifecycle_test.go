@@ -223,7 +223,7 @@ func TestLifecycle(t *testing.T) {
 			require.NoError(t, e.up(args))
 			assertPlannedAddresses(t, l, args)
 			network := e.live["lab-network"].stdout
-			assert.Equal(t, netIF, interfaceName(network))
+			assert.Equal(t, netIF, networkName(network))
 			assert.Contains(t, network, "interface: "+c.wantHow)
 
 			// A second up with nothing changed runs nothing.
@@ -456,16 +456,69 @@ func (m *firstOnlyMocks) NewResource(args pulumi.MockResourceArgs) (string, reso
 	return m.engineMocks.NewResource(args)
 }
 
-// On macOS the first command stops with the reason, before VirtualBox is
-// touched.
+// macLifecycleLab is a Mac of arch with every stand-in the commands need;
+// the VM commands read its lease file instead of /var/db/dhcpd_leases.
+func macLifecycleLab(t *testing.T, arch string) (*lab, Args) {
+	l := newLab(t, macFreshInstall(arch), "VBoxManage", "curl", "talosctl", "sleep")
+	l.env["SRE_DHCP_LEASES"] = l.state + "/" + leaseFile
+	args := labArgs(l.root + "/cache")
+	args.HostOS, args.HostArch = "darwin", arch
+	return l, args
+}
+
+// The local lab on a Mac, Intel and Apple Silicon, through pulumi up and
+// destroy: a host-only network, VMs of the host's architecture booting its
+// ISO, each moved from its bootpd lease to its planned address with its NAT
+// link kept for the way out; workers added and removed without touching the
+// network; a new size rolled through a role one VM at a time, each VM
+// handed its address again as it comes back unconfigured; and the Mac as it
+// was after destroy.
 func TestLifecycleOnMacOS(t *testing.T) {
-	l, args := lifecycleLab(t, freshInstall())
-	l.env["FAKE_UNAME"] = "Darwin"
-	err := newEngine(l).up(args)
-	require.Error(t, err)
-	assert.Contains(t, err.Error(), "macOS is not supported yet")
-	assert.Zero(t, count(l.calls(), "VBoxManage"), "no VBoxManage call")
-	assert.Equal(t, freshInstall().settings(), l.host().settings())
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			l, args := macLifecycleLab(t, arch)
+			e := newEngine(l)
+			require.NoError(t, e.up(args))
+			assertPlannedAddresses(t, l, args)
+			assertComplete(t, l, args, "sre-lab/local")
+			platform := map[string]string{"amd64": "", "arm64": "arm"}[arch]
+			for name, vm := range l.host().VMs {
+				assert.True(t, vm.Uplink, "%s keeps its NAT link", name)
+				assert.Equal(t, [3]string{"hostonlynet", HostOnlyNetworkName, platform}, [3]string{vm.NIC, vm.Net, vm.Platform}, name)
+			}
+			assert.Len(t, l.host().BootpLeases, 5, "every VM was leased an address first")
+			assert.Equal(t, macNet+"\nnetwork: created", e.live["lab-network"].stdout)
+			assert.Contains(t, e.live["lab-iso"].stdout, "metal-"+arch+".iso")
+
+			ran := len(e.ran)
+			require.NoError(t, e.up(args))
+			assert.Len(t, e.ran, ran, "an unchanged program runs no script")
+
+			grown := args
+			grown.Workers.Count = 3
+			e.ran = nil
+			require.NoError(t, e.up(grown))
+			assert.Equal(t, []string{"lab-talos-worker-03:create"}, e.ran, "no reservation to add: the network stays")
+			assertPlannedAddresses(t, l, grown)
+			e.ran = nil
+			require.NoError(t, e.up(args))
+			assert.Equal(t, []string{"lab-talos-worker-03:delete"}, e.ran)
+
+			bigger := args
+			bigger.Workers.Size = "4cpu-8gb"
+			l.forgetLogs()
+			e.ran = nil
+			require.NoError(t, e.up(bigger))
+			assert.Equal(t, []string{"lab-talos-worker-01:update", "lab-talos-worker-02:update"}, e.ran)
+			assert.Equal(t, []string{"talos-worker-01", "talos-worker-02"}, rolled(t, l.events()), "one VM down at a time")
+			assert.Equal(t, 2, count(l.calls(), "talosctl apply-config"), "each worker handed its address again")
+			assertPlannedAddresses(t, l, bigger)
+			assertSizes(t, l, bigger)
+
+			require.NoError(t, e.destroy())
+			assert.Equal(t, macFreshInstall(arch).settings(), l.host().settings(), "destroy leaves the Mac as it was")
+		})
+	}
 }
 
 // assertComplete checks every planned VM carries the marks of a finished

@@ -22,22 +22,17 @@ const fakeSleep = `#!/bin/sh
 echo "sleep $*" >>"$FAKE_VBOX_STATE/calls"
 `
 
-// fakeUname names the host's system: Linux unless $FAKE_UNAME says
-// otherwise, so a test can be a Mac.
-const fakeUname = `#!/bin/sh
-echo "${FAKE_UNAME:-Linux}"
-`
-
 var fakes = map[string]string{"sleep": fakeSleep}
 
-// standIns are the fakes the built stand-in is: VBoxManage, and curl, which
-// answers downloads and the Talos API of the VMs it knows.
-var standIns = []string{"VBoxManage", "curl"}
+// standIns are the fakes the built stand-in is: VBoxManage; curl, which
+// answers downloads and the Talos API of the VMs it knows; and talosctl,
+// which hands those VMs a network config.
+var standIns = []string{"VBoxManage", "curl", "talosctl"}
 
 // hostTools are the only real programs on the scripts' PATH, so a host
 // that happens to have VirtualBox or curl installed cannot leak into a test,
 // and a script starting to need another tool shows up here.
-var hostTools = []string{"awk", "cat", "dirname", "grep", "mkdir", "mv", "rm", "sed", "sha256sum", "tr"}
+var hostTools = []string{"awk", "cat", "dirname", "grep", "mkdir", "mktemp", "mv", "rm", "sed", "sha256sum", "tr"}
 
 // The VM the single-VM tests create, and the lab's second planned VM, with
 // the MACs Plan derives from their addresses.
@@ -134,7 +129,6 @@ func newLab(t *testing.T, h *vboxHost, fakeNames ...string) *lab {
 		require.NoError(t, err)
 		require.NoError(t, os.Symlink(path, filepath.Join(l.bin, tool)))
 	}
-	require.NoError(t, os.WriteFile(filepath.Join(l.bin, "uname"), []byte(fakeUname), 0o755))
 	for _, name := range fakeNames {
 		if slices.Contains(standIns, name) {
 			require.NoError(t, os.Symlink(standIn, filepath.Join(l.bin, name)))
@@ -269,6 +263,7 @@ func networkEnv() map[string]string {
 func vmEnv(l *lab) map[string]string {
 	return map[string]string{
 		"SRE_VM_NAME":      vmName,
+		"SRE_VM_ARCH":      "amd64",
 		"SRE_VM_CPUS":      "2",
 		"SRE_VM_MEMORY_MB": "4096",
 		"SRE_VM_DISK_MB":   "40960",
@@ -445,7 +440,7 @@ func vagrantHost() *vboxHost {
 	s := h.DHCP[vboxnet0Network]
 	s.start()
 	s.Leases["08:00:27:00:00:01"] = "192.168.56.101"
-	h.VMs["vagrant-box"] = &fakeVM{State: "running", Adapter: netIF, MAC: "08:00:27:00:00:01", Address: "192.168.56.101"}
+	h.VMs["vagrant-box"] = &fakeVM{State: "running", NIC: "hostonly", Adapter: netIF, MAC: "08:00:27:00:00:01", Address: "192.168.56.101"}
 	return h
 }
 
@@ -967,7 +962,8 @@ const vmDisk = "$LAB/state/machines/talos-cp-01/talos-cp-01.vdi"
 // lab's stack and complete.
 func withVM(h *vboxHost, state string) *vboxHost {
 	return with(h, func(h *vboxHost) {
-		h.VMs[vmName] = &fakeVM{State: state, Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096, Disk: vmDisk,
+		h.VMs[vmName] = &fakeVM{State: state, OSType: "Linux_64", NIC: "hostonly", Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096,
+			Controllers: map[string]string{"SATA": "sata"}, Disk: vmDisk, DiskCtl: "SATA",
 			Extra: map[string]string{"sre-lab/stack": labStack, "sre-lab/complete": "1"}}
 		h.Disks[vmDisk] = &fakeDisk{CapacityMB: 40960}
 	})
@@ -1081,8 +1077,9 @@ func TestScriptVMCreate(t *testing.T) {
 				// Killed after the disk was made, before it was attached.
 				name: "a VM this stack left half-built is removed with its loose disk and built again",
 				host: with(reserved, func(h *vboxHost) {
-					h.VMs[vmName] = &fakeVM{State: "poweroff", Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096,
-						Extra: map[string]string{"sre-lab/stack": labStack}}
+					h.VMs[vmName] = &fakeVM{State: "poweroff", OSType: "Linux_64", NIC: "hostonly", Adapter: netIF, MAC: "08:00:27:a8:38:0a", CPUs: 2, MemoryMB: 4096,
+						Controllers: map[string]string{"SATA": "sata"},
+						Extra:       map[string]string{"sre-lab/stack": labStack}}
 					h.Disks[vmDisk] = &fakeDisk{CapacityMB: 40960}
 				}),
 				wantStdout: vmIP + "\n",
@@ -1474,13 +1471,14 @@ func TestStandInVMStates(t *testing.T) {
 
 // scriptEnv is an environment every script accepts.
 func scriptEnv(l *lab) map[string]string {
-	env := merge(networkEnv(), vmEnv(l))
+	env := merge(merge(networkEnv(), macNetworkEnv()), vmEnv(l))
 	env["PULUMI_COMMAND_STDOUT"] = record("vboxnet3", "created", "none", cpRes)
 	return env
 }
 
 func TestScriptsWithoutVBoxManage(t *testing.T) {
-	for _, script := range []string{"network-create.sh", "network-update.sh", "network-delete.sh", "vm-create.sh", "vm-update.sh", "vm-delete.sh"} {
+	for _, script := range []string{"network-create.sh", "network-update.sh", "network-delete.sh", "hostnet-create.sh", "hostnet-update.sh", "hostnet-delete.sh",
+		"vm-create.sh", "vm-update.sh", "vm-delete.sh"} {
 		t.Run(script, func(t *testing.T) {
 			l := newLab(t, emptyHost(), "sleep")
 			r := l.run(script, scriptEnv(l))
@@ -1493,39 +1491,40 @@ func TestScriptsWithoutVBoxManage(t *testing.T) {
 	}
 }
 
-// Scripts that need a host-only interface stop on macOS before touching
-// VirtualBox, whose hostonlyif is missing there.
-func TestScriptsOnMacOS(t *testing.T) {
-	for _, script := range []string{"network-create.sh", "network-update.sh", "vm-create.sh"} {
-		t.Run(script, func(t *testing.T) {
-			l := newLab(t, freshInstall(), "VBoxManage")
-			r := l.run(script, merge(scriptEnv(l), map[string]string{"FAKE_UNAME": "Darwin"}))
-			assert.Equal(t, 1, r.code)
-			assert.Empty(t, r.stdout)
-			assert.Contains(t, r.stderr, "macOS is not supported yet")
-			assert.Contains(t, r.stderr, "hostonlynet")
-			assert.Empty(t, l.calls())
-			assert.Equal(t, freshInstall().settings(), l.host().settings())
-		})
-	}
-}
-
 // Every script names the variables it needs when one is missing, instead of
 // acting on an empty value.
 func TestScriptsRequireTheirEnvironment(t *testing.T) {
 	network := []string{"SRE_NET_CIDR", "SRE_NET_IP", "SRE_NET_MASK", "SRE_DHCP_SERVER_IP", "SRE_DHCP_LOWER", "SRE_DHCP_UPPER", "SRE_DHCP_RESERVATIONS", "SRE_STACK"}
-	for script, vars := range map[string][]string{
-		"network-create.sh": network,
-		"network-update.sh": network,
-		"iso-fetch.sh":      {"SRE_ISO_URL", "SRE_ISO_SUMS_URL", "SRE_ISO_PATH"},
-		"vm-create.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_NET_IF", "SRE_ISO_PATH", "SRE_STACK"},
-		"vm-update.sh":      {"SRE_VM_NAME", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_DISK_KEY", "SRE_VM_IP"},
-		"vm-delete.sh":      {"SRE_VM_NAME", "SRE_STACK"},
+	hostNet := []string{"SRE_NET_CIDR", "SRE_NET_NAME", "SRE_NET_MASK", "SRE_NET_LOWER", "SRE_NET_UPPER", "SRE_STACK"}
+	vm := []string{"SRE_VM_NAME", "SRE_VM_ARCH", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_MAC", "SRE_VM_IP", "SRE_ISO_PATH", "SRE_STACK"}
+	for _, c := range []struct {
+		script string
+		mac    bool // run on a host-only network (macOS)
+		vars   []string
+	}{
+		{"network-create.sh", false, network},
+		{"network-update.sh", false, network},
+		{"hostnet-create.sh", true, hostNet},
+		{"hostnet-update.sh", true, hostNet},
+		{"iso-fetch.sh", false, []string{"SRE_ISO_URL", "SRE_ISO_SUMS_URL", "SRE_ISO_PATH"}},
+		{"vm-create.sh", false, append(slices.Clone(vm), "SRE_NET_IF")},
+		{"vm-create.sh", true, append(slices.Clone(vm), "SRE_VM_NAT_MAC", "SRE_VM_NETWORK_CONFIG", "SRE_DHCP_LEASES")},
+		{"vm-update.sh", false, []string{"SRE_VM_NAME", "SRE_VM_ARCH", "SRE_VM_CPUS", "SRE_VM_MEMORY_MB", "SRE_VM_DISK_MB", "SRE_VM_DISK_KEY", "SRE_VM_IP"}},
+		{"vm-update.sh", true, []string{"SRE_VM_MAC", "SRE_VM_NETWORK_CONFIG", "SRE_DHCP_LEASES"}},
+		{"vm-delete.sh", false, []string{"SRE_VM_NAME", "SRE_STACK"}},
 	} {
-		for _, missing := range vars {
-			t.Run(fmt.Sprintf("%s/%s", script, missing), func(t *testing.T) {
-				l := newLab(t, freshInstall(), "VBoxManage", "curl", "sleep")
+		script := c.script
+		for _, missing := range c.vars {
+			t.Run(fmt.Sprintf("%s/mac=%v/%s", script, c.mac, missing), func(t *testing.T) {
+				host := freshInstall()
+				if c.mac {
+					host = macFreshInstall("amd64")
+				}
+				l := newLab(t, host, "VBoxManage", "curl", "talosctl", "sleep")
 				env := scriptEnv(l)
+				if c.mac {
+					env = merge(env, macVMEnv(l))
+				}
 				env["SRE_ISO_URL"] = "https://example.invalid/talos.iso"
 				env["SRE_ISO_SUMS_URL"] = "https://example.invalid/sha256sum.txt"
 				delete(env, missing)

@@ -34,12 +34,15 @@ func labArgs(cacheDir string) Args {
 		Network:      netip.MustParsePrefix("192.168.56.0/24"),
 		TalosVersion: "v1.12.4",
 		CacheDir:     cacheDir,
+		HostOS:       "linux",
+		HostArch:     "amd64",
 	}
 }
 
 // vboxMocks answers the command provider the way the scripts do, with the
 // trailing newline pulumi-command trims: a VM prints its address, the ISO
-// fetch its path and the network the record network-create.sh prints.
+// fetch its path and the network the record network-create.sh or, on
+// macOS, hostnet-create.sh prints.
 func vboxMocks() *pulumitest.Mocks {
 	return &pulumitest.Mocks{Outputs: func(args pulumi.MockResourceArgs) map[string]any {
 		if args.TypeToken != commandToken {
@@ -49,6 +52,8 @@ func vboxMocks() *pulumitest.Mocks {
 		if env := args.Inputs["environment"]; env.IsObject() {
 			obj := env.ObjectValue()
 			switch {
+			case obj.HasValue("SRE_NET_NAME"):
+				stdout = obj["SRE_NET_NAME"].StringValue() + "\nnetwork: created"
 			case obj.HasValue("SRE_VM_IP"):
 				stdout = obj["SRE_VM_IP"].StringValue()
 			case obj.HasValue("SRE_ISO_PATH"):
@@ -61,15 +66,17 @@ func vboxMocks() *pulumitest.Mocks {
 
 // awaited is what NewNodes produced, resolved inside the run.
 type awaited struct {
-	urn        string
-	hostOnlyIf string
-	endpoint   string
-	privateIPs []string
-	publicIPs  []string
-	nodes      []infra.Node
-	disk       string
-	lbRange    *infra.AddressRange
-	ingress    string
+	urn         string
+	hostOnlyNet string
+	endpoint    string
+	privateIPs  []string
+	publicIPs   []string
+	nodes       []infra.Node
+	disk        string
+	lbRange     *infra.AddressRange
+	ingress     string
+	// patches are the nodes' ConfigPatches.
+	patches map[string]string
 }
 
 // deployVBox runs NewNodes under mocks and resolves every output the layers
@@ -101,8 +108,8 @@ func deployAs(t *testing.T, stack, name string, args Args, m pulumi.MockResource
 			return err
 		}
 		got.urn = string(urn.Value.(pulumi.URN))
-		if got.hostOnlyIf, err = pulumitest.AwaitString(ctx, nodes.HostOnlyInterface); err != nil {
-			return fmt.Errorf("hostOnlyInterface: %w", err)
+		if got.hostOnlyNet, err = pulumitest.AwaitString(ctx, nodes.HostOnlyNetwork); err != nil {
+			return fmt.Errorf("hostOnlyNetwork: %w", err)
 		}
 		if got.endpoint, err = pulumitest.AwaitString(ctx, nodes.Platform.Endpoint); err != nil {
 			return fmt.Errorf("endpoint: %w", err)
@@ -125,6 +132,8 @@ func deployAs(t *testing.T, stack, name string, args Args, m pulumi.MockResource
 		}
 		got.nodes = nodes.Platform.Nodes
 		got.disk = nodes.Platform.InstallDisk
+		got.patches = nodes.ConfigPatches
+		got.patches = nodes.ConfigPatches
 		return nil
 	}, pulumi.WithMocks("sre-lab", stack, m))
 	return got, err
@@ -197,7 +206,8 @@ func TestPlanLayout2024Topology(t *testing.T) {
 		t.Run(w.Name, func(t *testing.T) {
 			got := vms[i]
 			assert.NotEmpty(t, got.MAC)
-			got.MAC = "" // checked by TestPlanMACs
+			assert.NotEmpty(t, got.NATMAC)
+			got.MAC, got.NATMAC = "", "" // checked by TestPlanMACs
 			assert.Equal(t, w, got)
 		})
 	}
@@ -265,6 +275,7 @@ func TestMACFromAddress(t *testing.T) {
 		t.Run(c.ip, func(t *testing.T) {
 			ip := netip.MustParseAddr(c.ip)
 			assert.Equal(t, c.want, MAC(ip))
+			assert.Equal(t, "02"+c.want[2:], NATMAC(ip), "the NAT card's MAC is locally administered, the rest the same")
 			assert.Equal(t, MAC(ip), MAC(netip.MustParseAddr(c.ip)), "deterministic")
 		})
 	}
@@ -398,6 +409,7 @@ func TestNewNodesVMEnvironment(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			assert.Equal(t, map[string]string{
 				"SRE_VM_NAME":      c.name,
+				"SRE_VM_ARCH":      "amd64",
 				"SRE_VM_CPUS":      c.cpus,
 				"SRE_VM_MEMORY_MB": c.mem,
 				"SRE_VM_DISK_MB":   c.disk,
@@ -502,7 +514,7 @@ func TestNewNodesTalosVersionMovesISO(t *testing.T) {
 		require.NoError(t, err)
 		env := envOf(t, m.Named(t, commandToken, "lab-iso"))
 		isoEnv[version] = env
-		assert.Equal(t, infra.ISOURL(version), env["SRE_ISO_URL"])
+		assert.Equal(t, infra.ISOURL(version, "amd64"), env["SRE_ISO_URL"])
 		assert.Contains(t, env["SRE_ISO_URL"], "/"+version+"/")
 		assert.Contains(t, filepath.Base(env["SRE_ISO_PATH"]), version)
 		assert.Equal(t, env["SRE_ISO_PATH"], envOf(t, m.Named(t, commandToken, "lab-talos-cp-01"))["SRE_ISO_PATH"])
@@ -635,7 +647,7 @@ func TestNewNodesVMsDependOnNetwork(t *testing.T) {
 	}
 }
 
-func TestInterfaceName(t *testing.T) {
+func TestNetworkName(t *testing.T) {
 	for _, c := range []struct{ stdout, want string }{
 		{"vboxnet0\ninterface: created\ndhcp-before: none\nreserved: 08:00:27:a8:38:0a=192.168.56.10", "vboxnet0"},
 		{"vboxnet3", "vboxnet3"},
@@ -643,7 +655,7 @@ func TestInterfaceName(t *testing.T) {
 		{"\r\nvboxnet1\r\ninterface: adopted", "vboxnet1"},
 		{"", ""},
 	} {
-		assert.Equal(t, c.want, interfaceName(c.stdout), "%q", c.stdout)
+		assert.Equal(t, c.want, networkName(c.stdout), "%q", c.stdout)
 	}
 }
 
@@ -767,7 +779,7 @@ func TestNewNodesPlatform(t *testing.T) {
 			assert.Equal(t, []string{"", "", "", "", ""}, got.publicIPs)
 			assert.Equal(t, c.wantEndpoint, got.endpoint)
 			assert.Equal(t, "/dev/sda", got.disk)
-			assert.Equal(t, "vboxnet0", got.hostOnlyIf)
+			assert.Equal(t, "vboxnet0", got.hostOnlyNet)
 			// LoadBalancer services take .50-.99, clear of nodes (.10-.49),
 			// the host (.1) and DHCP (.200-.250); the ingress takes the first.
 			prefix := strings.TrimSuffix(c.wantEndpoint, "10")

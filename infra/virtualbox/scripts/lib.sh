@@ -12,15 +12,50 @@ need_vboxmanage() {
 	fi
 }
 
-# refuse_macos stops the calling script on macOS: VirtualBox 7 there only
-# offers host-only networks ('VBoxManage hostonlynet'), while the lab is built
-# on host-only interfaces ('hostonlyif'), which VBoxManage only has on hosts
-# built with VBOX_WITH_NETFLT (src/VBox/Frontends/VBoxManage/VBoxManageHostonly.cpp).
-refuse_macos() {
-	if [ "$(uname -s)" = Darwin ]; then
-		echo "$1: macOS is not supported yet: VirtualBox 7 on macOS has host-only networks ('VBoxManage hostonlynet'), not the host-only interfaces this lab is built on; use a Linux host, or set sre-lab:cloud to docker" >&2
+# need_talosctl stops the calling script when talosctl is missing: on a
+# host-only network without DHCP reservations (macOS) it hands each VM its
+# address.
+need_talosctl() {
+	if ! command -v talosctl >/dev/null 2>&1; then
+		echo "$1: talosctl was not found: install talosctl (the Talos release's, 'brew install siderolabs/tap/talosctl' on macOS) and put it on PATH;" \
+			"it gives each VM its planned address, since macOS's DHCP server takes no reservations" >&2
 		exit 1
 	fi
+}
+
+# need_vbox_version WHO MAJOR MINOR WHAT stops the calling script when
+# VirtualBox is older than MAJOR.MINOR, which WHAT needs. 'VBoxManage
+# --version' prints the version and build ("7.1.6r167084").
+need_vbox_version() {
+	have=$(VBoxManage --version) || exit 1
+	if ! printf '%s\n' "$have" | awk -v major="$2" -v minor="$3" -F '[.r_]' '
+		{ exit !($1 > major || ($1 == major && $2 >= minor)) }'; then
+		echo "$1: VirtualBox $have is too old for $4, which need VirtualBox $2.$3 or newer: update VirtualBox" >&2
+		exit 1
+	fi
+}
+
+# guest_settings WHO ARCH sets what VirtualBox is told about a guest of
+# that architecture (amd64 or arm64): vm_platform and vm_ostype for
+# createvm, vm_bus and vm_ctl (the bus and the name the lab gives the disk
+# controller), and vm_ioapic for modifyvm. An arm64 guest is of VirtualBox's
+# "arm" platform (createvm --platform-architecture, VirtualBox 7.1 and
+# newer), whose only storage bus is VirtIO SCSI
+# (PlatformProperties::getSupportedStorageBuses in
+# src/VBox/Main/src-server/PlatformPropertiesImpl.cpp) and which has no
+# I/O APIC; VirtualBox's Linux arm64 types are per distribution
+# (src/VBox/Main/src-all/Global.cpp), and Debian's defaults (VirtIO SCSI,
+# the ARMv8 virtual chipset, EFI) suit Talos. The x86 settings are
+# VirtualBox's own defaults and need none of these options.
+guest_settings() {
+	case $2 in
+	amd64) vm_platform= vm_ostype=Linux_64 vm_bus=sata vm_ctl=SATA vm_ioapic="--ioapic on" ;;
+	arm64) vm_platform="--platform-architecture arm" vm_ostype=Debian_arm64 vm_bus=virtio-scsi vm_ctl=VirtIO vm_ioapic= ;;
+	*)
+		echo "$1: SRE_VM_ARCH must be amd64 or arm64, got '$2'" >&2
+		exit 1
+		;;
+	esac
 }
 
 # vm_field KEY prints the value of KEY in 'showvminfo --machinereadable'
@@ -106,8 +141,9 @@ record_network_owner() {
 	VBoxManage setextradata global "$(network_owner_key "$1")" "$SRE_STACK" >&2
 }
 
-# remove_vm WHO NAME powers a VM off and deletes it with its disk, keeping
-# the ISO, which every VM and stack share.
+# remove_vm WHO NAME CTL powers a VM off and deletes it with its disk,
+# keeping the ISO, which every VM and stack share; CTL is its disk
+# controller (guest_settings).
 remove_vm() {
 	if [ "$(vm_state "$2")" = running ]; then
 		# The VM may stop on its own meanwhile; the wait below settles it.
@@ -120,7 +156,7 @@ remove_vm() {
 		return 1
 	fi
 	# Detached rather than relying on unregistervm --delete sparing it.
-	VBoxManage storageattach "$2" --storagectl SATA --port 1 --device 0 --type dvddrive --medium emptydrive >&2 ||
+	VBoxManage storageattach "$2" --storagectl "$3" --port 1 --device 0 --type dvddrive --medium emptydrive >&2 ||
 		echo "$1: could not detach the DVD of $2" >&2
 	VBoxManage unregistervm "$2" --delete >&2
 }
@@ -248,4 +284,127 @@ restore_dhcp() {
 	# Unquoted: BEFORE holds the five settings put_dhcp takes.
 	put_dhcp "$2" $3 || return
 	restart_dhcp "$1" "$2"
+}
+
+# print_net_record NAME HOW is the macOS network command's stdout: the
+# host-only network's name, and whether the lab created it or adopted one
+# already there, which destroy leaves.
+print_net_record() {
+	printf '%s\nnetwork: %s\n' "$1" "$2"
+}
+
+# talos_probe IP prints curl's exit code for a connection to the Talos API
+# port of IP: 0 from a node in maintenance mode, whose API asks for no
+# client certificate (tls.ServerOnly in internal/app/maintenance/provider.go
+# of siderolabs/talos), 56 from a configured node, whose apid does, and 7
+# (refused, no route) or 28 (timed out) while nothing answers; any other
+# code means something answered too (35 from a curl without HTTP/2, whose
+# TLS session a gRPC server ends). No proxy: the address is on the
+# host-only network.
+talos_probe() {
+	probe_code=0
+	curl --silent --insecure --noproxy '*' --connect-timeout 5 --max-time 10 --output /dev/null \
+		"https://$1:50000/" || probe_code=$?
+	echo "$probe_code"
+}
+
+# lease_of FILE MAC prints the address macOS's DHCP server (bootpd) leased
+# to MAC (12 hex digits), nothing when it leased none. Its lease file holds
+# one "{ ... }" block per client with ip_address= and hw_address=1,<mac>
+# lines, the MAC's bytes written without leading zeros ("8:0:27:a8:38:a";
+# trimMacAddress in pkg/drivers/hyperkit/network.go of kubernetes/minikube).
+lease_of() {
+	[ -r "$1" ] || return 0
+	awk -v want="$(printf '%s\n' "$2" | tr 'A-F' 'a-f')" '
+		function bare(mac,   n, i, b, out) {
+			n = split(mac, b, ":")
+			for (i = 1; i <= n; i++) out = out (length(b[i]) == 1 ? "0" : "") b[i]
+			return tolower(out)
+		}
+		/^[ \t]*\{/ { ip = ""; hw = "" }
+		/^[ \t]*ip_address=/ { ip = $0; sub(/^[ \t]*ip_address=/, "", ip) }
+		/^[ \t]*hw_address=/ { hw = $0; sub(/^[ \t]*hw_address=[0-9]*,/, "", hw); hw = bare(hw) }
+		/^[ \t]*\}/ { if (hw == want && ip != "") found = ip }
+		END { if (found != "") print found }' "$1"
+}
+
+# hand_config WHO ADDRESS applies SRE_VM_NETWORK_CONFIG to the node in
+# maintenance mode at ADDRESS. The maintenance API takes a config from
+# anyone (talosctl's --insecure uses --nodes as its endpoints,
+# WithClientMaintenance in cmd/talosctl/pkg/talos/global/client.go), and
+# applies one without a machine config at once while it waits for the rest.
+hand_config() {
+	hand_file=$(mktemp "${TMPDIR:-/tmp}/sre-lab-network.XXXXXX") || return
+	printf '%s\n' "$SRE_VM_NETWORK_CONFIG" >"$hand_file"
+	echo "$1: $SRE_VM_NAME answers at $2, the address macOS's DHCP server leased it; giving it $SRE_VM_IP" >&2
+	hand_code=0
+	talosctl apply-config --insecure --nodes "$2" --file "$hand_file" >&2 || hand_code=$?
+	rm -f "$hand_file"
+	return "$hand_code"
+}
+
+# wait_planned WHO PROBES returns once the VM answers on its Talos API port
+# at SRE_VM_IP, probing PROBES times 5 seconds apart, and fails after. On a
+# host-only network without reservations (SRE_HOSTONLY_NET) a VM that boots
+# unconfigured answers at the address bootpd leased it instead: it is
+# handed its network config there, once, which moves it to SRE_VM_IP. An
+# installed node comes back at SRE_VM_IP by itself, its config holding the
+# same network config.
+wait_planned() {
+	planned_n=0
+	wait_lease=
+	handed=
+	while :; do
+		case $(talos_probe "$SRE_VM_IP") in
+		7 | 28) ;;
+		*) return 0 ;;
+		esac
+		if [ -n "${SRE_HOSTONLY_NET:-}" ] && [ -z "$handed" ]; then
+			wait_lease=$(lease_of "$SRE_DHCP_LEASES" "$SRE_VM_MAC")
+			if [ -n "$wait_lease" ]; then
+				case $(talos_probe "$wait_lease") in
+				7 | 28) ;;
+				*)
+					handed=yes
+					hand_config "$1" "$wait_lease" || {
+						handed=failed
+						return 1
+					}
+					;;
+				esac
+			fi
+		fi
+		planned_n=$((planned_n + 1))
+		[ "$planned_n" -lt "$2" ] || return 1
+		sleep 5
+	done
+}
+
+# not_placed prints why wait_planned gave up, for the caller's message.
+not_placed() {
+	if [ "$handed" = failed ]; then
+		echo "talosctl could not hand it its network config at $wait_lease, where macOS's DHCP server leased it an address"
+	elif [ -n "$handed" ]; then
+		echo "it was given $SRE_VM_IP at $wait_lease but does not answer there"
+	elif [ -n "$wait_lease" ]; then
+		echo "it was leased $wait_lease but does not answer there"
+	elif [ -n "${SRE_HOSTONLY_NET:-}" ]; then
+		echo "$SRE_DHCP_LEASES holds no lease for its MAC $SRE_VM_MAC, so it has no address yet"
+	else
+		echo "it does not answer on $SRE_VM_IP:50000"
+	fi
+}
+
+# hostnet_field NAME KEY prints a setting of the host-only network NAME as
+# 'VBoxManage list hostonlynets' prints it (Name:, State:, NetworkMask:,
+# LowerIP:, UpperIP:; listHostOnlyNetworks in
+# src/VBox/Frontends/VBoxManage/VBoxManageList.cpp), nothing when there is no
+# such network. VirtualBox finds a network by name as the first of that name
+# (VirtualBox::findHostOnlyNetworkByName, src/VBox/Main/src-server/VirtualBoxImpl.cpp),
+# so the first is read here too. A failed listing fails.
+hostnet_field() {
+	nets=$(VBoxManage list hostonlynets) || return
+	printf '%s\n' "$nets" | awk -v name="$1" -v key="$2:" '
+		$1 == "Name:" { v = $0; sub(/^Name:[ \t]*/, "", v); seen = seen || on; on = !seen && v == name }
+		on && $1 == key { sub(/^[^:]*:[ \t]*/, ""); print; exit }'
 }

@@ -10,7 +10,6 @@ set -eu
 	"${SRE_DHCP_SERVER_IP:?}" "${SRE_DHCP_LOWER:?}" "${SRE_DHCP_UPPER:?}" \
 	"${SRE_DHCP_RESERVATIONS:?}" "${SRE_STACK:?}"
 
-refuse_macos network-create
 need_vboxmanage network-create
 check_reservations network-create "$SRE_DHCP_RESERVATIONS"
 

@@ -11,7 +11,6 @@ set -eu
 	"${SRE_DHCP_SERVER_IP:?}" "${SRE_DHCP_LOWER:?}" "${SRE_DHCP_UPPER:?}" \
 	"${SRE_DHCP_RESERVATIONS:?}" "${SRE_STACK:?}"
 
-refuse_macos network-update
 need_vboxmanage network-update
 check_reservations network-update "$SRE_DHCP_RESERVATIONS"
 

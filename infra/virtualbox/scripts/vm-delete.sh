@@ -9,6 +9,8 @@ set -eu
 : "${SRE_VM_NAME:?}" "${SRE_STACK:?}"
 
 need_vboxmanage vm-delete
+# A state from before VMs had an architecture holds amd64 ones.
+guest_settings vm-delete "${SRE_VM_ARCH:-amd64}"
 
 # getextradata fails for a VM that is not registered.
 if ! owner=$(get_extra "$SRE_VM_NAME" "$owner_key" 2>/dev/null); then
@@ -21,4 +23,4 @@ if [ -n "$owner" ] && [ "$owner" != "$SRE_STACK" ]; then
 	echo "vm-delete: leaving $SRE_VM_NAME, which belongs to local stack $owner, not $SRE_STACK" >&2
 	exit 0
 fi
-remove_vm vm-delete "$SRE_VM_NAME"
+remove_vm vm-delete "$SRE_VM_NAME" "$vm_ctl"

@@ -3,22 +3,28 @@
 # VM, disk, MAC and address, so the node comes back as itself with its data
 # (an etcd member keeps its membership). A running VM is shut down, changed
 # and started again, and the script returns only once the node answers on
-# its Talos API port: vbox.go chains the VMs of a role, so the next one does
-# not go down before this one is back. With nothing to change a running VM is
-# left alone; a new Talos version reaches this script only as a new ISO path,
-# which matters to new VMs alone. Prints the VM's address, as create does.
+# its Talos API port at SRE_VM_IP (wait_planned, which on a host-only
+# network gives a node that came back unconfigured its address again): vbox.go
+# chains the VMs of a role, so the next one does not go down before this one
+# is back. With nothing to change a running VM is left alone; a new Talos
+# version reaches this script only as a new ISO path, which matters to new
+# VMs alone. Prints the VM's address, as create does.
 set -eu
-: "${SRE_VM_NAME:?}" "${SRE_VM_CPUS:?}" "${SRE_VM_MEMORY_MB:?}" "${SRE_VM_DISK_MB:?}" \
+: "${SRE_VM_NAME:?}" "${SRE_VM_ARCH:?}" "${SRE_VM_CPUS:?}" "${SRE_VM_MEMORY_MB:?}" "${SRE_VM_DISK_MB:?}" \
 	"${SRE_VM_DISK_KEY:?}" "${SRE_VM_IP:?}"
+if [ -n "${SRE_HOSTONLY_NET:-}" ]; then
+	: "${SRE_VM_MAC:?}" "${SRE_VM_NETWORK_CONFIG:?}" "${SRE_DHCP_LEASES:?}"
+fi
 
 need_vboxmanage vm-update
+guest_settings vm-update "$SRE_VM_ARCH"
 
 # Talos runs its shutdown sequence on the ACPI power button, which a poweroff
 # would cut short; once configured it also cordons and drains the node,
 # which a PodDisruptionBudget can hold up. After 5 minutes the VM is powered
 # off. It then gets 5 minutes to boot and answer on its Talos API port.
 acpi_checks=150  # 2 s apart
-boot_probes=60   # 5 s apart, each allowed up to 10 s
+boot_probes=60   # 5 s apart, each allowed up to 10 s (wait_planned)
 
 fail() {
 	echo "vm-update: $*" >&2
@@ -35,7 +41,7 @@ field() {
 state=$(field VMState)
 cpus=$(field cpus)
 memory=$(field memory)
-disk=$(field SATA-0-0)
+disk=$(field "$vm_ctl-0-0")
 
 # A session holds a VM in any other state, and modifyvm needs none to hold it.
 case $state in
@@ -74,6 +80,9 @@ if [ "$state" = running ] && [ -z "$modify$resize" ]; then
 fi
 command -v curl >/dev/null 2>&1 ||
 	fail "curl was not found: install curl; it waits until $SRE_VM_NAME answers again before the next VM goes down"
+if [ -n "${SRE_HOSTONLY_NET:-}" ]; then
+	need_talosctl vm-update
+fi
 
 if [ "$state" = running ]; then
 	echo "vm-update: shutting $SRE_VM_NAME down to change it" >&2
@@ -105,24 +114,9 @@ if [ -n "$resize" ]; then
 fi
 VBoxManage startvm "$SRE_VM_NAME" --type headless >&2
 
-# Any answer on the port counts: curl exits 0 from a node in maintenance
-# mode and 56 from one whose API asks for a client certificate; 7 (refused,
-# no route) and 28 (timed out) mean not yet. No proxy: the address is on the
-# host-only network.
-probes=0
-while :; do
-	code=0
-	curl --silent --insecure --noproxy '*' --connect-timeout 5 --max-time 10 --output /dev/null \
-		"https://$SRE_VM_IP:50000/" || code=$?
-	case $code in
-	7 | 28) ;;
-	*) break ;;
-	esac
-	probes=$((probes + 1))
-	[ "$probes" -lt "$boot_probes" ] ||
-		fail "$SRE_VM_NAME was started but does not answer on $SRE_VM_IP:50000; its console in the VirtualBox window shows why;" \
-			"run pulumi up again once it answers"
-	sleep 5
-done
+if ! wait_planned vm-update "$boot_probes"; then
+	fail "$SRE_VM_NAME was started but $(not_placed); its console in the VirtualBox window shows why;" \
+		"run pulumi up again once it answers on $SRE_VM_IP:50000"
+fi
 echo "vm-update: $SRE_VM_NAME is back with $SRE_VM_CPUS CPUs, $SRE_VM_MEMORY_MB MB and a $SRE_VM_DISK_MB MB disk" >&2
 echo "$SRE_VM_IP"
