@@ -341,3 +341,204 @@ func TestPinnedVersions(t *testing.T) {
 	_, azure := section(t, "docs/cloud-deployment.md", "2d. Azure")
 	assert.Contains(t, azure, "V="+config.DefaultTalosVersion+"\n")
 }
+
+// taskCommands are a task's commands as Task would run them with vars,
+// the Taskfile's global variables worked out first from vars, as Task
+// does.
+func taskCommands(t *testing.T, doc map[string]any, task string, vars map[string]string) []string {
+	t.Helper()
+	all := map[string]string{}
+	for k, v := range vars {
+		all[k] = v
+	}
+	for _, name := range []string{"CREDENTIALS", "KUBECONFIG", "TALOSCONFIG"} {
+		all[name] = taskTemplate(t, fmt.Sprint(dig(doc, "vars", name)), all)
+	}
+	cmds, _ := dig(doc, "tasks", task, "cmds").([]any)
+	require.NotEmpty(t, cmds, "task %s has commands", task)
+	var out []string
+	for _, c := range cmds {
+		s, ok := c.(string)
+		require.True(t, ok, "%s: %v is a command line", task, c)
+		out = append(out, taskTemplate(t, s, all))
+	}
+	return out
+}
+
+// TestTaskfileUp: `task up` is the preflight checks, then exactly what `task
+// local:up`, `task credentials STACK=local` and `task verify STACK=local`
+// run, in that order; its credential lines, run against a stand-in pulumi,
+// leave the kubeconfig and talosconfig owner-only in ~/.sre-lab/local/.
+func TestTaskfileUp(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell and file modes")
+	}
+	doc := readYAML(t, "Taskfile.yml")
+	local := map[string]string{"STACK": "local"}
+	want := []string{"go run ./cmd/preflight -s local"}
+	for _, task := range []string{"local:up", "credentials", "verify"} {
+		want = append(want, taskCommands(t, doc, task, local)...)
+	}
+	// Whatever STACK says, as Task's default (dev) here: up is the local lab.
+	require.Equal(t, want, taskCommands(t, doc, "up", map[string]string{"STACK": "dev"}))
+	assert.Contains(t, dig(doc, "tasks", "up", "desc"), "preflight")
+
+	bin, home := t.TempDir(), t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "pulumi"), []byte("#!/bin/sh\necho \"$1 $2 $3 $4 of $6\"\n"), 0o755))
+	credentials := taskCommands(t, doc, "credentials", local)
+	for _, line := range credentials {
+		c := exec.Command("sh", "-c", line)
+		c.Env = []string{"HOME=" + home, "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+		out, err := c.CombinedOutput()
+		require.NoError(t, err, "%s: %s", line, out)
+	}
+	dir := filepath.Join(home, ".sre-lab", "local")
+	for name, mode := range map[string]os.FileMode{"": 0o700, "kubeconfig": 0o600, "talosconfig": 0o600} {
+		fi, err := os.Stat(filepath.Join(dir, name))
+		require.NoError(t, err)
+		assert.Equal(t, mode, fi.Mode().Perm(), "%s owner-only", filepath.Join(dir, name))
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "kubeconfig"))
+	require.NoError(t, err)
+	assert.Equal(t, "stack output kubeconfig --show-secrets of local\n", string(b), "the local stack's secret output")
+}
+
+// stackEnvironments are the environments of the committed stack files,
+// as the program reads them.
+func stackEnvironments(t *testing.T) map[string]config.Environment {
+	t.Helper()
+	files, err := filepath.Glob("Pulumi.*.yaml")
+	require.NoError(t, err)
+	out := map[string]config.Environment{}
+	for _, f := range files {
+		stack := strings.TrimSuffix(strings.TrimPrefix(f, "Pulumi."), ".yaml")
+		if strings.Contains(stack, ".") {
+			continue // Pulumi.<stack>.deploy.yaml: Deployments settings
+		}
+		settings := userConfig(t, stack)
+		cfg, err := config.Parse(stack, func(key string) (string, bool) {
+			v, ok := settings[config.Namespace+":"+key]
+			return v, ok
+		})
+		require.NoError(t, err, f)
+		out[stack] = cfg.Environment
+	}
+	return out
+}
+
+// TestTaskfileCloudDestroy runs `task cloud:destroy` as Task would, for every
+// stack with and without CONFIRM, against a stand-in pulumi: the local lab
+// is refused and sent to task local:down, which destroys it; a stack whose
+// program protects resources (staging, prod: the machine secrets) needs
+// its name as CONFIRM; every other cloud stack goes with Pulumi's own
+// preview and question, as nothing skips them (no --yes) or forces past a
+// protected resource (no --remove, no unprotect).
+func TestTaskfileCloudDestroy(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("POSIX shell")
+	}
+	doc := readYAML(t, "Taskfile.yml")
+	preconditions, _ := dig(doc, "tasks", "cloud:destroy", "preconditions").([]any)
+	require.NotEmpty(t, preconditions)
+	bin := t.TempDir()
+	args := filepath.Join(bin, "args")
+	require.NoError(t, os.WriteFile(filepath.Join(bin, "pulumi"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\" > "+args+"\n"), 0o755))
+	shell := func(line string) error {
+		c := exec.Command("sh", "-c", line)
+		c.Env = []string{"PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH")}
+		return c.Run()
+	}
+	argv := func() []string {
+		b, err := os.ReadFile(args)
+		require.NoError(t, err)
+		return strings.Fields(string(b))
+	}
+
+	for stack, env := range stackEnvironments(t) {
+		protected := false
+		if env != config.Local {
+			m, _, err := run(t, stack, userConfig(t, stack))
+			require.NoError(t, err)
+			protected = slices.ContainsFunc(m.resources, func(r registered) bool { return r.Protect })
+		}
+		for _, confirm := range []string{"", stack, "other"} {
+			t.Run(stack+" CONFIRM="+confirm, func(t *testing.T) {
+				vars := map[string]string{"STACK": stack, "CONFIRM": confirm}
+				var refused []string
+				for _, p := range preconditions {
+					if shell(taskTemplate(t, fmt.Sprint(dig(p, "sh")), vars)) != nil {
+						refused = append(refused, taskTemplate(t, fmt.Sprint(dig(p, "msg")), vars))
+					}
+				}
+				switch {
+				case env == config.Local:
+					require.Len(t, refused, 1)
+					assert.Contains(t, refused[0], "task local:down")
+				case protected && confirm != stack:
+					require.Len(t, refused, 1, "%s protects resources: destroying it takes its name again", stack)
+					assert.Contains(t, refused[0], "CONFIRM="+stack)
+				default:
+					require.Empty(t, refused)
+					cmds := taskCommands(t, doc, "cloud:destroy", vars)
+					require.Len(t, cmds, 1)
+					require.NoError(t, shell(cmds[0]))
+					assert.Equal(t, []string{"destroy", "-s", stack}, argv())
+				}
+			})
+		}
+	}
+	require.NoError(t, shell(taskCommands(t, doc, "local:down", map[string]string{"STACK": "dev"})[0]))
+	assert.Equal(t, []string{"destroy", "-s", "local"}, argv(), "task local:down destroys the local lab")
+}
+
+// TestDocumentedTaskCommands: every `task <name> VAR=value` the README and
+// docs give names a task of Taskfile.yml, passes only variables that task
+// reads (in its commands, its preconditions or the global variables they
+// use), and points it at a stack that has a stack file, or one the reader
+// fills in; a cloud task is never pointed at a stack whose environment is
+// local.
+func TestDocumentedTaskCommands(t *testing.T) {
+	doc := readYAML(t, "Taskfile.yml")
+	tasks, _ := doc["tasks"].(map[string]any)
+	globals, _ := doc["vars"].(map[string]any)
+	envs := stackEnvironments(t)
+	ref := regexp.MustCompile(`\{\{\s*\.([A-Z_]+)`)
+	var reads func(text string, seen map[string]bool)
+	reads = func(text string, seen map[string]bool) {
+		for _, m := range ref.FindAllStringSubmatch(text, -1) {
+			if !seen[m[1]] {
+				seen[m[1]] = true
+				reads(fmt.Sprint(globals[m[1]]), seen)
+			}
+		}
+	}
+	checked := 0
+	for _, c := range documentedCommands(t) {
+		args, ok := c.runs("task")
+		if !ok || strings.HasPrefix(c.where, "Taskfile.yml") || len(args) == 0 || args[0] == "--list" {
+			continue
+		}
+		checked++
+		name := args[0]
+		if !assert.True(t, tasks[name] != nil, "%s: %s: Taskfile.yml has no task %s", c.where, c.text, name) {
+			continue
+		}
+		vars := map[string]bool{}
+		reads(fmt.Sprint(tasks[name]), vars)
+		for _, a := range args[1:] {
+			if a == "--" {
+				// What follows reaches the task as CLI_ARGS.
+				assert.True(t, vars["CLI_ARGS"], "%s: %s: task %s passes on no arguments", c.where, c.text, name)
+				break
+			}
+			k, v, ok := strings.Cut(a, "=")
+			if !assert.True(t, ok && vars[k], "%s: %s: task %s reads no %s", c.where, c.text, name, k) || k != "STACK" || placeholder(v) {
+				continue
+			}
+			if assert.Contains(t, envs, v, "%s: %s: no stack file Pulumi.%s.yaml", c.where, c.text, v) && strings.HasPrefix(name, "cloud:") {
+				assert.NotEqual(t, config.Local, envs[v], "%s: %s: a cloud task on the local stack", c.where, c.text)
+			}
+		}
+	}
+	assert.Greater(t, checked, 20, "the docs' task commands were found")
+}
