@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -12,7 +13,8 @@ import (
 )
 
 // stackFootprint runs a stack under mocks and adds up the requests in the
-// values of every release it registered.
+// values of every release it registered, and of the Deployments it
+// registered itself.
 func stackFootprint(t testing.TB, stack string, cfg map[string]string) footprint.Report {
 	t.Helper()
 	m, _, err := run(t, stack, cfg)
@@ -21,6 +23,18 @@ func stackFootprint(t testing.TB, stack string, cfg map[string]string) footprint
 	for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
 		values, _ := pulumitest.Plain(r.Inputs["values"]).(map[string]any)
 		releases[r.Inputs["name"].StringValue()] = values
+	}
+	var deployments []footprint.Deployment
+	for _, r := range m.byType("kubernetes:apps/v1:Deployment") {
+		ns, _ := r.At("metadata.namespace")
+		name, _ := r.At("metadata.name")
+		replicas, _ := r.At("spec.replicas")
+		list, _ := r.At("spec.template.spec.containers")
+		d := footprint.Deployment{Name: fmt.Sprint(ns, "/", name), Replicas: int(replicas.(float64))}
+		for _, c := range list.([]any) {
+			d.Containers = append(d.Containers, c.(map[string]any))
+		}
+		deployments = append(deployments, d)
 	}
 	parsed, err := config.Parse(stack, func(key string) (string, bool) {
 		v, ok := cfg[config.Namespace+":"+key]
@@ -34,7 +48,7 @@ func stackFootprint(t testing.TB, stack string, cfg map[string]string) footprint
 	report, err := footprint.Build(stack, footprint.Nodes{
 		ControlPlanes: parsed.ControlPlane.Count, Workers: parsed.Workers.Count,
 		ControlPlane: cp, Worker: w,
-	}, releases)
+	}, releases, deployments...)
 	require.NoError(t, err)
 	return report
 }
@@ -58,6 +72,20 @@ func TestFootprint(t *testing.T) {
 			}
 		})
 	}
+	t.Run("the practice layer is counted where it is on", func(t *testing.T) {
+		workloads := func(stack string, cfg map[string]string) []string {
+			var out []string
+			for _, l := range stackFootprint(t, stack, cfg).Lines {
+				out = append(out, l.Release+"/"+l.Workload)
+			}
+			return out
+		}
+		local, prod := workloads("local", userConfig(t, "local")), workloads("prod", userConfig(t, "prod"))
+		for _, w := range []string{"podinfo/podinfo", "chaos-mesh/chaos-daemon", "chaos-mesh/controller-manager", "chaos-mesh/dns-server", "apps/podinfo-load/deployment"} {
+			assert.Contains(t, local, w)
+			assert.NotContains(t, prod, w)
+		}
+	})
 	t.Run("promtail and external-secrets are covered too", func(t *testing.T) {
 		cfg := userConfig(t, "staging")
 		cfg["sre-lab:logCollector"] = "promtail"

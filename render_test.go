@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/stretchr/testify/assert"
 	"gopkg.in/yaml.v3"
 
 	"github.com/your-org/sre-lab/config"
@@ -39,7 +40,9 @@ type renderStack struct {
 
 // renderStacks are every stack file on every backend it can use, plus the
 // optional charts (External Secrets, Promtail) so that every pinned archive
-// is rendered by some stack.
+// is rendered by some stack. The practice layer is on by default in local
+// and dev, so their stacks render it; staging, where it is off by default,
+// renders it once turned on, on three control planes and two workers.
 var renderStacks = func() []renderStack {
 	out := []renderStack{{"local", "local", nil}, {"local on docker", "local", onDocker}}
 	for _, stack := range []string{"dev", "staging", "prod"} {
@@ -51,7 +54,8 @@ var renderStacks = func() []renderStack {
 	}
 	return append(out,
 		renderStack{"staging on aws with external-secrets", "staging", map[string]string{"sre-lab:" + config.KeySecrets: config.SecretsExternal}},
-		renderStack{"local with promtail", "local", map[string]string{"sre-lab:" + config.KeyLogCollector: config.CollectorPromtail}})
+		renderStack{"local with promtail", "local", map[string]string{"sre-lab:" + config.KeyLogCollector: config.CollectorPromtail}},
+		renderStack{"staging on aws with practice", "staging", map[string]string{"sre-lab:" + config.KeyPractice: "true"}})
 }()
 
 var (
@@ -67,15 +71,15 @@ var (
 func sharedRenderer(t testing.TB) *render.Renderer {
 	t.Helper()
 	rendererOnce.Do(func() {
-		var dir string
+		var dirs []string
 		var lock charts.Lock
-		if dir, rendererErr = charts.CacheDir(); rendererErr != nil {
+		if dirs, rendererErr = charts.CacheDirs(); rendererErr != nil {
 			return
 		}
 		if lock, rendererErr = charts.LoadLock(); rendererErr != nil {
 			return
 		}
-		if renderer, rendererErr = render.NewRenderer(dir, lock, config.DefaultKubernetesVersion); rendererErr != nil {
+		if renderer, rendererErr = render.NewRenderer(dirs, lock, config.DefaultKubernetesVersion); rendererErr != nil {
 			return
 		}
 		var pinned []config.Chart
@@ -88,7 +92,7 @@ func sharedRenderer(t testing.TB) *render.Renderer {
 			return
 		}
 		if len(missing) > 0 {
-			rendererErr = fmt.Errorf("%w: %s has no %s", charts.ErrMissing, dir, strings.Join(missing, ", "))
+			rendererErr = fmt.Errorf("%w: %s has no %s", charts.ErrMissing, strings.Join(dirs, string(os.PathListSeparator)), strings.Join(missing, ", "))
 			return
 		}
 		podSecurity, rendererErr = render.TalosPodSecurity(config.DefaultTalosVersion, config.DefaultKubernetesVersion)
@@ -367,6 +371,10 @@ func TestRenderedObjectsCatch(t *testing.T) {
 		values: `{"cilium": {"k8sServicePort": 6444}}`,
 		check:  "wiring", want: []string{"DaemonSet/kube-system/cilium", "localhost:6444", "KubePrism on [7445]"},
 	}, {
+		name: "podinfo's Service port moved from under the load generator", stack: "dev",
+		values: `{"podinfo": {"service": {"externalPort": 9899}}}`,
+		check:  "wiring", want: []string{"kubernetes:apps/v1:Deployment::practice-load", "podinfo.apps.svc.cluster.local:9898", "backend Service apps/podinfo has no port 9898"},
+	}, {
 		name: "Loki's Service renamed under the datasource", stack: "local",
 		values: `{"loki": {"fullnameOverride": "logs"}}`,
 		check:  "wiring", want: []string{"logging-datasource", "loki.logging.svc", "not rendered"},
@@ -393,6 +401,38 @@ func TestRenderedObjectsCatch(t *testing.T) {
 	}
 }
 
+// TestRenderedPractice: where the practice layer is on, the cluster gets
+// podinfo in apps and Chaos Mesh in chaos-mesh, rendered from their pinned
+// archives; where it is off, neither.
+func TestRenderedPractice(t *testing.T) {
+	sharedRenderer(t)
+	for _, tc := range []struct {
+		label, stack string
+		on           map[string]string
+		want         bool
+	}{
+		{"local", "local", nil, true},
+		{"dev on aws", "dev", nil, true},
+		{"local without practice", "local", map[string]string{"sre-lab:" + config.KeyPractice: "false"}, false},
+	} {
+		t.Run(tc.label, func(t *testing.T) {
+			c := renderedCluster(t, tc.label, tc.stack, userConfigOn(t, tc.stack, tc.on))
+			found := map[string]string{}
+			for _, s := range c.Sources {
+				if s.Chart.Name == config.ChartPodinfo || s.Chart.Name == config.ChartChaosMesh {
+					found[s.Release] = s.Namespace
+					assert.NotEmpty(t, s.Objects, s.Release)
+				}
+			}
+			if !tc.want {
+				assert.Empty(t, found)
+				return
+			}
+			assert.Equal(t, map[string]string{"podinfo": "apps", "chaos-mesh": "chaos-mesh"}, found)
+		})
+	}
+}
+
 func lines(problems []render.Problem) string {
 	var b strings.Builder
 	for _, p := range problems {
@@ -405,7 +445,7 @@ func lines(problems []render.Problem) string {
 // stack on every backend run under mocks, rendered and checked.
 func BenchmarkRender(b *testing.B) {
 	sharedRenderer(b)
-	dir, err := charts.CacheDir()
+	dirs, err := charts.CacheDirs()
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -414,7 +454,7 @@ func BenchmarkRender(b *testing.B) {
 		b.Fatal(err)
 	}
 	for b.Loop() {
-		r, err := render.NewRenderer(dir, lock, config.DefaultKubernetesVersion)
+		r, err := render.NewRenderer(dirs, lock, config.DefaultKubernetesVersion)
 		if err != nil {
 			b.Fatal(err)
 		}

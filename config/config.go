@@ -138,6 +138,9 @@ type Config struct {
 	Logging Logging
 	// EtcdBackup schedules etcd snapshots to object storage.
 	EtcdBackup EtcdBackup
+	// Practice installs the practice layer: a demo service under steady
+	// load and a chaos engine to inject failures into it.
+	Practice bool
 }
 
 // EtcdBackup is when etcd snapshots are taken and who can read them.

@@ -30,12 +30,17 @@ var (
 )
 
 // Matrix is one row of the environment matrix: the node counts, the
-// default sizes per backend, and how much the monitoring stack keeps.
+// default sizes per backend, how much the monitoring stack keeps, and
+// whether the practice layer is installed.
 type Matrix struct {
 	ControlPlanes int
 	Workers       int
 	Monitoring    Monitoring
 	Logging       Logging
+	// Practice installs the demo service and the chaos engine: on where
+	// people learn and test, off where a cluster serves others, since the
+	// chaos engine's daemon runs privileged on every worker.
+	Practice bool
 	// ControlPlaneSize and WorkerSize are keyed by backend.
 	ControlPlaneSize map[Cloud]string
 	WorkerSize       map[Cloud]string
@@ -48,6 +53,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		Workers:          2,
 		Monitoring:       Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
+		Practice:         true,
 		ControlPlaneSize: map[Cloud]string{VirtualBox: "2cpu-4gb", Docker: "2cpu-4gb"},
 		WorkerSize:       map[Cloud]string{VirtualBox: "2cpu-4gb", Docker: "2cpu-4gb"},
 	},
@@ -56,6 +62,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		Workers:          1,
 		Monitoring:       Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
+		Practice:         true,
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium", GCP: "e2-medium", Azure: "Standard_B2s", Hetzner: "cx23"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.medium", GCP: "e2-medium", Azure: "Standard_B2s", Hetzner: "cx23"},
 	},
@@ -64,6 +71,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		Workers:          2,
 		Monitoring:       Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
+		Practice:         false,
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.medium", GCP: "e2-medium", Azure: "Standard_B2s", Hetzner: "cx23"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.large", GCP: "e2-standard-2", Azure: "Standard_B2ms", Hetzner: "cx33"},
 	},
@@ -72,6 +80,7 @@ var EnvironmentMatrix = map[Environment]Matrix{
 		Workers:          3,
 		Monitoring:       Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 		Logging:          Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
+		Practice:         false,
 		ControlPlaneSize: map[Cloud]string{AWS: "t3.large", GCP: "e2-standard-2", Azure: "Standard_B2ms", Hetzner: "cx33"},
 		WorkerSize:       map[Cloud]string{AWS: "t3.xlarge", GCP: "e2-standard-4", Azure: "Standard_B4ms", Hetzner: "cx43"},
 	},
@@ -144,6 +153,7 @@ func ApplyDefaults(stack string, env Environment, raw Raw) Config {
 		Schedule:  pick(raw.EtcdBackupSchedule, DefaultEtcdBackupSchedule),
 		Recipient: pick(raw.EtcdBackupRecipient, ""),
 	}
+	cfg.Practice = pick(raw.Practice, row.Practice)
 	cfg.Ingress = pick(raw.Ingress, IngressCilium)
 	cfg.Secrets = pick(raw.Secrets, SecretsSealed)
 	cfg.ACMEEmail = pick(raw.ACMEEmail, "")

@@ -47,6 +47,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Monitoring: Monitoring{Retention: "3d", PrometheusStorage: "10Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "2Gi"},
 				Logging:    Logging{Collector: CollectorAlloy, Retention: "3d", Storage: "10Gi"},
 				EtcdBackup: EtcdBackup{Enabled: false, Schedule: DefaultEtcdBackupSchedule},
+				Practice:   true,
 			},
 		},
 		{
@@ -75,6 +76,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Monitoring:        Monitoring{Retention: "7d", PrometheusStorage: "20Gi", AlertmanagerStorage: "1Gi", GrafanaStorage: "5Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "7d", Storage: "10Gi"},
 				EtcdBackup:        EtcdBackup{Enabled: false, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
+				Practice:          true,
 			},
 		},
 		{
@@ -103,6 +105,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Monitoring:        Monitoring{Retention: "15d", PrometheusStorage: "50Gi", AlertmanagerStorage: "2Gi", GrafanaStorage: "5Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "14d", Storage: "20Gi"},
 				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
+				Practice:          false,
 			},
 		},
 		{
@@ -131,6 +134,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 				Monitoring:        Monitoring{Retention: "30d", PrometheusStorage: "100Gi", AlertmanagerStorage: "5Gi", GrafanaStorage: "10Gi"},
 				Logging:           Logging{Collector: CollectorAlloy, Retention: "30d", Storage: "50Gi"},
 				EtcdBackup:        EtcdBackup{Enabled: true, Schedule: DefaultEtcdBackupSchedule, Recipient: testRecipient},
+				Practice:          false,
 			},
 		},
 	}
@@ -151,6 +155,7 @@ func TestParseDefaultsPerEnvironment(t *testing.T) {
 			assert.Equal(t, DefaultControlPlaneDiskGiB, got.ControlPlane.DiskGiB)
 			assert.Equal(t, DefaultWorkerDiskGiB, got.Workers.DiskGiB)
 			assert.Equal(t, row.Monitoring, got.Monitoring)
+			assert.Equal(t, row.Practice, got.Practice)
 			assert.Equal(t, tt.want.Environment.HA(), got.ProtectSecrets)
 			assert.Equal(t, IngressCilium, got.Ingress)
 			assert.Equal(t, SecretsSealed, got.Secrets)
@@ -557,6 +562,7 @@ func TestApplyDefaults(t *testing.T) {
 			LogRetention:        ptr("60d"),
 			LokiStorage:         ptr("80Gi"),
 			EtcdBackups:         boolPtr(false),
+			Practice:            boolPtr(true),
 			EtcdBackupSchedule:  ptr("0 3 * * *"),
 			EtcdBackupRecipient: ptr("age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"),
 		}
@@ -584,6 +590,7 @@ func TestApplyDefaults(t *testing.T) {
 			Monitoring:        Monitoring{Retention: "45d", PrometheusStorage: "200Gi", AlertmanagerStorage: "3Gi", GrafanaStorage: "20Gi"},
 			Logging:           Logging{Collector: CollectorPromtail, Retention: "60d", Storage: "80Gi"},
 			EtcdBackup:        EtcdBackup{Enabled: false, Schedule: "0 3 * * *", Recipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"},
+			Practice:          true,
 		}, cfg)
 	})
 	t.Run("explicit empty monitoring values are not replaced by defaults", func(t *testing.T) {
@@ -651,6 +658,7 @@ func TestDefaultChartsAreComplete(t *testing.T) {
 		ChartCilium, ChartGatewayAPI, ChartPrometheusCRDs, ChartCertManager,
 		ChartSealedSecrets, ChartExternalSecrets, ChartLocalPath, ChartEBSCSI,
 		ChartKubePrometheus, ChartLoki, ChartAlloy, ChartPromtail,
+		ChartPodinfo, ChartChaosMesh,
 	}, slices.Collect(maps.Keys(DefaultCharts)))
 	for name, chart := range DefaultCharts {
 		assert.Equal(t, name, chart.Name, "key and name of %s", name)
@@ -766,4 +774,28 @@ func TestEtcdBackupDefaults(t *testing.T) {
 	cfg := mustParse(t, "prod", awsKeys.with(keys{KeyEtcdBackupSchedule: "0 3,15 * * 1-5", KeyEtcdBackupRecipient: "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p"}))
 	assert.Equal(t, "0 3,15 * * 1-5", cfg.EtcdBackup.Schedule)
 	assert.Equal(t, "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p", cfg.EtcdBackup.Recipient)
+}
+
+// TestPracticeDefaults: the practice layer is on where people learn and
+// test (local, dev) and off where the cluster serves others (staging,
+// prod), and an explicit setting wins in every environment.
+func TestPracticeDefaults(t *testing.T) {
+	for _, tc := range []struct {
+		stack string
+		keys  keys
+		want  bool
+	}{
+		{"local", keys{}, true},
+		{"local", keys{KeyCloud: "docker"}, true},
+		{"dev", awsKeys, true},
+		{"dev", hetznerKeys, true},
+		{"staging", awsKeys, false},
+		{"prod", awsKeys, false},
+		{"local", keys{KeyPractice: "false"}, false},
+		{"dev", awsKeys.with(keys{KeyPractice: "false"}), false},
+		{"staging", awsKeys.with(keys{KeyPractice: "true"}), true},
+		{"prod", awsKeys.with(keys{KeyPractice: " TRUE "}), true},
+	} {
+		assert.Equal(t, tc.want, mustParse(t, tc.stack, tc.keys).Practice, "%s %v", tc.stack, tc.keys)
+	}
 }

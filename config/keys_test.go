@@ -12,10 +12,10 @@ import (
 // and secrets included, each once.
 func TestKeys(t *testing.T) {
 	keys := Keys()
-	for _, k := range []string{KeyEnvironment, KeyAdminCIDRs, KeyHelmValues, KeyChartVersions, KeyEtcdBackupRecipient, KeyGrafanaAdminPassword, KeyAlertmanager} {
+	for _, k := range []string{KeyEnvironment, KeyAdminCIDRs, KeyHelmValues, KeyChartVersions, KeyEtcdBackupRecipient, KeyPractice, KeyGrafanaAdminPassword, KeyAlertmanager} {
 		assert.Contains(t, keys, k)
 	}
-	assert.Len(t, keys, 35)
+	assert.Len(t, keys, 36)
 	assert.IsIncreasing(t, keys)
 }
 
@@ -34,6 +34,7 @@ func TestCheckKnown(t *testing.T) {
 		{"sre-lab:workerCont", "sre-lab:workerCont is not a setting; did you mean sre-lab:workerCount?"},
 		{"sre-lab:helmValue", "sre-lab:helmValue is not a setting; did you mean sre-lab:helmValues?"},
 		{"sre-lab:grafanaPassword", "sre-lab:grafanaPassword is not a setting; did you mean sre-lab:grafanaAdminPassword?"},
+		{"sre-lab:practise", "sre-lab:practise is not a setting; did you mean sre-lab:practice?"},
 		{"sre-lab:vpc", "sre-lab:vpc is not a setting; the settings are listed in README.md, Stack configuration"},
 	} {
 		err := CheckKnown([]string{"sre-lab:region", tc.key, "gcp:project"})

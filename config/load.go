@@ -49,6 +49,7 @@ const (
 	KeyEtcdBackups         = "etcdBackups"
 	KeyEtcdBackupSchedule  = "etcdBackupSchedule"
 	KeyEtcdBackupRecipient = "etcdBackupRecipient"
+	KeyPractice            = "practice"
 )
 
 // Error is a configuration value that cannot be used. Its message names the
@@ -105,6 +106,7 @@ type Raw struct {
 	EtcdBackups         *bool
 	EtcdBackupSchedule  *string
 	EtcdBackupRecipient *string
+	Practice            *bool
 }
 
 // Lookup returns the value of a key in the `sre-lab` namespace and whether
@@ -238,6 +240,7 @@ func ParseRaw(lookup Lookup) (Raw, error) {
 	raw.EtcdBackups = boolean(KeyEtcdBackups)
 	raw.EtcdBackupSchedule = str(KeyEtcdBackupSchedule)
 	raw.EtcdBackupRecipient = str(KeyEtcdBackupRecipient)
+	raw.Practice = boolean(KeyPractice)
 	raw.Ingress = str(KeyIngress)
 	raw.Secrets = str(KeySecrets)
 	raw.ACMEEmail = str(KeyACMEEmail)

@@ -13,8 +13,8 @@ import (
 
 // knownCharts is how chartVersions and helmValues errors list the charts the
 // lab installs: every key of DefaultCharts, sorted.
-const knownCharts = "known charts: alloy, aws-ebs-csi-driver, cert-manager, cilium, external-secrets, " +
-	"gateway-api, kube-prometheus-stack, local-path-provisioner, loki, prometheus-operator-crds, promtail, sealed-secrets"
+const knownCharts = "known charts: alloy, aws-ebs-csi-driver, cert-manager, chaos-mesh, cilium, external-secrets, " +
+	"gateway-api, kube-prometheus-stack, local-path-provisioner, loki, podinfo, prometheus-operator-crds, promtail, sealed-secrets"
 
 // TestParseRejectsBadInput is the catalogue of configuration mistakes. Every
 // error must name the full key, quote the offending value and say what is
@@ -314,7 +314,7 @@ func TestParseRejectsBadInput(t *testing.T) {
 		{"helmValues for a chart not an object", "local", keys{KeyHelmValues: `{"cilium":1}`},
 			KeyHelmValues, `{"cilium":1}`, []string{"must be an object of chart name to a values object"}},
 		{"unknown chart in helmValues", "dev", awsKeys.with(keys{KeyHelmValues: `{"ingress-nginx":{"controller":{}}}`}),
-			KeyHelmValues, "ingress-nginx", []string{"charts that take values: alloy, aws-ebs-csi-driver, cert-manager, cilium, external-secrets, kube-prometheus-stack, local-path-provisioner, loki, prometheus-operator-crds, promtail, sealed-secrets"}},
+			KeyHelmValues, "ingress-nginx", []string{"charts that take values: alloy, aws-ebs-csi-driver, cert-manager, chaos-mesh, cilium, external-secrets, kube-prometheus-stack, local-path-provisioner, loki, podinfo, prometheus-operator-crds, promtail, sealed-secrets"}},
 		{"helmValues for gateway-api", "dev", awsKeys.with(keys{KeyHelmValues: `{"gateway-api":{"x":1}}`}),
 			KeyHelmValues, "gateway-api", []string{"gateway-api is a manifest and takes no values"}},
 
@@ -378,6 +378,8 @@ func TestParseRejectsBadInput(t *testing.T) {
 			KeyEtcdBackups, "true", []string{"needs object storage", "hetzner"}},
 		{"etcdBackups not a boolean", "prod", awsKeys.with(keys{KeyEtcdBackups: "yes please"}),
 			KeyEtcdBackups, "yes please", []string{"must be true or false"}},
+		{"practice not a boolean", "local", keys{KeyPractice: "on"},
+			KeyPractice, "on", []string{"must be true or false"}},
 		{"etcdBackupSchedule with four fields", "prod", awsKeys.with(keys{KeyEtcdBackupSchedule: "0 */6 * *"}),
 			KeyEtcdBackupSchedule, "0 */6 * *", []string{"five-field cron expression", "17 */6 * * *"}},
 		{"etcdBackupSchedule as a macro", "staging", awsKeys.with(keys{KeyEtcdBackupSchedule: "@daily"}),

@@ -18,6 +18,12 @@ const (
 // TalosBackupImage is Sidero Labs' etcd snapshot job for Talos clusters.
 const TalosBackupImage = "ghcr.io/siderolabs/talos-backup:v0.1.0-beta.3"
 
+// LoadGeneratorImage is fortio (Apache-2.0), the practice layer's load
+// generator: release v1.75.2, which fortio's release workflow
+// (.github/workflows/main.yml) pushes as fortio/fortio:1.75.2, the tag
+// without its v.
+const LoadGeneratorImage = "docker.io/fortio/fortio:1.75.2"
+
 // Chart is a Helm chart (or, for gateway-api, a release manifest) pinned to
 // a repository and an exact version.
 type Chart struct {
@@ -44,6 +50,8 @@ const (
 	ChartLoki            = "loki"
 	ChartAlloy           = "alloy"
 	ChartPromtail        = "promtail"
+	ChartPodinfo         = "podinfo"
+	ChartChaosMesh       = "chaos-mesh"
 )
 
 // DefaultCharts pins every chart the lab installs. Each version was read from
@@ -65,4 +73,12 @@ var DefaultCharts = map[string]Chart{
 	ChartAlloy: {ChartAlloy, "https://grafana.github.io/helm-charts", "1.11.1"},
 	// The last release; the chart is deprecated with Promtail itself.
 	ChartPromtail: {ChartPromtail, "https://grafana.github.io/helm-charts", "6.17.1"},
+	// The practice layer's demo service. 6.9.2 rather than upstream's
+	// newest (6.14.1): the chart is rendered offline from the project's Go
+	// module, and the module proxy serves the commit of tag 6.9.2 but
+	// refuses those of later tags (internal/charts/charts.lock.json).
+	ChartPodinfo: {ChartPodinfo, "oci://ghcr.io/stefanprodan/charts", "6.9.2"},
+	// The practice layer's chaos engine, the newest 2.x release (CHANGELOG.md
+	// of chaos-mesh/chaos-mesh: 2.8.4, 2026-08-18).
+	ChartChaosMesh: {ChartChaosMesh, "https://charts.chaos-mesh.org", "2.8.4"},
 }

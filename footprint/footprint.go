@@ -46,6 +46,9 @@ type Workload struct {
 	Containers int
 	// EveryNode marks a DaemonSet that also runs on control planes.
 	EveryNode bool
+	// Workers marks a DaemonSet without the control planes' toleration:
+	// one pod per worker.
+	Workers bool
 	// Replicas is the values path of the replica count; empty means one.
 	Replicas string
 }
@@ -86,6 +89,23 @@ var Catalogue = []Workload{
 	{Release: config.ChartPromtail, Name: "promtail", Resources: "resources", EveryNode: true},
 	{Release: "alloy-receiver", Name: "alloy", Resources: "alloy.resources", Replicas: "controller.replicas"},
 	{Release: "alloy-receiver", Name: "alloy config-reloader", Resources: "configReloader.resources", Replicas: "controller.replicas"},
+	// The practice layer (sre-lab:practice).
+	{Release: config.ChartPodinfo, Name: "podinfo", Resources: "resources", Replicas: "replicaCount"},
+	{Release: config.ChartChaosMesh, Name: "controller-manager", Resources: "controllerManager.resources", Replicas: "controllerManager.replicaCount"},
+	{Release: config.ChartChaosMesh, Name: "chaos-daemon", Resources: "chaosDaemon.resources", Workers: true},
+	{Release: config.ChartChaosMesh, Name: "dns-server", Resources: "dnsServer.resources", Replicas: "dnsServer.replicas"},
+}
+
+// Deployment is a workload the program registers as a Kubernetes object
+// rather than through a chart (the practice layer's load generator).
+type Deployment struct {
+	// Name is what the report calls it, namespace/name.
+	Name string
+	// Replicas is its spec.replicas.
+	Replicas int
+	// Containers are its pod template's containers, each with a
+	// resources map of requests and limits.
+	Containers []map[string]any
 }
 
 // WithoutPods are releases that only install definitions.
@@ -164,10 +184,10 @@ func (r Report) FitsHost(host, reserve Quantity) bool {
 }
 
 // Build adds up the requests of releases, keyed by release name with
-// their values, on nodes. A release the catalogue does not know, or a
-// catalogued workload without requests, is an error: the report must not
-// pass by missing something.
-func Build(stack string, nodes Nodes, releases map[string]map[string]any) (Report, error) {
+// their values, and of deployments, on nodes. A release the catalogue does
+// not know, or a workload without requests, is an error: the report must
+// not pass by missing something.
+func Build(stack string, nodes Nodes, releases map[string]map[string]any, deployments ...Deployment) (Report, error) {
 	r := Report{Stack: stack, Nodes: nodes}
 	total := nodes.ControlPlanes + nodes.Workers
 	cp := shape(nodes.ControlPlane).Times(nodes.ControlPlanes)
@@ -200,7 +220,9 @@ func Build(stack string, nodes Nodes, releases map[string]map[string]any) (Repor
 				return Report{}, fmt.Errorf("%s %s: %w", name, wl.Name, err)
 			}
 			pods := total
-			if !wl.EveryNode {
+			if wl.Workers {
+				pods = nodes.Workers
+			} else if !wl.EveryNode {
 				pods = 1
 				if wl.Replicas != "" {
 					n, ok := number(lookup(values, wl.Replicas))
@@ -218,6 +240,19 @@ func Build(stack string, nodes Nodes, releases map[string]map[string]any) (Repor
 		if !found && !slices.Contains(WithoutPods, name) {
 			return Report{}, fmt.Errorf("release %s is not in the footprint catalogue", name)
 		}
+	}
+	for _, d := range deployments {
+		var req Quantity
+		for i, c := range d.Containers {
+			q, err := requests(c, "resources")
+			if err != nil {
+				return Report{}, fmt.Errorf("deployment %s container %d: %w", d.Name, i, err)
+			}
+			req = req.Add(q)
+		}
+		line := Line{Release: d.Name, Workload: "deployment", Pods: d.Replicas, Requests: req.Times(d.Replicas)}
+		r.Lines = append(r.Lines, line)
+		r.Lab = r.Lab.Add(line.Requests)
 	}
 	return r, nil
 }

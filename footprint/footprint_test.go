@@ -123,3 +123,37 @@ func TestBuildRefusesGaps(t *testing.T) {
 		})
 	}
 }
+
+// TestBuildPracticeLayer: the chaos daemon runs on the workers only (it
+// has no control-plane toleration), the controller and DNS server by their
+// replica counts, and a Deployment the program registers itself counts
+// each container's requests once per replica.
+func TestBuildPracticeLayer(t *testing.T) {
+	releases := map[string]map[string]any{
+		config.ChartChaosMesh: {
+			"controllerManager": map[string]any{"replicaCount": 1, "resources": resources("25m", "128Mi", "512Mi")},
+			"chaosDaemon":       map[string]any{"resources": resources("25m", "64Mi", "256Mi")},
+			"dnsServer":         map[string]any{"replicas": 1, "resources": resources("10m", "32Mi", "128Mi")},
+		},
+		config.ChartPodinfo: {"replicaCount": 2, "resources": resources("10m", "32Mi", "128Mi")},
+	}
+	load := Deployment{Name: "apps/podinfo-load", Replicas: 1, Containers: []map[string]any{
+		{"name": "steady", "resources": resources("10m", "32Mi", "64Mi")},
+		{"name": "slow", "resources": resources("10m", "32Mi", "64Mi")},
+	}}
+	nodes := Nodes{ControlPlanes: 3, Workers: 2, ControlPlane: config.Shape{VCPU: 2, MemGiB: 4}, Worker: config.Shape{VCPU: 2, MemGiB: 4}}
+	r, err := Build("t", nodes, releases, load)
+	require.NoError(t, err)
+	byName := map[string]Line{}
+	for _, l := range r.Lines {
+		byName[l.Release+"/"+l.Workload] = l
+	}
+	assert.Equal(t, Line{config.ChartChaosMesh, "chaos-daemon", 2, Quantity{50, 128 << 20}}, byName["chaos-mesh/chaos-daemon"], "two workers, not five nodes")
+	assert.Equal(t, Line{config.ChartChaosMesh, "controller-manager", 1, Quantity{25, 128 << 20}}, byName["chaos-mesh/controller-manager"])
+	assert.Equal(t, Line{config.ChartPodinfo, "podinfo", 2, Quantity{20, 64 << 20}}, byName["podinfo/podinfo"])
+	assert.Equal(t, Line{"apps/podinfo-load", "deployment", 1, Quantity{20, 64 << 20}}, byName["apps/podinfo-load/deployment"])
+
+	load.Containers[1] = map[string]any{"name": "slow", "resources": map[string]any{"requests": map[string]any{"cpu": "10m", "memory": "32Mi"}}}
+	_, err = Build("t", nodes, releases, load)
+	assert.ErrorContains(t, err, "deployment apps/podinfo-load container 1: no memory limit")
+}

@@ -19,9 +19,17 @@ const (
 	pathNodes          = "/api/v1/nodes"
 	pathCiliumAgent    = "/apis/apps/v1/namespaces/kube-system/daemonsets/cilium"
 	pathCiliumOperator = "/apis/apps/v1/namespaces/kube-system/deployments/cilium-operator"
-	pathPromTargets    = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:9090/proxy/api/v1/targets?state=active"
+	pathPromTargets    = PrometheusProxy + "/api/v1/targets?state=active"
 	pathLokiReady      = "/api/v1/namespaces/logging/services/loki:3100/proxy/ready"
-	pathGrafanaHealth  = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-grafana:80/proxy/api/health"
+	pathGrafanaHealth  = GrafanaProxy + "/api/health"
+)
+
+// PrometheusProxy and GrafanaProxy are the API server's service-proxy paths
+// of kube-prometheus-stack's Prometheus and Grafana; a service's own API
+// path follows them.
+const (
+	PrometheusProxy = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:9090/proxy"
+	GrafanaProxy    = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-grafana:80/proxy"
 )
 
 // Lab is what the checks run against.

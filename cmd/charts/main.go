@@ -1,10 +1,13 @@
 // Command charts fills the chart cache the rendered-objects tests read:
-// `go run ./cmd/charts pull` downloads every pinned chart from its own
-// repository with the Helm SDK (an https index, or an OCI registry) and
-// the Gateway API manifest from its release page, checks each against the
-// digest the repository publishes and against internal/charts/charts.lock.json,
-// and writes it to the cache (SRE_LAB_CHART_CACHE, ../shared/charts, or
-// the user's cache directory, in that order).
+// `go run ./cmd/charts pull [chart...]` downloads every pinned chart (or
+// the named ones) that the cache's search path lacks: from its own
+// repository with the Helm SDK (an https index, or an OCI registry), the
+// Gateway API manifest from its release page, and a chart the lock names a
+// Go module for from that module on the Go module proxy, packaged with the
+// Helm SDK. Each is checked against internal/charts/charts.lock.json (and
+// the repository's published digest, or the module's go.sum hash) and
+// written to the last directory of the search path (SRE_LAB_CHART_CACHE,
+// else the user's cache directory after ../shared/charts).
 package main
 
 import (
@@ -16,6 +19,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -29,26 +33,26 @@ import (
 )
 
 func main() {
-	if len(os.Args) != 2 || os.Args[1] != "pull" {
-		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/charts pull")
+	if len(os.Args) < 2 || os.Args[1] != "pull" {
+		fmt.Fprintln(os.Stderr, "usage: go run ./cmd/charts pull [chart...]")
 		os.Exit(2)
 	}
-	if err := run(os.Stdout); err != nil {
+	if err := run(os.Stdout, os.Args[2:]); err != nil {
 		fmt.Fprintln(os.Stderr, "charts:", err)
 		os.Exit(1)
 	}
 }
 
-func run(out io.Writer) error {
+func run(out io.Writer, names []string) error {
 	lock, err := charts.LoadLock()
 	if err != nil {
 		return err
 	}
-	dir, err := charts.CacheDir()
+	dirs, err := charts.CacheDirs()
 	if err != nil {
 		return err
 	}
-	recorded, err := pull(&lock, dir, fetch, out)
+	recorded, err := pull(&lock, dirs, names, fetch, out)
 	if err != nil {
 		return err
 	}
@@ -69,18 +73,29 @@ func run(out io.Writer) error {
 // fetcher downloads one locked archive and returns its bytes.
 type fetcher func(e charts.Entry) ([]byte, error)
 
-// pull puts every archive of lock into dir. An archive already there and
-// accepted by the lock is kept. A download must match the lock's
-// published digest; where none is recorded yet (the lock was written
-// offline), the repository's own digest has been checked by fetch and the
-// download's digest is recorded in lock, and recorded reports it.
-func pull(lock *charts.Lock, dir string, fetch fetcher, out io.Writer) (recorded bool, err error) {
+// pull puts every archive of lock (or those of the charts named) that no
+// directory of dirs holds into the last of them. An archive already found
+// and accepted by the lock is kept. A download must match the digest the
+// lock recorded; where none is recorded yet (the lock was written
+// offline), the repository's own digest or the module's hash has been
+// checked by fetch and the download's digest is recorded in lock, and
+// recorded reports it.
+func pull(lock *charts.Lock, dirs, names []string, fetch fetcher, out io.Writer) (recorded bool, err error) {
+	for _, name := range names {
+		if !slices.ContainsFunc(lock.Charts, func(e charts.Entry) bool { return e.Name == name }) {
+			return false, fmt.Errorf("chart %s is not in %s", name, charts.LockPath)
+		}
+	}
+	dir := dirs[len(dirs)-1]
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, err
 	}
 	for i := range lock.Charts {
 		e := &lock.Charts[i]
-		if _, err := lock.Find(dir, e.Chart()); err == nil {
+		if len(names) > 0 && !slices.Contains(names, e.Name) {
+			continue
+		}
+		if _, err := lock.Search(dirs, e.Chart()); err == nil {
 			fmt.Fprintf(out, "have    %s\n", e.File)
 			continue
 		} else if !errors.Is(err, charts.ErrMissing) {
@@ -90,22 +105,32 @@ func pull(lock *charts.Lock, dir string, fetch fetcher, out io.Writer) (recorded
 		if err != nil {
 			return recorded, fmt.Errorf("%s %s: %w", e.Name, e.Version, err)
 		}
-		sum := sha256.Sum256(b)
-		digest := hex.EncodeToString(sum[:])
+		digest, err := e.Digest(b)
+		if err != nil {
+			return recorded, fmt.Errorf("%s %s: %w", e.Name, e.Version, err)
+		}
 		switch {
 		case e.Accepts(digest):
-		case e.PublishedSHA256 == "":
-			e.PublishedSHA256 = digest
+		case e.Recorded() == "":
+			e.Record(digest)
 			recorded = true
 		default:
-			return recorded, fmt.Errorf("%s %s from %s has sha256 %s; %s expects %s", e.Name, e.Version, e.Repo, digest, charts.LockPath, e.PublishedSHA256)
+			return recorded, fmt.Errorf("%s %s from %s has digest %s; %s expects %s", e.Name, e.Version, source(*e), digest, charts.LockPath, e.Recorded())
 		}
 		if err := writeAtomic(filepath.Join(dir, e.File), b); err != nil {
 			return recorded, err
 		}
-		fmt.Fprintf(out, "pulled  %s (sha256 %s)\n", e.File, digest)
+		fmt.Fprintf(out, "pulled  %s (%s) into %s\n", e.File, digest, dir)
 	}
 	return recorded, nil
+}
+
+// source names where an entry's archive comes from, for messages.
+func source(e charts.Entry) string {
+	if e.Module != nil {
+		return e.Module.Path + "@" + e.Module.Version
+	}
+	return e.Repo
 }
 
 // writeAtomic writes through a temporary file so an interrupted pull never
@@ -127,9 +152,12 @@ func writeAtomic(path string, b []byte) error {
 	return os.Rename(tmp.Name(), path)
 }
 
-// fetch downloads e from where the program installs it from.
+// fetch downloads e from where the program installs it from, or from its
+// Go module where the lock names one.
 func fetch(e charts.Entry) ([]byte, error) {
 	switch {
+	case e.Module != nil:
+		return fetchModule(e, goModDownload)
 	case e.Name == config.ChartGatewayAPI:
 		return httpGet(fmt.Sprintf("%s/%s/standard-install.yaml", e.Repo, e.Version))
 	case strings.HasPrefix(e.Repo, "oci://"):

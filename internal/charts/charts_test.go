@@ -1,12 +1,17 @@
 package charts
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -29,6 +34,15 @@ func TestLockCoversDefaultCharts(t *testing.T) {
 			assert.Equal(t, pinned, e.Chart(), "%s: lock and pin differ", e.Name)
 		}
 		assert.Equal(t, FileName(e.Chart()), e.File, "%s: file name", e.Name)
+		if m := e.Module; m != nil {
+			// The archive is packaged here: no repository digest applies.
+			assert.Empty(t, e.SHA256+e.PublishedSHA256, "%s: a packaged archive has no repository digest", e.Name)
+			assert.Regexp(t, `^v[0-9]+\.[0-9]+\.[0-9]+-([0-9]+\.)?[0-9]{14}-[0-9a-f]{12}$`, m.Version, "%s: a pseudo-version", e.Name)
+			assert.Regexp(t, `^h1:[A-Za-z0-9+/]{43}=$`, m.Sum, "%s: a go.sum hash", e.Name)
+			assert.Regexp(t, `^h1:[A-Za-z0-9+/]{43}=$`, m.ChartSum, "%s: the packaged files' hash is recorded", e.Name)
+			assert.NotEmpty(t, m.Path+m.Dir, e.Name)
+			continue
+		}
 		assert.Regexp(t, `^[0-9a-f]{64}$`, e.SHA256, "%s: sha256", e.Name)
 		assert.Regexp(t, `^([0-9a-f]{64})?$`, e.PublishedSHA256, "%s: publishedSha256", e.Name)
 	}
@@ -85,24 +99,133 @@ func TestFileName(t *testing.T) {
 	assert.Equal(t, "gateway-api-v1.6.1-standard-install.yaml", FileName(config.DefaultCharts[config.ChartGatewayAPI]))
 }
 
-func TestCacheDir(t *testing.T) {
-	dir := t.TempDir()
-	t.Setenv(EnvCache, dir)
-	got, err := CacheDir()
+func TestCacheDirs(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	t.Setenv(EnvCache, a)
+	got, err := CacheDirs()
 	require.NoError(t, err)
-	assert.Equal(t, dir, got, "the variable wins")
+	assert.Equal(t, []string{a}, got, "the variable wins")
+
+	t.Setenv(EnvCache, a+string(os.PathListSeparator)+string(os.PathListSeparator)+b)
+	got, err = CacheDirs()
+	require.NoError(t, err)
+	assert.Equal(t, []string{a, b}, got, "a list, in order, like PATH")
+	first, err := CacheDir()
+	require.NoError(t, err)
+	assert.Equal(t, a, first)
 
 	t.Setenv(EnvCache, "")
-	got, err = CacheDir()
+	got, err = CacheDirs()
 	require.NoError(t, err)
 	root, err := moduleRoot()
 	require.NoError(t, err)
+	base, err := os.UserCacheDir()
+	require.NoError(t, err)
+	user := filepath.Join(base, "sre-lab", "charts")
 	shared := filepath.Join(filepath.Dir(root), "shared", "charts")
 	if _, err := os.Stat(shared); err == nil {
-		assert.Equal(t, shared, got, "the copy beside the checkout comes next")
+		assert.Equal(t, []string{shared, user}, got, "the copy beside the checkout, then the user's cache that pulls fill")
 	} else {
-		base, err := os.UserCacheDir()
-		require.NoError(t, err)
-		assert.Equal(t, filepath.Join(base, "sre-lab", "charts"), got, "else the user's cache")
+		assert.Equal(t, []string{user}, got, "the user's cache alone")
 	}
+}
+
+// archive is a gzipped tar of files, each stamped with modTime.
+func archive(t *testing.T, modTime time.Time, files map[string]string) []byte {
+	t.Helper()
+	var buf bytes.Buffer
+	gz := gzip.NewWriter(&buf)
+	gz.ModTime = modTime
+	tw := tar.NewWriter(gz)
+	names := make([]string, 0, len(files))
+	for name := range files {
+		names = append(names, name)
+	}
+	for _, name := range names {
+		require.NoError(t, tw.WriteHeader(&tar.Header{Name: name, Mode: 0o644, Size: int64(len(files[name])), ModTime: modTime, Typeflag: tar.TypeReg}))
+		_, err := tw.Write([]byte(files[name]))
+		require.NoError(t, err)
+	}
+	require.NoError(t, tw.Close())
+	require.NoError(t, gz.Close())
+	return buf.Bytes()
+}
+
+// TestArchiveSum: two packagings of the same chart at different times
+// have different bytes but one sum, which any change of a file's name or
+// contents moves; it is the go.sum form of dirhash.
+func TestArchiveSum(t *testing.T) {
+	files := map[string]string{"demo/Chart.yaml": "name: demo\nversion: 1.0.0\n", "demo/values.yaml": "replicas: 2\n"}
+	early := archive(t, time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), files)
+	late := archive(t, time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), files)
+	require.NotEqual(t, early, late, "the timestamps differ")
+	a, err := ArchiveSum(early)
+	require.NoError(t, err)
+	b, err := ArchiveSum(late)
+	require.NoError(t, err)
+	assert.Equal(t, a, b)
+	assert.True(t, strings.HasPrefix(a, "h1:"), a)
+
+	changed, err := ArchiveSum(archive(t, time.Time{}, map[string]string{"demo/Chart.yaml": files["demo/Chart.yaml"], "demo/values.yaml": "replicas: 3\n"}))
+	require.NoError(t, err)
+	assert.NotEqual(t, a, changed, "contents count")
+	renamed, err := ArchiveSum(archive(t, time.Time{}, map[string]string{"demo/Chart.yaml": files["demo/Chart.yaml"], "demo/values.yml": files["demo/values.yaml"]}))
+	require.NoError(t, err)
+	assert.NotEqual(t, a, renamed, "names count")
+
+	_, err = ArchiveSum([]byte("not gzip"))
+	assert.Error(t, err)
+}
+
+// TestFindModuleChart: an archive packaged from a module is accepted by
+// its files' sum, whatever its timestamps, and refused when a file
+// differs; until a pull records the sum, none is accepted.
+func TestFindModuleChart(t *testing.T) {
+	dir := t.TempDir()
+	chart := config.Chart{Name: "demo", Repo: "oci://registry.example.com/charts", Version: "1.0.0"}
+	files := map[string]string{"demo/Chart.yaml": "name: demo\nversion: 1.0.0\n"}
+	packaged := archive(t, time.Now(), files)
+	sum, err := ArchiveSum(packaged)
+	require.NoError(t, err)
+	entry := Entry{Name: "demo", Repo: chart.Repo, Version: chart.Version, File: FileName(chart),
+		Module: &Module{Path: "example.com/demo", Version: "v0.0.0-20260101000000-0123456789ab", Dir: "chart", Sum: "h1:x"}}
+	lock := Lock{Charts: []Entry{entry}}
+	require.NoError(t, os.WriteFile(filepath.Join(dir, entry.File), archive(t, time.Now().Add(time.Hour), files), 0o600))
+
+	_, err = lock.Find(dir, chart)
+	assert.ErrorContains(t, err, "does not list", "no sum recorded yet: nothing is trusted")
+	assert.Empty(t, lock.Charts[0].Recorded())
+
+	lock.Charts[0].Record(sum)
+	assert.Equal(t, sum, lock.Charts[0].Module.ChartSum)
+	assert.Empty(t, lock.Charts[0].PublishedSHA256, "a module entry records its chart sum only")
+	got, err := lock.Find(dir, chart)
+	require.NoError(t, err, "repackaged later, same files")
+	assert.Equal(t, filepath.Join(dir, entry.File), got)
+
+	require.NoError(t, os.WriteFile(filepath.Join(dir, entry.File), archive(t, time.Now(), map[string]string{"demo/Chart.yaml": "name: demo\nversion: 1.0.1\n"}), 0o600))
+	_, err = lock.Find(dir, chart)
+	assert.ErrorContains(t, err, "chart files hashing to")
+}
+
+// TestSearch: the first directory holding the archive serves it; a
+// copy the lock refuses stops the search rather than being skipped.
+func TestSearch(t *testing.T) {
+	empty, first, second := t.TempDir(), t.TempDir(), t.TempDir()
+	content := []byte("archive")
+	sum := sha256.Sum256(content)
+	chart := config.Chart{Name: "demo", Repo: "https://charts.example.com", Version: "1.0.0"}
+	lock := Lock{Charts: []Entry{{Name: "demo", Repo: chart.Repo, Version: chart.Version, File: FileName(chart), SHA256: hex.EncodeToString(sum[:])}}}
+
+	_, err := lock.Search([]string{empty, second}, chart)
+	assert.True(t, errors.Is(err, ErrMissing), "missing everywhere: %v", err)
+
+	require.NoError(t, os.WriteFile(filepath.Join(second, "demo-1.0.0.tgz"), content, 0o600))
+	got, err := lock.Search([]string{empty, second}, chart)
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(second, "demo-1.0.0.tgz"), got)
+
+	require.NoError(t, os.WriteFile(filepath.Join(first, "demo-1.0.0.tgz"), []byte("tampered"), 0o600))
+	_, err = lock.Search([]string{first, second}, chart)
+	assert.ErrorContains(t, err, "does not list")
 }

@@ -77,7 +77,7 @@ func (o Object) Group() string {
 // once per process: the same chart, release and values at the same API
 // versions always give the same objects.
 type Renderer struct {
-	dir         string
+	dirs        []string
 	lock        charts.Lock
 	kubeVersion *chartutil.KubeVersion
 
@@ -93,14 +93,14 @@ type renderResult struct {
 	err     error
 }
 
-// NewRenderer renders the archives in dir (see charts.CacheDir), checked
-// against lock, for a cluster at kubeVersion (such as "1.35.0").
-func NewRenderer(dir string, lock charts.Lock, kubeVersion string) (*Renderer, error) {
+// NewRenderer renders the archives found in dirs (see charts.CacheDirs),
+// checked against lock, for a cluster at kubeVersion (such as "1.35.0").
+func NewRenderer(dirs []string, lock charts.Lock, kubeVersion string) (*Renderer, error) {
 	kv, err := chartutil.ParseKubeVersion(kubeVersion)
 	if err != nil {
 		return nil, fmt.Errorf("kube version %q: %w", kubeVersion, err)
 	}
-	return &Renderer{dir: dir, lock: lock, kubeVersion: kv, archives: map[string][]byte{}, renders: map[string]*renderResult{}}, nil
+	return &Renderer{dirs: dirs, lock: lock, kubeVersion: kv, archives: map[string][]byte{}, renders: map[string]*renderResult{}}, nil
 }
 
 // archive returns the verified bytes of c's archive, read once.
@@ -110,7 +110,7 @@ func (r *Renderer) archive(c config.Chart) ([]byte, error) {
 	if b, ok := r.archives[c.Name+"@"+c.Version]; ok {
 		return b, nil
 	}
-	path, err := r.lock.Find(r.dir, c)
+	path, err := r.lock.Search(r.dirs, c)
 	if err != nil {
 		return nil, err
 	}
@@ -127,7 +127,7 @@ func (r *Renderer) archive(c config.Chart) ([]byte, error) {
 func (r *Renderer) Missing(cs []config.Chart) ([]string, error) {
 	var missing []string
 	for _, c := range cs {
-		if _, err := r.lock.Find(r.dir, c); err != nil {
+		if _, err := r.lock.Search(r.dirs, c); err != nil {
 			if isMissing(err) {
 				missing = append(missing, charts.FileName(c))
 				continue

@@ -260,19 +260,19 @@ func TestParseEndpoint(t *testing.T) {
 // SRE_LAB_REQUIRE_CHARTS=1, failing) when the archive is not there.
 func cachedRenderer(t *testing.T, chart config.Chart) *Renderer {
 	t.Helper()
-	dir, err := charts.CacheDir()
+	dirs, err := charts.CacheDirs()
 	require.NoError(t, err)
 	lock, err := charts.LoadLock()
 	require.NoError(t, err)
-	r, err := NewRenderer(dir, lock, "1.35.0")
+	r, err := NewRenderer(dirs, lock, "1.35.0")
 	require.NoError(t, err)
 	missing, err := r.Missing([]config.Chart{chart})
 	require.NoError(t, err)
 	if len(missing) > 0 {
 		if os.Getenv(charts.EnvRequire) == "1" {
-			t.Fatalf("%s has no %v", dir, missing)
+			t.Fatalf("%v has no %v", dirs, missing)
 		}
-		t.Skipf("%s has no %v; fetch it with %s", dir, missing, charts.PullCommand)
+		t.Skipf("%v has no %v; fetch it with %s", dirs, missing, charts.PullCommand)
 	}
 	return r
 }

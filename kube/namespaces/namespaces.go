@@ -23,6 +23,9 @@ const (
 	CertManager     = "cert-manager"
 	ExternalSecrets = "external-secrets"
 	Storage         = "local-path-storage"
+	// ChaosMesh is the practice layer's chaos engine; its daemon runs
+	// privileged on the nodes.
+	ChaosMesh = "chaos-mesh"
 )
 
 // Pod Security levels.
