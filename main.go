@@ -24,13 +24,17 @@ import (
 	"github.com/your-org/sre-lab/kube/etcdbackup"
 	"github.com/your-org/sre-lab/observability"
 	"github.com/your-org/sre-lab/observability/monitoring"
+	"github.com/your-org/sre-lab/practice"
 )
 
 func main() { pulumi.Run(program) }
 
-// hostOS is where the program, and the command provider's scripts, run;
-// tests set it to see how other hosts are answered.
-var hostOS = runtime.GOOS
+// hostOS and hostArch are where the program, and the command provider's
+// scripts, run; tests set them to see how other hosts are answered.
+var (
+	hostOS   = runtime.GOOS
+	hostArch = runtime.GOARCH
+)
 
 // egressLookup learns this machine's public address; tests replace it.
 var egressLookup = egress.Lookup
@@ -91,7 +95,7 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 		return nil, err
 	}
 
-	platform, err := backends.New(ctx, cfg.ClusterName, cfg)
+	platform, err := backends.New(ctx, cfg.ClusterName, cfg, backends.Host{OS: hostOS, Arch: hostArch})
 	if err != nil {
 		return nil, err
 	}
@@ -125,6 +129,14 @@ func build(ctx *pulumi.Context) (pulumi.Map, error) {
 	}
 	hosts := maps.Clone(layer.Hosts)
 	maps.Copy(hosts, obs.Hosts)
+
+	if cfg.Practice {
+		lab, err := practice.Install(ctx, cfg, layer, cluster.Provider)
+		if err != nil {
+			return nil, err
+		}
+		maps.Copy(hosts, lab.Hosts)
+	}
 
 	outputs := pulumi.Map{
 		"environment": pulumi.String(cfg.Environment),

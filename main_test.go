@@ -21,6 +21,7 @@ import (
 	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 	"github.com/your-org/sre-lab/kube/cilium"
+	"github.com/your-org/sre-lab/practice/slo"
 )
 
 // Expected resources per stack, by type. Local is 3+2 VMs on VirtualBox;
@@ -102,7 +103,7 @@ func expectedCounts(stack string) map[string]int {
 	}
 	switch stack {
 	case "local":
-		m := talos(5)
+		m := withPractice(talos(5))
 		m["sre-lab:infra:VirtualBoxNodes"] = 1
 		m["command:local:Command"] += 1 + 1 + 5 // network, ISO, VMs
 		m["kubernetes:core/v1:Namespace"]++     // local-path-storage
@@ -111,7 +112,7 @@ func expectedCounts(stack string) map[string]int {
 		m["kubernetes:cilium.io/v2alpha1:CiliumL2AnnouncementPolicy"] = 1
 		return m
 	case "dev":
-		return aws(1, 1)
+		return withPractice(aws(1, 1))
 	case "staging":
 		return withEtcdBackups(aws(3, 2))
 	default:
@@ -136,6 +137,21 @@ func withEtcdBackups(m map[string]int) map[string]int {
 	m["kubernetes:core/v1:Namespace"]++ // etcd-backup
 	m["kubernetes:talos.dev/v1alpha1:ServiceAccount"] = 1
 	m["kubernetes:batch/v1:CronJob"] = 1
+	return m
+}
+
+// withPractice adds the practice layer, on by default in local and dev:
+// the component, the chaos engine's namespace (through the namespaces
+// component), the podinfo and Chaos Mesh releases, the load generator,
+// the SLOs' PrometheusRule and one dashboard per SLO.
+func withPractice(m map[string]int) map[string]int {
+	m["sre-lab:practice:Practice"] = 1
+	m["kubernetes:monitoring.coreos.com/v1:PrometheusRule"]++
+	m["kubernetes:core/v1:ConfigMap"] += len(slo.All())
+	m["sre-lab:kube:Namespaces"]++
+	m["kubernetes:core/v1:Namespace"]++
+	m["kubernetes:helm.sh/v3:Release"] += 2
+	m["kubernetes:apps/v1:Deployment"] = 1
 	return m
 }
 
@@ -199,7 +215,7 @@ func TestEveryResourceIsParentedUnderAComponent(t *testing.T) {
 				if strings.HasPrefix(r.Type, "sre-lab:") {
 					continue
 				}
-				assert.Regexp(t, regexp.MustCompile(`[:$]sre-lab:(infra|kube|observability):[A-Za-z]+::`), r.Parent,
+				assert.Regexp(t, regexp.MustCompile(`[:$]sre-lab:(infra|kube|observability|practice):[A-Za-z]+::`), r.Parent,
 					"%s %s has no component parent", r.Type, r.Name)
 			}
 		})
@@ -311,14 +327,19 @@ func TestEndpoint(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, "https://192.168.56.10:6443", out["endpoint"].Value, "local endpoint is the first control plane")
 	assert.Equal(t, "192.168.56.50", out["ingress"].Value, "the ingress takes the first LB-IPAM address")
-	assert.Equal(t, map[string]string{"grafana": "https://grafana.sre-lab.internal", "hubble": "https://hubble.sre-lab.internal"}, out["urls"].Value)
-	assert.Equal(t, "192.168.56.50 grafana.sre-lab.internal hubble.sre-lab.internal", out["dnsRecords"].Value, "one /etc/hosts line")
+	assert.Equal(t, map[string]string{"grafana": "https://grafana.sre-lab.internal", "hubble": "https://hubble.sre-lab.internal",
+		"podinfo": "https://podinfo.sre-lab.internal"}, out["urls"].Value)
+	assert.Equal(t, "192.168.56.50 grafana.sre-lab.internal hubble.sre-lab.internal podinfo.sre-lab.internal", out["dnsRecords"].Value, "one /etc/hosts line")
 
 	_, out, err = run(t, "dev", userConfig(t, "dev"))
 	require.NoError(t, err)
 	assert.Regexp(t, `^https://.+\.elb\.eu-central-1\.amazonaws\.com:6443$`, out["endpoint"].Value, "cloud endpoint is the load balancer")
-	assert.Equal(t, map[string]string{"grafana": "https://grafana.dev.lab.example.com"}, out["urls"].Value, "no public Hubble UI")
-	assert.Regexp(t, `^grafana\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
+	assert.Equal(t, map[string]string{"grafana": "https://grafana.dev.lab.example.com", "podinfo": "https://podinfo.dev.lab.example.com"}, out["urls"].Value, "no public Hubble UI")
+	assert.Regexp(t, `^grafana\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.\npodinfo\.dev\.lab\.example\.com\. CNAME .+\.elb\.eu-central-1\.amazonaws\.com\.$`, out["dnsRecords"].Value)
+
+	_, out, err = run(t, "dev", userConfigOn(t, "dev", map[string]string{"sre-lab:practice": "false"}))
+	require.NoError(t, err)
+	assert.Equal(t, map[string]string{"grafana": "https://grafana.dev.lab.example.com"}, out["urls"].Value, "no demo service without the practice layer")
 }
 
 // TestHubbleUIIsForAdminsOnly: the Hubble UI has no login and shows every
@@ -534,9 +555,9 @@ func TestKubernetesResourcesUseTheClusterProvider(t *testing.T) {
 func TestNamespacesAndPodSecurity(t *testing.T) {
 	want := map[string]map[string]string{
 		"local": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
-			"cert-manager": "baseline", "local-path-storage": "privileged"},
+			"cert-manager": "baseline", "local-path-storage": "privileged", "chaos-mesh": "privileged"},
 		"dev": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
-			"cert-manager": "baseline"},
+			"cert-manager": "baseline", "chaos-mesh": "privileged"},
 		"staging": {"monitoring": "privileged", "logging": "privileged", "ingress": "baseline", "apps": "baseline",
 			"cert-manager": "baseline", "etcd-backup": "restricted"},
 	}
@@ -651,7 +672,11 @@ func TestLogsAndDashboardsAreWired(t *testing.T) {
 					folders = append(folders, folder.(string))
 				}
 			}
-			assert.ElementsMatch(t, []string{"SRE Lab", "Cilium"}, folders)
+			want := []string{"SRE Lab", "Cilium"}
+			for range slo.All() {
+				want = append(want, slo.DashboardFolder)
+			}
+			assert.ElementsMatch(t, want, folders, "the lab's own, Cilium's and one per SLO")
 			ds := m.named(t, "kubernetes:core/v1:ConfigMap", "logging-datasource")
 			label, _ := ds.At("metadata.labels.grafana_datasource")
 			assert.Equal(t, "1", label)
@@ -818,16 +843,64 @@ func nothingAwaitsALaterAddress(t *testing.T, m *lab) {
 // TestLocalLabRefusesMacOS: VirtualBox 7 on macOS has no host-only
 // interfaces, so the local stack stops before any resource exists rather
 // than half-way through the network script.
-func TestLocalLabRefusesMacOS(t *testing.T) {
-	hostOS = "darwin"
+// TestLocalLabOnMacOS: on a Mac, Intel or Apple Silicon, the local stack
+// builds the same lab on a VirtualBox host-only network, with guests of
+// the host's architecture, each node keeping its planned address through
+// a Talos patch applied with its machine config. Docker is refused there.
+func TestLocalLabOnMacOS(t *testing.T) {
+	for _, arch := range []string{"amd64", "arm64"} {
+		t.Run(arch, func(t *testing.T) {
+			hostOS, hostArch = "darwin", arch
+			t.Cleanup(func() { hostOS, hostArch = runtime.GOOS, runtime.GOARCH })
+			m, _, err := run(t, "local", userConfig(t, "local"))
+			require.NoError(t, err)
+			assert.Equal(t, expectedCounts("local"), m.countByType())
+
+			network := m.named(t, "command:local:Command", "sre-lab-local-network")
+			name, _ := network.At("environment.SRE_NET_NAME")
+			assert.Equal(t, "sre-lab", name)
+			iso := m.named(t, "command:local:Command", "sre-lab-local-iso")
+			url, _ := iso.At("environment.SRE_ISO_URL")
+			assert.Contains(t, fmt.Sprint(url), "/metal-"+arch+".iso")
+
+			patches := map[string]string{}
+			for _, c := range m.byType("command:local:Command") {
+				vm, ok := c.At("environment.SRE_VM_NAME")
+				if !ok {
+					continue
+				}
+				vmArch, _ := c.At("environment.SRE_VM_ARCH")
+				assert.Equal(t, arch, vmArch, "%s", vm)
+				netConfig, _ := c.At("environment.SRE_VM_NETWORK_CONFIG")
+				require.NotEmpty(t, netConfig, "%s", vm)
+				patches[fmt.Sprint(vm)] = fmt.Sprint(netConfig)
+			}
+			require.Len(t, patches, 5)
+			for _, apply := range m.byType("talos:machine/configurationApply:ConfigurationApply") {
+				node := strings.TrimPrefix(apply.Name, "sre-lab-local-")
+				want, ok := patches[node]
+				require.True(t, ok, "no VM for %s", apply.Name)
+				assert.Contains(t, pulumitest.Plain(apply.Inputs["configPatches"]), want, apply.Name)
+			}
+
+			m, _, err = run(t, "local", userConfigOn(t, "local", onDocker))
+			require.Error(t, err)
+			assert.Contains(t, err.Error(), "runs on Linux hosts only (this host: darwin)")
+			assert.Empty(t, m.resources, "nothing is registered")
+
+			_, _, err = run(t, "dev", userConfig(t, "dev"))
+			assert.NoError(t, err, "a cloud stack runs from macOS too")
+		})
+	}
+}
+
+func TestLocalLabRefusesWindows(t *testing.T) {
+	hostOS = "windows"
 	t.Cleanup(func() { hostOS = runtime.GOOS })
 	m, _, err := run(t, "local", userConfig(t, "local"))
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), `sre-lab:cloud = "virtualbox": the local lab runs on Linux hosts only`)
+	assert.Contains(t, err.Error(), "runs on Linux and macOS hosts only (this host: windows)")
 	assert.Empty(t, m.resources, "nothing is registered")
-
-	_, _, err = run(t, "dev", userConfig(t, "dev"))
-	assert.NoError(t, err, "a cloud stack runs from macOS too")
 }
 
 // TestUpdatesStopWhereTheNodesWouldNotAnswer: from an address outside
@@ -890,6 +963,15 @@ func TestHTTP01ChallengesReachTheSolver(t *testing.T) {
 				annotations[issuer.Name], _ = solver.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
 			}
 			require.Len(t, annotations, 3, "Grafana and both Let's Encrypt issuers (no cloud has a Hubble UI Ingress)")
+			for _, r := range m.byType("kubernetes:helm.sh/v3:Release") {
+				if r.Inputs["name"].StringValue() == "podinfo" {
+					podinfo, _ := r.At("values.ingress.annotations")
+					annotations["podinfo"], _ = podinfo.(map[string]any)[cilium.ForceHTTPSAnnotation].(string)
+				}
+			}
+			if tc.stack == "dev" {
+				assert.Contains(t, annotations, "podinfo", "the practice layer's demo service has an Ingress in dev")
+			}
 			for name, v := range annotations {
 				assert.Equal(t, "disabled", v, "%s: %s", name, cilium.ForceHTTPSAnnotation)
 			}
@@ -907,9 +989,10 @@ func TestDNSRecordsFitTheIngress(t *testing.T) {
 		set         map[string]string
 		record      string
 	}{
-		{"aws", "dev", nil, `^grafana\.dev\.lab\.example\.com\. CNAME [a-z0-9-]+\.elb\.eu-central-1\.amazonaws\.com\.$`},
-		{"gcp", "dev", onGCP, `^grafana\.dev\.lab\.example\.com\. A 198\.51\.100\.[0-9]+$`},
-		{"hetzner", "dev", onHetzner, `^grafana\.dev\.lab\.example\.com\. A 203\.0\.113\.[0-9]+$`},
+		// dev has the practice layer's podinfo.<domain> too.
+		{"aws", "dev", nil, `^grafana\.dev\.lab\.example\.com\. CNAME [a-z0-9-]+\.elb\.eu-central-1\.amazonaws\.com\.\npodinfo\.dev\.lab\.example\.com\. CNAME [a-z0-9-]+\.elb\.eu-central-1\.amazonaws\.com\.$`},
+		{"gcp", "dev", onGCP, `^grafana\.dev\.lab\.example\.com\. A 198\.51\.100\.[0-9]+\npodinfo\.dev\.lab\.example\.com\. A 198\.51\.100\.[0-9]+$`},
+		{"hetzner", "dev", onHetzner, `^grafana\.dev\.lab\.example\.com\. A 203\.0\.113\.[0-9]+\npodinfo\.dev\.lab\.example\.com\. A 203\.0\.113\.[0-9]+$`},
 		{"azure", "staging", onAzure, `^grafana\.staging\.lab\.example\.com\. A 198\.51\.100\.[0-9]+$`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

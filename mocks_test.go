@@ -7,6 +7,7 @@ import (
 	"hash/fnv"
 	"net/netip"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,8 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi/internals"
 	"gopkg.in/yaml.v3"
 
+	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra/backends"
 	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 )
@@ -169,6 +172,24 @@ func run(t testing.TB, stack string, cfg map[string]string) (*lab, map[string]in
 // runFrom is run on a machine whose public address is addr; run uses the
 // address userConfig puts in sre-lab:adminCidrs.
 func runFrom(t testing.TB, stack string, cfg map[string]string, addr netip.Addr) (*lab, map[string]internals.UnsafeAwaitOutputResult, error) {
+	t.Helper()
+	skipUnbuilt(t, cfg)
+	return runBuilt(t, stack, cfg, addr)
+}
+
+// skipUnbuilt skips a test of a cloud backend this build leaves out
+// (GOFLAGS=-tags=sre_lab_local): the local-only tests check that the
+// program refuses it, and the default build runs the test.
+func skipUnbuilt(t testing.TB, cfg map[string]string) {
+	t.Helper()
+	cloud := config.Cloud(cfg[config.Namespace+":"+config.KeyCloud])
+	if _, isCloud := backends.CloudTags[cloud]; isCloud && !slices.Contains(backends.Built(), cloud) {
+		t.Skipf("this build leaves out the %s backend (tag %s); the default build tests it", cloud, backends.LocalOnlyTag)
+	}
+}
+
+// runBuilt is run without the check that the build has cfg's backend.
+func runBuilt(t testing.TB, stack string, cfg map[string]string, addr netip.Addr) (*lab, map[string]internals.UnsafeAwaitOutputResult, error) {
 	t.Helper()
 	egressLookup = func(context.Context) (netip.Addr, error) { return addr, nil }
 	t.Cleanup(func() { egressLookup = egress.Lookup })

@@ -1,141 +1,88 @@
 // Package backends holds the one switch that turns `sre-lab:cloud` into
 // machines. Each backend lives in its own package under infra/ and returns
 // the same infra.Platform.
+//
+// Each backend registers itself from a file of its own, so that Go build
+// tags can leave cloud backends out of a build: a laptop that only runs the
+// local lab need not compile four cloud SDKs (tags.go says how).
 package backends
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
-	"github.com/your-org/sre-lab/infra/aws"
-	"github.com/your-org/sre-lab/infra/azure"
-	"github.com/your-org/sre-lab/infra/docker"
-	"github.com/your-org/sre-lab/infra/gcp"
-	"github.com/your-org/sre-lab/infra/hetzner"
-	"github.com/your-org/sre-lab/infra/virtualbox"
 )
 
-// New creates the machines of cfg's backend, as a component named name.
-func New(ctx *pulumi.Context, name string, cfg config.Config) (infra.Platform, error) {
-	switch cfg.Cloud {
-	case config.VirtualBox:
-		cache, err := os.UserCacheDir()
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("virtualbox: no cache directory for the Talos ISO: %w", err)
-		}
-		nodes, err := virtualbox.NewNodes(ctx, name, &virtualbox.Args{
-			ControlPlane: cfg.ControlPlane,
-			Workers:      cfg.Workers,
-			Network:      cfg.NetworkCIDR,
-			TalosVersion: cfg.TalosVersion,
-			CacheDir:     filepath.Join(cache, "sre-lab"),
-		})
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("virtualbox nodes: %w", err)
-		}
-		return nodes.Platform, nil
-	case config.Docker:
-		nodes, err := docker.NewNodes(ctx, name, &docker.Args{
-			ControlPlane: cfg.ControlPlane,
-			Workers:      cfg.Workers,
-			Network:      cfg.NetworkCIDR,
-			TalosVersion: cfg.TalosVersion,
-		})
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("docker nodes: %w", err)
-		}
-		return nodes.Platform, nil
-	case config.Hetzner:
-		nodes, err := hetzner.NewNodes(ctx, name, &hetzner.Args{
-			Environment:  string(cfg.Environment),
-			Stack:        cfg.Stack,
-			Location:     cfg.Region,
-			ControlPlane: cfg.ControlPlane,
-			Workers:      cfg.Workers,
-			Network:      cfg.NetworkCIDR,
-			AdminCIDRs:   cfg.AdminCIDRs,
-			TalosVersion: cfg.TalosVersion,
-			Image:        cfg.TalosImage,
-		})
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("hetzner nodes: %w", err)
-		}
-		return nodes.Platform, nil
-	case config.GCP:
-		nodes, err := gcp.NewNodes(ctx, name, &gcp.Args{
-			Environment:  string(cfg.Environment),
-			Stack:        cfg.Stack,
-			Region:       cfg.Region,
-			Zones:        cfg.Zones,
-			ControlPlane: cfg.ControlPlane,
-			Workers:      cfg.Workers,
-			Network:      cfg.NetworkCIDR,
-			AdminCIDRs:   cfg.AdminCIDRs,
-			TalosVersion: cfg.TalosVersion,
-			KeepLogs:     cfg.Environment.HA(),
-		})
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("gcp nodes: %w", err)
-		}
-		return nodes.Platform, nil
-	case config.Azure:
-		args := &azure.Args{
-			Environment:  string(cfg.Environment),
-			Stack:        cfg.Stack,
-			Location:     cfg.Region,
-			Zones:        cfg.Zones,
-			ControlPlane: cfg.ControlPlane,
-			Workers:      cfg.Workers,
-			Network:      cfg.NetworkCIDR,
-			AdminCIDRs:   cfg.AdminCIDRs,
-			TalosVersion: cfg.TalosVersion,
-		}
-		// Validation allows exactly these two forms.
-		if strings.HasPrefix(cfg.TalosImage, "https://") {
-			args.ImageBlobURL = cfg.TalosImage
-		} else {
-			args.ImageID = cfg.TalosImage
-		}
-		nodes, err := azure.NewNodes(ctx, name, args)
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("azure nodes: %w", err)
-		}
-		return nodes.Platform, nil
-	case config.AWS:
-		nodes, err := aws.NewNodes(ctx, name, &aws.Args{
-			Environment:   string(cfg.Environment),
-			Stack:         cfg.Stack,
-			Region:        cfg.Region,
-			Zones:         cfg.Zones,
-			ControlPlane:  cfg.ControlPlane,
-			Workers:       cfg.Workers,
-			Network:       cfg.NetworkCIDR,
-			AdminCIDRs:    cfg.AdminCIDRs,
-			TalosVersion:  cfg.TalosVersion,
-			SecretsPrefix: secretsPrefix(cfg),
-			ClusterName:   cfg.ClusterName,
-			KeepLogs:      cfg.Environment.HA(),
-			EtcdBackups:   cfg.EtcdBackup.Enabled,
-		})
-		if err != nil {
-			return infra.Platform{}, fmt.Errorf("aws nodes: %w", err)
-		}
-		return nodes.Platform, nil
-	}
-	return infra.Platform{}, fmt.Errorf("%s:%s = %q: no backend; available: %v", config.Namespace, config.KeyCloud, cfg.Cloud, config.Implemented)
+// Host is the machine the program and the command provider's scripts run
+// on, as runtime.GOOS and runtime.GOARCH name it: the local backends make
+// their network and pick their guests' architecture from it.
+type Host struct {
+	OS   string
+	Arch string
 }
 
-// secretsPrefix is the part of AWS Secrets Manager External Secrets may
-// read when it is the operator: sre-lab/<env>/.
-func secretsPrefix(cfg config.Config) string {
-	if cfg.Secrets != config.SecretsExternal {
-		return ""
+// builder makes the machines of one backend as a component named name.
+type builder func(ctx *pulumi.Context, name string, cfg config.Config, host Host) (infra.Platform, error)
+
+// built holds the backends compiled into this binary, filled by each
+// backend's file as the package initialises.
+var built = map[config.Cloud]builder{}
+
+// register adds a backend to this build.
+func register(cloud config.Cloud, b builder) { built[cloud] = b }
+
+// Built lists the backends this binary can deploy, in config.Implemented's
+// order.
+func Built() []config.Cloud {
+	var out []config.Cloud
+	for _, c := range config.Implemented {
+		if _, ok := built[c]; ok {
+			out = append(out, c)
+		}
 	}
-	return "sre-lab/" + string(cfg.Environment) + "/"
+	return out
+}
+
+// New creates the machines of cfg's backend, as a component named name. A
+// backend this build left out is refused before any resource, with the tag
+// that builds it in.
+func New(ctx *pulumi.Context, name string, cfg config.Config, host Host) (infra.Platform, error) {
+	b, ok := built[cfg.Cloud]
+	if !ok {
+		return infra.Platform{}, missing(cfg.Cloud, Built())
+	}
+	return b(ctx, name, cfg, host)
+}
+
+// missing says which backend the build lacks, what it has and how to get
+// the backend back: drop the local-only tag, or add the backend's own.
+func missing(cloud config.Cloud, have []config.Cloud) error {
+	names := make([]string, len(have))
+	for i, c := range have {
+		names[i] = string(c)
+	}
+	tag, known := CloudTags[cloud]
+	if !known {
+		return fmt.Errorf("%s:%s = %q: no such backend in this build; it has: %s",
+			config.Namespace, config.KeyCloud, cloud, strings.Join(names, ", "))
+	}
+	return fmt.Errorf("%s:%s = %s, but this build has only: %s; unset GOFLAGS or add the %s tag (GOFLAGS=-tags=%s,%s)",
+		config.Namespace, config.KeyCloud, cloud, strings.Join(names, ", "), tag, LocalOnlyTag, tag)
+}
+
+// Clouds are the backends that need a cloud SDK, the ones build tags can
+// leave out, in config.Implemented's order.
+func Clouds() []config.Cloud {
+	var out []config.Cloud
+	for _, c := range config.Implemented {
+		if _, ok := CloudTags[c]; ok {
+			out = append(out, c)
+		}
+	}
+	return slices.Clip(out)
 }
