@@ -42,7 +42,7 @@ func Assertions(lab Lab) ([]verify.Check, error) {
 	if err != nil {
 		return nil, fmt.Errorf("the lab's dashboards: %w", err)
 	}
-	grafana := newGrafana(lab.Kube, lab.GrafanaPassword)
+	grafana := verify.NewGrafana(lab.Kube, lab.GrafanaPassword)
 	return []verify.Check{
 		scrapeTargetsUp(lab.Kube),
 		controlPlaneTargets(lab.Kube, lab.Nodes),

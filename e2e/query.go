@@ -16,12 +16,11 @@ import (
 )
 
 // Where the lab's query APIs answer, behind the API server's service
-// proxy like verify's paths: kube-prometheus-stack's Prometheus, Grafana
-// and Alertmanager in monitoring, Loki in logging.
+// proxy like verify's paths: kube-prometheus-stack's Prometheus and
+// Alertmanager in monitoring, Loki in logging.
 const (
-	pathPromQuery     = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-prometheus:9090/proxy/api/v1/query"
+	pathPromQuery     = verify.PrometheusProxy + "/api/v1/query"
 	pathLokiQuery     = "/api/v1/namespaces/logging/services/loki:3100/proxy/loki/api/v1/query"
-	pathGrafana       = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-grafana:80/proxy"
 	pathAlertmanager  = "/api/v1/namespaces/monitoring/services/kube-prometheus-stack-alertmanager:9093/proxy"
 	pathAlertStatus   = pathAlertmanager + "/api/v2/status"
 	pathAlertsCurrent = pathAlertmanager + "/api/v2/alerts"

@@ -11,6 +11,7 @@ package dashboards
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/grafana/grafana-foundation-sdk/go/cog"
@@ -53,8 +54,11 @@ const (
 	refresh  = "30s"
 	timeFrom = "now-1h"
 	timeTo   = "now"
-	labTag   = "sre-lab"
 )
+
+// LabTag is the tag every lab dashboard carries; each dashboard's drop-down
+// of links lists the dashboards with it.
+const LabTag = "sre-lab"
 
 // All builds every lab dashboard, in a stable order; same output on every call (deterministic bytes).
 // Stable order and bytes let a caller turn each dashboard into a ConfigMap
@@ -69,36 +73,54 @@ func All() ([]Dashboard, error) {
 	}
 	out := make([]Dashboard, 0, len(specs))
 	for _, s := range specs {
-		b := dashboard.NewDashboardBuilder(s.title).
-			Uid(s.uid).
-			Tags([]string{labTag}).
-			Refresh(refresh).
-			Time(timeFrom, timeTo).
-			Timezone(common.TimeZoneBrowser).
-			Tooltip(dashboard.DashboardCursorSyncCrosshair).
-			// Provisioned dashboards come back from code on every sync, so
-			// edits made in the UI could not be kept; read-only says so.
-			Readonly().
-			// One drop-down reaches every lab dashboard from any of them.
-			Link(dashboard.NewDashboardLinkBuilder("SRE Lab dashboards").
-				Type(dashboard.DashboardLinkTypeDashboards).
-				Tags([]string{labTag}).
-				AsDropdown(true).
-				KeepTime(true).
-				IncludeVars(false)).
-			WithVariable(datasourceVariable())
-		built, err := s.build(b).Build()
+		d, err := Encode(s.build(New(s.title, s.uid)), s.folder)
 		if err != nil {
 			return nil, fmt.Errorf("dashboard %q: %w", s.uid, err)
 		}
-		numberPanels(&built)
-		raw, err := json.MarshalIndent(built, "", "  ")
-		if err != nil {
-			return nil, fmt.Errorf("dashboard %q: encode: %w", s.uid, err)
-		}
-		out = append(out, Dashboard{UID: s.uid, Folder: s.folder, Title: s.title, JSON: raw})
+		out = append(out, d)
 	}
 	return out, nil
+}
+
+// New starts a dashboard with the settings every lab dashboard shares: the
+// sre-lab tag and a drop-down of the other lab dashboards, the datasource
+// variable, a 30s refresh over the last hour, and read-only, since
+// provisioned dashboards come back from code on every sync and edits made
+// in the UI could not be kept. Callers may override the tags and time.
+func New(title, uid string) *dashboard.DashboardBuilder {
+	return dashboard.NewDashboardBuilder(title).
+		Uid(uid).
+		Tags([]string{LabTag}).
+		Refresh(refresh).
+		Time(timeFrom, timeTo).
+		Timezone(common.TimeZoneBrowser).
+		Tooltip(dashboard.DashboardCursorSyncCrosshair).
+		Readonly().
+		Link(dashboard.NewDashboardLinkBuilder("SRE Lab dashboards").
+			Type(dashboard.DashboardLinkTypeDashboards).
+			Tags([]string{LabTag}).
+			AsDropdown(true).
+			KeepTime(true).
+			IncludeVars(false)).
+		WithVariable(datasourceVariable())
+}
+
+// Encode builds b into the JSON Grafana imports, filed under folder, with
+// panel ids in layout order so that the bytes are the same on every call.
+func Encode(b *dashboard.DashboardBuilder, folder string) (Dashboard, error) {
+	built, err := b.Build()
+	if err != nil {
+		return Dashboard{}, err
+	}
+	if built.Uid == nil || built.Title == nil {
+		return Dashboard{}, errors.New("a lab dashboard needs a uid and a title")
+	}
+	numberPanels(&built)
+	raw, err := json.MarshalIndent(built, "", "  ")
+	if err != nil {
+		return Dashboard{}, fmt.Errorf("encode: %w", err)
+	}
+	return Dashboard{UID: *built.Uid, Folder: folder, Title: *built.Title, JSON: raw}, nil
 }
 
 // Expressions returns every PromQL expression (target "expr") in a dashboard's JSON, for tests and for checks by callers.
@@ -178,9 +200,9 @@ func datasource() common.DataSourceRef {
 	}
 }
 
-// query is a range query over expr; legend names its series in Grafana's
+// Query is a range query over expr; legend names its series in Grafana's
 // {{label}} syntax, and "" leaves naming to Grafana.
-func query(expr, legend string) *prometheus.DataqueryBuilder {
+func Query(expr, legend string) *prometheus.DataqueryBuilder {
 	q := prometheus.NewDataqueryBuilder().
 		Datasource(datasource()).
 		EditorMode(prometheus.QueryEditorModeCode).
@@ -203,14 +225,14 @@ func targets(queries ...*prometheus.DataqueryBuilder) []cog.Builder[variants.Dat
 	return out
 }
 
-// step is one threshold: from Value upwards the field is drawn in Color.
-type step struct {
+// Step is one threshold: from Value upwards the field is drawn in Color.
+type Step struct {
 	Value float64
 	Color string
 }
 
-// thresholds is an absolute scale starting at base colour.
-func thresholds(base string, more ...step) *dashboard.ThresholdsConfigBuilder {
+// Thresholds is an absolute scale starting at base colour.
+func Thresholds(base string, more ...Step) *dashboard.ThresholdsConfigBuilder {
 	out := []dashboard.Threshold{{Color: base}}
 	for _, s := range more {
 		out = append(out, dashboard.Threshold{Value: cog.ToPtr(s.Value), Color: s.Color})
@@ -222,5 +244,5 @@ func thresholds(base string, more ...step) *dashboard.ThresholdsConfigBuilder {
 
 // anyIsBad colours a count of broken things: zero is fine, one is not.
 func anyIsBad() *dashboard.ThresholdsConfigBuilder {
-	return thresholds("green", step{1, "red"})
+	return Thresholds("green", Step{1, "red"})
 }

@@ -55,47 +55,47 @@ func hubble(b *dashboard.DashboardBuilder) *dashboard.DashboardBuilder {
 
 	b = b.WithRow(dashboard.NewRowBuilder("Flows")).
 		WithPanel(timeseriesPanel("Flows processed by verdict", "Flows Hubble observed per second, by verdict. DROPPED is broken down in the Drops row.", units.OpsPerSecond, 8,
-			query(`sum by (verdict) (rate(hubble_flows_processed_total[$__rate_interval]))`, "{{verdict}}"))).
+			Query(`sum by (verdict) (rate(hubble_flows_processed_total[$__rate_interval]))`, "{{verdict}}"))).
 		WithPanel(timeseriesPanel("Flows processed by type", "Flows per second by event type (Trace, Drop, L7, PolicyVerdict...) and subtype.", units.OpsPerSecond, 8,
-			query(`sum by (type, subtype) (rate(hubble_flows_processed_total[$__rate_interval]))`, "{{type}} {{subtype}}"))).
+			Query(`sum by (type, subtype) (rate(hubble_flows_processed_total[$__rate_interval]))`, "{{type}} {{subtype}}"))).
 		WithPanel(timeseriesPanel("Top destination ports", "The ten busiest destination ports of new (non-reply) forwarded traffic.", units.PacketsPerSecond, 8,
-			query(`topk(10, sum by (protocol, port) (rate(hubble_port_distribution_total[$__rate_interval])))`, "{{protocol}}/{{port}}")))
+			Query(`topk(10, sum by (protocol, port) (rate(hubble_port_distribution_total[$__rate_interval])))`, "{{protocol}}/{{port}}")))
 
 	b = b.WithRow(dashboard.NewRowBuilder("Drops")).
 		WithPanel(timeseriesPanel("Hubble drops by reason", "Packets dropped, by Hubble drop reason and protocol.", units.PacketsPerSecond, 8,
-			query(`sum by (reason, protocol) (rate(hubble_drop_total[$__rate_interval]))`, "{{reason}} {{protocol}}"))).
+			Query(`sum by (reason, protocol) (rate(hubble_drop_total[$__rate_interval]))`, "{{reason}} {{protocol}}"))).
 		WithPanel(timeseriesPanel("Agent drops by reason", "Packets the datapath dropped, as counted by the Cilium agent itself, by reason and direction. Useful when Hubble is down or its flow buffer overruns.", units.PacketsPerSecond, 8,
-			query(`sum by (reason, direction) (rate(cilium_drop_count_total[$__rate_interval]))`, "{{reason}} {{direction}}"))).
+			Query(`sum by (reason, direction) (rate(cilium_drop_count_total[$__rate_interval]))`, "{{reason}} {{direction}}"))).
 		WithPanel(timeseriesPanel("Policy denials", "Packets refused by network policy, from Hubble and from the agent. A jump right after a policy change is the change at work; find the flows with `hubble observe --verdict DROPPED`.", units.PacketsPerSecond, 8,
-			query(`sum by (protocol) (rate(hubble_drop_total{`+policyDropReasons+`}[$__rate_interval]))`, "hubble {{protocol}}"),
+			Query(`sum by (protocol) (rate(hubble_drop_total{`+policyDropReasons+`}[$__rate_interval]))`, "hubble {{protocol}}"),
 			// The agent names reasons in prose ("Policy denied", "Policy
 			// denied by denylist"), unlike Hubble's enum names.
-			query(`sum by (direction) (rate(cilium_drop_count_total{reason=~"Policy denied.*"}[$__rate_interval]))`, "agent {{direction}}")))
+			Query(`sum by (direction) (rate(cilium_drop_count_total{reason=~"Policy denied.*"}[$__rate_interval]))`, "agent {{direction}}")))
 
 	b = b.WithRow(dashboard.NewRowBuilder("DNS")).
 		WithPanel(timeseriesPanel("DNS queries by type", "DNS queries per second seen by Cilium's DNS proxy, by query type. Only pods under a DNS-aware policy go through the proxy.", units.RequestsPerSecond, 8,
-			query(`sum by (qtypes) (rate(hubble_dns_queries_total[$__rate_interval]))`, "{{qtypes}}"))).
+			Query(`sum by (qtypes) (rate(hubble_dns_queries_total[$__rate_interval]))`, "{{qtypes}}"))).
 		WithPanel(timeseriesPanel("DNS errors by rcode", "DNS responses other than No Error, and queries a policy refused. Some Non-Existent Domain answers are normal in Kubernetes (search-path expansion); Server Failure and Query Refused are not.", units.RequestsPerSecond, 8,
-			query(`sum by (rcode) (rate(hubble_dns_responses_total{rcode!="No Error"}[$__rate_interval]))`, "{{rcode}}"),
-			query(`sum(rate(hubble_dns_queries_total{rcode="Policy denied"}[$__rate_interval]))`, "denied by policy"))).
+			Query(`sum by (rcode) (rate(hubble_dns_responses_total{rcode!="No Error"}[$__rate_interval]))`, "{{rcode}}"),
+			Query(`sum(rate(hubble_dns_queries_total{rcode="Policy denied"}[$__rate_interval]))`, "denied by policy"))).
 		WithPanel(timeseriesPanel("DNS error ratio", "Share of DNS responses that are not No Error.", units.PercentUnit, 8,
-			query(`sum(rate(hubble_dns_responses_total{rcode!="No Error"}[$__rate_interval])) / sum(rate(hubble_dns_responses_total[$__rate_interval]))`, "error ratio")))
+			Query(`sum(rate(hubble_dns_responses_total{rcode!="No Error"}[$__rate_interval])) / sum(rate(hubble_dns_responses_total[$__rate_interval]))`, "error ratio")))
 
 	b = b.WithRow(dashboard.NewRowBuilder("HTTP golden signals")).
 		WithPanel(timeseriesPanel("HTTP request rate", "Requests per second per destination workload. Hubble sees HTTP only for pods under an L7 (HTTP) policy.", units.RequestsPerSecond, 12,
-			query(`sum by (destination_namespace, destination_workload) (rate(hubble_http_requests_total{`+httpSelector+`}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}}"))).
+			Query(`sum by (destination_namespace, destination_workload) (rate(hubble_http_requests_total{`+httpSelector+`}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}}"))).
 		WithPanel(timeseriesPanel("HTTP 5xx error ratio", "Share of requests per destination workload answered with a 5xx status.", units.PercentUnit, 12,
-			query(`sum by (destination_namespace, destination_workload) (rate(hubble_http_requests_total{`+httpSelector+`,status=~"5.."}[$__rate_interval])) / sum by (destination_namespace, destination_workload) (rate(hubble_http_requests_total{`+httpSelector+`}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}}"))).
+			Query(`sum by (destination_namespace, destination_workload) (rate(hubble_http_requests_total{`+httpSelector+`,status=~"5.."}[$__rate_interval])) / sum by (destination_namespace, destination_workload) (rate(hubble_http_requests_total{`+httpSelector+`}[$__rate_interval]))`, "{{destination_namespace}}/{{destination_workload}}"))).
 		WithPanel(timeseriesPanel("HTTP latency p50 / p95 / p99", "Request duration quantiles per destination workload, measured by the proxy from request to response.", units.Seconds, 24,
-			query(httpQuantile("0.5"), "p50 {{destination_namespace}}/{{destination_workload}}"),
-			query(httpQuantile("0.95"), "p95 {{destination_namespace}}/{{destination_workload}}"),
-			query(httpQuantile("0.99"), "p99 {{destination_namespace}}/{{destination_workload}}")))
+			Query(httpQuantile("0.5"), "p50 {{destination_namespace}}/{{destination_workload}}"),
+			Query(httpQuantile("0.95"), "p95 {{destination_namespace}}/{{destination_workload}}"),
+			Query(httpQuantile("0.99"), "p99 {{destination_namespace}}/{{destination_workload}}")))
 
 	b = b.WithRow(dashboard.NewRowBuilder("TCP")).
 		WithPanel(timeseriesPanel("TCP flags", "TCP flags seen on forwarded traffic. SYN is new connections, FIN orderly closes, RST refused or aborted ones.", units.CountsPerSecond, 12,
-			query(`sum by (flag) (rate(hubble_tcp_flags_total[$__rate_interval]))`, "{{flag}}"))).
+			Query(`sum by (flag) (rate(hubble_tcp_flags_total[$__rate_interval]))`, "{{flag}}"))).
 		WithPanel(timeseriesPanel("TCP resets per SYN", "RSTs per connection attempt. A rise means connections are refused (nothing listening) or torn down.", units.PercentUnit, 12,
-			query(`sum(rate(hubble_tcp_flags_total{flag="RST"}[$__rate_interval])) / sum(rate(hubble_tcp_flags_total{flag="SYN"}[$__rate_interval]))`, "RST / SYN")))
+			Query(`sum(rate(hubble_tcp_flags_total{flag="RST"}[$__rate_interval])) / sum(rate(hubble_tcp_flags_total{flag="SYN"}[$__rate_interval]))`, "RST / SYN")))
 
 	return b
 }

@@ -26,11 +26,17 @@ func lastValue() *common.ReduceDataOptionsBuilder {
 		Values(false)
 }
 
-// timeseriesPanel plots qs over time. Every quantity on these dashboards is
-// non-negative, so the axis starts at zero and small wiggles do not look
-// like outages. The legend is a table with mean, max and last so that the
-// worst series can be found by sorting instead of by hovering.
+// timeseriesPanel plots qs from zero: every quantity on these two
+// dashboards is non-negative, and a zero-based axis keeps small wiggles
+// from looking like outages.
 func timeseriesPanel(title, description, unit string, span uint32, qs ...*prometheus.DataqueryBuilder) *timeseries.PanelBuilder {
+	return TimeseriesPanel(title, description, unit, span, qs...).Min(0)
+}
+
+// TimeseriesPanel plots qs over time. The legend is a table with mean, max
+// and last so that the worst series can be found by sorting instead of by
+// hovering.
+func TimeseriesPanel(title, description, unit string, span uint32, qs ...*prometheus.DataqueryBuilder) *timeseries.PanelBuilder {
 	return timeseries.NewPanelBuilder().
 		Title(title).
 		Description(description).
@@ -39,7 +45,6 @@ func timeseriesPanel(title, description, unit string, span uint32, qs ...*promet
 		Span(span).
 		Height(graphHeight).
 		Unit(unit).
-		Min(0).
 		FillOpacity(10).
 		ShowPoints(common.VisibilityModeNever).
 		Legend(common.NewVizLegendOptionsBuilder().
@@ -52,9 +57,9 @@ func timeseriesPanel(title, description, unit string, span uint32, qs ...*promet
 			Sort(common.SortOrderDescending))
 }
 
-// statPanel shows the latest value of each query with a sparkline, so a
+// StatPanel shows the latest value of each query with a sparkline, so a
 // number that just changed is visible as such.
-func statPanel(title, description, unit string, span uint32, qs ...*prometheus.DataqueryBuilder) *stat.PanelBuilder {
+func StatPanel(title, description, unit string, span uint32, qs ...*prometheus.DataqueryBuilder) *stat.PanelBuilder {
 	return stat.NewPanelBuilder().
 		Title(title).
 		Description(description).
@@ -66,7 +71,7 @@ func statPanel(title, description, unit string, span uint32, qs ...*prometheus.D
 		ReduceOptions(lastValue()).
 		// Neutral unless the caller says what is bad: Grafana's default
 		// scale turns any value above 80 red, nodes and pods included.
-		Thresholds(thresholds("text")).
+		Thresholds(Thresholds("text")).
 		GraphMode(common.BigValueGraphModeArea).
 		ColorMode(common.BigValueColorModeValue).
 		TextMode(common.BigValueTextModeAuto).
@@ -89,7 +94,7 @@ func gaugePanel(title, description string, span uint32, qs ...*prometheus.Dataqu
 		ReduceOptions(lastValue()).
 		ShowThresholdMarkers(true).
 		Orientation(common.VizOrientationAuto).
-		Thresholds(thresholds("green", step{0.8, "orange"}, step{0.9, "red"}))
+		Thresholds(Thresholds("green", Step{0.8, "orange"}, Step{0.9, "red"}))
 }
 
 // tablePanel lists the rows of an instant query.
@@ -106,7 +111,7 @@ func tablePanel(title, description string, span uint32, qs ...*prometheus.Dataqu
 
 // instantTable is an instant query whose labels become table columns.
 func instantTable(expr string) *prometheus.DataqueryBuilder {
-	return query(expr, "").
+	return Query(expr, "").
 		Instant().
 		Format(prometheus.PromQueryFormatTable)
 }

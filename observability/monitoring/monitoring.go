@@ -20,6 +20,7 @@ import (
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/kube/helm"
 	"github.com/your-org/sre-lab/observability/dashboards"
+	"github.com/your-org/sre-lab/verify"
 )
 
 // Token is the component's type token.
@@ -262,7 +263,7 @@ func NewStack(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resou
 			Namespace: pulumi.String(args.Namespace),
 		},
 		StringData: pulumi.StringMap{
-			"admin-user":     pulumi.String("admin"),
+			"admin-user":     pulumi.String(verify.GrafanaAdminUser),
 			"admin-password": component.GrafanaAdminPassword,
 		},
 	}, parent, pulumi.DependsOn(args.DependsOn))

@@ -129,7 +129,7 @@ func (r *Runner) Run(ctx context.Context, d drills.Drill) (res Result, err error
 		return res, fmt.Errorf("%s is firing already, so the drill could not tell its own effect; wait until it resolves", d.Expectation())
 	}
 
-	g := newGrafana(r.Kube, r.GrafanaPassword)
+	g := grafana{verify.NewGrafana(r.Kube, r.GrafanaPassword)}
 	var undo undoList
 	var annotation int64
 	start := r.Clock.Now()

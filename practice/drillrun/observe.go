@@ -7,8 +7,6 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
-	"sync"
 	"time"
 
 	"github.com/your-org/sre-lab/practice/drills"
@@ -53,42 +51,21 @@ func (r *Runner) firing(ctx context.Context, d drills.Drill) (bool, error) {
 	return false, nil
 }
 
-// grafanaAdmin is the admin user of the lab's Grafana, whose password is
-// the stack output grafanaAdminPassword.
-const grafanaAdmin = "admin"
-
 // annotationTag marks every drill's annotations, so that one Grafana
 // annotation query finds them all.
 const annotationTag = "sre-lab-drill"
 
-// grafana is a logged-in Grafana session. The API server's proxy takes
-// the Authorization header for itself, so Grafana cannot see basic auth
-// through it: the session logs in once and sends the session cookie.
-type grafana struct {
-	kube     *verify.KubeClient
-	password verify.Secret
-
-	mu     sync.Mutex
-	cookie string
-}
-
-func newGrafana(kube *verify.KubeClient, password verify.Secret) *grafana {
-	return &grafana{kube: kube, password: password}
-}
+// grafana is the drill's Grafana session, which writes its annotations.
+type grafana struct{ *verify.Grafana }
 
 // send makes one Grafana API request in the session and decodes a 200
 // answer into v.
-func (g *grafana) send(ctx context.Context, method, path string, body, v any) error {
-	cookie, err := g.login(ctx)
-	if err != nil {
-		return err
-	}
+func (g grafana) send(ctx context.Context, method, path string, body, v any) error {
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	reply, err := g.kube.Do(ctx, method, verify.GrafanaProxy+path,
-		http.Header{"Cookie": {cookie}, "Content-Type": {"application/json"}}, b)
+	reply, err := g.Do(ctx, method, path, b)
 	if err != nil {
 		return err
 	}
@@ -98,45 +75,11 @@ func (g *grafana) send(ctx context.Context, method, path string, body, v any) er
 	return json.Unmarshal(reply.Body, v)
 }
 
-// login returns the session cookie, logging in on first use.
-func (g *grafana) login(ctx context.Context) (string, error) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.cookie != "" {
-		return g.cookie, nil
-	}
-	if g.password == "" {
-		return "", errors.New("no Grafana admin password: the stack output grafanaAdminPassword is empty")
-	}
-	body, err := json.Marshal(map[string]string{"user": grafanaAdmin, "password": string(g.password)})
-	if err != nil {
-		return "", err
-	}
-	reply, err := g.kube.Do(ctx, http.MethodPost, verify.GrafanaProxy+"/login",
-		http.Header{"Content-Type": {"application/json"}}, body)
-	if err != nil {
-		return "", fmt.Errorf("grafana login: %w", err)
-	}
-	if reply.Status != http.StatusOK {
-		return "", fmt.Errorf("grafana login as %s: %s", grafanaAdmin, verify.Describe(reply.Status, reply.Body))
-	}
-	cookies := (&http.Response{Header: reply.Header}).Cookies()
-	if len(cookies) == 0 {
-		return "", errors.New("grafana login answered 200 without a session cookie")
-	}
-	pairs := make([]string, len(cookies))
-	for i, c := range cookies {
-		pairs[i] = c.Name + "=" + c.Value
-	}
-	g.cookie = strings.Join(pairs, "; ")
-	return g.cookie, nil
-}
-
 // annotate marks the drill's start on its dashboard and returns the
 // annotation's id. Grafana's annotations API takes epoch milliseconds and
 // answers with the new id (Grafana docs, developer-resources/api-reference/
 // http-api/api-legacy/annotations: "Create Annotation").
-func (g *grafana) annotate(ctx context.Context, d drills.Drill, at time.Time) (int64, error) {
+func (g grafana) annotate(ctx context.Context, d drills.Drill, at time.Time) (int64, error) {
 	var answer struct {
 		ID int64 `json:"id"`
 	}
@@ -157,7 +100,7 @@ func (g *grafana) annotate(ctx context.Context, d drills.Drill, at time.Time) (i
 
 // end turns the start annotation into a region ending at, with the
 // verdict as its text (same docs, "Patch Annotation").
-func (g *grafana) end(ctx context.Context, id int64, at time.Time, verdict string) error {
+func (g grafana) end(ctx context.Context, id int64, at time.Time, verdict string) error {
 	var answer struct {
 		Message string `json:"message"`
 	}

@@ -1,19 +1,14 @@
 package slo
 
 import (
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 	"text/template"
 
-	"github.com/grafana/grafana-foundation-sdk/go/cog"
-	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 	"github.com/grafana/grafana-foundation-sdk/go/dashboard"
 	"github.com/grafana/grafana-foundation-sdk/go/prometheus"
-	"github.com/grafana/grafana-foundation-sdk/go/stat"
-	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 	"github.com/grafana/grafana-foundation-sdk/go/units"
 
 	"github.com/your-org/sre-lab/observability/dashboards"
@@ -36,25 +31,15 @@ const (
 	errorRatioPrefix = "slo:sli_error:ratio_rate"
 )
 
-// The same dashboard settings and datasource handling as the lab's own
-// dashboards (observability/dashboards): a datasource variable defaulting to
-// kube-prometheus-stack's Prometheus by uid, 30s refresh, the sre-lab tag
-// that the dashboards' drop-down links follow.
+// Six hours shows the 5m and 1h burn of a drill and how it ends.
 const (
-	datasourceVar = "datasource"
-	labTag        = "sre-lab"
-	refresh       = "30s"
-	// Six hours shows the 5m and 1h burn of a drill and how it ends.
 	timeFrom = "now-6h"
 	timeTo   = "now"
 )
 
-// Panel heights in grid rows: stats as a status line, graphs with room for
-// a table legend.
-const (
-	statHeight  = 4
-	graphHeight = 9
-)
+// span is a quarter of the grid's width: four stats read as one status
+// line.
+const span = 6
 
 // DashboardUID is the uid of the dashboard of s; drills name it, and
 // Grafana caps uids at 40 characters.
@@ -113,81 +98,49 @@ func sloDashboard(s SLO, windows []string) (dashboards.Dashboard, error) {
 
 	burn := make([]*prometheus.DataqueryBuilder, 0, len(windows))
 	for _, w := range windows {
-		burn = append(burn, query(errorRatioPrefix+w+byID+" / on (sloth_id, sloth_slo, sloth_service) group_left () "+budgetRecord+byID, w))
+		burn = append(burn, dashboards.Query(errorRatioPrefix+w+byID+" / on (sloth_id, sloth_slo, sloth_service) group_left () "+budgetRecord+byID, w))
 	}
 	alerts := []string{s.Alert}
 	if s.Guard != nil {
 		alerts = append(alerts, s.Guard.Alert)
 	}
 
-	b := classicDashboard(title).
-		Uid(DashboardUID(s)).
+	b := dashboards.New(title, DashboardUID(s)).
 		Description(s.Description).
-		Tags([]string{labTag, "slo"}).
-		Refresh(refresh).
-		Time(timeFrom, timeTo).
-		Timezone(common.TimeZoneBrowser).
-		Tooltip(dashboard.DashboardCursorSyncCrosshair).
-		// Provisioned from code on every sync: edits in the UI would not
-		// last, and read-only says so.
-		Readonly().
-		Link(dashboard.NewDashboardLinkBuilder("SRE Lab dashboards").
-			Type(dashboard.DashboardLinkTypeDashboards).
-			Tags([]string{labTag}).
-			AsDropdown(true).
-			KeepTime(true).
-			IncludeVars(false)).
-		WithVariable(datasourceVariable())
+		Tags([]string{dashboards.LabTag, "slo"}).
+		Time(timeFrom, timeTo)
 
 	b = b.WithRow(dashboard.NewRowBuilder("Error budget")).
-		WithPanel(statPanel("Objective", "Share of events that must be good over the 30-day period.", units.PercentUnit,
-			query(objectiveRecord+byID, "objective")).
+		WithPanel(dashboards.StatPanel("Objective", "Share of events that must be good over the 30-day period.", units.PercentUnit, span,
+			dashboards.Query(objectiveRecord+byID, "objective")).
 			Decimals(2)).
-		WithPanel(statPanel("Error budget left", "Share of the period's error budget not yet spent. Below zero the SLO is missed for the period.", units.PercentUnit,
-			query(budgetRemainingRecord+byID, "left")).
-			Thresholds(thresholds("red", step{0, "orange"}, step{0.25, "green"}))).
-		WithPanel(statPanel("Burn rate (5m)", "How many times faster than sustainable the budget burns now: at 1 it lasts exactly the period.", units.Short,
-			query(currentBurnRecord+byID, "burn rate")).
+		WithPanel(dashboards.StatPanel("Error budget left", "Share of the period's error budget not yet spent. Below zero the SLO is missed for the period.", units.PercentUnit, span,
+			dashboards.Query(budgetRemainingRecord+byID, "left")).
+			Thresholds(dashboards.Thresholds("red", dashboards.Step{Value: 0, Color: "orange"}, dashboards.Step{Value: 0.25, Color: "green"}))).
+		WithPanel(dashboards.StatPanel("Burn rate (5m)", "How many times faster than sustainable the budget burns now: at 1 it lasts exactly the period.", units.Short, span,
+			dashboards.Query(currentBurnRecord+byID, "burn rate")).
 			Decimals(1).
-			Thresholds(thresholds("green", step{1, "orange"}))).
-		WithPanel(statPanel("Alerts firing", "Firing alerts of this SLO: "+strings.Join(alerts, ", ")+". See the runbook for each.", units.Short,
-			query(`count(ALERTS{alertstate="firing", `+id+`}) or vector(0)`, "firing")).
-			Thresholds(thresholds("green", step{1, "red"})).
+			Thresholds(dashboards.Thresholds("green", dashboards.Step{Value: 1, Color: "orange"}))).
+		WithPanel(dashboards.StatPanel("Alerts firing", "Firing alerts of this SLO: "+strings.Join(alerts, ", ")+". See the runbook for each.", units.Short, span,
+			dashboards.Query(`count(ALERTS{alertstate="firing", `+id+`}) or vector(0)`, "firing")).
+			Thresholds(dashboards.Thresholds("green", dashboards.Step{Value: 1, Color: "red"})).
 			ColorMode(common.BigValueColorModeBackground)).
-		WithPanel(timeseriesPanel("Error budget left over the period", "The budget left, as the period's window slides: an incident is a step down, and it comes back 30 days later.", units.PercentUnit, 24,
-			query(budgetRemainingRecord+byID, "left")))
+		WithPanel(dashboards.TimeseriesPanel("Error budget left over the period", "The budget left, as the period's window slides: an incident is a step down, and it comes back 30 days later.", units.PercentUnit, 24,
+			dashboards.Query(budgetRemainingRecord+byID, "left")))
 
 	b = b.WithRow(dashboard.NewRowBuilder("Burn rate")).
-		WithPanel(timeseriesPanel("Burn rate by window", "Error ratio over each window sloth's alerts compare, divided by the error budget. A page needs a short and a long window above their factor together; see the alert rule for the factors.", units.Short, 24,
+		WithPanel(dashboards.TimeseriesPanel("Burn rate by window", "Error ratio over each window sloth's alerts compare, divided by the error budget. A page needs a short and a long window above their factor together; see the alert rule for the factors.", units.Short, 24,
 			burn...))
 
 	b = b.WithRow(dashboard.NewRowBuilder("Events")).
-		WithPanel(timeseriesPanel("Events", "All events the SLO counts and the bad ones, per second.", units.OpsPerSecond, 12,
-			query(total, "all"),
-			query(errs, "bad"))).
-		WithPanel(timeseriesPanel("Bad events (5m)", "Share of bad events over the last 5 minutes, against the error budget.", units.PercentUnit, 12,
-			query(errorRatioPrefix+windows[0]+byID, "bad ("+windows[0]+")"),
-			query(budgetRecord+byID, "budget")))
+		WithPanel(dashboards.TimeseriesPanel("Events", "All events the SLO counts and the bad ones, per second.", units.OpsPerSecond, 12,
+			dashboards.Query(total, "all"),
+			dashboards.Query(errs, "bad"))).
+		WithPanel(dashboards.TimeseriesPanel("Bad events (5m)", "Share of bad events over the last 5 minutes, against the error budget.", units.PercentUnit, 12,
+			dashboards.Query(errorRatioPrefix+windows[0]+byID, "bad ("+windows[0]+")"),
+			dashboards.Query(budgetRecord+byID, "budget")))
 
-	built, err := b.Build()
-	if err != nil {
-		return dashboards.Dashboard{}, err
-	}
-	numberPanels(&built)
-	raw, err := json.MarshalIndent(built, "", "  ")
-	if err != nil {
-		return dashboards.Dashboard{}, fmt.Errorf("encode: %w", err)
-	}
-	return dashboards.Dashboard{UID: DashboardUID(s), Folder: DashboardFolder, Title: title, JSON: raw}, nil
-}
-
-// classicDashboard starts a dashboard in Grafana's classic schema, which the
-// foundation SDK deprecates in favour of its v2 schema; Grafana's sidecar
-// provisioning does not load v2 yet (as in observability/dashboards).
-//
-//nolint:staticcheck // the deprecated classic schema, as said above
-func classicDashboard(title string) *dashboard.DashboardBuilder {
-	return dashboard.NewDashboardBuilder(title)
+	return dashboards.Encode(b, DashboardFolder)
 }
 
 // perSecond renders an SLO query with Grafana's rate interval as window.
@@ -201,118 +154,6 @@ func perSecond(q string) (string, error) {
 		return "", err
 	}
 	return b.String(), nil
-}
-
-// datasourceVariable lets the viewer pick any Prometheus datasource and
-// defaults to the lab's (dashboards.DatasourceUID).
-func datasourceVariable() *dashboard.DatasourceVariableBuilder {
-	return dashboard.NewDatasourceVariableBuilder(datasourceVar).
-		Label("Data source").
-		Type("prometheus").
-		Current(dashboard.VariableOption{
-			Selected: cog.ToPtr(true),
-			Text:     dashboard.StringOrArrayOfString{String: cog.ToPtr("Prometheus")},
-			Value:    dashboard.StringOrArrayOfString{String: cog.ToPtr(dashboards.DatasourceUID)},
-		})
-}
-
-// datasource is the reference every panel and target uses.
-func datasource() common.DataSourceRef {
-	return common.DataSourceRef{Type: cog.ToPtr("prometheus"), Uid: cog.ToPtr("${" + datasourceVar + "}")}
-}
-
-// query is a range query over expr with a legend.
-func query(expr, legend string) *prometheus.DataqueryBuilder {
-	return prometheus.NewDataqueryBuilder().
-		Datasource(datasource()).
-		EditorMode(prometheus.QueryEditorModeCode).
-		Expr(expr).
-		Range().
-		LegendFormat(legend)
-}
-
-// targets names queries A, B, C... so the JSON does not wait for Grafana
-// to fill the ids in.
-func targets(qs ...*prometheus.DataqueryBuilder) []cog.Builder[variants.Dataquery] {
-	out := make([]cog.Builder[variants.Dataquery], 0, len(qs))
-	for i, q := range qs {
-		out = append(out, q.RefId(string(rune('A'+i))))
-	}
-	return out
-}
-
-// statPanel shows the latest value with a sparkline; neutral unless the
-// caller says what is bad.
-// Four to a row, they read as one status line.
-func statPanel(title, description, unit string, qs ...*prometheus.DataqueryBuilder) *stat.PanelBuilder {
-	return stat.NewPanelBuilder().
-		Title(title).
-		Description(description).
-		Datasource(datasource()).
-		Targets(targets(qs...)).
-		Span(6).
-		Height(statHeight).
-		Unit(unit).
-		ReduceOptions(common.NewReduceDataOptionsBuilder().Calcs([]string{"lastNotNull"}).Values(false)).
-		Thresholds(thresholds("text")).
-		GraphMode(common.BigValueGraphModeArea).
-		ColorMode(common.BigValueColorModeValue)
-}
-
-// timeseriesPanel plots qs with a table legend, so the worst series can be
-// found by sorting.
-func timeseriesPanel(title, description, unit string, span uint32, qs ...*prometheus.DataqueryBuilder) *timeseries.PanelBuilder {
-	return timeseries.NewPanelBuilder().
-		Title(title).
-		Description(description).
-		Datasource(datasource()).
-		Targets(targets(qs...)).
-		Span(span).
-		Height(graphHeight).
-		Unit(unit).
-		FillOpacity(10).
-		ShowPoints(common.VisibilityModeNever).
-		Legend(common.NewVizLegendOptionsBuilder().
-			ShowLegend(true).
-			DisplayMode(common.LegendDisplayModeTable).
-			Placement(common.LegendPlacementBottom).
-			Calcs([]string{"mean", "max", "lastNotNull"})).
-		Tooltip(common.NewVizTooltipOptionsBuilder().
-			Mode(common.TooltipDisplayModeMulti).
-			Sort(common.SortOrderDescending))
-}
-
-// step is one threshold: from Value upwards the field is drawn in Color.
-type step struct {
-	Value float64
-	Color string
-}
-
-// thresholds is an absolute scale starting at base colour.
-func thresholds(base string, more ...step) *dashboard.ThresholdsConfigBuilder {
-	out := []dashboard.Threshold{{Color: base}}
-	for _, s := range more {
-		out = append(out, dashboard.Threshold{Value: cog.ToPtr(s.Value), Color: s.Color})
-	}
-	return dashboard.NewThresholdsConfigBuilder().Mode(dashboard.ThresholdsModeAbsolute).Steps(out)
-}
-
-// numberPanels gives every panel and row an id in layout order, so panel
-// links and the JSON stay stable across builds.
-func numberPanels(d *dashboard.Dashboard) { //nolint:staticcheck // classic schema, as above
-	var id uint32
-	next := func() uint32 { id++; return id }
-	for _, p := range d.Panels {
-		switch {
-		case p.Panel != nil:
-			p.Panel.Id = cog.ToPtr(next())
-		case p.RowPanel != nil:
-			p.RowPanel.Id = next()
-			for i := range p.RowPanel.Panels {
-				p.RowPanel.Panels[i].Id = cog.ToPtr(next())
-			}
-		}
-	}
 }
 
 // DashboardOf is the dashboard uid of the SLO whose burn-rate or guard alert
