@@ -99,6 +99,8 @@ func expectedCounts(stack string) map[string]int {
 		// that deletes the EBS claims before the driver on destroy.
 		m["kubernetes:core/v1:Secret"] += 2
 		m["command:local:Command"]++
+		// No pod reaches the instance metadata service.
+		m["kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy"] = 1
 		return m
 	}
 	switch stack {
@@ -723,17 +725,22 @@ func TestOtherBackends(t *testing.T) {
 		nodes       []string
 		endpoint    string
 		logStore    string
+		// metadataRules is the number of rules of the policy that keeps
+		// pods from the cloud's metadata service: two where Loki alone is
+		// let through (its bucket takes the nodes' identity), none on a
+		// laptop.
+		metadataRules int
 	}{
 		{"hetzner dev", "dev", onHetzner,
-			"sre-lab:infra:HetznerNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
+			"sre-lab:infra:HetznerNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem", 1},
 		{"hetzner prod", "prod", map[string]string{"sre-lab:cloud": "hetzner", "sre-lab:region": "hel1"},
-			"sre-lab:infra:HetznerNodes", []string{"prod-sre-cp-01", "prod-sre-cp-02", "prod-sre-cp-03", "prod-sre-worker-01", "prod-sre-worker-02", "prod-sre-worker-03"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem"},
+			"sre-lab:infra:HetznerNodes", []string{"prod-sre-cp-01", "prod-sre-cp-02", "prod-sre-cp-03", "prod-sre-worker-01", "prod-sre-worker-02", "prod-sre-worker-03"}, `^https://203\.0\.113\.[0-9]+:6443$`, "filesystem", 1},
 		{"gcp dev", "dev", onGCP,
-			"sre-lab:infra:GCPNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://198\.51\.100\.[0-9]+:6443$`, "gcs"},
+			"sre-lab:infra:GCPNodes", []string{"dev-sre-cp-01", "dev-sre-worker-01"}, `^https://198\.51\.100\.[0-9]+:6443$`, "gcs", 2},
 		{"azure staging", "staging", onAzure,
-			"sre-lab:infra:AzureNodes", []string{"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-cp-03", "staging-sre-worker-01", "staging-sre-worker-02"}, `^https://198\.51\.100\.[0-9]+:6443$`, "filesystem"},
+			"sre-lab:infra:AzureNodes", []string{"staging-sre-cp-01", "staging-sre-cp-02", "staging-sre-cp-03", "staging-sre-worker-01", "staging-sre-worker-02"}, `^https://198\.51\.100\.[0-9]+:6443$`, "filesystem", 1},
 		{"docker local", "local", onDocker,
-			"sre-lab:infra:DockerNodes", []string{"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"}, `^https://10\.5\.0\.10:6443$`, "filesystem"},
+			"sre-lab:infra:DockerNodes", []string{"talos-cp-01", "talos-cp-02", "talos-cp-03", "talos-worker-01", "talos-worker-02"}, `^https://10\.5\.0\.10:6443$`, "filesystem", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := userConfigOn(t, tc.stack, tc.set)
@@ -756,6 +763,19 @@ func TestOtherBackends(t *testing.T) {
 			assert.Equal(t, 1, counts["sre-lab:observability:LokiStack"])
 			store, _ := m.named(t, "kubernetes:helm.sh/v3:Release", "logging-loki").At("values.loki.storage.type")
 			assert.Equal(t, tc.logStore, store)
+			policies := m.byType("kubernetes:cilium.io/v2:CiliumClusterwideNetworkPolicy")
+			if tc.metadataRules == 0 {
+				assert.Empty(t, policies, "no metadata service on a laptop")
+			} else if assert.Len(t, policies, 1) {
+				specs, _ := policies[0].At("specs")
+				assert.Len(t, specs, tc.metadataRules)
+			}
+			labels, _ := m.named(t, "kubernetes:helm.sh/v3:Release", "logging-loki").At("values.singleBinary.podLabels")
+			if tc.metadataRules == 2 {
+				assert.Equal(t, map[string]any{cilium.CloudIdentityLabel: "true"}, labels, "Loki is the pod let through")
+			} else {
+				assert.Nil(t, labels)
+			}
 			assert.Zero(t, counts["sre-lab:kube:EtcdBackup"], "no object storage, no scheduled snapshots")
 			var namespaces []string
 			for _, ns := range m.byType("kubernetes:core/v1:Namespace") {

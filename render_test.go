@@ -127,7 +127,28 @@ func renderedCluster(t testing.TB, label, stack string, cfg map[string]string) *
 	if err := r.Build(c); err != nil {
 		t.Fatal(err)
 	}
+	if err := addRuntimeCRDs(r, c); err != nil {
+		t.Fatal(err)
+	}
 	return c
+}
+
+// addRuntimeCRDs gives each release whose controller registers CRDs at
+// start (Cilium's operator) those CRDs, read from the project's Go module,
+// so that the stack's objects of their kinds are checked against their
+// schemas: the release comes before them, as the wait on it does.
+func addRuntimeCRDs(r *render.Renderer, c *render.Cluster) error {
+	for _, s := range c.Sources {
+		if s.Release == "" || s.Manifest {
+			continue
+		}
+		crds, err := r.RuntimeCRDs(s.Chart)
+		if err != nil {
+			return err
+		}
+		s.Objects = append(s.Objects, crds...)
+	}
+	return nil
 }
 
 // cluster is what the program puts into the cluster: its releases, the
@@ -137,10 +158,11 @@ func (l *lab) cluster(label string) (*render.Cluster, error) {
 	c := &render.Cluster{
 		Stack: label,
 		CNI:   releaseToken + "::cilium",
-		// Cilium's operator registers its CRDs when it starts; Talos
-		// registers talos.dev's ServiceAccount CRD once the cluster is
-		// bootstrapped with Kubernetes Talos API access on.
-		RuntimeCRDs:       map[string]string{"cilium.io": releaseToken + "::cilium"},
+		// Talos registers talos.dev's ServiceAccount CRD once the cluster
+		// is bootstrapped with Kubernetes Talos API access on; Cilium's
+		// operator registers its CRDs when it starts, which
+		// addRuntimeCRDs reads.
+		RuntimeCRDs:       map[string]string{},
 		KubernetesVersion: config.DefaultKubernetesVersion,
 		PodSecurity:       podSecurity,
 		KubePrismPorts:    l.kubePrismPorts(),
@@ -468,6 +490,9 @@ func BenchmarkRender(b *testing.B) {
 				b.Fatal(err)
 			}
 			if err := r.Build(c); err != nil {
+				b.Fatal(err)
+			}
+			if err := addRuntimeCRDs(r, c); err != nil {
 				b.Fatal(err)
 			}
 			render.Check(c)

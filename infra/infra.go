@@ -151,6 +151,16 @@ type Bucket struct {
 	Key *AccessKey
 }
 
+// ByNodeIdentity reports whether the bucket's workload reaches it with the
+// nodes' own cloud identity, from the cloud's metadata service: then that
+// workload, and only it, must be let through to MetadataAddress.
+func (b *Bucket) ByNodeIdentity() bool { return b != nil && b.Key == nil }
+
+// MetadataAddress is where every cloud the lab runs on answers instance
+// metadata, and with it the credentials of the node's cloud identity:
+// AWS (IMDS), GCP (metadata.google.internal), Azure (IMDS) and Hetzner.
+const MetadataAddress = "169.254.169.254"
+
 // AccessKey is a long-lived credential of a cloud identity made for one
 // workload and allowed only what that workload does. It exists where the
 // nodes must not lend their own identity to pods and the cluster has no

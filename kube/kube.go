@@ -74,6 +74,20 @@ func Hosts(cloud config.Cloud, domain string) map[string]string {
 	}
 }
 
+// metadataGuard closes the cloud's metadata service to pods; the one
+// exception is Loki, where its bucket takes the nodes' identity (GCP).
+// A laptop has no metadata service.
+func metadataGuard(cloud config.Cloud, platform infra.Platform) *cilium.MetadataGuard {
+	if cloud.Local() {
+		return nil
+	}
+	g := &cilium.MetadataGuard{}
+	if platform.LogBucket.ByNodeIdentity() {
+		g.Exempt = []string{namespaces.Logging}
+	}
+	return g
+}
+
 // Install builds the Kubernetes layer of cfg on platform through provider;
 // access is how it reads the cluster's state to wait for Cilium.
 func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, provider *kubernetes.Provider, access apigate.Access) (*Layer, error) {
@@ -116,6 +130,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, platform infra.Platform, pr
 		IngressAddress:      ingressAddress(platform),
 		HubbleHost:          layer.Hosts["hubble"],
 		ClusterIssuer:       layer.ClusterIssuer,
+		MetadataGuard:       metadataGuard(cfg.Cloud, platform),
 		Values:              cfg.HelmValues[config.ChartCilium],
 		// Cilium renders ServiceMonitors, a GatewayClass and dashboards into
 		// the monitoring namespace.
@@ -223,7 +238,8 @@ func namespaceSpecs(cfg config.Config) []namespaces.Spec {
 		{Name: namespaces.Monitoring, Enforce: namespaces.Privileged}, // node-exporter: host network, PID, paths
 		{Name: namespaces.Logging, Enforce: namespaces.Privileged},    // collectors read host logs
 		{Name: namespaces.Ingress, Enforce: namespaces.Baseline},
-		{Name: namespaces.Apps, Enforce: namespaces.Baseline},
+		// The practice layer's drills inject faults here, and only here.
+		{Name: namespaces.Apps, Enforce: namespaces.Baseline, ChaosTarget: cfg.Practice},
 		{Name: namespaces.CertManager, Enforce: namespaces.Baseline},
 	}
 	if !cfg.Cloud.CSIDriver() {

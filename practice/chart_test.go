@@ -1,6 +1,7 @@
 package practice
 
 import (
+	"encoding/json"
 	"os"
 	"path"
 	"slices"
@@ -20,6 +21,8 @@ import (
 	"github.com/your-org/sre-lab/internal/render"
 	"github.com/your-org/sre-lab/kube/helm"
 	"github.com/your-org/sre-lab/kube/namespaces"
+	"github.com/your-org/sre-lab/practice/drills"
+	"github.com/your-org/sre-lab/practice/slo"
 )
 
 // renderChart renders chart with values the way the release installs it,
@@ -105,20 +108,20 @@ func toAny(m map[string]string) map[string]any {
 // and pods the restricted level admits, which the chart's defaults are not.
 func TestPodinfoChart(t *testing.T) {
 	args := testArgs()
-	objects := renderChart(t, args.Podinfo, Service, Namespace, PodinfoValues(args))
+	objects := renderChart(t, args.Podinfo, slo.DemoApp, slo.DemoNamespace, PodinfoValues(args))
 
 	var svc corev1.Service
-	find(t, objects, "Service", Service, &svc)
-	assert.Equal(t, map[string]string{AppLabel: Service}, svc.Spec.Selector)
+	find(t, objects, "Service", slo.DemoApp, &svc)
+	assert.Equal(t, map[string]string{slo.DemoAppLabel: slo.DemoApp}, svc.Spec.Selector)
 	assert.Contains(t, svc.Spec.Ports, corev1.ServicePort{Name: "http", Port: HTTPPort, TargetPort: svc.Spec.Ports[0].TargetPort, Protocol: corev1.ProtocolTCP})
 	assert.Equal(t, "http", svc.Spec.Ports[0].TargetPort.String())
 	assert.Equal(t, corev1.ServiceTypeClusterIP, svc.Spec.Type)
 
 	var d appsv1.Deployment
-	find(t, objects, "Deployment", Service, &d)
+	find(t, objects, "Deployment", slo.DemoApp, &d)
 	require.NotNil(t, d.Spec.Replicas)
 	assert.Equal(t, int32(Replicas), *d.Spec.Replicas)
-	assert.Equal(t, Service, d.Spec.Template.Labels[AppLabel])
+	assert.Equal(t, slo.DemoApp, d.Spec.Template.Labels[slo.DemoAppLabel])
 	c := d.Spec.Template.Spec.Containers[0]
 	assert.Equal(t, "10m", c.Resources.Requests.Cpu().String())
 	assert.Equal(t, "128Mi", c.Resources.Limits.Memory().String())
@@ -126,11 +129,11 @@ func TestPodinfoChart(t *testing.T) {
 	require.Len(t, d.Spec.Template.Spec.TopologySpreadConstraints, 1)
 
 	var pdb policyv1.PodDisruptionBudget
-	find(t, objects, "PodDisruptionBudget", Service, &pdb)
+	find(t, objects, "PodDisruptionBudget", slo.DemoApp, &pdb)
 	assert.Equal(t, "1", pdb.Spec.MaxUnavailable.String())
 
 	var ing networkingv1.Ingress
-	find(t, objects, "Ingress", Service, &ing)
+	find(t, objects, "Ingress", slo.DemoApp, &ing)
 	require.NotNil(t, ing.Spec.IngressClassName)
 	assert.Equal(t, "cilium", *ing.Spec.IngressClassName)
 	assert.Equal(t, "podinfo.sre-lab.internal", ing.Spec.Rules[0].Host)
@@ -142,17 +145,17 @@ func TestPodinfoChart(t *testing.T) {
 			Endpoints []struct{ Port, Path string }
 		}
 	}
-	find(t, objects, "ServiceMonitor", Service, &monitor)
+	find(t, objects, "ServiceMonitor", slo.DemoApp, &monitor)
 	assert.Equal(t, "http", monitor.Spec.Endpoints[0].Port)
 	assert.Equal(t, "/metrics", monitor.Spec.Endpoints[0].Path)
-	assert.Empty(t, checked(t, "wiring", Namespace, namespaces.Restricted, objects), "the ServiceMonitor and Ingress find the Service and its port")
+	assert.Empty(t, checked(t, "wiring", slo.DemoNamespace, namespaces.Restricted, objects), "the ServiceMonitor and Ingress find the Service and its port")
 
-	assert.Empty(t, checked(t, "pod-security", Namespace, namespaces.Restricted, installed(objects)))
+	assert.Empty(t, checked(t, "pod-security", slo.DemoNamespace, namespaces.Restricted, installed(objects)))
 	bare := PodinfoValues(args)
 	delete(bare, "podSecurityContext")
 	delete(bare, "securityContext")
-	refused := checked(t, "pod-security", Namespace, namespaces.Restricted,
-		installed(renderChart(t, args.Podinfo, Service, Namespace, bare)))
+	refused := checked(t, "pod-security", slo.DemoNamespace, namespaces.Restricted,
+		installed(renderChart(t, args.Podinfo, slo.DemoApp, slo.DemoNamespace, bare)))
 	require.Len(t, refused, 1, "without the lab's security contexts the chart's pod is not restricted")
 	assert.Contains(t, refused[0], "runAsNonRoot")
 }
@@ -187,6 +190,8 @@ func TestChaosMeshChart(t *testing.T) {
 	var controller, dns appsv1.Deployment
 	find(t, objects, "Deployment", "chaos-controller-manager", &controller)
 	assert.Equal(t, int32(1), *controller.Spec.Replicas)
+	assert.Contains(t, controller.Spec.Template.Spec.Containers[0].Env, corev1.EnvVar{Name: "ENABLE_FILTER_NAMESPACE", Value: "true"},
+		"faults only in namespaces annotated for them")
 	find(t, objects, "Deployment", "chaos-dns-server", &dns)
 	assert.Equal(t, int32(1), *dns.Spec.Replicas)
 
@@ -211,5 +216,79 @@ func TestChaosMeshChart(t *testing.T) {
 	require.Len(t, refused, 1, "only the daemon needs more than baseline: %v", refused)
 	for _, want := range []string{"DaemonSet/chaos-mesh/chaos-daemon", "privileged", "host namespaces", "hostPath volumes"} {
 		assert.Contains(t, refused[0], want)
+	}
+}
+
+// TestDrillObjectsMatchChaosMeshCRDs: every drill's Chaos Mesh object, as
+// cmd/drill sends it, passes the schema of the CRD the pinned chart
+// installs, as the API server would check it: the kind and version are
+// served, and no field is unknown, mistyped or out of its enum. A field
+// Chaos Mesh does not know and a mode it does not offer are refused, so
+// the check can fail.
+func TestDrillObjectsMatchChaosMeshCRDs(t *testing.T) {
+	chart := config.DefaultCharts[config.ChartChaosMesh]
+	chaos := renderChart(t, chart, config.ChartChaosMesh, ChaosNamespace, ChaosMeshValues())
+
+	schemaProblems := func(objects []render.Object) []string {
+		c := &render.Cluster{
+			Stack:             "practice",
+			KubernetesVersion: config.DefaultKubernetesVersion,
+			PodSecurity:       render.PodSecurityDefaults{Enforce: namespaces.Baseline, EnforceVersion: "latest"},
+			Sources: []*render.Source{
+				{ID: "chaos-mesh", Release: config.ChartChaosMesh, Namespace: ChaosNamespace, Objects: chaos},
+				{ID: "drill", Namespace: drills.Namespace, Before: map[string]bool{"chaos-mesh": true}, Objects: objects},
+			},
+		}
+		var out []string
+		for _, p := range render.Check(c) {
+			if p.Check == "schema" && p.Source == "drill" {
+				out = append(out, p.String())
+			}
+		}
+		return out
+	}
+	// sent decodes o as the API server receives it, after change.
+	sent := func(o drills.Object, change func(spec map[string]any)) render.Object {
+		raw, err := o.JSON(drills.Namespace)
+		require.NoError(t, err)
+		var m map[string]any
+		require.NoError(t, json.Unmarshal(raw, &m))
+		change(m["spec"].(map[string]any))
+		obj, err := render.RawObject(m)
+		require.NoError(t, err)
+		return obj
+	}
+	as := func(map[string]any) {}
+
+	var all []render.Object
+	kinds := map[string]bool{}
+	for _, d := range drills.All() {
+		for _, o := range d.Objects {
+			all = append(all, sent(o, as))
+			kinds[o.Kind] = true
+		}
+	}
+	require.NotEmpty(t, all)
+	for _, o := range all {
+		targets, _ := o.Map["spec"].(map[string]any)["selector"].(map[string]any)["namespaces"].([]any)
+		assert.Equal(t, []any{slo.DemoNamespace}, targets,
+			"%s targets only the namespace the kube layer annotates for Chaos Mesh", o.Name())
+	}
+	assert.Equal(t, map[string]bool{"PodChaos": true, "NetworkChaos": true, "StressChaos": true, "DNSChaos": true}, kinds,
+		"every kind the drills use is checked")
+	assert.Empty(t, schemaProblems(all))
+
+	first := drills.All()[0].Objects[0]
+	for _, tc := range []struct {
+		name   string
+		change func(map[string]any)
+		want   string
+	}{
+		{"a field Chaos Mesh does not know", func(s map[string]any) { s["colour"] = "red" }, `unknown field "spec.colour"`},
+		{"a mode it does not offer", func(s map[string]any) { s["mode"] = "every" }, "spec.mode"},
+	} {
+		got := schemaProblems([]render.Object{sent(first, tc.change)})
+		require.Len(t, got, 1, tc.name)
+		assert.Contains(t, got[0], tc.want, tc.name)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/practice/slo"
 )
 
 // The steady traffic the load generator sends to podinfo's Service, so
@@ -32,7 +33,7 @@ const (
 
 // ServiceURL is podinfo's Service inside the cluster.
 func ServiceURL() string {
-	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", Service, Namespace, HTTPPort)
+	return fmt.Sprintf("http://%s.%s.svc.cluster.local:%d", slo.DemoApp, slo.DemoNamespace, HTTPPort)
 }
 
 // loadArgs are fortio's arguments for one stream of requests (flags of
@@ -78,7 +79,7 @@ func loadGenerator() *appsv1.DeploymentArgs {
 	return &appsv1.DeploymentArgs{
 		Metadata: &metav1.ObjectMetaArgs{
 			Name:      pulumi.String(LoadName),
-			Namespace: pulumi.String(Namespace),
+			Namespace: pulumi.String(slo.DemoNamespace),
 			Labels:    labels,
 		},
 		Spec: &appsv1.DeploymentSpecArgs{

@@ -34,21 +34,12 @@ import (
 const Token = "sre-lab:practice:Practice"
 
 // Where the demo service runs and how it is reached: the SLOs and drills
-// select it by these.
+// select it by slo.DemoNamespace, slo.DemoApp and slo.DemoAppLabel.
 const (
-	// Namespace holds podinfo and its load generator.
-	Namespace = namespaces.Apps
 	// ChaosNamespace holds Chaos Mesh.
 	ChaosNamespace = namespaces.ChaosMesh
-	// Service is podinfo's Service, and its release's name: the chart
-	// names everything after a release whose name contains the chart's
-	// (podinfo.fullname in its templates/_helpers.tpl).
-	Service = config.ChartPodinfo
 	// HTTPPort is the Service's http port (the chart's service.externalPort).
 	HTTPPort = 9898
-	// AppLabel is the label podinfo's pods and Service carry, set to
-	// Service (podinfo.selectorLabels).
-	AppLabel = slo.DemoAppLabel
 	// SLORules is the PrometheusRule of the SLOs' recording and alerting
 	// rules, in the monitoring namespace.
 	SLORules = "sre-lab-slos"
@@ -123,7 +114,7 @@ func Install(ctx *pulumi.Context, cfg config.Config, layer *kube.Layer, provider
 		IngressClass:       cilium.IngressClass,
 		IngressAnnotations: cilium.NoForcedHTTPS(),
 		ClusterIssuer:      layer.ClusterIssuer,
-		DependsOn:          layer.Ready(Namespace, namespaces.Monitoring),
+		DependsOn:          layer.Ready(slo.DemoNamespace, namespaces.Monitoring),
 	}, pulumi.Providers(provider))
 }
 
@@ -187,7 +178,7 @@ func New(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.ResourceOp
 
 	component.Podinfo, err = helm.NewRelease(ctx, name+"-podinfo", helm.ReleaseArgs{
 		Chart:     args.Podinfo,
-		Namespace: Namespace,
+		Namespace: slo.DemoNamespace,
 		Values:    PodinfoValues(args),
 		Extra:     args.Values[config.ChartPodinfo],
 		DependsOn: args.DependsOn,

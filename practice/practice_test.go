@@ -121,7 +121,6 @@ func TestReleases(t *testing.T) {
 	repo, _ := m.Named(t, tRelease, "practice-chaos-mesh").At("repositoryOpts.repo")
 	assert.Equal(t, "https://charts.chaos-mesh.org", repo)
 	assert.True(t, m.Named(t, tRelease, "practice-chaos-mesh").DependsOn(tNamespace, "practice-chaos-mesh"))
-	assert.Equal(t, Service, config.ChartPodinfo, "podinfo is named after its release, the chart's name")
 }
 
 // TestLoadGenerator: fortio sends steady traffic to podinfo's Service once

@@ -4,6 +4,7 @@ import (
 	"github.com/siderolabs/talos/pkg/machinery/constants"
 
 	"github.com/your-org/sre-lab/kube/helm"
+	"github.com/your-org/sre-lab/practice/slo"
 )
 
 // podinfoUser is the user and group podinfo runs as. The image's own user
@@ -33,7 +34,7 @@ func PodinfoValues(args *Args) map[string]any {
 			"topologyKey": "kubernetes.io/hostname",
 			// dev has one worker: both pods then share it.
 			"whenUnsatisfiable": "ScheduleAnyway",
-			"labelSelector":     map[string]any{"matchLabels": map[string]any{AppLabel: Service}},
+			"labelSelector":     map[string]any{"matchLabels": map[string]any{slo.DemoAppLabel: slo.DemoApp}},
 		}},
 		// Scrapes /metrics on the http port of the Service.
 		"serviceMonitor": map[string]any{"enabled": true},
@@ -87,6 +88,11 @@ func ChaosMeshValues() map[string]any {
 		"controllerManager": map[string]any{
 			"replicaCount": 1,
 			"resources":    helm.Resources("25m", "128Mi", "512Mi"),
+			// Faults only in namespaces annotated for them (the apps
+			// namespace, namespaces.ChaosInjectAnnotation): without the
+			// filter, anyone who may create a chaos object in any
+			// namespace could aim it at kube-system.
+			"enableFilterNamespace": true,
 		},
 		"chaosDaemon": map[string]any{
 			"runtime":    "containerd",

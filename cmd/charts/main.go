@@ -157,7 +157,7 @@ func writeAtomic(path string, b []byte) error {
 func fetch(e charts.Entry) ([]byte, error) {
 	switch {
 	case e.Module != nil:
-		return fetchModule(e, goModDownload)
+		return fetchModule(e)
 	case e.Name == config.ChartGatewayAPI:
 		return httpGet(fmt.Sprintf("%s/%s/standard-install.yaml", e.Repo, e.Version))
 	case strings.HasPrefix(e.Repo, "oci://"):

@@ -109,7 +109,7 @@ func untar(t *testing.T, archive []byte) map[string]string {
 func TestFetchModulePackagesTheRelease(t *testing.T) {
 	sum := serveModule(t, demoFiles)
 	e := demoEntry(sum, true)
-	first, err := fetchModule(e, goModDownload)
+	first, err := fetchModule(e)
 	require.NoError(t, err)
 	files := untar(t, first)
 	assert.Contains(t, files, "demo/values.yaml")
@@ -121,7 +121,7 @@ func TestFetchModulePackagesTheRelease(t *testing.T) {
 	assert.Equal(t, "1.2.3", meta.Version)
 	assert.Equal(t, "1.2.3", meta.AppVersion)
 
-	second, err := fetchModule(e, goModDownload)
+	second, err := fetchModule(e)
 	require.NoError(t, err)
 	a, err := charts.ArchiveSum(first)
 	require.NoError(t, err)
@@ -136,21 +136,21 @@ func TestFetchModulePackagesTheRelease(t *testing.T) {
 func TestFetchModuleRefuses(t *testing.T) {
 	sum := serveModule(t, demoFiles)
 
-	_, err := fetchModule(demoEntry("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", true), goModDownload)
+	_, err := fetchModule(demoEntry("h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", true))
 	assert.ErrorContains(t, err, "expects h1:AAAA")
 
-	_, err = fetchModule(demoEntry(sum, false), goModDownload)
+	_, err = fetchModule(demoEntry(sum, false))
 	assert.ErrorContains(t, err, "is chart demo 0.0.0, not demo 1.2.3")
 
 	missing := demoEntry(sum, true)
 	missing.Module.Version = "v0.0.0-20260202000000-ba9876543210"
-	_, err = fetchModule(missing, goModDownload)
+	_, err = fetchModule(missing)
 	assert.ErrorContains(t, err, missing.Module.Version)
 
-	d, err := goModDownload(demoModule, demoVersion)
+	d, err := charts.DownloadModule(demoModule, demoVersion)
 	require.NoError(t, err)
 	require.NoError(t, os.WriteFile(filepath.Join(d.Dir, "deploy", "demo", "values.yaml"), []byte("replicas: 9\n"), 0o644))
-	_, err = fetchModule(demoEntry(sum, true), goModDownload)
+	_, err = fetchModule(demoEntry(sum, true))
 	assert.ErrorContains(t, err, "go clean -modcache", "a changed module cache is not packaged")
 }
 
@@ -161,7 +161,7 @@ func TestPullRecordsTheChartSumOnce(t *testing.T) {
 	dir := t.TempDir()
 	sum := serveModule(t, demoFiles)
 	lock := charts.Lock{Charts: []charts.Entry{demoEntry(sum, true)}}
-	fetch := func(e charts.Entry) ([]byte, error) { return fetchModule(e, goModDownload) }
+	fetch := fetchModule
 	recorded, err := pull(&lock, []string{dir}, nil, fetch, io.Discard)
 	require.NoError(t, err)
 	assert.True(t, recorded)

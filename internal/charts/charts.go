@@ -65,6 +65,22 @@ type Entry struct {
 	// SHA256 and PublishedSHA256 are then empty, since packaging stamps
 	// every file with the time, and Module.ChartSum identifies the archive.
 	Module *Module `json:"module,omitempty"`
+	// RuntimeCRDs, when set, are the CRDs the chart's controller registers
+	// when it starts instead of shipping them in crds/ (Cilium's operator),
+	// read from the project's Go module so that objects of their kinds can
+	// be checked offline like any other custom resource.
+	RuntimeCRDs *CRDSource `json:"runtimeCRDs,omitempty"`
+}
+
+// CRDSource is a directory of CRD files in a Go module version.
+type CRDSource struct {
+	// Path and Version name the module version: the release's tag.
+	Path    string `json:"path"`
+	Version string `json:"version"`
+	// Dir holds the CRD files, in subdirectories too.
+	Dir string `json:"dir"`
+	// Sum is the module's hash as go.sum records it (h1:).
+	Sum string `json:"sum"`
 }
 
 // Module is a chart's source in a Go module the module proxy serves.

@@ -34,6 +34,12 @@ func TestLockCoversDefaultCharts(t *testing.T) {
 			assert.Equal(t, pinned, e.Chart(), "%s: lock and pin differ", e.Name)
 		}
 		assert.Equal(t, FileName(e.Chart()), e.File, "%s: file name", e.Name)
+		if c := e.RuntimeCRDs; c != nil {
+			// The CRDs of the release the chart installs, not of another.
+			assert.Equal(t, "v"+strings.TrimPrefix(e.Version, "v"), c.Version, "%s: the CRDs' module is the chart's release", e.Name)
+			assert.Regexp(t, `^h1:[A-Za-z0-9+/]{43}=$`, c.Sum, "%s: a go.sum hash", e.Name)
+			assert.NotEmpty(t, c.Path+c.Dir, e.Name)
+		}
 		if m := e.Module; m != nil {
 			// The archive is packaged here: no repository digest applies.
 			assert.Empty(t, e.SHA256+e.PublishedSHA256, "%s: a packaged archive has no repository digest", e.Name)

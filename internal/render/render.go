@@ -81,9 +81,10 @@ type Renderer struct {
 	lock        charts.Lock
 	kubeVersion *chartutil.KubeVersion
 
-	mu       sync.Mutex
-	archives map[string][]byte
-	renders  map[string]*renderResult
+	mu          sync.Mutex
+	archives    map[string][]byte
+	renders     map[string]*renderResult
+	runtimeCRDs map[string][]Object
 }
 
 type renderResult struct {
@@ -100,7 +101,7 @@ func NewRenderer(dirs []string, lock charts.Lock, kubeVersion string) (*Renderer
 	if err != nil {
 		return nil, fmt.Errorf("kube version %q: %w", kubeVersion, err)
 	}
-	return &Renderer{dirs: dirs, lock: lock, kubeVersion: kv, archives: map[string][]byte{}, renders: map[string]*renderResult{}}, nil
+	return &Renderer{dirs: dirs, lock: lock, kubeVersion: kv, archives: map[string][]byte{}, renders: map[string]*renderResult{}, runtimeCRDs: map[string][]Object{}}, nil
 }
 
 // archive returns the verified bytes of c's archive, read once.
@@ -147,6 +148,38 @@ func (r *Renderer) Manifest(c config.Chart) ([]Object, error) {
 		return nil, err
 	}
 	return splitDocs(string(b), charts.FileName(c), nil, 0)
+}
+
+// RuntimeCRDs returns the CRDs c's controller registers when it starts, as
+// the lock sources them (charts.Entry.RuntimeCRDs), read once; nil when the
+// chart has none. Add them to the source that installs the controller so
+// that objects of their kinds are checked against their schemas, not only
+// for order (Cluster.RuntimeCRDs).
+func (r *Renderer) RuntimeCRDs(c config.Chart) ([]Object, error) {
+	e, err := r.lock.Entry(c)
+	if err != nil || e.RuntimeCRDs == nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	key := "crds:" + c.Name + "@" + c.Version
+	if objects, ok := r.runtimeCRDs[key]; ok {
+		return objects, nil
+	}
+	files, err := e.RuntimeCRDs.Files()
+	if err != nil {
+		return nil, fmt.Errorf("runtime CRDs of %s %s: %w", c.Name, c.Version, err)
+	}
+	var objects []Object
+	for _, f := range files {
+		docs, err := splitDocs(string(f), e.RuntimeCRDs.Path+"/"+e.RuntimeCRDs.Dir, nil, 0)
+		if err != nil {
+			return nil, err
+		}
+		objects = append(objects, docs...)
+	}
+	r.runtimeCRDs[key] = objects
+	return objects, nil
 }
 
 // Render installs c as release name in namespace with values, the way the

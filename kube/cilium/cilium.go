@@ -110,6 +110,9 @@ type Args struct {
 	HubbleHost string
 	// ClusterIssuer signs the Hubble UI's certificate.
 	ClusterIssuer string
+	// MetadataGuard, when set, keeps pods away from the cloud's metadata
+	// service (MetadataPolicy); nil on a laptop, which has none.
+	MetadataGuard *MetadataGuard
 	// Values are the user's raw chart values, merged last.
 	Values map[string]any
 	// DependsOn must be ready before the release installs (the CNI, the
@@ -118,6 +121,83 @@ type Args struct {
 	// Access reaches the API server as the admin: the component reads the
 	// agents' and operator's status through it to know Cilium runs.
 	Access apigate.Access
+}
+
+// MetadataGuard says which pods, if any, may still reach the cloud's
+// metadata service.
+type MetadataGuard struct {
+	// Exempt are the namespaces in which a pod labelled CloudIdentityLabel
+	// keeps its way to the metadata service, for a workload that uses the
+	// nodes' cloud identity (Loki and its bucket on GCP). Only cluster
+	// admins create pods there, so the label cannot be borrowed.
+	Exempt []string
+}
+
+// CloudIdentityLabel is the pod label that, set to "true" in one of
+// MetadataGuard's Exempt namespaces, lets the pod reach the cloud's
+// metadata service.
+const CloudIdentityLabel = "sre-lab.io/cloud-identity"
+
+// MetadataPolicyName names the cluster-wide policy MetadataPolicy makes.
+const MetadataPolicyName = "sre-lab-cloud-metadata"
+
+// dnsPort stays open to the metadata address: on GCP it is also the VPC's
+// name server, which the nodes' resolv.conf lists and CoreDNS, a pod,
+// forwards to (Talos keeps cluster DNS off the host resolver, see
+// Values). The metadata servers answer HTTP on port 80.
+const dnsPort = 53
+
+// namespaceLabel is the label Cilium gives every pod's identity with the
+// pod's namespace (cilium pkg/k8s/apis/cilium.io/const.go,
+// PodNamespaceLabel).
+const namespaceLabel = "io.kubernetes.pod.namespace"
+
+// MetadataPolicy is the spec list of a CiliumClusterwideNetworkPolicy that
+// denies every pod behind the pod network egress to infra.MetadataAddress
+// on every port but DNS (dnsPort), except the pods g exempts. The metadata service hands out the node's
+// cloud credentials to whoever asks from the node (GCP has no hop limit),
+// so without it any pod could act as the node.
+//
+// A deny wins over every allow (Cilium Documentation/security/policy/
+// deny.rst), and a policy that selects a pod puts it in default deny for
+// the directions it has rules for, unless enableDefaultDeny says otherwise
+// (pkg/policy/api/rule.go, Rule.EnableDefaultDeny): both are off, so the
+// policy takes the metadata service away and nothing else. Pods on the
+// host network are not endpoints and keep it, as Talos and the node
+// agents need it. The exempt pods are those in an exempt namespace with
+// the label; label selectors cannot say "not both", so one rule denies
+// pods without the label and another pods outside the namespaces.
+func MetadataPolicy(g MetadataGuard) []map[string]any {
+	deny := []any{map[string]any{
+		"toCIDR": []any{infra.MetadataAddress + "/32"},
+		"toPorts": []any{map[string]any{"ports": []any{
+			map[string]any{"port": "1", "endPort": dnsPort - 1, "protocol": "ANY"},
+			map[string]any{"port": strconv.Itoa(dnsPort + 1), "endPort": 65535, "protocol": "ANY"},
+		}}},
+	}}
+	rule := func(description string, selector map[string]any) map[string]any {
+		return map[string]any{
+			"description":       description,
+			"endpointSelector":  selector,
+			"enableDefaultDeny": map[string]any{"ingress": false, "egress": false},
+			"egressDeny":        deny,
+		}
+	}
+	if len(g.Exempt) == 0 {
+		return []map[string]any{rule("No pod reaches the cloud's metadata service and the node's cloud identity.", map[string]any{})}
+	}
+	exempt := make([]any, len(g.Exempt))
+	for i, ns := range g.Exempt {
+		exempt[i] = ns
+	}
+	return []map[string]any{
+		rule("Pods without "+CloudIdentityLabel+" do not reach the cloud's metadata service.", map[string]any{
+			"matchExpressions": []any{map[string]any{"key": CloudIdentityLabel, "operator": "DoesNotExist"}},
+		}),
+		rule("Pods outside the namespaces trusted with the node's cloud identity do not reach the cloud's metadata service.", map[string]any{
+			"matchExpressions": []any{map[string]any{"key": namespaceLabel, "operator": "NotIn", "values": exempt}},
+		}),
+	}
 }
 
 // CNI is the `sre-lab:kube:CiliumCNI` component.
@@ -380,6 +460,24 @@ func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 			return nil, fmt.Errorf("cilium ingress pool: %w", err)
 		}
 		component.Ready = append(component.Ready, pool)
+	}
+	if g := args.MetadataGuard; g != nil {
+		specs := MetadataPolicy(*g)
+		list := make([]any, len(specs))
+		for i, spec := range specs {
+			list[i] = spec
+		}
+		policy, err := apiextensions.NewCustomResource(ctx, name+"-metadata-policy", &apiextensions.CustomResourceArgs{
+			ApiVersion:  pulumi.String("cilium.io/v2"),
+			Kind:        pulumi.String("CiliumClusterwideNetworkPolicy"),
+			Metadata:    &metav1.ObjectMetaArgs{Name: pulumi.String(MetadataPolicyName)},
+			OtherFields: kubernetes.UntypedArgs{"specs": list},
+		}, after...)
+		if err != nil {
+			return nil, fmt.Errorf("cilium metadata policy: %w", err)
+		}
+		// Before any workload starts, so no pod ever holds a token.
+		component.Ready = append(component.Ready, policy)
 	}
 	if err := ctx.RegisterResourceOutputs(component, pulumi.Map{}); err != nil {
 		return nil, err

@@ -42,7 +42,18 @@ type Spec struct {
 	// (node-exporter, log collectors, storage helpers) need privileged: they
 	// mount host paths and use the host network.
 	Enforce string
+	// ChaosTarget marks the namespace as one Chaos Mesh may inject faults
+	// into (ChaosInjectAnnotation); the practice layer turns on Chaos
+	// Mesh's namespace filter, so no other namespace can be harmed.
+	ChaosTarget bool
 }
+
+// ChaosInjectAnnotation is the namespace annotation that, set to "enabled",
+// lets Chaos Mesh inject faults into the namespace's pods when the
+// controller filters namespaces
+// (chaos-mesh pkg/selector/generic/selector.go, InjectAnnotationKey;
+// pkg/config/controller.go, EnableFilterNamespace).
+const ChaosInjectAnnotation = "chaos-mesh.org/inject"
 
 // Args chooses the namespaces.
 type Args struct {
@@ -79,12 +90,14 @@ func NewNamespaces(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.
 		return nil, err
 	}
 	for _, spec := range args.Specs {
-		ns, err := corev1.NewNamespace(ctx, name+"-"+spec.Name, &corev1.NamespaceArgs{
-			Metadata: &metav1.ObjectMetaArgs{
-				Name:   pulumi.String(spec.Name),
-				Labels: pulumi.ToStringMap(Labels(spec.Enforce)),
-			},
-		}, pulumi.Parent(component))
+		meta := &metav1.ObjectMetaArgs{
+			Name:   pulumi.String(spec.Name),
+			Labels: pulumi.ToStringMap(Labels(spec.Enforce)),
+		}
+		if spec.ChaosTarget {
+			meta.Annotations = pulumi.StringMap{ChaosInjectAnnotation: pulumi.String("enabled")}
+		}
+		ns, err := corev1.NewNamespace(ctx, name+"-"+spec.Name, &corev1.NamespaceArgs{Metadata: meta}, pulumi.Parent(component))
 		if err != nil {
 			return nil, fmt.Errorf("namespace %s: %w", spec.Name, err)
 		}

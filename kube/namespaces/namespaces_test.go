@@ -102,7 +102,7 @@ func TestNewNamespaces(t *testing.T) {
 			{Name: Monitoring, Enforce: Privileged},
 			{Name: Logging, Enforce: Privileged},
 			{Name: Ingress, Enforce: Baseline},
-			{Name: Apps, Enforce: Restricted},
+			{Name: Apps, Enforce: Restricted, ChaosTarget: true},
 			{Name: CertManager, Enforce: Baseline},
 			{Name: Storage, Enforce: Privileged},
 			{Name: ExternalSecrets, Enforce: Baseline},
@@ -136,6 +136,12 @@ func TestNewNamespaces(t *testing.T) {
 				labels, ok := r.At("metadata.labels")
 				require.True(t, ok)
 				assert.Equal(t, want, labels)
+				annotations, _ := r.At("metadata.annotations")
+				if spec.ChaosTarget {
+					assert.Equal(t, map[string]any{ChaosInjectAnnotation: "enabled"}, annotations, "Chaos Mesh may inject into %s", spec.Name)
+				} else {
+					assert.Nil(t, annotations, "Chaos Mesh leaves %s alone", spec.Name)
+				}
 				assert.Equal(t, spec.Enforce, want["pod-security.kubernetes.io/enforce"])
 
 				assert.Equal(t, out.urn, r.Parent, "namespace %s is parented under the component", spec.Name)

@@ -18,6 +18,7 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/kube/awskey"
+	"github.com/your-org/sre-lab/kube/cilium"
 	"github.com/your-org/sre-lab/kube/helm"
 )
 
@@ -108,6 +109,13 @@ func LokiValues(args *Args) map[string]any {
 		storage["bucketNames"] = map[string]any{"chunks": b.Name}
 		if b.Type == "s3" {
 			storage["s3"] = s3Values(b, singleBinary)
+		}
+		// The nodes' identity reaches the bucket through the cloud's
+		// metadata service, which the Cilium policy closes to every pod
+		// without this label (the chart merges it into the pod's labels:
+		// loki chart templates/_pod.tpl).
+		if b.ByNodeIdentity() {
+			singleBinary["podLabels"] = map[string]any{cilium.CloudIdentityLabel: "true"}
 		}
 	}
 	off := map[string]any{"enabled": false}

@@ -22,6 +22,7 @@ import (
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
 	"github.com/your-org/sre-lab/internal/pulumitest"
+	"github.com/your-org/sre-lab/kube/cilium"
 	"github.com/your-org/sre-lab/kube/namespaces"
 )
 
@@ -316,6 +317,12 @@ func TestLokiValues(t *testing.T) {
 			}
 			keys := credentialKeys(object(t, r, "values"), "values")
 			assert.Empty(t, keys, "the nodes' cloud identity reaches the bucket: no keys in values")
+			if tc.store == s3 {
+				assert.Equal(t, map[string]any{cilium.CloudIdentityLabel: "true"}, value(t, r, "values.singleBinary.podLabels"),
+					"Loki borrows the nodes' identity, so the metadata policy lets it through")
+			} else {
+				absent(t, r, "values.singleBinary.podLabels")
+			}
 		})
 	}
 }
@@ -359,6 +366,7 @@ func TestLokiBucketKey(t *testing.T) {
 	}
 	assert.True(t, r.DependsOn("kubernetes:core/v1:Secret", secret.Name), "Loki waits for its key")
 
+	absent(t, r, "values.singleBinary.podLabels")
 	annotations := value(t, r, "values.singleBinary.podAnnotations")
 	other := mustRun(t, keyed("AKIAREPLACED")).release(t, config.ChartLoki)
 	assert.NotEqual(t, annotations, value(t, other, "values.singleBinary.podAnnotations"), "a new key rolls Loki")

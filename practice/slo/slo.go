@@ -33,10 +33,13 @@ import (
 const (
 	// DemoNamespace is the namespace of the demo service and its load.
 	DemoNamespace = namespaces.Apps
-	// DemoApp is podinfo's app.kubernetes.io/name label, its Service and
-	// its scrape job.
+	// DemoApp is podinfo's release, its app.kubernetes.io/name label, its
+	// Service and its scrape job: the chart names everything after a
+	// release whose name contains the chart's (podinfo.fullname in its
+	// templates/_helpers.tpl).
 	DemoApp = config.ChartPodinfo
-	// DemoAppLabel is the pod label that carries DemoApp.
+	// DemoAppLabel is the label podinfo's pods and Service carry, set to
+	// DemoApp (podinfo.selectorLabels).
 	DemoAppLabel = "app.kubernetes.io/name"
 )
 
