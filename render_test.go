@@ -467,16 +467,8 @@ func lines(problems []render.Problem) string {
 // stack on every backend run under mocks, rendered and checked.
 func BenchmarkRender(b *testing.B) {
 	sharedRenderer(b)
-	dirs, err := charts.CacheDirs()
-	if err != nil {
-		b.Fatal(err)
-	}
-	lock, err := charts.LoadLock()
-	if err != nil {
-		b.Fatal(err)
-	}
 	for b.Loop() {
-		r, err := render.NewRenderer(dirs, lock, config.DefaultKubernetesVersion)
+		r, err := render.ForLab()
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -30,19 +30,15 @@ import (
 // under CI's SRE_LAB_REQUIRE_CHARTS=1.
 func renderChart(t *testing.T, chart config.Chart, release, namespace string, values map[string]any) []render.Object {
 	t.Helper()
-	dirs, err := charts.CacheDirs()
-	require.NoError(t, err)
-	lock, err := charts.LoadLock()
-	require.NoError(t, err)
-	r, err := render.NewRenderer(dirs, lock, config.DefaultKubernetesVersion)
+	r, err := render.ForLab()
 	require.NoError(t, err)
 	missing, err := r.Missing([]config.Chart{chart})
 	require.NoError(t, err)
 	if len(missing) > 0 {
 		if os.Getenv(charts.EnvRequire) == "1" {
-			t.Fatalf("%v has no %v; %s fetches it", dirs, missing, charts.PullCommand)
+			t.Fatalf("the chart cache has no %v; %s fetches it", missing, charts.PullCommand)
 		}
-		t.Skipf("%v has no %v; %s fetches it", dirs, missing, charts.PullCommand)
+		t.Skipf("the chart cache has no %v; %s fetches it", missing, charts.PullCommand)
 	}
 	objects, err := r.Render(chart, release, namespace, values, nil)
 	require.NoError(t, err)

@@ -104,6 +104,21 @@ func NewRenderer(dirs []string, lock charts.Lock, kubeVersion string) (*Renderer
 	return &Renderer{dirs: dirs, lock: lock, kubeVersion: kv, archives: map[string][]byte{}, renders: map[string]*renderResult{}, runtimeCRDs: map[string][]Object{}}, nil
 }
 
+// ForLab renders the lab's archives: found on the cache search path
+// (charts.CacheDirs), checked against the committed lock, for the pinned
+// Kubernetes version.
+func ForLab() (*Renderer, error) {
+	dirs, err := charts.CacheDirs()
+	if err != nil {
+		return nil, err
+	}
+	lock, err := charts.LoadLock()
+	if err != nil {
+		return nil, err
+	}
+	return NewRenderer(dirs, lock, config.DefaultKubernetesVersion)
+}
+
 // archive returns the verified bytes of c's archive, read once.
 func (r *Renderer) archive(c config.Chart) ([]byte, error) {
 	r.mu.Lock()

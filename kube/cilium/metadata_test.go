@@ -177,11 +177,7 @@ func TestMetadataPolicyRegistered(t *testing.T) {
 // Cilium does not know and an operator it does not offer are refused, so
 // the check can fail.
 func TestMetadataPolicyMatchesCiliumCRD(t *testing.T) {
-	dirs, err := charts.CacheDirs()
-	require.NoError(t, err)
-	lock, err := charts.LoadLock()
-	require.NoError(t, err)
-	r, err := render.NewRenderer(dirs, lock, config.DefaultKubernetesVersion)
+	r, err := render.ForLab()
 	require.NoError(t, err)
 	crds, err := r.RuntimeCRDs(config.DefaultCharts[config.ChartCilium])
 	if err != nil {
