@@ -17,6 +17,8 @@ import (
 	"github.com/your-org/sre-lab/internal/charts"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 	"github.com/your-org/sre-lab/internal/render"
+	"github.com/your-org/sre-lab/kube/cilium"
+	"github.com/your-org/sre-lab/kube/namespaces"
 )
 
 // The rendered-objects tier: every stack's releases rendered by Helm from
@@ -489,5 +491,43 @@ func BenchmarkRender(b *testing.B) {
 			}
 			render.Check(c)
 		}
+	}
+}
+
+// TestRenderedMetadataException: the pod the metadata policy lets through
+// on GCP is Loki's as the chart renders it (the chart merges
+// singleBinary.podLabels into the pod template: loki templates/_pod.tpl),
+// in the namespace the policy exempts; on other clouds no Loki pod
+// carries the label.
+func TestRenderedMetadataException(t *testing.T) {
+	sharedRenderer(t)
+	for _, tc := range []struct {
+		label, stack string
+		on           map[string]string
+		want         bool
+	}{
+		{"dev on gcp", "dev", onGCP, true},
+		{"dev on aws", "dev", nil, false},
+	} {
+		t.Run(tc.label, func(t *testing.T) {
+			c := renderedCluster(t, tc.label, tc.stack, userConfigOn(t, tc.stack, tc.on))
+			found := false
+			for _, s := range c.Sources {
+				for _, o := range s.Objects {
+					if o.Kind() != "StatefulSet" || o.Name() != "loki" || len(o.Hook) > 0 {
+						continue
+					}
+					found = true
+					assert.Equal(t, namespaces.Logging, s.Namespace)
+					got := o.Map["spec"].(map[string]any)["template"].(map[string]any)["metadata"].(map[string]any)["labels"].(map[string]any)[cilium.CloudIdentityLabel]
+					if tc.want {
+						assert.Equal(t, "true", got, "Loki's pod carries the label the policy exempts")
+					} else {
+						assert.Nil(t, got)
+					}
+				}
+			}
+			assert.True(t, found, "Loki's StatefulSet is rendered")
+		})
 	}
 }

@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -46,15 +45,9 @@ func ruleSpec(record string) map[string]any {
 // run registers the layer through a Kubernetes provider under mocks.
 func run(t *testing.T, a *Args) (*pulumitest.Mocks, error) {
 	t.Helper()
-	m := &pulumitest.Mocks{}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
-		if err != nil {
-			return err
-		}
-		_, err = New(ctx, "practice", a, pulumi.Providers(p))
-		return err
-	}, pulumi.WithMocks("sre-lab", "local", m))
+	m, _, err := pulumitest.InCluster("local", nil, func(ctx *pulumi.Context, with pulumi.ResourceOption, _ []pulumi.Resource) (pulumi.Resource, error) {
+		return New(ctx, "practice", a, with)
+	})
 	return m, err
 }
 

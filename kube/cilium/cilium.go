@@ -142,9 +142,11 @@ const CloudIdentityLabel = "sre-lab.io/cloud-identity"
 const MetadataPolicyName = "sre-lab-cloud-metadata"
 
 // dnsPort stays open to the metadata address: on GCP it is also the VPC's
-// name server, which the nodes' resolv.conf lists and CoreDNS, a pod,
-// forwards to (Talos keeps cluster DNS off the host resolver, see
-// Values). The metadata servers answer HTTP on port 80.
+// name server (Google Compute Engine docs, "Internal DNS": VMs resolve
+// through the metadata server at 169.254.169.254), which the nodes'
+// resolv.conf lists and CoreDNS, a pod, forwards to (Talos keeps cluster
+// DNS off the host resolver, see Values). The metadata servers answer
+// HTTP on port 80.
 const dnsPort = 53
 
 // namespaceLabel is the label Cilium gives every pod's identity with the
