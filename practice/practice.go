@@ -16,7 +16,6 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	appsv1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apps/v1"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"k8s.io/apimachinery/pkg/util/validation"
@@ -86,7 +85,7 @@ type Practice struct {
 	pulumi.ResourceState
 
 	// Podinfo and ChaosMesh are the releases.
-	Podinfo, ChaosMesh *helmv3.Release
+	Podinfo, ChaosMesh *helm.Release
 	// Hosts are the web endpoints it serves: podinfo.
 	Hosts map[string]string
 }

@@ -29,7 +29,10 @@ type Resource struct {
 	IgnoreChanges       []string
 	// ReplaceWith are the URNs whose replacement replaces this resource.
 	ReplaceWith []string
-	Inputs      resource.PropertyMap
+	// Version is the provider plugin version the registration asked for;
+	// empty leaves the choice to the engine.
+	Version string
+	Inputs  resource.PropertyMap
 }
 
 // Outputs adds provider-computed outputs for a resource; it returns extra
@@ -71,6 +74,7 @@ func (m *Mocks) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.DeleteBeforeReplace = rpc.GetDeleteBeforeReplace()
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.ReplaceWith = rpc.GetReplaceWith()
+		r.Version = rpc.GetVersion()
 		if r.Provider == "" {
 			r.Provider = rpc.GetProvider()
 		}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -128,7 +127,7 @@ type CertManager struct {
 	IssuerName string
 	// Release is the cert-manager Helm release, for whatever needs its CRDs
 	// or webhook.
-	Release *helmv3.Release
+	Release *helm.Release
 }
 
 // Values renders the typed chart values of args.

@@ -14,7 +14,6 @@ import (
 	"github.com/pulumi/pulumi-command/sdk/go/command/local"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -207,7 +206,7 @@ type CNI struct {
 	pulumi.ResourceState
 
 	// Release is the Cilium release, installed without Helm's wait.
-	Release *helmv3.Release
+	Release *helm.Release
 	// Ready lists what passes once Cilium runs on every node and the
 	// LoadBalancer pools exist: anything that needs pod networking or a
 	// LoadBalancer address depends on all of it.
@@ -413,7 +412,7 @@ func NewCNI(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resourc
 		},
 		// A new revision (an upgrade of the chart or its values) rolls the
 		// agents again: wait for them again.
-		Triggers: pulumi.Array{release.Status.Revision()},
+		Triggers: pulumi.Array{release.Revision()},
 	}, pulumi.Parent(component), pulumi.DependsOn([]pulumi.Resource{release}))
 	if err != nil {
 		return nil, fmt.Errorf("cilium readiness: %w", err)

@@ -8,7 +8,7 @@ package crds
 import (
 	"fmt"
 
-	yamlv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/yaml/v2"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/utilities"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
@@ -36,6 +36,33 @@ type CRDs struct {
 	Ready []pulumi.Resource
 }
 
+// ConfigFileToken is the type of the Kubernetes provider's manifest
+// component, which applies every object of a YAML file.
+const ConfigFileToken = "kubernetes:yaml/v2:ConfigFile"
+
+// ConfigFile is the provider's manifest component for one file.
+//
+// It is registered here rather than through the SDK's yaml/v2 package, which
+// imports every API group the SDK generates so that it can type the objects
+// it returns; the lab only waits on the component, and compiling those
+// groups was half of a cold build (docs/architecture.md, "Build cost").
+// TestConfigFileMatchesSDK registers both and compares them.
+type ConfigFile struct {
+	pulumi.ResourceState
+}
+
+// newConfigFile applies the manifest at file (a path or a URL) through the
+// provider, which runs the component; the SDK's defaults pin the provider
+// plugin to the SDK's own version, as its generated resources do.
+func newConfigFile(ctx *pulumi.Context, name, file string, opts ...pulumi.ResourceOption) (*ConfigFile, error) {
+	var c ConfigFile
+	inputs := pulumi.Map{"file": pulumi.String(file)}
+	if err := ctx.RegisterRemoteComponentResource(ConfigFileToken, name, inputs, &c, utilities.PkgResourceDefaultOpts(opts)...); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
 // GatewayAPIURL is the standard-channel manifest of a Gateway API release.
 func GatewayAPIURL(chart config.Chart) string {
 	return fmt.Sprintf("%s/%s/standard-install.yaml", chart.Repo, chart.Version)
@@ -54,9 +81,7 @@ func NewCRDs(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Resour
 	if err != nil {
 		return nil, fmt.Errorf("prometheus operator crds: %w", err)
 	}
-	gateway, err := yamlv2.NewConfigFile(ctx, name+"-gateway-api", &yamlv2.ConfigFileArgs{
-		File: pulumi.String(GatewayAPIURL(args.GatewayAPI)),
-	}, pulumi.Parent(component))
+	gateway, err := newConfigFile(ctx, name+"-gateway-api", GatewayAPIURL(args.GatewayAPI), pulumi.Parent(component))
 	if err != nil {
 		return nil, fmt.Errorf("gateway api crds: %w", err)
 	}

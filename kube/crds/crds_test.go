@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
+	yamlv2 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/yaml/v2"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -174,4 +175,31 @@ func TestNewCRDs(t *testing.T) {
 			}, out.ready, "Ready holds the release and the manifest")
 		})
 	}
+}
+
+// TestConfigFileMatchesSDK: the Gateway API manifest is registered without
+// the SDK's yaml/v2 package, so it must send what that package sends: the
+// remote component's type, its inputs and the provider version the SDK pins.
+func TestConfigFileMatchesSDK(t *testing.T) {
+	url := GatewayAPIURL(config.DefaultCharts[config.ChartGatewayAPI])
+	mocks := &pulumitest.Mocks{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+		if err != nil {
+			return err
+		}
+		if _, err := newConfigFile(ctx, "ours", url, pulumi.Provider(p)); err != nil {
+			return err
+		}
+		_, err = yamlv2.NewConfigFile(ctx, "sdk", &yamlv2.ConfigFileArgs{File: pulumi.String(url)}, pulumi.Provider(p))
+		return err
+	}, pulumi.WithMocks("sre-lab", "dev", mocks))
+	require.NoError(t, err)
+
+	ours, sdk := mocks.Named(t, tConfigFile, "ours"), mocks.Named(t, tConfigFile, "sdk")
+	assert.Equal(t, ConfigFileToken, tConfigFile)
+	assert.Equal(t, sdk.Inputs, ours.Inputs, "the inputs are the SDK's")
+	assert.NotEmpty(t, sdk.Version, "the SDK pins its provider version")
+	assert.Equal(t, sdk.Version, ours.Version, "the provider version is the SDK's")
+	assert.Equal(t, sdk.Provider, ours.Provider)
 }

@@ -8,7 +8,7 @@ import (
 	"fmt"
 	"strings"
 
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
+	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/utilities"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
@@ -41,44 +41,76 @@ type ReleaseArgs struct {
 	SkipAwait bool
 }
 
+// ReleaseToken is the type of the Kubernetes provider's Helm release.
+const ReleaseToken = "kubernetes:helm.sh/v3:Release"
+
+// Release is a Helm release the Kubernetes provider installs.
+//
+// The lab registers the provider's release type itself instead of through
+// the SDK's helm/v3 package: that package also holds the Chart resource,
+// which imports every API group the SDK generates, and compiling those was
+// half of a cold build (docs/architecture.md, "Build cost"). The provider,
+// its version and the inputs on the wire are the SDK's;
+// TestReleaseMatchesSDK registers both and compares them.
+type Release struct {
+	pulumi.CustomResourceState
+
+	// Name is the release's name in the cluster.
+	Name pulumi.StringOutput `pulumi:"name"`
+	// Status is what the provider reports of the installed release.
+	Status pulumi.MapOutput `pulumi:"status"`
+}
+
+// Revision is the release's revision, which grows with every install and
+// upgrade: when it changes, the chart's objects have rolled.
+func (r *Release) Revision() pulumi.Output {
+	return r.Status.MapIndex(pulumi.String("revision"))
+}
+
 // NewRelease installs args.Chart with full Helm semantics (hooks, CRDs,
 // waiting for readiness), named after the chart unless args.ReleaseName
 // says otherwise.
-func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulumi.ResourceOption) (*helmv3.Release, error) {
+func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulumi.ResourceOption) (*Release, error) {
 	releaseName := args.ReleaseName
 	if releaseName == "" {
 		releaseName = args.Chart.Name
 	}
-	release := &helmv3.ReleaseArgs{
-		Name:      pulumi.String(releaseName),
-		Chart:     pulumi.String(args.Chart.Name),
-		Version:   pulumi.String(args.Chart.Version),
-		Namespace: pulumi.String(args.Namespace),
-		Values:    pulumi.ToMap(Merge(args.Values, args.Extra)),
+	inputs := pulumi.Map{
+		"name":      pulumi.String(releaseName),
+		"chart":     pulumi.String(args.Chart.Name),
+		"version":   pulumi.String(args.Chart.Version),
+		"namespace": pulumi.String(args.Namespace),
+		"values":    pulumi.ToMap(Merge(args.Values, args.Extra)),
 		// Upgrades that fail roll back instead of leaving a half-applied release.
-		Atomic:        pulumi.Bool(true),
-		CleanupOnFail: pulumi.Bool(true),
-		MaxHistory:    pulumi.Int(5),
-		Timeout:       pulumi.Int(600),
+		"atomic":        pulumi.Bool(true),
+		"cleanupOnFail": pulumi.Bool(true),
+		"maxHistory":    pulumi.Int(5),
+		"timeout":       pulumi.Int(600),
+		// The release schema declares compat as the constant "true"
+		// (pulumi-kubernetes provider/pkg/gen/overlays.go), so every SDK
+		// sends it.
+		"compat": pulumi.String("true"),
 	}
 	if args.SkipAwait {
-		release.SkipAwait = pulumi.Bool(true)
-		release.Atomic = pulumi.Bool(false)
+		inputs["skipAwait"] = pulumi.Bool(true)
+		inputs["atomic"] = pulumi.Bool(false)
 	}
 	if strings.HasPrefix(args.Chart.Repo, "oci://") {
 		// Registries hold charts by reference, not through an index.
-		release.Chart = pulumi.String(strings.TrimSuffix(args.Chart.Repo, "/") + "/" + args.Chart.Name)
+		inputs["chart"] = pulumi.String(strings.TrimSuffix(args.Chart.Repo, "/") + "/" + args.Chart.Name)
 	} else {
-		release.RepositoryOpts = &helmv3.RepositoryOptsArgs{Repo: pulumi.String(args.Chart.Repo)}
+		inputs["repositoryOpts"] = pulumi.Map{"repo": pulumi.String(args.Chart.Repo)}
 	}
 	if len(args.DependsOn) > 0 {
 		opts = append(opts, pulumi.DependsOn(args.DependsOn))
 	}
-	r, err := helmv3.NewRelease(ctx, name, release, opts...)
-	if err != nil {
+	// The SDK's defaults pin the provider plugin to the SDK's own version,
+	// as its generated resources do.
+	var r Release
+	if err := ctx.RegisterResource(ReleaseToken, name, inputs, &r, utilities.PkgResourceDefaultOpts(opts)...); err != nil {
 		return nil, fmt.Errorf("helm release %s: %w", args.Chart.Name, err)
 	}
-	return r, nil
+	return &r, nil
 }
 
 // Merge returns base with over merged in: maps merge key by key, anything

@@ -6,6 +6,7 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
+	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
@@ -377,4 +378,106 @@ func TestNewReleaseDependsOn(t *testing.T) {
 			assert.False(t, r.DependsOn(tNamespace, "elsewhere"))
 		})
 	}
+}
+
+// TestReleaseMatchesSDK: NewRelease registers the provider's release type
+// without the SDK's helm/v3 package, so it must send what that package
+// sends for the same release: the type, every input key and value (a
+// misspelt key would be ignored by the provider, not refused) and the
+// provider version the SDK pins.
+func TestReleaseMatchesSDK(t *testing.T) {
+	cilium := config.DefaultCharts[config.ChartCilium]
+	localPath := config.DefaultCharts[config.ChartLocalPath]
+	values := map[string]any{"replicas": 2, "image": map[string]any{"tag": "1.1"}}
+	for _, tc := range []struct {
+		name string
+		args ReleaseArgs
+		sdk  *helmv3.ReleaseArgs
+	}{
+		{
+			name: "chart from a repository",
+			args: ReleaseArgs{Chart: cilium, Namespace: "kube-system", Values: values},
+			sdk: &helmv3.ReleaseArgs{
+				Name: pulumi.String("cilium"), Chart: pulumi.String("cilium"), Version: pulumi.String(cilium.Version),
+				Namespace: pulumi.String("kube-system"), Values: pulumi.ToMap(values),
+				RepositoryOpts: &helmv3.RepositoryOptsArgs{Repo: pulumi.String(cilium.Repo)},
+				Atomic:         pulumi.Bool(true), CleanupOnFail: pulumi.Bool(true), MaxHistory: pulumi.Int(5), Timeout: pulumi.Int(600),
+			},
+		},
+		{
+			name: "chart from a registry, second release name, no wait",
+			args: ReleaseArgs{Chart: localPath, ReleaseName: "second", Namespace: "storage", SkipAwait: true},
+			sdk: &helmv3.ReleaseArgs{
+				Name: pulumi.String("second"), Chart: pulumi.String(localPath.Repo + "/" + localPath.Name), Version: pulumi.String(localPath.Version),
+				Namespace: pulumi.String("storage"), Values: pulumi.Map{},
+				SkipAwait: pulumi.Bool(true), Atomic: pulumi.Bool(false), CleanupOnFail: pulumi.Bool(true), MaxHistory: pulumi.Int(5), Timeout: pulumi.Int(600),
+			},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mocks := &pulumitest.Mocks{}
+			err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+				p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+				if err != nil {
+					return err
+				}
+				if _, err := NewRelease(ctx, "ours", tc.args, pulumi.Provider(p)); err != nil {
+					return err
+				}
+				_, err = helmv3.NewRelease(ctx, "sdk", tc.sdk, pulumi.Provider(p))
+				return err
+			}, pulumi.WithMocks("sre-lab", "dev", mocks))
+			require.NoError(t, err)
+
+			ours, sdk := mocks.Named(t, tRelease, "ours"), mocks.Named(t, tRelease, "sdk")
+			assert.Equal(t, ReleaseToken, tRelease)
+			assert.Equal(t, sdk.Inputs, ours.Inputs, "the inputs are the SDK's, key by key")
+			assert.NotEmpty(t, sdk.Version, "the SDK pins its provider version")
+			assert.Equal(t, sdk.Version, ours.Version, "the provider version is the SDK's")
+		})
+	}
+}
+
+// TestReleaseOutputs: what the lab reads back from a release (its name, and
+// the revision that re-runs Cilium's readiness wait after an upgrade) comes
+// out of the provider's outputs as the SDK's typed release reads it.
+func TestReleaseOutputs(t *testing.T) {
+	mocks := &pulumitest.Mocks{Outputs: func(args pulumi.MockResourceArgs) map[string]any {
+		if args.TypeToken != tRelease {
+			return nil
+		}
+		return map[string]any{"status": map[string]any{"name": "cilium", "namespace": "kube-system", "revision": 3, "status": "deployed"}}
+	}}
+	var name, revision, sdkName, sdkRevision any
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		chart := config.DefaultCharts[config.ChartCilium]
+		ours, err := NewRelease(ctx, "ours", ReleaseArgs{Chart: chart, Namespace: "kube-system"})
+		if err != nil {
+			return err
+		}
+		sdk, err := helmv3.NewRelease(ctx, "sdk", &helmv3.ReleaseArgs{Name: pulumi.String(chart.Name), Chart: pulumi.String(chart.Name)})
+		if err != nil {
+			return err
+		}
+		for _, read := range []struct {
+			out  pulumi.Output
+			into *any
+		}{
+			{ours.Name, &name},
+			{ours.Revision(), &revision},
+			{sdk.Name.Elem(), &sdkName},
+			{sdk.Status.Revision().Elem(), &sdkRevision},
+		} {
+			if *read.into, err = pulumitest.AwaitKnown(ctx, read.out); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, pulumi.WithMocks("sre-lab", "dev", mocks))
+	require.NoError(t, err)
+
+	assert.Equal(t, "cilium", name)
+	assert.Equal(t, sdkName, name)
+	assert.EqualValues(t, 3, revision)
+	assert.EqualValues(t, sdkRevision, revision, "the revision is the one the SDK reads")
 }

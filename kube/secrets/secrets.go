@@ -10,7 +10,6 @@ import (
 
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -80,7 +79,7 @@ type Operator struct {
 
 	// Release is the operator's Helm release, for later components that need
 	// its CRDs to depend on.
-	Release *helmv3.Release
+	Release *helm.Release
 	// StoreName is the ClusterSecretStore ExternalSecrets can use; "" when
 	// none was created.
 	StoreName string

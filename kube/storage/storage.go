@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pulumi/pulumi-command/sdk/go/command/local"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"github.com/your-org/sre-lab/config"
@@ -130,7 +129,7 @@ type Storage struct {
 	StorageClass string
 	// Release is the driver's Helm release, for releases that need volumes
 	// to depend on.
-	Release *helmv3.Release
+	Release *helm.Release
 	// Volumes is what a release whose claims come from this driver must
 	// depend on: on destroy the release goes first, then Volumes deletes
 	// its claims and waits for their cloud disks to be deleted, and only
@@ -204,7 +203,7 @@ func NewStorage(ctx *pulumi.Context, name string, args *Args, opts ...pulumi.Res
 // claims depend on it, so a destroy removes them in the order releases,
 // claims, driver; without it the driver went first and the cloud disks of
 // every StatefulSet stayed behind, billed.
-func releaseVolumesStep(ctx *pulumi.Context, name string, args *Args, release *helmv3.Release, parent pulumi.ResourceOption) (*local.Command, error) {
+func releaseVolumesStep(ctx *pulumi.Context, name string, args *Args, release *helm.Release, parent pulumi.ResourceOption) (*local.Command, error) {
 	return local.NewCommand(ctx, name+"-release-volumes", &local.CommandArgs{
 		Interpreter: pulumi.StringArray{pulumi.String("/bin/sh"), pulumi.String("-c")},
 		Delete:      pulumi.String(releaseScript),

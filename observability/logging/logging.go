@@ -10,7 +10,6 @@ import (
 	"net/netip"
 
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
@@ -67,7 +66,7 @@ type Stack struct {
 	pulumi.ResourceState
 
 	// Loki, Collector and Receiver are the releases.
-	Loki, Collector, Receiver *helmv3.Release
+	Loki, Collector, Receiver *helm.Release
 	// URL is Loki's address inside the cluster.
 	URL string
 }

@@ -11,7 +11,6 @@ import (
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/apiextensions"
 	corev1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/core/v1"
-	helmv3 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/helm/v3"
 	metav1 "github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes/meta/v1"
 	"github.com/pulumi/pulumi-random/sdk/v4/go/random"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -92,7 +91,7 @@ type Stack struct {
 	pulumi.ResourceState
 
 	// Release is the kube-prometheus-stack release.
-	Release *helmv3.Release
+	Release *helm.Release
 	// GrafanaAdminPassword is secret.
 	GrafanaAdminPassword pulumi.StringOutput
 }
