@@ -20,6 +20,7 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra/backends"
+	"github.com/your-org/sre-lab/infra/buildtags"
 	"github.com/your-org/sre-lab/internal/egress"
 	"github.com/your-org/sre-lab/internal/pulumitest"
 )
@@ -184,7 +185,7 @@ func skipUnbuilt(t testing.TB, cfg map[string]string) {
 	t.Helper()
 	cloud := config.Cloud(cfg[config.Namespace+":"+config.KeyCloud])
 	if _, isCloud := backends.CloudTags[cloud]; isCloud && !slices.Contains(backends.Built(), cloud) {
-		t.Skipf("this build leaves out the %s backend (tag %s); the default build tests it", cloud, backends.LocalOnlyTag)
+		t.Skipf("this build leaves out the %s backend (tag %s); the default build tests it", cloud, buildtags.Local)
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/your-org/sre-lab/infra/backends"
+	"github.com/your-org/sre-lab/infra/buildtags"
 	"github.com/your-org/sre-lab/internal/buildbench"
 )
 
@@ -22,9 +22,9 @@ import (
 // the first measured is what the others are compared with.
 var presets = []buildbench.Build{
 	{Name: "default"},
-	{Name: "local-only", Tags: []string{backends.LocalOnlyTag}},
+	{Name: "local-only", Tags: []string{buildtags.Local}},
 	{Name: "default -p=1", Jobs: 1},
-	{Name: "local-only -p=1", Tags: []string{backends.LocalOnlyTag}, Jobs: 1},
+	{Name: "local-only -p=1", Tags: []string{buildtags.Local}, Jobs: 1},
 }
 
 func main() {

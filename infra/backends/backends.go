@@ -16,6 +16,7 @@ import (
 
 	"github.com/your-org/sre-lab/config"
 	"github.com/your-org/sre-lab/infra"
+	"github.com/your-org/sre-lab/infra/buildtags"
 )
 
 // Host is the machine the program and the command provider's scripts run
@@ -72,7 +73,7 @@ func missing(cloud config.Cloud, have []config.Cloud) error {
 			config.Namespace, config.KeyCloud, cloud, strings.Join(names, ", "))
 	}
 	return fmt.Errorf("%s:%s = %s, but this build has only: %s; unset GOFLAGS or add the %s tag (GOFLAGS=-tags=%s,%s)",
-		config.Namespace, config.KeyCloud, cloud, strings.Join(names, ", "), tag, LocalOnlyTag, tag)
+		config.Namespace, config.KeyCloud, cloud, strings.Join(names, ", "), tag, buildtags.Local, tag)
 }
 
 // Clouds are the backends that need a cloud SDK, the ones build tags can

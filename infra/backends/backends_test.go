@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra/buildtags"
 )
 
 func TestMissingSaysHowToBuildTheBackendIn(t *testing.T) {
@@ -62,18 +63,18 @@ func TestBuildConstraints(t *testing.T) {
 		tag, isCloud := CloudTags[c]
 		t.Run(string(c), func(t *testing.T) {
 			assert.True(t, included(file), "the default build has every backend")
-			assert.Equal(t, !isCloud, included(file, LocalOnlyTag), "a local-only build has only the local backends")
+			assert.Equal(t, !isCloud, included(file, buildtags.Local), "a local-only build has only the local backends")
 			for other, otherTag := range CloudTags {
-				assert.Equal(t, !isCloud || other == c, included(file, LocalOnlyTag, otherTag),
+				assert.Equal(t, !isCloud || other == c, included(file, buildtags.Local, otherTag),
 					"local-only plus %s", otherTag)
 			}
 			if isCloud {
-				assert.True(t, included(file, LocalOnlyTag, tag))
+				assert.True(t, included(file, buildtags.Local, tag))
 			}
 		})
 	}
 	for _, shared := range []string{"backends.go", "tags.go"} {
-		assert.True(t, included(shared, LocalOnlyTag), shared)
+		assert.True(t, included(shared, buildtags.Local), shared)
 	}
 }
 
@@ -109,9 +110,9 @@ func TestLocalOnlyBuildCompilesNoCloudSDK(t *testing.T) {
 		want []config.Cloud
 	}{
 		{"default", nil, Clouds()},
-		{"local only", []string{LocalOnlyTag}, nil},
-		{"local and aws", []string{LocalOnlyTag, CloudTags[config.AWS]}, []config.Cloud{config.AWS}},
-		{"local and hetzner", []string{LocalOnlyTag, CloudTags[config.Hetzner]}, []config.Cloud{config.Hetzner}},
+		{"local only", []string{buildtags.Local}, nil},
+		{"local and aws", []string{buildtags.Local, CloudTags[config.AWS]}, []config.Cloud{config.AWS}},
+		{"local and hetzner", []string{buildtags.Local, CloudTags[config.Hetzner]}, []config.Cloud{config.Hetzner}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cmd := exec.Command("go", "list", "-deps", "-tags="+strings.Join(tc.tags, ","), ".")
