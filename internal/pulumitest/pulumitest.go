@@ -5,6 +5,7 @@ package pulumitest
 
 import (
 	"fmt"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -147,6 +148,32 @@ func (m *Mocks) Named(t testing.TB, token, name string) Resource {
 	}
 	t.Fatalf("no %s named %q was registered", token, name)
 	return Resource{}
+}
+
+// SameAs fails the test unless the registrations of type token named got
+// and want reached the engine alike: the same inputs, provider, provider
+// version and parent, and a version at all. Code that registers a
+// provider's type itself, instead of through the provider's SDK, registers
+// the same thing through both and compares them this way.
+func (m *Mocks) SameAs(t testing.TB, token, got, want string) {
+	t.Helper()
+	g, w := m.Named(t, token, got), m.Named(t, token, want)
+	if w.Version == "" {
+		t.Errorf("%s %s asks for no provider version", token, want)
+	}
+	for _, field := range []struct {
+		name      string
+		got, want any
+	}{
+		{"inputs", g.Inputs, w.Inputs},
+		{"provider", g.Provider, w.Provider},
+		{"provider version", g.Version, w.Version},
+		{"parent", g.Parent, w.Parent},
+	} {
+		if !reflect.DeepEqual(field.got, field.want) {
+			t.Errorf("%s %s and %s differ in %s:\n got  %v\n want %v", token, got, want, field.name, field.got, field.want)
+		}
+	}
 }
 
 // DependsOn reports whether r lists a dependency on a resource of the given

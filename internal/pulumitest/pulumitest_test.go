@@ -294,6 +294,8 @@ func (f *fakeTB) Helper() {}
 
 func (f *fakeTB) Fatalf(format string, args ...any) { f.failure = fmt.Sprintf(format, args...) }
 
+func (f *fakeTB) Errorf(format string, args ...any) { f.failure += fmt.Sprintf(format, args...) }
+
 func TestNamed(t *testing.T) {
 	m := &Mocks{}
 	program(t, m)
@@ -342,4 +344,54 @@ func TestInCluster(t *testing.T) {
 		return nil, assert.AnError
 	})
 	assert.ErrorIs(t, err, assert.AnError)
+}
+
+// TestSameAs registers pairs of resources that differ in one way each and
+// checks SameAs tells them apart, naming what differs.
+func TestSameAs(t *testing.T) {
+	m := &Mocks{}
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		var g group
+		if err := ctx.RegisterComponentResource(tGroup, "g", &g); err != nil {
+			return err
+		}
+		for _, r := range []struct {
+			name   string
+			inputs pulumi.Map
+			opts   []pulumi.ResourceOption
+		}{
+			{"want", pulumi.Map{"file": pulumi.String("a.yaml")}, []pulumi.ResourceOption{pulumi.Version("1.2.3")}},
+			{"same", pulumi.Map{"file": pulumi.String("a.yaml")}, []pulumi.ResourceOption{pulumi.Version("1.2.3")}},
+			{"other-input", pulumi.Map{"file": pulumi.String("b.yaml")}, []pulumi.ResourceOption{pulumi.Version("1.2.3")}},
+			{"extra-input", pulumi.Map{"file": pulumi.String("a.yaml"), "compat": pulumi.String("true")}, []pulumi.ResourceOption{pulumi.Version("1.2.3")}},
+			{"no-version", pulumi.Map{"file": pulumi.String("a.yaml")}, nil},
+			{"parented", pulumi.Map{"file": pulumi.String("a.yaml")}, []pulumi.ResourceOption{pulumi.Version("1.2.3"), pulumi.Parent(&g)}},
+		} {
+			var b box
+			if err := ctx.RegisterResource(tBox, r.name, r.inputs, &b, r.opts...); err != nil {
+				return err
+			}
+		}
+		return nil
+	}, pulumi.WithMocks("sre-lab", "dev", m))
+	require.NoError(t, err)
+
+	for _, tc := range []struct{ got, want, failure string }{
+		{"same", "want", ""},
+		{"other-input", "want", "differ in inputs"},
+		{"extra-input", "want", "differ in inputs"},
+		{"no-version", "want", "differ in provider version"},
+		{"parented", "want", "differ in parent"},
+		{"want", "no-version", "asks for no provider version"},
+	} {
+		t.Run(tc.got+" as "+tc.want, func(t *testing.T) {
+			f := &fakeTB{TB: t}
+			m.SameAs(f, tBox, tc.got, tc.want)
+			if tc.failure == "" {
+				assert.Empty(t, f.failure)
+			} else {
+				assert.Contains(t, f.failure, tc.failure)
+			}
+		})
+	}
 }
