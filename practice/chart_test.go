@@ -135,6 +135,41 @@ func TestPodinfoChart(t *testing.T) {
 	assert.Equal(t, "podinfo.sre-lab.internal", ing.Spec.Rules[0].Host)
 	assert.Equal(t, []networkingv1.IngressTLS{{Hosts: []string{"podinfo.sre-lab.internal"}, SecretName: "podinfo-tls"}}, ing.Spec.TLS)
 	assert.Equal(t, map[string]string{"cert-manager.io/cluster-issuer": "sre-lab-ca", "ingress.cilium.io/force-https": "disabled"}, ing.Annotations)
+	require.Len(t, ing.Spec.Rules, 1)
+	for _, tc := range []struct {
+		path   string
+		public bool
+	}{
+		{"/", true},
+		{"/version", true},
+		{"/api/info", true},
+		{"/api/echo", true},
+		{"/headers", true},
+		{"/status/500", true},
+		{"/delay/1", true},
+		{"/chunked/2", true},
+		{"/healthz", true},
+		{"/readyz", true},
+		{"/swagger/index.html", true},
+		{"/swagger.json", true},
+		{"/panic", false},
+		{"/env", false},
+		{"/readyz/disable", false},
+		{"/readyz/enable", false},
+		{"/fault_injection/enable", false},
+		{"/store", false},
+		{"/cache/key", false},
+		{"/token", false},
+		{"/configs", false},
+		{"/metrics", false},
+		{"/debug/pprof/heap", false},
+		{"/echo", false},
+		{"/ws/echo", false},
+		{"/statusx", false},
+		{"/versions", false},
+	} {
+		assert.Equal(t, tc.public, ciliumRoutes(ing.Spec.Rules[0], tc.path), "is %s public", tc.path)
+	}
 
 	var monitor struct {
 		Spec struct {
@@ -154,6 +189,31 @@ func TestPodinfoChart(t *testing.T) {
 		installed(renderChart(t, args.Podinfo, slo.DemoApp, slo.DemoNamespace, bare)))
 	require.Len(t, refused, 1, "without the lab's security contexts the chart's pod is not restricted")
 	assert.Contains(t, refused[0], "runAsNonRoot")
+}
+
+// ciliumRoutes says whether Cilium's ingress sends a request for path to a
+// backend of rule, as it translates Ingress paths into Envoy routes
+// (cilium operator/pkg/model/ingestion/ingress.go maps the path types;
+// operator/pkg/model/translation/envoy_virtual_host.go, getRouteMatch):
+// Exact is an exact path, Prefix "/" any path, and any other Prefix a
+// path-separated prefix, its trailing slash trimmed.
+func ciliumRoutes(rule networkingv1.IngressRule, path string) bool {
+	for _, p := range rule.HTTP.Paths {
+		switch prefix := strings.TrimSuffix(p.Path, "/"); {
+		case p.PathType == nil:
+		case *p.PathType == networkingv1.PathTypeExact:
+			if path == p.Path {
+				return true
+			}
+		case *p.PathType == networkingv1.PathTypePrefix && p.Path == "/":
+			return true
+		case *p.PathType == networkingv1.PathTypePrefix:
+			if path == prefix || strings.HasPrefix(path, prefix+"/") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // TestChaosMeshChart renders the pinned Chaos Mesh chart with the lab's

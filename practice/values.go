@@ -13,16 +13,55 @@ import (
 // nobody (65534) runs it, writing only to the chart's /data emptyDir.
 const podinfoUser = 65534
 
+// PublicRoute is one path the ingress sends to podinfo, with its Ingress
+// path type: Exact matches the path alone, Prefix the path and everything
+// under it, segment by segment.
+type PublicRoute struct {
+	Path, PathType string
+}
+
+// PublicRoutes are the podinfo routes reachable from outside the cluster
+// (the pinned podinfo's routes: pkg/api/http/server.go, registerHandlers):
+// its page and the echo the page calls, its read-only answers, and the
+// status, delay and chunked routes people use to make errors and slow
+// requests. Everything else stays inside, where the load generator, the
+// drills and Prometheus reach the Service directly: /panic ends the
+// process, POST /readyz/disable takes a pod out of service, /store and
+// /cache write, /token signs, and /env, /configs, /metrics and
+// /debug/pprof/ show the pod's environment, configuration, counters and
+// profiles. Cilium turns Exact into an exact path match and Prefix into a
+// segment-wise one (operator/pkg/model/translation/envoy_virtual_host.go,
+// getRouteMatch), and podinfo's router answers a path with dot segments
+// with a redirect to its clean form, which must match again.
+var PublicRoutes = []PublicRoute{
+	{"/", "Exact"},
+	{"/version", "Exact"},
+	{"/api/info", "Exact"},
+	{"/api/echo", "Prefix"},
+	{"/headers", "Exact"},
+	{"/status", "Prefix"},
+	{"/delay", "Prefix"},
+	{"/chunked", "Prefix"},
+	{"/healthz", "Exact"},
+	{"/readyz", "Exact"},
+	{"/swagger", "Prefix"},
+	{"/swagger.json", "Exact"},
+}
+
 // PodinfoValues are podinfo's chart values (charts/podinfo/values.yaml of
 // stefanprodan/podinfo): two replicas spread over the nodes with a
 // disruption budget, so that a pod kill or a node drain is an incident to
 // watch rather than an outage; a ServiceMonitor; requests and a memory
 // limit; a pod the restricted Pod Security level admits; and an Ingress at
-// args.Host like Grafana's.
+// args.Host like Grafana's, for PublicRoutes only.
 func PodinfoValues(args *Args) map[string]any {
 	annotations := map[string]any{"cert-manager.io/cluster-issuer": args.ClusterIssuer}
 	for k, v := range args.IngressAnnotations {
 		annotations[k] = v
+	}
+	paths := make([]map[string]any, len(PublicRoutes))
+	for i, r := range PublicRoutes {
+		paths[i] = map[string]any{"path": r.Path, "pathType": r.PathType}
 	}
 	return map[string]any{
 		"replicaCount": Replicas,
@@ -51,7 +90,7 @@ func PodinfoValues(args *Args) map[string]any {
 			"annotations": annotations,
 			"hosts": []map[string]any{{
 				"host":  args.Host,
-				"paths": []map[string]any{{"path": "/", "pathType": "Prefix"}},
+				"paths": paths,
 			}},
 			"tls": []map[string]any{{"secretName": "podinfo-tls", "hosts": []string{args.Host}}},
 		},
