@@ -13,15 +13,23 @@ import (
 	"github.com/your-org/sre-lab/config"
 )
 
-// ownInterface matches the interfaces a backend makes for the lab's
-// network, which a second run finds already holding it: VirtualBox's Linux
-// host-only interfaces are vboxnet<n> (VBOXNETADP_LINUX_NAME in
-// src/VBox/HostDrivers/VBoxNetAdp/linux/VBoxNetAdp-linux.c), and Docker
-// names the bridge of a user-defined network br-<first 12 hex digits of its
-// ID> (moby libnetwork/drivers/bridge/bridge_linux.go, parseNetworkOptions).
-var ownInterface = map[config.Cloud]*regexp.Regexp{
-	config.VirtualBox: regexp.MustCompile(`^vboxnet[0-9]+$`),
-	config.Docker:     regexp.MustCompile(`^br-[0-9a-f]{12}$`),
+// ownInterface matches, by backend and host system, the interfaces a
+// backend makes for the lab's network, which a second run finds already
+// holding it. VirtualBox's Linux host-only interfaces are vboxnet<n>
+// (VBOXNETADP_LINUX_NAME in
+// src/VBox/HostDrivers/VBoxNetAdp/linux/VBoxNetAdp-linux.c). On macOS a
+// host-only network is a vmnet network, which macOS puts on a bridge<n>
+// interface holding the network's first address while a VM is attached
+// (as observed in hamishcoleman/macos-vmnet's README; VirtualBox starts it
+// in src/VBox/Devices/Network/DrvVMNet.m). Docker names the bridge of a
+// user-defined network br-<first 12 hex digits of its ID> (moby
+// libnetwork/drivers/bridge/bridge_linux.go, parseNetworkOptions).
+var ownInterface = map[config.Cloud]map[string]*regexp.Regexp{
+	config.VirtualBox: {
+		"linux":  regexp.MustCompile(`^vboxnet[0-9]+$`),
+		"darwin": regexp.MustCompile(`^bridge[0-9]+$`),
+	},
+	config.Docker: {"linux": regexp.MustCompile(`^br-[0-9a-f]{12}$`)},
 }
 
 // virtualBoxRanges is where VirtualBox on Linux lets host-only interfaces
@@ -96,6 +104,7 @@ func checkNetwork(lab Lab, host Host) Result {
 		return r
 	}
 	own := map[string]bool{}
+	ownName := ownInterface[lab.Config.Cloud][host.GOOS]
 	var claims []claim
 	var used []netip.Prefix
 	for _, iface := range ifaces {
@@ -107,7 +116,7 @@ func checkNetwork(lab Lab, host Host) Result {
 			if !p.Overlaps(network) {
 				continue
 			}
-			if ownInterface[lab.Config.Cloud].MatchString(iface.Name) && p.Masked() == network {
+			if ownName != nil && ownName.MatchString(iface.Name) && p.Masked() == network {
 				own[iface.Name] = true
 				continue
 			}

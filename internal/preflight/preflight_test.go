@@ -280,6 +280,8 @@ func TestCheckNetwork(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		settings map[string]string
+		// goos is the host's system; empty is linux.
+		goos     string
 		ifaces   []Interface
 		routes   []Route
 		status   Status
@@ -314,10 +316,25 @@ func TestCheckNetwork(t *testing.T) {
 			ifaces: []Interface{{"vboxnet0", prefixes("10.5.0.1/24")}},
 			status: Failed, measured: "vboxnet0 has address 10.5.0.1/24",
 			fix: "sre-lab:networkCidr 10.5.1.0/24 -s local"},
+		{name: "the lab's host-only network on macOS, its VMs running", settings: local, goos: "darwin",
+			ifaces: []Interface{{"bridge100", prefixes("192.168.56.199/24")}},
+			status: Passed, measured: "bridge100 already holds 192.168.56.0/24 (the lab's network from an earlier run)"},
+		{name: "another vmnet network over the lab's on macOS", settings: local, goos: "darwin",
+			ifaces: []Interface{{"bridge101", prefixes("192.168.56.1/23")}},
+			status: Failed, measured: "bridge101 has address 192.168.56.1/23"},
+		{name: "a bridge on Linux is not VirtualBox's", settings: local,
+			ifaces: []Interface{{"bridge100", prefixes("192.168.56.199/24")}},
+			status: Failed, measured: "bridge100 has address 192.168.56.199/24"},
+		{name: "a host-only interface's name on macOS is not VirtualBox's there", settings: local, goos: "darwin",
+			ifaces: []Interface{{"vboxnet0", prefixes("192.168.56.1/24")}},
+			status: Failed, measured: "vboxnet0 has address 192.168.56.1/24"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			lab := stackFile(t, tc.settings, "")
 			host := linux(t)
+			if tc.goos != "" {
+				host.GOOS = tc.goos
+			}
 			ifaces, _ := host.Interfaces()
 			ifaces = append(ifaces, tc.ifaces...)
 			host.Interfaces = func() ([]Interface, error) { return ifaces, nil }
