@@ -12,7 +12,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"time"
 
@@ -56,33 +55,4 @@ func Assertions(lab Lab) ([]verify.Check, error) {
 		grafanaDashboards(grafana, boards),
 		alertmanager(lab.Kube),
 	}, nil
-}
-
-// Settle runs the checks, then runs the failed ones again every interval
-// until all pass or wait has passed, and returns the last result of each.
-// A lab just deployed has not had every scrape, log line and alert
-// evaluation yet; waiting for them is part of asserting that they come,
-// and wait bounds how late they may be.
-func Settle(ctx context.Context, checks []verify.Check, timeout, wait, interval time.Duration) []verify.Result {
-	deadline := time.Now().Add(wait)
-	results := verify.RunChecks(ctx, checks, timeout)
-	for !verify.Passed(results) && time.Now().Add(interval).Before(deadline) {
-		select {
-		case <-ctx.Done():
-			return results
-		case <-time.After(interval):
-		}
-		var again []verify.Check
-		var at []int
-		for i, r := range results {
-			if !r.Pass {
-				again = append(again, checks[i])
-				at = append(at, i)
-			}
-		}
-		for j, r := range verify.RunChecks(ctx, again, timeout) {
-			results[at[j]] = r
-		}
-	}
-	return results
 }

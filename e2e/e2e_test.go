@@ -2,9 +2,7 @@ package e2e
 
 import (
 	"context"
-	"errors"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -300,36 +298,4 @@ func TestDecodeStack(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "output kubeconfig is missing or empty")
 	assert.NotContains(t, err.Error(), "grafanaAdminPassword")
-}
-
-// TestSettle: failed checks run again until they pass or the wait is
-// over; passing ones are not run again.
-func TestSettle(t *testing.T) {
-	var passing, late, never atomic.Int32
-	checks := []verify.Check{
-		{Name: "passing", Run: func(context.Context) (string, error) { passing.Add(1); return "fine", nil }},
-		{Name: "late", Run: func(context.Context) (string, error) {
-			if late.Add(1) < 3 {
-				return "", errors.New("not yet")
-			}
-			return "arrived", nil
-		}},
-		{Name: "never", Run: func(context.Context) (string, error) { never.Add(1); return "", errors.New("missing") }},
-	}
-
-	results := Settle(context.Background(), checks, time.Second, 200*time.Millisecond, 10*time.Millisecond)
-
-	assert.Equal(t, []verify.Result{
-		{Name: "passing", Pass: true, Detail: "fine"},
-		{Name: "late", Pass: true, Detail: "arrived"},
-		{Name: "never", Detail: "missing"},
-	}, results)
-	assert.Equal(t, int32(1), passing.Load(), "a passing check is not run again")
-	assert.Equal(t, int32(3), late.Load(), "a late check runs until it passes")
-	assert.Greater(t, never.Load(), int32(3), "a failing check runs until the wait is over")
-
-	never.Store(0)
-	results = Settle(context.Background(), checks[2:], time.Second, 0, 10*time.Millisecond)
-	assert.False(t, results[0].Pass)
-	assert.Equal(t, int32(1), never.Load(), "no wait: one run")
 }

@@ -16,6 +16,15 @@ type StackFlags struct {
 	Stack *string
 	// Timeout limits reading the stack outputs and each check (-timeout).
 	Timeout *time.Duration
+	// Wait is how long failed checks run again (-wait, for Settle); nil
+	// unless the command declared it with WithWait.
+	Wait *time.Duration
+}
+
+// WithWait declares -wait for a command whose checks may run again until
+// a lab just deployed settles; each names one check, as in NewStackFlags.
+func (f *StackFlags) WithWait(each string) {
+	f.Wait = f.Duration("wait", 0, "run failed "+each+"s again until they pass or this much time has passed")
 }
 
 // NewStackFlags declares the common flags of command, which prints its
@@ -48,6 +57,8 @@ func (f StackFlags) Parse(args []string) (code int, ok bool, err error) {
 		return 2, false, fmt.Errorf("unexpected arguments %q", f.Args())
 	case *f.Timeout <= 0:
 		return 2, false, errors.New("-timeout must be positive")
+	case f.Wait != nil && *f.Wait < 0:
+		return 2, false, errors.New("-wait must not be negative")
 	}
 	return 0, true, nil
 }

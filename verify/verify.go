@@ -58,6 +58,40 @@ func runCheck(parent context.Context, c Check, timeout time.Duration) Result {
 	return Result{Name: c.Name, Detail: msg}
 }
 
+// RetryEvery is how often Settle runs failed checks again: Prometheus
+// scrapes every 30 seconds by default, so asking more often finds nothing
+// new.
+const RetryEvery = 15 * time.Second
+
+// Settle runs the checks, then runs the failed ones again every interval
+// until all pass or wait has passed, and returns the last result of each.
+// A lab just deployed has not had every scrape, log line and alert
+// evaluation yet; waiting for them is part of asserting that they come,
+// and wait bounds how late they may be.
+func Settle(ctx context.Context, checks []Check, timeout, wait, interval time.Duration) []Result {
+	deadline := time.Now().Add(wait)
+	results := RunChecks(ctx, checks, timeout)
+	for !Passed(results) && time.Now().Add(interval).Before(deadline) {
+		select {
+		case <-ctx.Done():
+			return results
+		case <-time.After(interval):
+		}
+		var again []Check
+		var at []int
+		for i, r := range results {
+			if !r.Pass {
+				again = append(again, checks[i])
+				at = append(at, i)
+			}
+		}
+		for j, r := range RunChecks(ctx, again, timeout) {
+			results[at[j]] = r
+		}
+	}
+	return results
+}
+
 // Passed reports whether every check passed.
 func Passed(results []Result) bool {
 	for _, r := range results {

@@ -26,12 +26,7 @@ import (
 	"github.com/your-org/sre-lab/verify"
 )
 
-// retryEvery is how often failed assertions run again under -wait:
-// Prometheus scrapes every 30 seconds by default, so asking more often
-// finds nothing new.
-const retryEvery = 15 * time.Second
-
-func main() { os.Exit(run(os.Args[1:], verify.Exec, os.Stdout, retryEvery)) }
+func main() { os.Exit(run(os.Args[1:], verify.Exec, os.Stdout, verify.RetryEvery)) }
 
 // run is the whole command with its programs, output and retry interval
 // injected, so tests drive it against a recorded lab; it returns the exit
@@ -50,16 +45,13 @@ func run(args []string, runner verify.Runner, stdout io.Writer, every time.Durat
 // lab and prints the table.
 func assertStack(args []string, runner verify.Runner, stdout io.Writer, every time.Duration) (int, error) {
 	flags := verify.NewStackFlags("e2e", stdout, "assertion")
-	wait := flags.Duration("wait", 0, "run failed assertions again until they pass or this much time has passed")
+	flags.WithWait("assertion")
 	window := flags.Duration("window", 15*time.Minute, "how far back the logs must reach")
 	if code, ok, err := flags.Parse(args); !ok {
 		return code, err
 	}
-	stack, timeout := flags.Stack, flags.Timeout
-	switch {
-	case *wait < 0:
-		return 2, errors.New("-wait must not be negative")
-	case *window < time.Minute:
+	stack, timeout, wait := flags.Stack, flags.Timeout, flags.Wait
+	if *window < time.Minute {
 		// Loki counts lines per range; under a minute a healthy but
 		// quiet node could fall between two lines.
 		return 2, errors.New("-window must be at least 1m")
@@ -88,7 +80,7 @@ func assertStack(args []string, runner verify.Runner, stdout io.Writer, every ti
 	if err != nil {
 		return 1, err
 	}
-	results := e2e.Settle(ctx, checks, *timeout, *wait, every)
+	results := verify.Settle(ctx, checks, *timeout, *wait, every)
 	if err := verify.WriteTable(stdout, results); err != nil {
 		return 1, err
 	}

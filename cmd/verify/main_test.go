@@ -8,7 +8,9 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -93,10 +95,16 @@ func TestRun(t *testing.T) {
 			out:  []string{"verify: -timeout must be positive"},
 		},
 		{
+			name: "negative wait",
+			args: []string{"-s", "dev", "-wait", "-1s"},
+			want: 2,
+			out:  []string{"verify: -wait must not be negative"},
+		},
+		{
 			name: "help",
 			args: []string{"-h"},
 			want: 0,
-			out:  []string{"Usage of verify:", "-s stack"},
+			out:  []string{"Usage of verify:", "-s stack", "-wait duration"},
 		},
 		{
 			name: "pulumi fails",
@@ -133,7 +141,7 @@ func TestRun(t *testing.T) {
 			}
 			var out bytes.Buffer
 
-			code := run(tc.args, runner.Run, &out)
+			code := run(tc.args, runner.Run, &out, time.Millisecond)
 
 			assert.Equal(t, tc.want, code, out.String())
 			for _, want := range tc.out {
@@ -179,11 +187,59 @@ func TestRunSecretFiles(t *testing.T) {
 	}
 	var out bytes.Buffer
 
-	code := run([]string{"-s", "local"}, runner, &out)
+	code := run([]string{"-s", "local"}, runner, &out, time.Millisecond)
 
 	assert.Equal(t, 0, code, out.String())
 	require.NotEmpty(t, path, "talosctl was run")
 	_, err := os.Stat(filepath.Dir(path))
 	assert.True(t, errors.Is(err, os.ErrNotExist), "the secrets directory is removed: %v", err)
 	assert.Equal(t, []string{"pulumi", "stack", "output", "--json", "--show-secrets", "-s", "local"}, lab.Calls()[0])
+}
+
+// TestRunWaitsForALabToSettle: a lab just deployed has targets Prometheus
+// has not scraped yet. Under -wait the failed checks run again until they
+// pass and the passing ones are not run again; without it the first answer
+// stands.
+func TestRunWaitsForALabToSettle(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		wait       string
+		want       int
+		targetAsks int32
+		out        string
+	}{
+		{"no wait", "0s", 1, 1, "prometheus targets  FAIL"},
+		{"settles within the wait", "10s", 0, 3, "prometheus targets  PASS"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var asks atomic.Int32
+			healthy := verifytest.Healthy()
+			server := verifytest.NewHandlerServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				resp, ok := healthy[r.RequestURI]
+				// The first two scrapes have not happened yet.
+				if r.RequestURI == verifytest.PathPromTargets && asks.Add(1) < 3 {
+					resp = verifytest.OK(verifytest.Fixture("prometheus-targets-down.json"))
+				}
+				if !assert.True(t, ok, r.RequestURI) {
+					resp = verifytest.Status(http.StatusNotFound, "NotFound", r.RequestURI)
+				}
+				resp.Write(w)
+			}))
+			runner := verifytest.NewRunner(server.Kubeconfig())
+			var out bytes.Buffer
+
+			code := run([]string{"-s", "local", "-wait", tc.wait}, runner.Run, &out, time.Millisecond)
+
+			assert.Equal(t, tc.want, code, out.String())
+			assert.Contains(t, out.String(), tc.out)
+			assert.Equal(t, tc.targetAsks, asks.Load(), "Prometheus asked until its targets were up, or once without a wait")
+			talos := 0
+			for _, call := range runner.Calls() {
+				if call[0] == "talosctl" {
+					talos++
+				}
+			}
+			assert.Equal(t, 1, talos, "a passing check is not run again")
+		})
+	}
 }
