@@ -15,6 +15,8 @@ import (
 // Lab is the local stack as its stack file and the config defaults make
 // it, and what its nodes take from the host.
 type Lab struct {
+	// Stack is the Pulumi stack's name.
+	Stack string
 	// StackFile is the file the settings came from.
 	StackFile string
 	// Config is the stack's configuration, defaulted and validated as the
@@ -92,7 +94,7 @@ func ReadStack(stack, path string) (Lab, error) {
 	if err != nil {
 		return Lab{}, err
 	}
-	return Lab{StackFile: path, Config: cfg, Room: report.Capacity, PassphraseSalt: file.EncryptionSalt != ""}, nil
+	return Lab{Stack: stack, StackFile: path, Config: cfg, Room: report.Capacity, PassphraseSalt: file.EncryptionSalt != ""}, nil
 }
 
 // nodes describes the lab's machines: 3 control planes and 2 workers of

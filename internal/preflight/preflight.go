@@ -128,7 +128,7 @@ func Run(ctx context.Context, lab Lab, host Host) []Result {
 	}
 	results = append(results, checkMemory(lab, host), checkCPUs(lab, host), checkNetwork(lab, host))
 	login, backend := checkLogin(ctx)
-	return append(results, login, checkPassphrase(lab, backend, host))
+	return append(results, login, checkStack(ctx, lab, backend), checkPassphrase(lab, backend, host))
 }
 
 // AllPassed reports whether no check failed.

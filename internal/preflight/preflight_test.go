@@ -361,6 +361,13 @@ func whoami(url string) string {
 		"printf 'User: sre\\nOrganizations: \\nBackend URL: %s\\nToken type: personal\\n' '" + url + "'\n"
 }
 
+// pulumiCLI answers `pulumi whoami -v` with the backend url and `pulumi
+// stack ls --json` with stacks, as pkg/cmd/pulumi/stack/stack_ls.go
+// prints them.
+func pulumiCLI(url, stacks string) string {
+	return `if [ "$*" = "stack ls --json --non-interactive" ]; then printf '%s\n' '` + stacks + `'; exit 0; fi` + "\n" + whoami(url)
+}
+
 func TestCheckLogin(t *testing.T) {
 	onPath(t, map[string]string{"pulumi": whoami("file:///home/sre/.pulumi")})
 	r, backend := checkLogin(context.Background())
@@ -380,6 +387,43 @@ func TestCheckLogin(t *testing.T) {
 	assert.Equal(t, Failed, r.Status)
 	assert.Equal(t, "no pulumi on PATH", r.Measured)
 	assert.Contains(t, r.Fix, "install the Pulumi CLI")
+}
+
+func TestCheckStack(t *testing.T) {
+	const backend = "file:///home/sre/.pulumi"
+	for _, tc := range []struct {
+		name     string
+		backend  string
+		pulumi   string
+		status   Status
+		measured string
+		fix      string
+	}{
+		{"the stack is there", backend,
+			pulumiCLI(backend, `[{"name":"dev","current":false},{"name":"local","current":true,"updateInProgress":false}]`),
+			Passed, "local on " + backend, ""},
+		{"named with its organization and project", "https://api.pulumi.com",
+			pulumiCLI("https://api.pulumi.com", `[{"name":"sre/sre-lab/local","current":false}]`),
+			Passed, "sre/sre-lab/local on https://api.pulumi.com", ""},
+		{"only other stacks", backend, pulumiCLI(backend, `[{"name":"dev"},{"name":"local-old"}]`),
+			Failed, "no local among this project's stacks on " + backend + ": dev, local-old", "pulumi stack init local (once: Pulumi.local.yaml already holds its settings)"},
+		{"no stacks yet", backend, pulumiCLI(backend, `[]`),
+			Failed, "no stack of this project on " + backend, "pulumi stack init local"},
+		{"stack ls fails", backend, `echo "error: could not read the project" >&2; exit 255` + "\n",
+			Unmeasured, "pulumi stack ls failed (exit status 255): error: could not read the project", "run pulumi stack ls"},
+		{"not logged in", "", pulumiCLI(backend, `[]`),
+			Unmeasured, "depends on the backend", "log in first"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			onPath(t, map[string]string{"pulumi": tc.pulumi})
+			lab := stackFile(t, local, "")
+			r := checkStack(context.Background(), lab, tc.backend)
+			assert.Equal(t, tc.status, r.Status, r.Measured)
+			assert.Contains(t, r.Measured, tc.measured)
+			assert.Contains(t, r.Fix, tc.fix)
+			assert.Equal(t, "stack local on the backend this CLI is logged in to", r.Needed)
+		})
+	}
 }
 
 func TestCheckPassphrase(t *testing.T) {
@@ -430,7 +474,7 @@ func TestCheckPassphrase(t *testing.T) {
 func TestRunReportsEveryFailure(t *testing.T) {
 	onPath(t, map[string]string{
 		"VBoxManage": "echo 6.1.50r161033\n",
-		"pulumi":     whoami("file:///home/sre/.pulumi"),
+		"pulumi":     pulumiCLI("file:///home/sre/.pulumi", `[{"name":"dev"}]`),
 	})
 	lab := stackFile(t, local, "")
 	host := linux(t)
@@ -444,7 +488,7 @@ func TestRunReportsEveryFailure(t *testing.T) {
 	for _, r := range results {
 		checks = append(checks, r.Check)
 	}
-	assert.Equal(t, []string{"host", "VirtualBox", "memory", "CPUs", "network", "Pulumi login", "passphrase"}, checks)
+	assert.Equal(t, []string{"host", "VirtualBox", "memory", "CPUs", "network", "Pulumi login", "stack", "passphrase"}, checks)
 	assert.False(t, AllPassed(results))
 
 	var out strings.Builder
@@ -464,9 +508,12 @@ func TestRunReportsEveryFailure(t *testing.T) {
 		"           needed: 192.168.56.0/24 (sre-lab:networkCidr) used by nothing else on this host",
 		"           fix: " + results[4].Fix,
 		"ok         Pulumi login: logged in as sre to file:///home/sre/.pulumi",
-		"FAILED     passphrase: " + results[6].Measured,
-		"           needed: " + results[6].Needed,
-		"           fix: " + results[6].Fix,
+		"FAILED     stack: no local among this project's stacks on file:///home/sre/.pulumi: dev",
+		"           needed: stack local on the backend this CLI is logged in to",
+		"           fix: pulumi stack init local (once: Pulumi.local.yaml already holds its settings)",
+		"FAILED     passphrase: " + results[7].Measured,
+		"           needed: " + results[7].Needed,
+		"           fix: " + results[7].Fix,
 		"",
 	}, "\n"), out.String())
 

@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 )
 
@@ -110,5 +112,58 @@ func checkPassphrase(lab Lab, backend string, host Host) Result {
 	r.Status = Failed
 	r.Measured = why + "; neither " + passphraseEnv + " nor " + passphraseFileEnv + " is set"
 	r.Fix = "export " + passphraseEnv + "='…' (the passphrase the stack was made with, or a new one before pulumi stack init local) in this shell; without it task credentials and task verify wait at Pulumi's passphrase prompt"
+	return r
+}
+
+// checkStack looks for the lab's stack among the project's stacks on the
+// backend: without it `pulumi up -s <stack>` stops after building the
+// program, with "no stack named ... found". `pulumi stack ls --json`
+// prints an array of objects whose name is the stack's reference, the bare
+// name or organization/project/name as the backend writes it (pulumi/pulumi
+// pkg/cmd/pulumi/stack/stack_ls.go, stackSummaryJSON); it lists the
+// project in its working directory, the stack file's.
+func checkStack(ctx context.Context, lab Lab, backend string) Result {
+	r := Result{Check: "stack", Needed: "stack " + lab.Stack + " on the backend this CLI is logged in to"}
+	create := "pulumi stack init " + lab.Stack + " (once: " + filepath.Base(lab.StackFile) + " already holds its settings)"
+	if backend == "" {
+		r.Status, r.Measured = Unmeasured, "which stacks exist depends on the backend, which pulumi whoami did not name"
+		r.Fix = "log in first; then, if the stack is not there yet, " + create
+		return r
+	}
+	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "pulumi", "stack", "ls", "--json", "--non-interactive")
+	cmd.Dir = filepath.Dir(lab.StackFile)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		r.Status, r.Measured = Unmeasured, fmt.Sprintf("pulumi stack ls failed (%v): %s", err, lastLine(stderr.Bytes()))
+		r.Fix = "run pulumi stack ls in this directory; if " + lab.Stack + " is not listed, " + create
+		return r
+	}
+	var stacks []struct {
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(out, &stacks); err != nil {
+		r.Status, r.Measured = Unmeasured, "pulumi stack ls --json printed no list of stacks: "+err.Error()
+		r.Fix = "run pulumi stack ls in this directory; if " + lab.Stack + " is not listed, " + create
+		return r
+	}
+	var names []string
+	for _, s := range stacks {
+		if s.Name == lab.Stack || strings.HasSuffix(s.Name, "/"+lab.Stack) {
+			r.Measured = s.Name + " on " + backend
+			return r
+		}
+		names = append(names, s.Name)
+	}
+	r.Status = Failed
+	if len(names) == 0 {
+		r.Measured = "no stack of this project on " + backend
+	} else {
+		r.Measured = "no " + lab.Stack + " among this project's stacks on " + backend + ": " + strings.Join(names, ", ")
+	}
+	r.Fix = create
 	return r
 }
