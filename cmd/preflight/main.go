@@ -1,8 +1,8 @@
 // Command preflight checks, before anything is created, that this host can
-// run a local lab: VirtualBox, memory, CPUs, a free node network, a Pulumi
-// login, the stack on its backend and, where the stack needs one, its
-// passphrase in the environment.
-// `task up` runs it before `pulumi up -s local`.
+// run a local lab: VirtualBox or Docker, memory, CPUs, a free node network,
+// a Pulumi login, the stack on its backend and, where the stack needs one,
+// its passphrase in the environment. `task up` runs it before `pulumi up
+// -s local`.
 //
 //	go run ./cmd/preflight [-s local]
 //

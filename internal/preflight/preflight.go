@@ -123,8 +123,11 @@ func systemInterfaces() ([]Interface, error) {
 // found.
 func Run(ctx context.Context, lab Lab, host Host) []Result {
 	results := []Result{checkHost(lab, host)}
-	if lab.Config.Cloud == config.VirtualBox {
+	switch lab.Config.Cloud {
+	case config.VirtualBox:
 		results = append(results, checkVirtualBox(ctx))
+	case config.Docker:
+		results = append(results, checkDocker(ctx, host))
 	}
 	results = append(results, checkMemory(lab, host), checkCPUs(lab, host), checkNetwork(lab, host))
 	login, backend := checkLogin(ctx)

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -517,12 +520,77 @@ func TestRunReportsEveryFailure(t *testing.T) {
 		"",
 	}, "\n"), out.String())
 
-	t.Run("docker runs no VirtualBox check", func(t *testing.T) {
-		results := Run(context.Background(), stackFile(t, map[string]string{"environment": "local", "cloud": "docker"}, ""), linux(t))
+	t.Run("docker checks Docker, not VirtualBox", func(t *testing.T) {
+		host := linux(t)
+		missing := filepath.Join(t.TempDir(), "docker.sock")
+		host.LookupEnv = func(k string) (string, bool) { return "unix://" + missing, k == "DOCKER_HOST" }
+		results := Run(context.Background(), stackFile(t, map[string]string{"environment": "local", "cloud": "docker"}, ""), host)
+		var checks []string
 		for _, r := range results {
-			assert.NotEqual(t, "VirtualBox", r.Check)
+			checks = append(checks, r.Check)
 		}
+		assert.Contains(t, checks, "Docker")
+		assert.NotContains(t, checks, "VirtualBox")
 	})
+}
+
+// dockerEngine serves answer on a Unix socket, as Docker Engine serves its
+// API, and returns the socket's path.
+func dockerEngine(t *testing.T, answer http.HandlerFunc) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "docker.sock")
+	l, err := net.Listen("unix", path)
+	require.NoError(t, err)
+	server := httptest.NewUnstartedServer(answer)
+	server.Listener = l
+	server.Start()
+	t.Cleanup(server.Close)
+	return path
+}
+
+func TestCheckDocker(t *testing.T) {
+	engine := dockerEngine(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/version" {
+			http.NotFound(w, r)
+			return
+		}
+		_, _ = w.Write([]byte(`{"Platform":{"Name":"Docker Engine - Community"},"Version":"27.3.1","ApiVersion":"1.47","MinAPIVersion":"1.24","Os":"linux","Arch":"amd64"}`))
+	})
+	broken := dockerEngine(t, func(w http.ResponseWriter, _ *http.Request) {
+		http.Error(w, `{"message":"starting"}`, http.StatusInternalServerError)
+	})
+	stale := filepath.Join(t.TempDir(), "docker.sock")
+	require.NoError(t, os.WriteFile(stale, nil, 0o600))
+	for _, tc := range []struct {
+		name     string
+		env      map[string]string
+		status   Status
+		measured string
+		fix      string
+	}{
+		{"an engine answering", map[string]string{"DOCKER_HOST": "unix://" + engine}, Passed,
+			"Docker Engine 27.3.1 (API 1.47, linux) on " + engine, ""},
+		{"no socket", map[string]string{"DOCKER_HOST": "unix://" + filepath.Join(t.TempDir(), "docker.sock")}, Failed,
+			"no Docker Engine listens on", "sudo systemctl enable --now docker"},
+		{"a socket file nothing listens on", map[string]string{"DOCKER_HOST": "unix://" + stale}, Failed,
+			"no Docker Engine listens on " + stale, "install Docker Engine"},
+		{"an engine that cannot answer", map[string]string{"DOCKER_HOST": "unix://" + broken}, Failed,
+			"answered GET /version with 500 Internal Server Error and no version", "docker info"},
+		{"a daemon over TCP", map[string]string{"DOCKER_HOST": "tcp://10.0.0.5:2376"}, Unmeasured,
+			"DOCKER_HOST=tcp://10.0.0.5:2376 is not a Unix socket", "docker info"},
+		{"a context", map[string]string{"DOCKER_CONTEXT": "remote"}, Unmeasured,
+			"DOCKER_CONTEXT=remote chooses the daemon", "docker info"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			host := linux(t)
+			host.LookupEnv = func(k string) (string, bool) { v, ok := tc.env[k]; return v, ok }
+			r := checkDocker(context.Background(), host)
+			assert.Equal(t, tc.status, r.Status, r.Measured)
+			assert.Contains(t, r.Measured, tc.measured)
+			assert.Contains(t, r.Fix, tc.fix)
+			assert.Equal(t, "a running Docker Engine this user may use", r.Needed)
+		})
+	}
 }
 
 func TestAllPassed(t *testing.T) {
