@@ -57,7 +57,8 @@ func checkDocker(ctx context.Context, host Host) Result {
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ECONNREFUSED):
 		r.Status, r.Measured = Failed, "no Docker Engine listens on "+socket
-		r.Fix = "install Docker Engine (https://docs.docker.com/engine/install/) and start it: sudo systemctl enable --now docker"
+		r.Fix = "install Docker Engine (https://docs.docker.com/engine/install/) and start it: sudo systemctl enable --now docker; " +
+			"if docker info answers through a context instead, export DOCKER_HOST with the socket docker context inspect names"
 		return r
 	case errors.Is(err, fs.ErrPermission):
 		r.Status, r.Measured = Failed, "this user may not open "+socket
