@@ -12,13 +12,20 @@ import (
 // option, waiting for deps, and returns it.
 type Build func(ctx *pulumi.Context, with pulumi.ResourceOption, deps []pulumi.Resource) (pulumi.Resource, error)
 
-// InCluster runs build under mocks in stack, the way the program wires an
-// in-cluster component: a Kubernetes provider named "k8s" passed through
+// InCluster runs build under new mocks in stack, the way the program wires
+// an in-cluster component: a Kubernetes provider named "k8s" passed through
 // pulumi.Providers, and one Namespace per name in deps, registered first,
 // for the component to depend on. It returns the mocks and the URN of the
 // resource build returned.
 func InCluster(stack string, deps []string, build Build) (*Mocks, string, error) {
 	m := &Mocks{}
+	urn, err := m.InCluster(stack, deps, build)
+	return m, urn, err
+}
+
+// InCluster is the package's InCluster under m, for a test whose mocks
+// answer with outputs of their own.
+func (m *Mocks) InCluster(stack string, deps []string, build Build) (string, error) {
 	var urn string
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
@@ -44,5 +51,5 @@ func InCluster(stack string, deps []string, build Build) (*Mocks, string, error)
 		urn = fmt.Sprint(got.Value)
 		return nil
 	}, pulumi.WithMocks("sre-lab", stack, m))
-	return m, urn, err
+	return urn, err
 }

@@ -62,31 +62,23 @@ type outcome struct {
 // the Kubernetes layer does.
 func run(t *testing.T, name string, args *Args) outcome {
 	t.Helper()
-	out := outcome{mocks: &pulumitest.Mocks{}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
+	var out outcome
+	var err error
+	out.mocks, out.urn, err = pulumitest.InCluster("dev", nil, func(ctx *pulumi.Context, with pulumi.ResourceOption, _ []pulumi.Resource) (pulumi.Resource, error) {
+		c, err := NewCRDs(ctx, name, args, with)
 		if err != nil {
-			return err
-		}
-		c, err := NewCRDs(ctx, name, args, pulumi.Providers(p))
-		if err != nil {
-			return err
+			return nil, err
 		}
 		out.crds = c
-		urn, err := pulumitest.Await(ctx, c.URN())
-		if err != nil {
-			return err
-		}
-		out.urn = fmt.Sprint(urn.Value)
 		for _, r := range c.Ready {
 			urn, err := pulumitest.Await(ctx, r.URN())
 			if err != nil {
-				return err
+				return nil, err
 			}
 			out.ready = append(out.ready, fmt.Sprint(urn.Value))
 		}
-		return nil
-	}, pulumi.WithMocks("sre-lab", "dev", out.mocks))
+		return c, nil
+	})
 	require.NoError(t, err)
 	return out
 }

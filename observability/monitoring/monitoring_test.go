@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/pulumi/pulumi-kubernetes/sdk/v4/go/kubernetes"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,14 +42,9 @@ func run(t *testing.T, a *Args) (*pulumitest.Mocks, error) {
 		}
 		return nil
 	}}
-	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
-		p, err := kubernetes.NewProvider(ctx, "k8s", &kubernetes.ProviderArgs{})
-		if err != nil {
-			return err
-		}
-		_, err = NewStack(ctx, "monitoring", a, pulumi.Providers(p))
-		return err
-	}, pulumi.WithMocks("sre-lab", "local", m))
+	_, err := m.InCluster("local", nil, func(ctx *pulumi.Context, with pulumi.ResourceOption, _ []pulumi.Resource) (pulumi.Resource, error) {
+		return NewStack(ctx, "monitoring", a, with)
+	})
 	return m, err
 }
 
