@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/your-org/sre-lab/config"
+	"github.com/your-org/sre-lab/infra/buildtags"
 )
 
 // globMatches reports whether a `pulumi up --target` pattern selects urn,
@@ -384,6 +385,10 @@ func TestTaskfileUp(t *testing.T) {
 	// Whatever STACK says, as Task's default (dev) here: up is the local lab.
 	require.Equal(t, want, taskCommands(t, doc, "up", map[string]string{"STACK": "dev"}))
 	assert.Contains(t, dig(doc, "tasks", "up", "desc"), "preflight")
+	for _, task := range []string{"up", "local:up"} {
+		assert.Equal(t, "-tags="+buildtags.Local, dig(doc, "tasks", task, "env", "GOFLAGS"),
+			"%s builds the program without the cloud backends", task)
+	}
 
 	bin, home := t.TempDir(), t.TempDir()
 	require.NoError(t, os.WriteFile(filepath.Join(bin, "pulumi"), []byte("#!/bin/sh\necho \"$1 $2 $3 $4 of $6\"\n"), 0o755))
