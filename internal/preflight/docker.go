@@ -13,10 +13,14 @@ import (
 )
 
 // dockerSocket is where Docker Engine listens unless DOCKER_HOST says
-// otherwise; the Docker provider the lab's Docker backend runs on reads
-// DOCKER_HOST, then DOCKER_CONTEXT, as the docker CLI does (its
-// installation and configuration page in the Pulumi registry).
+// otherwise. The Docker provider the lab's Docker backend runs on takes the
+// daemon from DOCKER_HOST, or from DOCKER_CONTEXT, which overrides it (the
+// provider's installation and configuration page and configuration
+// reference in the Pulumi registry).
 const dockerSocket = "/var/run/docker.sock"
+
+// askDocker is the fix when the check cannot tell what is wrong.
+const askDocker = "make sure docker info answers in this shell"
 
 // checkDocker asks the Docker Engine the provider will talk to for its
 // version over the same Unix socket (Engine API GET /version, whose answer,
@@ -25,18 +29,15 @@ const dockerSocket = "/var/run/docker.sock"
 // show only once `pulumi up` reaches the first container.
 func checkDocker(ctx context.Context, host Host) Result {
 	r := Result{Check: "Docker", Needed: "a running Docker Engine this user may use"}
-	dockerHost, _ := host.LookupEnv("DOCKER_HOST")
 	if dockerContext, _ := host.LookupEnv("DOCKER_CONTEXT"); dockerContext != "" {
-		r.Status, r.Measured = Unmeasured, "DOCKER_CONTEXT="+dockerContext+" chooses the daemon, which this check does not read"
-		r.Fix = "make sure docker info answers in this shell"
+		r.Status, r.Measured, r.Fix = Unmeasured, "DOCKER_CONTEXT="+dockerContext+" chooses the daemon, which this check does not read", askDocker
 		return r
 	}
 	socket := dockerSocket
-	if dockerHost != "" {
+	if dockerHost, _ := host.LookupEnv("DOCKER_HOST"); dockerHost != "" {
 		path, ok := strings.CutPrefix(dockerHost, "unix://")
 		if !ok {
-			r.Status, r.Measured = Unmeasured, "DOCKER_HOST="+dockerHost+" is not a Unix socket, which this check does not reach"
-			r.Fix = "make sure docker info answers in this shell"
+			r.Status, r.Measured, r.Fix = Unmeasured, "DOCKER_HOST="+dockerHost+" is not a Unix socket, which this check does not reach", askDocker
 			return r
 		}
 		socket = path
@@ -65,8 +66,7 @@ func checkDocker(ctx context.Context, host Host) Result {
 		r.Fix = "add yourself to the docker group (sudo usermod -aG docker $USER), then log in again"
 		return r
 	case err != nil:
-		r.Status, r.Measured = Failed, "asking "+socket+" for its version failed: "+err.Error()
-		r.Fix = "make sure docker info answers in this shell"
+		r.Status, r.Measured, r.Fix = Failed, "asking "+socket+" for its version failed: "+err.Error(), askDocker
 		return r
 	}
 	defer func() { _ = resp.Body.Close() }()
@@ -76,8 +76,7 @@ func checkDocker(ctx context.Context, host Host) Result {
 		Os         string `json:"Os"`
 	}
 	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&version) != nil || version.Version == "" {
-		r.Status, r.Measured = Failed, fmt.Sprintf("%s answered GET /version with %s and no version", socket, resp.Status)
-		r.Fix = "make sure docker info answers in this shell"
+		r.Status, r.Measured, r.Fix = Failed, fmt.Sprintf("%s answered GET /version with %s and no version", socket, resp.Status), askDocker
 		return r
 	}
 	r.Measured = fmt.Sprintf("Docker Engine %s (API %s, %s) on %s", version.Version, version.APIVersion, version.Os, socket)

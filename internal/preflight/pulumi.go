@@ -125,6 +125,7 @@ func checkPassphrase(lab Lab, backend string, host Host) Result {
 func checkStack(ctx context.Context, lab Lab, backend string) Result {
 	r := Result{Check: "stack", Needed: "stack " + lab.Stack + " on the backend this CLI is logged in to"}
 	create := "pulumi stack init " + lab.Stack + " (once: " + filepath.Base(lab.StackFile) + " already holds its settings)"
+	lookYourself := "run pulumi stack ls in this directory; if " + lab.Stack + " is not listed, " + create
 	if backend == "" {
 		r.Status, r.Measured = Unmeasured, "which stacks exist depends on the backend, which pulumi whoami did not name"
 		r.Fix = "log in first; then, if the stack is not there yet, " + create
@@ -138,16 +139,14 @@ func checkStack(ctx context.Context, lab Lab, backend string) Result {
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
 	if err != nil {
-		r.Status, r.Measured = Unmeasured, fmt.Sprintf("pulumi stack ls failed (%v): %s", err, lastLine(stderr.Bytes()))
-		r.Fix = "run pulumi stack ls in this directory; if " + lab.Stack + " is not listed, " + create
+		r.Status, r.Measured, r.Fix = Unmeasured, fmt.Sprintf("pulumi stack ls failed (%v): %s", err, lastLine(stderr.Bytes())), lookYourself
 		return r
 	}
 	var stacks []struct {
 		Name string `json:"name"`
 	}
 	if err := json.Unmarshal(out, &stacks); err != nil {
-		r.Status, r.Measured = Unmeasured, "pulumi stack ls --json printed no list of stacks: "+err.Error()
-		r.Fix = "run pulumi stack ls in this directory; if " + lab.Stack + " is not listed, " + create
+		r.Status, r.Measured, r.Fix = Unmeasured, "pulumi stack ls --json printed no list of stacks: "+err.Error(), lookYourself
 		return r
 	}
 	var names []string
