@@ -56,9 +56,9 @@ func (f StackFlags) Parse(args []string) (code int, ok bool, err error) {
 	case f.NArg() > 0:
 		return 2, false, fmt.Errorf("unexpected arguments %q", f.Args())
 	case *f.Timeout <= 0:
-		return 2, false, errors.New("-timeout must be positive")
+		return 2, false, fmt.Errorf("-timeout %s: must be positive, e.g. -timeout 30s", *f.Timeout)
 	case f.Wait != nil && *f.Wait < 0:
-		return 2, false, errors.New("-wait must not be negative")
+		return 2, false, fmt.Errorf("-wait %s: must be 0 (no retries) or more, e.g. -wait 5m", *f.Wait)
 	}
 	return 0, true, nil
 }

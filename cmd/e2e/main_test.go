@@ -82,13 +82,13 @@ func TestRun(t *testing.T) {
 			name: "zero timeout",
 			args: []string{"-s", "dev", "-timeout", "0s"},
 			want: 2,
-			out:  []string{"e2e: -timeout must be positive"},
+			out:  []string{"e2e: -timeout 0s: must be positive, e.g. -timeout 30s"},
 		},
 		{
 			name: "negative wait",
 			args: []string{"-s", "dev", "-wait", "-1s"},
 			want: 2,
-			out:  []string{"e2e: -wait must not be negative"},
+			out:  []string{"e2e: -wait -1s: must be 0 (no retries) or more, e.g. -wait 5m"},
 		},
 		{
 			name: "window too short",
